@@ -7,13 +7,14 @@ from typing import Any, Mapping
 
 from pydantic import ValidationError
 
+from stacks.checks import problems
 from stacks.spec import StackSpec
 
 NAMESPACE = "mammatus"
 
 
 class SpecError(Exception):
-    """A stack config that cannot describe a cloud; the message names the key and the problem."""
+    """A stack config that cannot describe a cloud; the message names each key and its problem."""
 
 
 def _decode(raw: str) -> Any:
@@ -30,24 +31,32 @@ def config_section(config: Mapping[str, str], namespace: str = NAMESPACE) -> dic
             if key.startswith(prefix)}
 
 
-def _key_of(error: dict) -> str:
-    path = ".".join(str(part) for part in error["loc"])
+def key_path(loc) -> str:
+    """('hosts', 1, 'address') -> 'mammatus:hosts[1].address'"""
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
     return f"{NAMESPACE}:{path}" if path else NAMESPACE
+
+
+def _message(error: dict) -> str:
+    if error["type"] == "extra_forbidden":
+        return "unknown key"
+    if error["type"] == "missing":
+        return "is required"
+    return error["msg"].removeprefix("Value error, ")
 
 
 def parse_spec(section: Mapping[str, Any]) -> StackSpec:
     try:
-        return StackSpec.model_validate(dict(section))
+        spec = StackSpec.model_validate(dict(section))
     except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            message = error["msg"].removeprefix("Value error, ")
-            if error["type"] == "extra_forbidden":
-                message = "unknown key"
-            elif error["type"] == "missing":
-                message = "is required"
-            problems.append(f"{_key_of(error)}: {message}")
-        raise SpecError("invalid stack config: " + "; ".join(problems)) from None
+        found = [(key_path(e["loc"]), _message(e)) for e in exc.errors()]
+    else:
+        found = [(f"{NAMESPACE}:{key}", message) for key, message in problems(spec)]
+    if found:
+        raise SpecError("invalid stack config: " + "; ".join(f"{k}: {m}" for k, m in found))
+    return spec
 
 
 def load_stack_spec() -> StackSpec:

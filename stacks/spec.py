@@ -1,23 +1,265 @@
 """Typed specification of one Mammatus cloud (one Pulumi stack).
 
-Field names are the stack config keys without the `mammatus:` namespace, in camelCase as Pulumi
-config writes them (`mammatus:runDir`). Later layers add their own sections here.
+Field names are the stack config keys without the `mammatus:` namespace, in camelCase as they are
+written in `Pulumi.<stack>.yaml` (`mammatus:network: {lanSubnet: …}`); Python code uses the
+snake_case attribute names. Field-level checks live on the models; checks that need the whole
+cloud (addresses inside subnets, placements on existing hosts, duplicates) are in
+`stacks.checks`, so each message can name the exact key.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
+from enum import Enum
+from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.alias_generators import to_camel
 
 
-class StackSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True,
+                              alias_generator=to_camel)
 
+
+NAME = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"  # DNS label: hosts, instances, volumes …
+MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+
+
+class Arch(str, Enum):
+    amd64 = "amd64"
+    arm64 = "arm64"
+
+
+class Role(str, Enum):
+    gateway = "gateway"      # routes WAN <-> LAN, NAT, firewall, DHCP/DNS/TFTP, ntopng
+    control = "control"      # CA, NATS, metadata, SNS/SQS, Consul/Vault servers, monitoring
+    compute = "compute"      # LXD
+    storage = "storage"      # LIO iSCSI targets, MinIO
+
+
+class ServiceManager(str, Enum):
+    systemd = "systemd"   # real hosts: units, enable --now, restart on config change
+    direct = "direct"     # the dev stack's namespace hosts (no systemd): pid files
+
+
+class Host(Model):
+    name: str = Field(pattern=NAME)
+    address: ipaddress.IPv4Address
+    ssh_user: str = "root"
+    ssh_port: int = Field(22, ge=1, le=65535)
+    arch: Arch = Arch.amd64
+    roles: list[Role] = Field(min_length=1)
+    service_manager: ServiceManager = ServiceManager.systemd
+    # Where the host's files live: "/" on a real host; a per-host directory in the dev stack.
+    file_root: str = "/"
+    # The dev stack runs each host in a network namespace of this name.
+    netns: Optional[str] = None
+
+    @field_validator("file_root")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        if not os.path.isabs(value):
+            raise ValueError(f"must be an absolute path, got {value!r}")
+        return os.path.normpath(value)
+
+
+class Gateway(Model):
+    host: str
+    wan_interface: str = "eth0"
+    lan_interface: str = "eth1"
+    # The LAN address of the gateway: router, DNS server and TFTP server for the LAN.
+    lan_address: ipaddress.IPv4Address
+
+
+class DhcpRange(Model):
+    start: ipaddress.IPv4Address
+    end: ipaddress.IPv4Address
+    lease_time: str = Field("12h", pattern=r"^(infinite|\d+[smhd]?)$")
+
+
+class Reservation(Model):
+    mac: str
+    address: ipaddress.IPv4Address
+    hostname: str = Field(pattern=NAME)
+
+    @field_validator("mac")
+    @classmethod
+    def _mac(cls, value: str) -> str:
+        value = value.lower().replace("-", ":")
+        if not MAC.match(value):
+            raise ValueError(f"must be a MAC address like 52:54:00:12:34:56, got {value!r}")
+        return value
+
+
+class DnsRecord(Model):
+    name: str
+    address: ipaddress.IPv4Address
+
+
+class Pxe(Model):
+    enabled: bool = True
+    # Served read-only over TFTP from tftp_root; BIOS and UEFI clients get their own file.
+    tftp_root: str = "/srv/tftp"
+    bios_boot_file: str = "undionly.kpxe"
+    efi_boot_file: str = "ipxe.efi"
+    # After iPXE has loaded, it chains to this script (HTTP or TFTP path).
+    ipxe_script: Optional[str] = None
+
+
+class Network(Model):
+    domain: str = Field("mammatus", pattern=r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$")
+    lan_subnet: ipaddress.IPv4Network
+    dhcp_range: DhcpRange
+    upstream_dns: list[ipaddress.IPv4Address] = Field(
+        default_factory=lambda: [ipaddress.IPv4Address("1.1.1.1")], min_length=1)
+    reservations: list[Reservation] = []
+    records: list[DnsRecord] = []
+    pxe: Pxe = Pxe()
+
+    @field_validator("lan_subnet", mode="before")
+    @classmethod
+    def _strict_subnet(cls, value):
+        try:
+            return ipaddress.IPv4Network(value, strict=True)
+        except ValueError as exc:
+            raise ValueError(f"must be an IPv4 network like 10.0.0.0/24 ({exc})") from None
+
+
+class FirewallRule(Model):
+    name: str = Field(pattern=NAME)
+    # input: to the gateway itself; forward: through it (LAN <-> WAN).
+    chain: Literal["input", "forward"] = "input"
+    from_zone: Literal["wan", "lan", "any"] = "wan"
+    protocol: Literal["tcp", "udp", "icmp"] = "tcp"
+    ports: list[int] = []
+    source: Optional[ipaddress.IPv4Network] = None
+    destination: Optional[ipaddress.IPv4Network] = None
+    action: Literal["accept", "drop", "reject"] = "accept"
+
+    @field_validator("ports")
+    @classmethod
+    def _ports(cls, ports: list[int]) -> list[int]:
+        bad = [p for p in ports if not 1 <= p <= 65535]
+        if bad:
+            raise ValueError(f"ports must be 1-65535, got {bad}")
+        return ports
+
+
+class Size(Model):
+    cpus: int = Field(1, ge=1, le=256)
+    memory_mb: int = Field(512, ge=64)
+    disk_gb: int = Field(4, ge=1)
+
+
+class Instance(Model):
+    name: str = Field(pattern=NAME)
+    host: str
+    image: str = "debian-bookworm"
+    profile: str = "macvlan"
+    size: Size = Size()
+    mac: Optional[str] = None
+    user_data: dict = {}
+
+    @field_validator("mac")
+    @classmethod
+    def _mac(cls, value: Optional[str]) -> Optional[str]:
+        return None if value is None else Reservation._mac(value)
+
+
+class Volume(Model):
+    name: str = Field(pattern=NAME)
+    host: str
+    size_gb: int = Field(ge=1)
+    # iSCSI initiators allowed to log in (ACLs), e.g. iqn.2026-11.mammatus:web-1
+    initiators: list[str] = []
+
+    @field_validator("initiators")
+    @classmethod
+    def _iqns(cls, iqns: list[str]) -> list[str]:
+        bad = [i for i in iqns if not re.match(r"^iqn\.\d{4}-\d{2}\.[a-z0-9.-]+(:.+)?$", i)]
+        if bad:
+            raise ValueError(f"initiators must be IQNs like iqn.2026-11.mammatus:web-1, got {bad}")
+        return iqns
+
+
+class Bucket(Model):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    policy: Literal["private", "public-read", "public-read-write"] = "private"
+    # MinIO users (generated secret keys) with read-write on this bucket.
+    writers: list[str] = []
+    readers: list[str] = []
+
+
+class Topic(Model):
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,256}(\.fifo)?$")
+
+    @property
+    def fifo(self) -> bool:
+        return self.name.endswith(".fifo")
+
+
+class Queue(Model):
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,75}(\.fifo)?$")
+    visibility_timeout: int = Field(30, ge=0, le=43200)
+    retention_seconds: int = Field(345600, ge=60, le=1209600)
+    dead_letter_queue: Optional[str] = None
+    max_receive_count: int = Field(5, ge=1, le=1000)
+    # SNS topics this queue subscribes to.
+    subscribe_to: list[str] = []
+
+    @property
+    def fifo(self) -> bool:
+        return self.name.endswith(".fifo")
+
+
+class Trigger(Model):
+    kind: Literal["http", "cron", "sns", "sqs"]
+    schedule: Optional[str] = None   # cron
+    topic: Optional[str] = None      # sns
+    queue: Optional[str] = None      # sqs
+
+
+class Function(Model):
+    name: str = Field(pattern=NAME)
+    image: str
+    triggers: list[Trigger] = [Trigger(kind="http")]
+    env: dict[str, str] = {}
+
+
+class Placement(Model):
+    """Which host runs each cloud service. Serf and Telegraf run on every host."""
+    dns: Optional[str] = None          # dnsmasq (defaults to the gateway)
+    ca: Optional[str] = None           # step-ca
+    monitoring: Optional[str] = None   # InfluxDB, Chronograf, Kapacitor, Grafana
+    nats: Optional[str] = None
+    metadata: Optional[str] = None
+    sns: Optional[str] = None
+    sqs: Optional[str] = None
+    object_storage: Optional[str] = None  # MinIO
+    load_balancer: Optional[str] = None   # traefik
+    functions: Optional[str] = None       # faasd
+    consul: list[str] = []
+    vault: Optional[str] = None
+
+
+class StackSpec(Model):
     run_dir: str = Field(
-        alias="runDir",
         description="Directory on the machine running Pulumi where the stack keeps local state "
                     "(the admin public key; in the dev stack, the hosts' file roots).")
+    hosts: list[Host] = []
+    gateway: Optional[Gateway] = None
+    network: Optional[Network] = None
+    firewall: list[FirewallRule] = []
+    placement: Placement = Placement()
+    instances: list[Instance] = []
+    volumes: list[Volume] = []
+    buckets: list[Bucket] = []
+    topics: list[Topic] = []
+    queues: list[Queue] = []
+    functions: list[Function] = []
 
     @field_validator("run_dir")
     @classmethod
@@ -25,3 +267,10 @@ class StackSpec(BaseModel):
         if not os.path.isabs(value) or os.path.normpath(value) == "/":
             raise ValueError(f"must be an absolute path other than /, got {value!r}")
         return os.path.normpath(value)
+
+    # Lookups the components use.
+    def host(self, name: str) -> Host:
+        return next(h for h in self.hosts if h.name == name)
+
+    def hosts_with(self, role: Role) -> list[Host]:
+        return [h for h in self.hosts if role in h.roles]

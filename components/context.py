@@ -1,0 +1,37 @@
+"""What a layer's component gets from the cloud around it: the spec and shared identities.
+
+The top component (components/cloud.py) builds one CloudContext and hands it to every layer in
+dependency order; a layer that produces something later layers need (the CA's root, NATS URL…)
+sets it here before the next layer is built, so data flows one way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+
+from components.host import HostAccess
+from stacks.spec import Role, StackSpec
+
+
+@dataclass
+class CloudContext:
+    spec: StackSpec
+    admin_private_key: pulumi.Input[str]
+    admin_public_key: pulumi.Input[str]
+    # Filled by earlier layers for later ones (e.g. "ca_root_pem", "nats_url").
+    shared: dict[str, Any] = field(default_factory=dict)
+
+    def access(self, host_name: str) -> HostAccess:
+        return HostAccess(self.spec.host(host_name), self.admin_private_key)
+
+    def accesses(self, role: Role | None = None) -> list[HostAccess]:
+        hosts = self.spec.hosts if role is None else self.spec.hosts_with(role)
+        return [HostAccess(h, self.admin_private_key) for h in hosts]
+
+    def placed(self, service: str) -> HostAccess | None:
+        """The host a service is placed on (`mammatus:placement`), if any."""
+        name = getattr(self.spec.placement, service)
+        return self.access(name) if name else None

@@ -1,0 +1,79 @@
+"""Reaching a host: files and daemons over SSH with the cloud's admin key.
+
+Every component that configures a machine goes through `HostFile` and `HostService`, which are
+pulumi-command remote commands. On a real host the file root is "/" and daemons are systemd
+units; the dev stack's hosts have a per-host file root and no systemd (see service_manager).
+"""
+
+from __future__ import annotations
+
+import posixpath
+import shlex
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import pulumi
+import pulumi_command as command
+
+from components.service_manager import Daemon, digest, lifecycle
+from stacks.spec import Host
+
+
+@dataclass(frozen=True)
+class HostAccess:
+    """How to reach one host: its spec plus the admin private key (a secret Output)."""
+    host: Host
+    private_key: pulumi.Input[str]
+
+    def connection(self) -> command.remote.ConnectionArgs:
+        return command.remote.ConnectionArgs(
+            host=str(self.host.address), port=self.host.ssh_port, user=self.host.ssh_user,
+            private_key=self.private_key, dial_error_limit=10)
+
+    def path(self, path: str) -> str:
+        """A path on the host as seen through its file root ("/etc/x" -> "<root>/etc/x")."""
+        return posixpath.join(self.host.file_root, path.lstrip("/"))
+
+    @property
+    def run_dir(self) -> str:
+        return self.path("/run/mammatus")
+
+
+class HostFile(pulumi.ComponentResource):
+    """A file with exact content and mode on a host; rewritten when the content changes."""
+    path: pulumi.Output[str]
+    content_digest: str
+
+    def __init__(self, name: str, access: HostAccess, path: str, content: pulumi.Input[str],
+                 mode: str = "0644", opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("mammatus:host:File", name, None, opts)
+        target = access.path(path)
+        quoted = shlex.quote(target)
+        write = (f"mkdir -p {shlex.quote(posixpath.dirname(target))} && "
+                 f"cat > {quoted}.mammatus-new && chmod {mode} {quoted}.mammatus-new && "
+                 f"mv {quoted}.mammatus-new {quoted}")
+        self._command = command.remote.Command(
+            f"{name}-write", connection=access.connection(), create=write,
+            delete=f"rm -f {quoted}", stdin=content,
+            opts=pulumi.ResourceOptions(parent=self))
+        self.path = pulumi.Output.from_input(target)
+        self.register_outputs({"path": self.path})
+
+
+class HostService(pulumi.ComponentResource):
+    """A daemon kept running on a host by its service manager; restarted (or reloaded) when
+    the texts in `config` change."""
+    unit: pulumi.Output[str]
+
+    def __init__(self, name: str, access: HostAccess, daemon: Daemon,
+                 config: Sequence[str] = (), depends_on: Sequence[pulumi.Resource] = (),
+                 opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("mammatus:host:Service", name, None, opts)
+        daemon = Daemon(**{**daemon.__dict__, "config_digest": digest(*config)})
+        create, update, delete = lifecycle(access.host.service_manager, daemon, access.run_dir)
+        self._command = command.remote.Command(
+            f"{name}-run", connection=access.connection(), create=create, update=update,
+            delete=delete,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)))
+        self.unit = pulumi.Output.from_input(f"mammatus-{daemon.name}")
+        self.register_outputs({"unit": self.unit})

@@ -1,0 +1,94 @@
+"""The service-manager seam: how a daemon is started, restarted and stopped on a host.
+
+Everything above it (components, renderers) is one code path; only these command texts differ
+between a real host (systemd units) and the dev stack's namespace hosts (no systemd: pid files).
+Pure functions, unit-tested on their text and run for real by the e2e tests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shlex
+from dataclasses import dataclass, field
+
+from stacks.spec import ServiceManager
+
+
+@dataclass(frozen=True)
+class Daemon:
+    name: str                 # unit name without prefix, e.g. "dnsmasq"
+    command: list[str]        # argv, foreground (never daemonizes itself)
+    description: str = ""
+    # Config texts the daemon reads: a change in any of them restarts it.
+    config_digest: str = ""
+    environment: dict[str, str] = field(default_factory=dict)
+    # Reload on change (SIGHUP) instead of restarting, for daemons that support it (dnsmasq).
+    reload_signal: str | None = None
+
+
+def digest(*texts: str) -> str:
+    h = hashlib.sha256()
+    for text in texts:
+        h.update(text.encode())
+        h.update(b"\0")
+    return h.hexdigest()[:16]
+
+
+def unit_name(daemon: Daemon) -> str:
+    return f"mammatus-{daemon.name}"
+
+
+def systemd_unit(daemon: Daemon) -> str:
+    env = "".join(f"Environment={shlex.quote(f'{k}={v}')}\n" for k, v in sorted(daemon.environment.items()))
+    return (
+        "[Unit]\n"
+        f"Description={daemon.description or daemon.name} (Mammatus)\n"
+        "After=network-online.target\nWants=network-online.target\n\n"
+        "[Service]\n"
+        f"ExecStart={shlex.join(daemon.command)}\n"
+        f"{env}"
+        + (f"ExecReload=/bin/kill -{daemon.reload_signal} $MAINPID\n" if daemon.reload_signal else "")
+        + "Restart=on-failure\nRestartSec=2\n\n"
+        "[Install]\nWantedBy=multi-user.target\n"
+        f"# config {daemon.config_digest}\n"
+    )
+
+
+def _systemd(daemon: Daemon) -> tuple[str, str, str]:
+    unit = unit_name(daemon)
+    path = f"/etc/systemd/system/{unit}.service"
+    write = f"cat > {path} <<'MAMMATUS_UNIT'\n{systemd_unit(daemon)}MAMMATUS_UNIT\n"
+    create = f"{write}systemctl daemon-reload && systemctl enable --now {unit} && systemctl restart {unit}"
+    action = "reload" if daemon.reload_signal else "restart"
+    update = f"{write}systemctl daemon-reload && systemctl enable {unit} && systemctl {action} {unit}"
+    delete = f"systemctl disable --now {unit} || true; rm -f {path}; systemctl daemon-reload"
+    return create, update, delete
+
+
+def _direct(daemon: Daemon, run_dir: str) -> tuple[str, str, str]:
+    unit = unit_name(daemon)
+    pid = f"{run_dir}/{unit}.pid"
+    log = f"{run_dir}/{unit}.log"
+    env = " ".join(shlex.quote(f"{k}={v}") for k, v in sorted(daemon.environment.items()))
+    stop = (f"if [ -f {pid} ]; then p=$(cat {pid}); kill $p 2>/dev/null || true; "
+            f"for i in $(seq 50); do kill -0 $p 2>/dev/null || break; sleep 0.1; done; "
+            f"kill -9 $p 2>/dev/null || true; rm -f {pid}; fi")
+    start = (f"mkdir -p {run_dir} && {stop}; "
+             f"setsid env {env} {shlex.join(daemon.command)} >>{log} 2>&1 </dev/null & "
+             f"echo $! > {pid}; sleep 0.3; kill -0 $(cat {pid}) || {{ tail -20 {log}; exit 1; }}")
+    create = f"# config {daemon.config_digest}\n{start}"
+    if daemon.reload_signal:
+        update = (f"# config {daemon.config_digest}\n"
+                  f"if [ -f {pid} ] && kill -0 $(cat {pid}) 2>/dev/null; "
+                  f"then kill -{daemon.reload_signal} $(cat {pid}); else {start}; fi")
+    else:
+        update = create
+    return create, update, stop
+
+
+def lifecycle(manager: ServiceManager, daemon: Daemon, run_dir: str = "/run/mammatus"
+              ) -> tuple[str, str, str]:
+    """(create, update, delete) shell texts for one daemon under the given service manager."""
+    if manager is ServiceManager.systemd:
+        return _systemd(daemon)
+    return _direct(daemon, run_dir)

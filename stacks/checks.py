@@ -1,0 +1,104 @@
+"""Checks that need the whole cloud. Each problem names the config key it is about."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Iterator
+
+from stacks.spec import Role, StackSpec
+
+Problem = tuple[str, str]  # (key path below `mammatus:`, message)
+
+
+def _duplicates(values) -> set:
+    return {v for v, n in Counter(values).items() if n > 1}
+
+
+def check_hosts(spec: StackSpec) -> Iterator[Problem]:
+    for name in _duplicates(h.name for h in spec.hosts):
+        yield "hosts", f"host name {name!r} is used twice"
+    for address in _duplicates(h.address for h in spec.hosts):
+        yield "hosts", f"address {address} is given to two hosts"
+
+
+def check_network(spec: StackSpec) -> Iterator[Problem]:
+    net = spec.network
+    if net is None:
+        return
+    subnet = net.lan_subnet
+    usable = (subnet.network_address, subnet.broadcast_address)
+    for key, address in (("network.dhcpRange.start", net.dhcp_range.start),
+                         ("network.dhcpRange.end", net.dhcp_range.end)):
+        if address not in subnet or address in usable:
+            yield key, f"{address} is outside the usable addresses of lanSubnet {subnet}"
+    if net.dhcp_range.start > net.dhcp_range.end:
+        yield "network.dhcpRange", f"start {net.dhcp_range.start} is after end {net.dhcp_range.end}"
+    for i, r in enumerate(net.reservations):
+        if r.address not in subnet:
+            yield f"network.reservations[{i}].address", f"{r.address} is outside lanSubnet {subnet}"
+    for mac in _duplicates(r.mac for r in net.reservations):
+        yield "network.reservations", f"MAC {mac} is reserved twice"
+    for address in _duplicates(r.address for r in net.reservations):
+        yield "network.reservations", f"address {address} is reserved twice"
+    if spec.gateway and spec.gateway.lan_address not in subnet:
+        yield "gateway.lanAddress", f"{spec.gateway.lan_address} is outside lanSubnet {subnet}"
+    for i, host in enumerate(spec.hosts):
+        if Role.gateway not in host.roles and host.address not in subnet:
+            yield f"hosts[{i}].address", f"{host.address} of {host.name} is outside lanSubnet {subnet}"
+
+
+def _host_exists(spec: StackSpec, key: str, name: str | None, role: Role | None = None):
+    if name is None:
+        return
+    names = {h.name: h for h in spec.hosts}
+    if name not in names:
+        yield key, f"host {name!r} does not exist (hosts: {', '.join(sorted(names)) or 'none'})"
+    elif role is not None and role not in names[name].roles:
+        yield key, f"host {name!r} does not have the {role.value} role"
+
+
+def check_placement(spec: StackSpec) -> Iterator[Problem]:
+    if spec.gateway:
+        yield from _host_exists(spec, "gateway.host", spec.gateway.host, Role.gateway)
+    elif spec.network:
+        yield "gateway", "is required when network is set"
+    p = spec.placement
+    for field, value in p:
+        key = f"placement.{field}"
+        for i, name in enumerate(value if isinstance(value, list) else [value]):
+            yield from _host_exists(spec, key if not isinstance(value, list) else f"{key}[{i}]", name)
+    for i, inst in enumerate(spec.instances):
+        yield from _host_exists(spec, f"instances[{i}].host", inst.host, Role.compute)
+    for i, vol in enumerate(spec.volumes):
+        yield from _host_exists(spec, f"volumes[{i}].host", vol.host, Role.storage)
+    for name in _duplicates(i.name for i in spec.instances):
+        yield "instances", f"instance name {name!r} is used twice"
+    for mac in _duplicates(i.mac for i in spec.instances if i.mac):
+        yield "instances", f"MAC {mac} is given to two instances"
+
+
+def check_messaging(spec: StackSpec) -> Iterator[Problem]:
+    topics = {t.name for t in spec.topics}
+    queues = {q.name for q in spec.queues}
+    for i, q in enumerate(spec.queues):
+        if q.dead_letter_queue and q.dead_letter_queue not in queues:
+            yield f"queues[{i}].deadLetterQueue", f"queue {q.dead_letter_queue!r} does not exist"
+        for topic in q.subscribe_to:
+            if topic not in topics:
+                yield f"queues[{i}].subscribeTo", f"topic {topic!r} does not exist"
+    for i, fn in enumerate(spec.functions):
+        for j, t in enumerate(fn.triggers):
+            key = f"functions[{i}].triggers[{j}]"
+            if t.kind == "cron" and not t.schedule:
+                yield key, "a cron trigger needs schedule"
+            if t.kind == "sns" and t.topic not in topics:
+                yield key, f"topic {t.topic!r} does not exist"
+            if t.kind == "sqs" and t.queue not in queues:
+                yield key, f"queue {t.queue!r} does not exist"
+
+
+CHECKS = (check_hosts, check_network, check_placement, check_messaging)
+
+
+def problems(spec: StackSpec) -> list[Problem]:
+    return [problem for check in CHECKS for problem in check(spec)]

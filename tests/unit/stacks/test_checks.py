@@ -1,0 +1,77 @@
+"""Broken stack configs fail with one message naming the key and the problem."""
+
+import copy
+
+import pytest
+import yaml
+
+from stacks.load import SpecError, parse_spec
+from tests.support.paths import ROOT
+
+
+def lab_section() -> dict:
+    config = yaml.safe_load((ROOT / "Pulumi.lab.yaml").read_text())["config"]
+    return {key.split(":", 1)[1]: value for key, value in config.items()}
+
+
+@pytest.mark.parametrize("stack", ["dev", "lab", "home"])
+def test_committed_stacks_are_valid(stack):
+    config = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
+    parse_spec({key.split(":", 1)[1]: value for key, value in config.items()})
+
+
+def broken(edit) -> str:
+    section = copy.deepcopy(lab_section())
+    edit(section)
+    with pytest.raises(SpecError) as err:
+        parse_spec(section)
+    return str(err.value)
+
+
+def test_bad_cidr():
+    def edit(s):
+        s["network"]["lanSubnet"] = "10.10.0.1/24"
+    assert "mammatus:network.lanSubnet: must be an IPv4 network" in broken(edit)
+
+
+def test_dhcp_range_outside_the_subnet():
+    def edit(s):
+        s["network"]["dhcpRange"]["end"] = "10.10.1.10"
+    assert "mammatus:network.dhcpRange.end: 10.10.1.10 is outside" in broken(edit)
+
+
+def test_unknown_role():
+    def edit(s):
+        s["hosts"][1]["roles"] = ["compute", "toaster"]
+    message = broken(edit)
+    assert "mammatus:hosts[1].roles[1]:" in message and "'gateway'" in message
+
+
+def test_duplicate_mac():
+    def edit(s):
+        s["network"]["reservations"][1]["mac"] = "52:54:00:00:00:11"
+    assert "mammatus:network.reservations: MAC 52:54:00:00:00:11 is reserved twice" in broken(edit)
+
+
+def test_duplicate_address():
+    def edit(s):
+        s["hosts"][2]["address"] = "10.10.0.11"
+    assert "mammatus:hosts: address 10.10.0.11 is given to two hosts" in broken(edit)
+
+
+def test_service_on_a_missing_host():
+    def edit(s):
+        s["placement"]["metadata"] = "ghost"
+    assert "mammatus:placement.metadata: host 'ghost' does not exist" in broken(edit)
+
+
+def test_instance_on_a_host_without_compute():
+    def edit(s):
+        s["instances"][0]["host"] = "store-1"
+    assert "mammatus:instances[0].host: host 'store-1' does not have the compute role" in broken(edit)
+
+
+def test_unknown_key_is_named():
+    def edit(s):
+        s["network"]["dhcpRagne"] = {}
+    assert "mammatus:network.dhcpRagne: unknown key" in broken(edit)
