@@ -42,7 +42,6 @@ class HostAccess:
 class HostFile(pulumi.ComponentResource):
     """A file with exact content and mode on a host; rewritten when the content changes."""
     path: pulumi.Output[str]
-    content_digest: str
 
     def __init__(self, name: str, access: HostAccess, path: str, content: pulumi.Input[str],
                  mode: str = "0644", opts: Optional[pulumi.ResourceOptions] = None):
@@ -56,7 +55,8 @@ class HostFile(pulumi.ComponentResource):
             f"{name}-write", connection=access.connection(), create=write,
             delete=f"rm -f {quoted}", stdin=content,
             opts=pulumi.ResourceOptions(parent=self))
-        self.path = pulumi.Output.from_input(target)
+        # Known once the file is written, so whatever reads `path` waits for the write.
+        self.path = self._command.id.apply(lambda _: target)
         self.register_outputs({"path": self.path})
 
 
@@ -75,5 +75,5 @@ class HostService(pulumi.ComponentResource):
             f"{name}-run", connection=access.connection(), create=create, update=update,
             delete=delete,
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)))
-        self.unit = pulumi.Output.from_input(f"mammatus-{daemon.name}")
+        self.unit = self._command.id.apply(lambda _: f"mammatus-{daemon.name}")
         self.register_outputs({"unit": self.unit})

@@ -5,9 +5,24 @@ from __future__ import annotations
 import pulumi
 
 
+SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+
+
+def unsecret(value):
+    """Inputs as the program gave them, with Pulumi's secret wrappers taken off."""
+    if isinstance(value, dict):
+        if value.get("4dabf18193072939515e22adb298388d") == SECRET_SIG:
+            return unsecret(value["value"])
+        return {k: unsecret(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unsecret(v) for v in value]
+    return value
+
+
 class RecordingMocks(pulumi.runtime.Mocks):
-    def __init__(self):
-        self.resources: list[pulumi.runtime.MockResourceArgs] = []
+    # Shared by every instance: test modules each install their own RecordingMocks at import,
+    # and only the last one installed is live, so records must not depend on which one it is.
+    resources: list[pulumi.runtime.MockResourceArgs] = []
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         self.resources.append(args)
@@ -26,4 +41,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
         return [r for r in self.resources if r.typ == typ]
 
     def named(self, name: str) -> pulumi.runtime.MockResourceArgs:
-        return next(r for r in self.resources if r.name == name)
+        # The most recent registration under that name.
+        return next(r for r in reversed(self.resources) if r.name == name)
+
+    def inputs(self, name: str) -> dict:
+        """The plain inputs of the resource registered under `name`."""
+        return unsecret(dict(self.named(name).inputs))

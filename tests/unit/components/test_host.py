@@ -1,0 +1,46 @@
+import pulumi
+
+from tests.support.pulumi_mocks import RecordingMocks
+
+MOCKS = RecordingMocks()
+pulumi.runtime.set_mocks(MOCKS, project="mammatus", stack="dev", preview=False)
+
+from components.host import HostAccess, HostFile, HostService  # noqa: E402
+from components.service_manager import Daemon  # noqa: E402
+from stacks.spec import Host  # noqa: E402
+
+REAL = Host(name="gw", address="10.0.0.1", roles=["gateway"], ssh_user="admin")
+DEV = Host(name="gw", address="10.0.0.1", roles=["gateway"], service_manager="direct",
+           file_root="/var/lib/mammatus/dev/hosts/gw")
+
+
+@pulumi.runtime.test
+def test_file_is_written_atomically_through_the_hosts_file_root():
+    f = HostFile("dev-conf", HostAccess(DEV, "KEY"), "/etc/dnsmasq.conf", "port=53\n", mode="0600")
+
+    def check(path):
+        assert path == "/var/lib/mammatus/dev/hosts/gw/etc/dnsmasq.conf"
+        assert MOCKS.named("dev-conf-write").typ == "command:remote:Command"
+        cmd = MOCKS.inputs("dev-conf-write")
+        assert cmd["stdin"] == "port=53\n"
+        assert "chmod 0600" in cmd["create"] and f"mv {path}.mammatus-new {path}" in cmd["create"]
+        assert cmd["delete"] == f"rm -f {path}"
+        conn = cmd["connection"]
+        assert (conn["host"], conn["user"], conn["privateKey"]) == ("10.0.0.1", "root", "KEY")
+    return f.path.apply(check)
+
+
+@pulumi.runtime.test
+def test_service_uses_the_hosts_service_manager_and_tracks_its_config():
+    daemon = Daemon("serf", ["serf", "agent", "-config-file", "/etc/serf.json"])
+    real = HostService("real-serf", HostAccess(REAL, "KEY"), daemon, config=["{}"])
+    dev = HostService("dev-serf", HostAccess(DEV, "KEY"), daemon, config=["{}"])
+
+    def check(_):
+        real_cmd = MOCKS.inputs("real-serf-run")
+        dev_cmd = MOCKS.inputs("dev-serf-run")
+        assert "systemctl enable --now mammatus-serf" in real_cmd["create"]
+        assert real_cmd["connection"]["user"] == "admin"
+        assert "/var/lib/mammatus/dev/hosts/gw/run/mammatus/mammatus-serf.pid" in dev_cmd["create"]
+        assert "systemctl" not in dev_cmd["create"]
+    return pulumi.Output.all(real.unit, dev.unit, real.urn, dev.urn).apply(check)
