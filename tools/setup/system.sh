@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Debian packages Mammatus' daemons and tests need, installed once (a no-op when present).
-# Each tools/setup/<part>.sh may add its own; this script runs them all.
+# Each tools/setup/<part>.sh adds its own (calling apt_install); this script runs them all.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -34,6 +34,5 @@ export -f apt_install need_root
 
 for part in ./*.sh; do
   [ "$part" = ./system.sh ] && continue
-  # shellcheck disable=SC1090
-  source "$part"
+  bash "$part"
 done
