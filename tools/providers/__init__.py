@@ -1,0 +1,1 @@
+"""Mammatus' own Pulumi resource provider plugins (random, tls, command), see README.md."""
