@@ -390,7 +390,9 @@ class ProviderServicer(provider_pb2_grpc.ResourceProviderServicer):
             new_present = news.get(k) is not None
             rep = k in replaces
             P = provider_pb2.PropertyDiff
-            if not old_present:
+            if k not in res.inputs:
+                kind = P.UPDATE_REPLACE if rep else P.UPDATE
+            elif not old_present:
                 kind = P.ADD_REPLACE if rep else P.ADD
             elif not new_present:
                 kind = P.DELETE_REPLACE if rep else P.DELETE
