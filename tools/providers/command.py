@@ -1,0 +1,629 @@
+"""Mammatus' ``command`` resource provider (the resources of pulumi_command 1.x):
+``command:local:Command``, ``command:remote:Command`` and ``command:remote:CopyToRemote``.
+
+Semantics follow upstream (pulumi-command on pulumi-go-provider's ``infer``): input changes are
+in-place updates (the ``update`` command, else ``create``, is run again), ``triggers`` changes
+replace; the previous stdout/stderr are in ``PULUMI_COMMAND_STDOUT``/``PULUMI_COMMAND_STDERR`` for
+update and delete unless ``addPreviousOutputInEnv`` is false; stdout/stderr lose one trailing
+newline; every output is secret when any input is secret; nothing runs during preview.
+
+Deliberate difference: remote environment variables are exported by the command line itself
+(``export K='v'``) instead of SSH "env" requests, which Debian's sshd refuses unless AcceptEnv
+lists them (upstream then fails the command).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import secrets
+import shlex
+import stat
+import subprocess
+import threading
+import time
+from typing import Optional
+
+from tools.providers._base import (
+    ARCHIVE_SIG, ASSET_SIG, SIG_KEY, UNKNOWN, CheckFailure, DiffResult, ProviderError,
+    ProviderServicer, ResourceType, contains_unknown, serve, values_equal)
+from tools.providers._version import sdk_version
+
+NAME = "command"
+STDOUT_ENV = "PULUMI_COMMAND_STDOUT"
+STDERR_ENV = "PULUMI_COMMAND_STDERR"
+LOGGING_MODES = ("stdout", "stderr", "stdoutAndStderr", "none")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def unique_id(name: str) -> str:
+    """pulumi's resource.NewUniqueHex(name, 8, 0): the name and 8 random hex digits."""
+    return name + secrets.token_hex(4)
+
+
+def trim_newline(s: str) -> str:
+    return s[:-1] if s.endswith("\n") else s
+
+
+def previous_output_env(state: dict, add_previous: Optional[bool]) -> dict:
+    """The PULUMI_COMMAND_STDOUT/STDERR variables for a run that follows an earlier one."""
+    if add_previous is False:
+        return {}
+    env = {}
+    if state.get("stdout"):
+        env[STDOUT_ENV] = state["stdout"]
+    if state.get("stderr"):
+        env[STDERR_ENV] = state["stderr"]
+    return env
+
+
+class _Command(ResourceType):
+    """Shared by local and remote commands."""
+
+    replace_on = frozenset({"triggers"})
+    outputs_secret_if_any_input_secret = True
+    outputs = {"stdout": "string", "stderr": "string"}
+
+    def check(self, olds, news):
+        inputs, failures = super().check(olds, news)
+        env = inputs.get("environment")
+        if env is not None and env is not UNKNOWN:
+            if not isinstance(env, dict):
+                failures.append(CheckFailure("environment", "environment must be a map of strings"))
+            else:
+                for k, v in env.items():
+                    if v is not UNKNOWN and not isinstance(v, str):
+                        failures.append(CheckFailure(f"environment.{k}", "must be a string"))
+        logging = inputs.get("logging")
+        if logging not in (None, UNKNOWN) and logging not in LOGGING_MODES:
+            failures.append(CheckFailure("logging", f"logging must be one of {', '.join(LOGGING_MODES)}, "
+                                                    f"got: {logging!r}"))
+        return inputs, failures
+
+    def run(self, command: str, inputs: dict, previous: dict) -> dict:
+        raise NotImplementedError
+
+    def create(self, name, inputs, preview):
+        outs = dict(inputs)
+        if preview:
+            outs.update({"stdout": UNKNOWN, "stderr": UNKNOWN})
+            return "", outs
+        if contains_unknown(inputs):
+            raise ProviderError(f"{self.token}: inputs are not known")
+        outs.update({"stdout": "", "stderr": ""})
+        if inputs.get("create"):
+            outs.update(self.run(inputs["create"], inputs, {}))
+        return unique_id(name), outs
+
+    def update(self, id, olds, news, old_inputs, preview):
+        outs = dict(news)
+        outs["stdout"], outs["stderr"] = olds.get("stdout", ""), olds.get("stderr", "")
+        cmd = news.get("update") or news.get("create")
+        if preview:
+            if cmd:
+                outs.update({"stdout": UNKNOWN, "stderr": UNKNOWN})
+            return outs
+        if cmd:
+            outs.update(self.run(cmd, news, olds))
+        return outs
+
+    def delete(self, id, state, old_inputs):
+        if state.get("delete"):
+            self.run(state["delete"], state, state)
+
+
+# -- local --------------------------------------------------------------------------------------
+
+
+def local_argv(command: str, interpreter: Optional[list]) -> list[str]:
+    return [*(interpreter if interpreter else ["/bin/sh", "-c"]), command]
+
+
+def run_local(command: str, *, interpreter=None, dir=None, environment=None, stdin=None,
+              previous_env=None) -> dict:
+    env = dict(os.environ)
+    env.update(environment or {})
+    env.update(previous_env or {})
+    argv = local_argv(command, interpreter)
+    try:
+        proc = subprocess.Popen(argv, cwd=dir or os.getcwd(), env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL)
+    except OSError as e:
+        raise ProviderError(f"{e}: running {command!r}") from None
+    out, err = proc.communicate(stdin.encode() if stdin else None)
+    stdout, stderr = out.decode(errors="replace"), err.decode(errors="replace")
+    if proc.returncode != 0:
+        raise ProviderError(f"exit status {proc.returncode}: running {command!r}:\n{stdout}{stderr}")
+    return {"stdout": trim_newline(stdout), "stderr": trim_newline(stderr)}
+
+
+def _glob_regex(pattern: str) -> re.Pattern:
+    """gobwas/glob with '/' separator: ** any, * any but '/', ? one char but '/', {a,b}."""
+    out, i = "", 0
+    while i < len(pattern):
+        c = pattern[i]
+        if pattern.startswith("**", i):
+            out, i = out + ".*", i + 2
+            continue
+        if c == "*":
+            out += "[^/]*"
+        elif c == "?":
+            out += "[^/]"
+        elif c == "{":
+            j = pattern.find("}", i)
+            if j < 0:
+                out += re.escape(c)
+            else:
+                out += "(?:" + "|".join(re.escape(p) for p in pattern[i + 1:j].split(",")) + ")"
+                i = j
+        elif c == "[":
+            j = pattern.find("]", i)
+            if j < 0:
+                out += re.escape(c)
+            else:
+                body = pattern[i + 1:j]
+                out += "[" + ("^" + body[1:] if body.startswith("!") else body) + "]"
+                i = j
+        else:
+            out += re.escape(c)
+        i += 1
+    return re.compile("^" + out + "$")
+
+
+def path_asset(path: str) -> dict:
+    with open(path, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+    return {SIG_KEY: ASSET_SIG, "path": path, "hash": digest}
+
+
+def glob_assets(directory: str, globs: list[str]) -> dict:
+    rules = [(g.startswith("!"), _glob_regex(g.lstrip("!"))) for g in globs]
+    found: dict = {}
+    for root, _dirs, files in os.walk(directory):
+        for fn in sorted(files):
+            full = os.path.join(root, fn)
+            rel = os.path.relpath(full, directory).replace(os.sep, "/")
+            for exclude, rx in rules:
+                if rx.match(rel):
+                    if exclude:
+                        found.pop(rel, None)
+                    else:
+                        found[rel] = path_asset(full)
+    return dict(sorted(found.items()))
+
+
+class LocalCommand(_Command):
+    token = "command:local:Command"
+    inputs = {"create": "string", "update": "string", "delete": "string", "environment": "object",
+              "stdin": "string", "dir": "string", "interpreter": "array", "triggers": "array",
+              "addPreviousOutputInEnv": "boolean", "logging": "string", "assetPaths": "array",
+              "archivePaths": "array"}
+    outputs = {"stdout": "string", "stderr": "string", "assets": "object"}
+
+    def check(self, olds, news):
+        inputs, failures = super().check(olds, news)
+        if inputs.get("archivePaths"):
+            failures.append(CheckFailure("archivePaths", "archivePaths is not supported by Mammatus' "
+                                                         "command provider (use assetPaths)"))
+        interp = inputs.get("interpreter")
+        if interp not in (None, UNKNOWN) and (not isinstance(interp, list) or
+                                              any(not isinstance(x, str) for x in interp if x is not UNKNOWN)):
+            failures.append(CheckFailure("interpreter", "interpreter must be a list of strings"))
+        return inputs, failures
+
+    def run(self, command, inputs, previous):
+        out = run_local(command, interpreter=inputs.get("interpreter"), dir=inputs.get("dir"),
+                        environment=inputs.get("environment"), stdin=inputs.get("stdin"),
+                        previous_env=previous_output_env(previous, inputs.get("addPreviousOutputInEnv")))
+        if inputs.get("assetPaths"):
+            out["assets"] = glob_assets(inputs.get("dir") or os.getcwd(), inputs["assetPaths"])
+        return out
+
+
+# -- remote -------------------------------------------------------------------------------------
+
+CONNECTION_DEFAULTS = {"port": 22, "user": "root", "dialErrorLimit": 10, "perDialTimeout": 15}
+
+
+def connection_with_defaults(conn: dict) -> dict:
+    conn = dict(conn)
+    for k, v in CONNECTION_DEFAULTS.items():
+        if conn.get(k) is None:
+            conn[k] = v
+    if isinstance(conn.get("proxy"), dict):
+        conn["proxy"] = connection_with_defaults(conn["proxy"])
+    return conn
+
+
+def connection_failures(conn, prop: str = "connection") -> list[CheckFailure]:
+    if conn is None:
+        return [CheckFailure(prop, f"Missing required property '{prop}'")]
+    if conn is UNKNOWN:
+        return []
+    if not isinstance(conn, dict):
+        return [CheckFailure(prop, f"{prop} must be an object")]
+    failures = []
+    if conn.get("host") is None:
+        failures.append(CheckFailure(f"{prop}.host", "Missing required property 'host'"))
+    port = conn.get("port")
+    if port not in (None, UNKNOWN) and (not isinstance(port, (int, float)) or not 0 < port < 65536):
+        failures.append(CheckFailure(f"{prop}.port", f"port must be between 1 and 65535, got: {port!r}"))
+    if isinstance(conn.get("proxy"), dict):
+        failures += connection_failures(conn["proxy"], f"{prop}.proxy")
+    return failures
+
+
+def build_remote_command(command: str, environment: Optional[dict] = None,
+                         previous_env: Optional[dict] = None) -> str:
+    """The command line sent to the remote shell: exports for the environment (and the previous
+    outputs), then the user's command unchanged."""
+    env = dict(environment or {})
+    env.update(previous_env or {})
+    lines = []
+    for k, v in env.items():
+        if not _ENV_NAME.match(k):
+            raise ProviderError(f"invalid environment variable name {k!r}")
+        lines.append(f"export {k}={shlex.quote(v)}")
+    return "\n".join([*lines, command]) if lines else command
+
+
+def _load_pkey(text: str, password: Optional[str]):
+    import paramiko
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+    data = text.encode()
+    pw = password.encode() if password else None
+    try:
+        if b"OPENSSH PRIVATE KEY" in data:
+            key = serialization.load_ssh_private_key(data, password=pw)
+        else:
+            key = serialization.load_pem_private_key(data, password=pw)
+    except Exception as e:  # noqa: BLE001
+        raise ProviderError(f"failed to parse the connection's private key: {e}") from None
+    # paramiko reads OpenSSH-format keys of every type; convert to that.
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+                            serialization.NoEncryption()).decode()
+    import io
+    cls = {rsa.RSAPrivateKey: paramiko.RSAKey, ec.EllipticCurvePrivateKey: paramiko.ECDSAKey,
+           ed25519.Ed25519PrivateKey: paramiko.Ed25519Key}
+    for base, kcls in cls.items():
+        if isinstance(key, base):
+            return kcls.from_private_key(io.StringIO(pem))
+    raise ProviderError(f"unsupported private key type {type(key).__name__}")
+
+
+class _FixedHostKey:
+    """paramiko missing-host-key policy that accepts exactly the configured key."""
+
+    def __init__(self, expected: str):
+        parts = expected.split()
+        if len(parts) < 2:
+            raise ProviderError("failed to parse host key: expected 'type base64'")
+        self.type, self.blob = parts[0], parts[1]
+
+    def missing_host_key(self, client, hostname, key):
+        if key.get_name() != self.type or key.get_base64() != self.blob:
+            raise ProviderError(f"ssh: host key mismatch for {hostname}")
+
+
+def _connect_once(conn: dict, sock=None):
+    import paramiko
+
+    client = paramiko.SSHClient()
+    if conn.get("hostKey"):
+        client.set_missing_host_key_policy(_FixedHostKey(conn["hostKey"]))
+    else:
+        client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+    pkey = _load_pkey(conn["privateKey"], conn.get("privateKeyPassword")) if conn.get("privateKey") else None
+    agent_path = conn.get("agentSocketPath") or os.environ.get("SSH_AUTH_SOCK")
+    old_sock = os.environ.get("SSH_AUTH_SOCK")
+    timeout = conn.get("perDialTimeout") or None
+    try:
+        if agent_path:
+            os.environ["SSH_AUTH_SOCK"] = agent_path
+        client.connect(conn["host"], port=int(conn.get("port") or 22), username=conn.get("user") or "root",
+                       pkey=pkey, password=conn.get("password"), allow_agent=bool(agent_path),
+                       look_for_keys=False, timeout=timeout, banner_timeout=timeout, auth_timeout=timeout,
+                       sock=sock)
+    finally:
+        if agent_path:
+            if old_sock is None:
+                os.environ.pop("SSH_AUTH_SOCK", None)
+            else:
+                os.environ["SSH_AUTH_SOCK"] = old_sock
+    return client
+
+
+def _with_retries(what: str, limit: int, fn, sleep=time.sleep):
+    attempt = 0
+    while True:
+        try:
+            return fn()
+        except ProviderError:
+            raise
+        except Exception as e:  # noqa: BLE001
+            attempt += 1
+            if limit != -1 and attempt >= max(limit, 1):
+                raise ProviderError(f"{what}: after {attempt} failed attempts: {e}") from None
+            sleep(min(0.5 * attempt, 5.0))
+
+
+def dial(conn: dict):
+    """An authenticated paramiko SSHClient for a connection (through its proxy, if any)."""
+    conn = connection_with_defaults(conn)
+    limit = int(conn.get("dialErrorLimit", 10))
+    proxy = conn.get("proxy")
+    if not proxy:
+        return _with_retries("Dial", limit, lambda: _connect_once(conn))
+    jump = _with_retries("Dial proxy", int(proxy.get("dialErrorLimit", 10)), lambda: _connect_once(proxy))
+    channel = _with_retries("Dial from proxy", limit, lambda: jump.get_transport().open_channel(
+        "direct-tcpip", (conn["host"], int(conn["port"])), ("127.0.0.1", 0)))
+    client = _connect_once(conn, sock=channel)
+    client._mammatus_jump = jump  # keep the proxy connection alive with the client
+    return client
+
+
+def run_remote(conn: dict, command: str, *, environment=None, stdin=None, previous_env=None) -> dict:
+    full = build_remote_command(command, environment, previous_env)
+    client = dial(conn)
+    try:
+        chan = client.get_transport().open_session()
+        chan.exec_command(full)
+        out, err = bytearray(), bytearray()
+
+        def pump(read, buf):
+            while True:
+                data = read(32768)
+                if not data:
+                    return
+                buf.extend(data)
+
+        readers = [threading.Thread(target=pump, args=(chan.recv, out), daemon=True),
+                   threading.Thread(target=pump, args=(chan.recv_stderr, err), daemon=True)]
+        for t in readers:
+            t.start()
+        if stdin:
+            chan.sendall(stdin.encode())
+        chan.shutdown_write()
+        for t in readers:
+            t.join()
+        status = chan.recv_exit_status()
+    finally:
+        client.close()
+        jump = getattr(client, "_mammatus_jump", None)
+        if jump is not None:
+            jump.close()
+    stdout, stderr = out.decode(errors="replace"), err.decode(errors="replace")
+    if status != 0:
+        raise ProviderError(f"Process exited with status {status}: running {command!r}:\n{stdout}{stderr}")
+    return {"stdout": trim_newline(stdout), "stderr": trim_newline(stderr)}
+
+
+class RemoteCommand(_Command):
+    token = "command:remote:Command"
+    inputs = {"connection": "object", "create": "string", "update": "string", "delete": "string",
+              "environment": "object", "stdin": "string", "triggers": "array",
+              "addPreviousOutputInEnv": "boolean", "logging": "string"}
+    required = ("connection",)
+    secret_outputs = frozenset({"connection"})
+
+    def check(self, olds, news):
+        inputs, failures = super().check(olds, news)
+        failures = [f for f in failures if f.property != "connection"]
+        failures += connection_failures(inputs.get("connection"))
+        if isinstance(inputs.get("connection"), dict):
+            inputs["connection"] = connection_with_defaults(inputs["connection"])
+        env = inputs.get("environment")
+        if isinstance(env, dict):
+            failures += [CheckFailure(f"environment.{k}", "not a valid environment variable name")
+                         for k in env if not _ENV_NAME.match(k)]
+        return inputs, failures
+
+    def run(self, command, inputs, previous):
+        return run_remote(inputs["connection"], command, environment=inputs.get("environment"),
+                          stdin=inputs.get("stdin"),
+                          previous_env=previous_output_env(previous, inputs.get("addPreviousOutputInEnv")))
+
+
+# -- copy ---------------------------------------------------------------------------------------
+
+
+def _source_kind(source) -> Optional[str]:
+    if isinstance(source, dict):
+        if source.get(SIG_KEY) == ASSET_SIG:
+            return "asset"
+        if source.get(SIG_KEY) == ARCHIVE_SIG:
+            return "archive"
+    return None
+
+
+def source_hash(source: dict) -> str:
+    if source.get("hash"):
+        return source["hash"]
+    return hashlib.sha256(repr(sorted((k, str(v)) for k, v in source.items())).encode()).hexdigest()
+
+
+class _Sftp:
+    """The few SFTP operations of upstream's copy, on a paramiko SFTPClient."""
+
+    def __init__(self, sftp):
+        self.sftp = sftp
+
+    def stat(self, path):
+        try:
+            return self.sftp.stat(path)
+        except FileNotFoundError:
+            return None
+        except IOError as e:
+            if getattr(e, "errno", None) == 2:
+                return None
+            raise
+
+    @staticmethod
+    def is_dir(st) -> bool:
+        return st is not None and stat.S_ISDIR(st.st_mode)
+
+    def makedirs(self, path: str) -> None:
+        if not path or path in ("/", "."):
+            return
+        st = self.stat(path)
+        if st is not None:
+            if not self.is_dir(st):
+                raise ProviderError(f"remote path {path} exists but is not a directory")
+            return
+        self.makedirs(os.path.dirname(path.rstrip("/")))
+        self.sftp.mkdir(path)
+
+    def write(self, data: bytes, dest: str) -> None:
+        with self.sftp.open(dest, "wb") as f:
+            f.write(data)
+
+    def put_file(self, src: str, dest: str) -> None:
+        self.sftp.put(src, dest)
+
+    def put_dir(self, src: str, dest: str) -> None:
+        for root, dirs, files in os.walk(src):
+            rel = os.path.relpath(root, src)
+            target = dest if rel == "." else os.path.join(dest, rel)
+            st = self.stat(target)
+            if st is None:
+                self.sftp.mkdir(target)
+            elif not self.is_dir(st):
+                raise ProviderError(f"remote path {target} exists but is not a directory")
+            for fn in files:
+                self.put_file(os.path.join(root, fn), os.path.join(target, fn))
+
+
+def copy_source(sftp: _Sftp, source: dict, remote_path: str) -> None:
+    kind = _source_kind(source)
+    if kind == "asset" and source.get("text") is not None:
+        if sftp.is_dir(sftp.stat(remote_path)):
+            raise ProviderError(f"remote path {remote_path} is a directory; when using a text asset, "
+                                "remotePath must be a file path")
+        sftp.makedirs(os.path.dirname(remote_path))
+        sftp.write(source["text"].encode(), remote_path)
+        return
+    if kind == "archive" and isinstance(source.get("assets"), dict):
+        st = sftp.stat(remote_path)
+        if st is not None and not sftp.is_dir(st):
+            raise ProviderError(f"remote path {remote_path} exists but is not a directory; cannot copy "
+                                "asset archive contents")
+        sftp.makedirs(remote_path)
+        for name, member in sorted(source["assets"].items()):
+            dest = os.path.join(remote_path, name)
+            if _source_kind(member) == "archive":
+                copy_source(sftp, member, dest)
+                continue
+            sftp.makedirs(os.path.dirname(dest))
+            if member.get("text") is not None:
+                sftp.write(member["text"].encode(), dest)
+            elif member.get("path"):
+                sftp.put_file(member["path"], dest)
+            else:
+                raise ProviderError(f"asset archive member {name}: only path and text assets are supported")
+        return
+    path = source.get("path")
+    if not path:
+        raise ProviderError("source: only path/text assets and path/asset archives are supported "
+                            "(no remote URIs offline)")
+    dest_stat = sftp.stat(remote_path)
+    if os.path.isdir(path):
+        if dest_stat is None:
+            sftp.makedirs(remote_path)
+        dest = remote_path
+        if not path.endswith("/"):
+            dest = os.path.join(remote_path, os.path.basename(path.rstrip("/")))
+            st = sftp.stat(dest)
+            if st is not None and not sftp.is_dir(st):
+                raise ProviderError(f"remote path {dest} exists but is not a directory")
+        sftp.put_dir(path, dest)
+    else:
+        dest = remote_path
+        if sftp.is_dir(dest_stat):
+            dest = os.path.join(remote_path, os.path.basename(path))
+        elif dest_stat is None:
+            sftp.makedirs(os.path.dirname(remote_path))
+        sftp.put_file(path, dest)
+
+
+class CopyToRemote(ResourceType):
+    token = "command:remote:CopyToRemote"
+    inputs = {"connection": "object", "source": "pulumi.json#/Asset", "remotePath": "string",
+              "triggers": "array"}
+    outputs = {}
+    required = ("connection", "source", "remotePath")
+    replace_on = frozenset({"triggers"})
+    secret_outputs = frozenset({"connection"})
+    outputs_secret_if_any_input_secret = True
+
+    def check(self, olds, news):
+        inputs, failures = super().check(olds, news)
+        failures = [f for f in failures if f.property != "connection"]
+        failures += connection_failures(inputs.get("connection"))
+        if isinstance(inputs.get("connection"), dict):
+            inputs["connection"] = connection_with_defaults(inputs["connection"])
+        src = inputs.get("source")
+        if src is not None and src is not UNKNOWN and _source_kind(src) is None:
+            failures.append(CheckFailure("asset", "either asset or archive must be set"))
+        return inputs, failures
+
+    def diff(self, id, olds, news, old_inputs):
+        before = old_inputs if old_inputs else olds
+        result = DiffResult()
+        for key in sorted(set(self.inputs)):
+            old, new = before.get(key), news.get(key)
+            if key == "source" and isinstance(old, dict) and isinstance(new, dict):
+                same = source_hash(old) == source_hash(new) and not contains_unknown(new)
+            else:
+                same = values_equal(old, new) or (old is None and new is None)
+            if not same:
+                result.changes.append(key)
+                if key in self.replace_on:
+                    result.replaces.append(key)
+        return result
+
+    def _copy(self, inputs: dict) -> None:
+        client = dial(inputs["connection"])
+        try:
+            sftp = client.open_sftp()
+            try:
+                copy_source(_Sftp(sftp), inputs["source"], inputs["remotePath"])
+            finally:
+                sftp.close()
+        finally:
+            client.close()
+            jump = getattr(client, "_mammatus_jump", None)
+            if jump is not None:
+                jump.close()
+
+    def create(self, name, inputs, preview):
+        if preview:
+            return "", dict(inputs)
+        if contains_unknown(inputs):
+            raise ProviderError(f"{self.token}: inputs are not known")
+        self._copy(inputs)
+        return secrets.token_hex(4), dict(inputs)
+
+    def update(self, id, olds, news, old_inputs, preview):
+        if preview:
+            return dict(news)
+        if source_hash(olds.get("source") or {}) != source_hash(news["source"]) \
+                or olds.get("remotePath") != news.get("remotePath"):
+            self._copy(news)
+        return dict(news)
+
+
+RESOURCES = (LocalCommand(), RemoteCommand(), CopyToRemote())
+
+
+def make_servicer() -> ProviderServicer:
+    return ProviderServicer(NAME, sdk_version("pulumi_command"), RESOURCES)
+
+
+def main() -> None:
+    serve(make_servicer())
+
+
+if __name__ == "__main__":
+    main()
