@@ -1,0 +1,127 @@
+"""The gateway's packet filter and NAT as ONE iptables-restore file (applied atomically).
+
+Policy (seed design: iptables between the gateway's two ports):
+- nat: LAN subnet MASQUERADEd out of the WAN interface; a `forward` rule from the WAN to one LAN
+  host (destination /32) with ports is a port forward, so it also gets a DNAT in PREROUTING.
+- filter INPUT: loopback and ESTABLISHED,RELATED accepted, then the typed rules in order, then the
+  LAN (trusted) accepted; everything else, i.e. all of the WAN, falls to the DROP policy.
+- filter FORWARD: ESTABLISHED,RELATED accepted, then the typed rules in order, then LAN -> WAN
+  from the LAN subnet accepted; everything else (WAN -> LAN in particular) falls to DROP.
+- OUTPUT: ACCEPT.
+Pure functions; validated by the real `iptables-restore --test` in tests.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from stacks.spec import FirewallRule, StackSpec
+
+ACTIONS = {"accept": "ACCEPT", "drop": "DROP", "reject": "REJECT"}
+
+
+def nat_rules(spec: StackSpec) -> list[str]:
+    """The gateway's NAT: MASQUERADE for the LAN subnet out of the WAN port, plus port forwards."""
+    gw, net = _require(spec)
+    rules = []
+    for rule in spec.firewall:
+        target = port_forward_target(rule, net.lan_subnet)
+        if target is not None:
+            rules.append(f"-A PREROUTING -i {gw.wan_interface} -p {rule.protocol}"
+                         f"{_ports(rule)} -m comment --comment \"mammatus:{rule.name}\" "
+                         f"-j DNAT --to-destination {target}")
+    rules.append(masquerade_rule(spec))
+    return rules
+
+
+def masquerade_rule(spec: StackSpec) -> str:
+    """The gateway's NAT: the LAN subnet leaves through the WAN port with the WAN's address."""
+    gw, net = _require(spec)
+    return (f"-A POSTROUTING -s {net.lan_subnet} -o {gw.wan_interface} "
+            f"-m comment --comment \"mammatus:nat\" -j MASQUERADE")
+
+
+def port_forward_target(rule: FirewallRule, lan: ipaddress.IPv4Network) -> str | None:
+    """The LAN address a WAN `forward` rule forwards to, if it is a port forward."""
+    if (rule.chain == "forward" and rule.from_zone == "wan" and rule.action == "accept"
+            and rule.ports and rule.protocol in ("tcp", "udp") and rule.destination is not None
+            and rule.destination.prefixlen == 32 and rule.destination.network_address in lan):
+        return str(rule.destination.network_address)
+    return None
+
+
+def rule_line(rule: FirewallRule, spec: StackSpec) -> str:
+    """One typed rule as an iptables-restore line."""
+    gw, _ = _require(spec)
+    if rule.protocol == "icmp" and rule.ports:
+        raise ValueError(f"firewall rule {rule.name!r}: icmp has no ports")
+    parts = [f"-A {rule.chain.upper()}"]
+    if rule.from_zone == "wan":
+        parts.append(f"-i {gw.wan_interface}")
+    elif rule.from_zone == "lan":
+        parts.append(f"-i {gw.lan_interface}")
+    if rule.source is not None:
+        parts.append(f"-s {rule.source}")
+    if rule.destination is not None:
+        parts.append(f"-d {rule.destination}")
+    parts.append(f"-p {rule.protocol}{_ports(rule)}")
+    parts.append(f"-m comment --comment \"mammatus:{rule.name}\"")
+    parts.append(f"-j {ACTIONS[rule.action]}")
+    return " ".join(parts)
+
+
+def filter_rules(spec: StackSpec) -> tuple[list[str], list[str]]:
+    """(INPUT rules, FORWARD rules) in the order they are evaluated."""
+    gw, net = _require(spec)
+    est = "-m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT"
+    inputs = ["-A INPUT -i lo -j ACCEPT", f"-A INPUT {est}"]
+    forwards = [f"-A FORWARD {est}"]
+    for rule in spec.firewall:
+        (inputs if rule.chain == "input" else forwards).append(rule_line(rule, spec))
+    inputs.append(f"-A INPUT -i {gw.lan_interface} -m comment --comment \"mammatus:lan\" -j ACCEPT")
+    forwards.append(f"-A FORWARD -i {gw.lan_interface} -o {gw.wan_interface} -s {net.lan_subnet} "
+                    f"-m comment --comment \"mammatus:lan-to-wan\" -j ACCEPT")
+    return inputs, forwards
+
+
+def render(spec: StackSpec) -> str:
+    """The whole iptables-restore file: nat then filter, each table committed atomically."""
+    inputs, forwards = filter_rules(spec)
+    lines = [
+        "# Mammatus gateway firewall and NAT (generated; applied with iptables-restore)",
+        "*nat",
+        ":PREROUTING ACCEPT [0:0]",
+        ":INPUT ACCEPT [0:0]",
+        ":OUTPUT ACCEPT [0:0]",
+        ":POSTROUTING ACCEPT [0:0]",
+        *nat_rules(spec),
+        "COMMIT",
+        "*filter",
+        ":INPUT DROP [0:0]",
+        ":FORWARD DROP [0:0]",
+        ":OUTPUT ACCEPT [0:0]",
+        *inputs,
+        *forwards,
+        "COMMIT",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+OPEN = ("*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+        ":POSTROUTING ACCEPT [0:0]\nCOMMIT\n*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n"
+        ":OUTPUT ACCEPT [0:0]\nCOMMIT\n")
+"""What deleting the firewall restores: empty tables, ACCEPT policies."""
+
+
+def _ports(rule: FirewallRule) -> str:
+    if not rule.ports:
+        return ""
+    if len(rule.ports) == 1:
+        return f" --dport {rule.ports[0]}"
+    return " -m multiport --dports " + ",".join(str(p) for p in rule.ports)
+
+
+def _require(spec: StackSpec):
+    if spec.gateway is None or spec.network is None:
+        raise ValueError("the firewall needs mammatus:gateway and mammatus:network")
+    return spec.gateway, spec.network

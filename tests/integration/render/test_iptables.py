@@ -1,0 +1,83 @@
+"""The rendered iptables-restore file against the real iptables, inside test namespaces."""
+
+import socket
+import subprocess
+
+import pytest
+
+from components.render import iptables
+from stacks.spec import FirewallRule
+from tests.support.netlab import netns, run, stack_spec, veth
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.parametrize("stack", ["lab", "home"])
+def test_iptables_restore_accepts_the_rendered_file(stack, tmp_path):
+    rules = tmp_path / "rules.v4"
+    rules.write_text(iptables.render(stack_spec(stack)))
+    with netns() as ns:
+        result = run("iptables-restore", "--test", str(rules), netns=ns, check=False)
+        assert result.returncode == 0, result.stderr
+
+
+def test_iptables_restore_rejects_a_broken_file(tmp_path):
+    rules = tmp_path / "rules.v4"
+    rules.write_text(iptables.render(stack_spec("lab")).replace("--dport 22", "--dport 99999"))
+    with netns() as ns:
+        assert run("iptables-restore", "--test", str(rules), netns=ns, check=False).returncode != 0
+
+
+def test_applied_rules_are_what_iptables_save_shows(tmp_path):
+    spec = stack_spec("home")
+    rules = tmp_path / "rules.v4"
+    rules.write_text(iptables.render(spec))
+    with netns() as ns:
+        run("iptables-restore", str(rules), netns=ns)
+        saved = run("iptables-save", netns=ns).stdout
+        # Applying it twice is the same (iptables-restore flushes each table it restores).
+        run("iptables-restore", str(rules), netns=ns)
+        again = run("iptables-save", netns=ns).stdout
+    assert ":INPUT DROP" in saved and ":FORWARD DROP" in saved
+    assert '-A POSTROUTING -s 10.0.0.0/24 -o eth0 -m comment --comment "mammatus:nat" -j MASQUERADE' in saved
+    assert "-j DNAT --to-destination 10.0.0.2" in saved
+    assert '-A INPUT -i eth1 -p tcp -m tcp --dport 22 -m comment --comment "mammatus:ssh-from-lan" -j ACCEPT' in saved
+    def rules_only(text):
+        return [l for l in text.splitlines() if l.startswith("-A")]
+    assert rules_only(saved) == rules_only(again)
+    assert len(rules_only(saved)) == len([l for l in rules.read_text().splitlines() if l.startswith("-A")])
+
+
+def _listen_and_probe(gw: str, client: str, address: str, port: int) -> bool:
+    """Starts a TCP listener in the gateway namespace and connects to it from the client one."""
+    server = subprocess.Popen(
+        ["ip", "netns", "exec", gw, "python3", "-c",
+         "import socket,sys;s=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);"
+         f"s.bind(('0.0.0.0',{port}));s.listen();print('up',flush=True);"
+         "c,_=s.accept();c.close()"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout.readline().strip() == "up"
+        probe = run("python3", "-c",
+                    "import socket;s=socket.socket();s.settimeout(2);"
+                    f"s.connect(('{address}',{port}));print('connected')",
+                    netns=client, check=False)
+        return probe.returncode == 0
+    finally:
+        server.kill()
+        server.wait()
+
+
+def test_the_wan_is_denied_and_the_lan_is_allowed_for_real(tmp_path):
+    """Packets, not text: a gateway namespace with a WAN and a LAN port, a client on each side."""
+    spec = stack_spec("lab").model_copy(update={"firewall": [
+        FirewallRule(name="web-in", chain="input", fromZone="wan", protocol="tcp", ports=[8443])]})
+    rules = tmp_path / "rules.v4"
+    rules.write_text(iptables.render(spec))
+    with netns("gw") as gw, netns("wan") as wan, netns("lan") as lan:
+        veth(gw, "enp1s0", "198.51.100.1/24", wan, "eth0", "198.51.100.2/24")
+        veth(gw, "enp2s0", "10.10.0.1/24", lan, "eth0", "10.10.0.50/24")
+        run("iptables-restore", str(rules), netns=gw)
+        assert _listen_and_probe(gw, lan, "10.10.0.1", 2222), "LAN -> gateway must be accepted"
+        assert not _listen_and_probe(gw, wan, "198.51.100.1", 2222), "WAN -> gateway must be dropped"
+        assert _listen_and_probe(gw, wan, "198.51.100.1", 8443), "the typed rule opens 8443 from WAN"
