@@ -1,0 +1,166 @@
+"""dnsmasq.conf for the LAN: DHCP, DNS and read-only TFTP with PXE/iPXE boot (seed design).
+
+The main file holds what the stack spec says about the network; reservations and DNS records
+added as resources (dynamic_providers/dnsmasq.py) are small files in `dhcp_hosts_dir`
+(dhcp-hostsfile format) and `hosts_dir` (hosts format), which dnsmasq re-reads on SIGHUP.
+Pure functions; validated by the real `dnsmasq --test -C` in tests.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Optional
+
+from stacks.spec import Network, StackSpec
+
+# DHCP option 93 (client architecture) values, RFC 4578 / IANA.
+ARCH_BIOS = 0
+ARCH_EFI_X86_64 = (7, 9)
+ARCH_EFI_ARM64 = 11
+
+
+@dataclass(frozen=True)
+class DnsmasqPaths:
+    """Where dnsmasq's files live on its host (already mapped into the host's file root)."""
+    config: str = "/etc/mammatus/dnsmasq/dnsmasq.conf"
+    conf_dir: str = "/etc/mammatus/dnsmasq/conf.d"
+    dhcp_hosts_dir: str = "/etc/mammatus/dnsmasq/dhcp-hosts"
+    hosts_dir: str = "/etc/mammatus/dnsmasq/hosts"
+    lease_file: str = "/var/lib/mammatus/dnsmasq/dnsmasq.leases"
+    pid_file: str = "/run/mammatus/dnsmasq.pid"
+    # None: the spec's network.pxe.tftpRoot as is.
+    tftp_root: Optional[str] = None
+
+    def under(self, root_of) -> "DnsmasqPaths":
+        """The same paths mapped by `root_of` (e.g. HostAccess.path) into a host's file root."""
+        return DnsmasqPaths(**{k: (root_of(v) if v else v) for k, v in self.__dict__.items()})
+
+
+@dataclass(frozen=True)
+class Listen:
+    """How dnsmasq is bound: an interface (on the gateway) or an address (elsewhere)."""
+    interface: Optional[str]
+    address: ipaddress.IPv4Address
+
+
+def listen_of(spec: StackSpec) -> Listen:
+    """dnsmasq runs on the host placed as `dns`, by default the gateway (on its LAN port)."""
+    gw = spec.gateway
+    name = spec.placement.dns or (gw.host if gw else None)
+    if name is None:
+        raise ValueError("dnsmasq needs mammatus:placement.dns or a mammatus:gateway")
+    if gw is not None and name == gw.host:
+        return Listen(gw.lan_interface, gw.lan_address)
+    return Listen(None, spec.host(name).address)
+
+
+def fqdn(name: str, domain: str) -> str:
+    return name if name == domain or name.endswith("." + domain) or "." in name else f"{name}.{domain}"
+
+
+def host_records(spec: StackSpec) -> list[tuple[str, ipaddress.IPv4Address]]:
+    """Names every cloud answers: each host as <name>.<domain>, and gateway.<domain>."""
+    net = spec.network
+    records = [(fqdn(h.name, net.domain), h.address) for h in spec.hosts]
+    if spec.gateway is not None:
+        gateway_name = fqdn("gateway", net.domain)
+        records = [(n, a) for n, a in records if n != gateway_name]
+        records.append((gateway_name, spec.gateway.lan_address))
+    return records
+
+
+def pxe_lines(net: Network, boot_server: ipaddress.IPv4Address, tftp_root: str) -> list[str]:
+    pxe = net.pxe
+    if not pxe.enabled:
+        return []
+    lines = [
+        "# PXE: firmware gets iPXE over TFTP; iPXE (user class iPXE) then chains to the script.",
+        f"dhcp-match=set:bios,option:client-arch,{ARCH_BIOS}",
+        *(f"dhcp-match=set:efi64,option:client-arch,{a}" for a in ARCH_EFI_X86_64),
+        f"dhcp-match=set:efiarm64,option:client-arch,{ARCH_EFI_ARM64}",
+        "dhcp-userclass=set:ipxe,iPXE",
+        f"dhcp-boot=tag:!ipxe,tag:bios,{pxe.bios_boot_file},,{boot_server}",
+        f"dhcp-boot=tag:!ipxe,tag:efi64,{pxe.efi_boot_file},,{boot_server}",
+        f"dhcp-boot=tag:!ipxe,tag:efiarm64,{pxe.efi_boot_file},,{boot_server}",
+    ]
+    if pxe.ipxe_script:
+        lines.append(f"dhcp-boot=tag:ipxe,{pxe.ipxe_script}")
+    lines += [
+        "# TFTP: read-only (dnsmasq never accepts writes); only files under tftp-root.",
+        "enable-tftp",
+        f"tftp-root={tftp_root}",
+        "tftp-secure",
+        "tftp-no-fail",
+    ]
+    return lines
+
+
+def render(spec: StackSpec, paths: DnsmasqPaths = DnsmasqPaths(), *, inline_resources: bool = True
+           ) -> str:
+    """The main dnsmasq.conf. With inline_resources=False, the spec's reservations and records
+    are left to the dnsmasq provider's files (one resource each) instead of dhcp-host/host-record
+    lines here."""
+    net = spec.network
+    if net is None:
+        raise ValueError("dnsmasq needs mammatus:network")
+    listen = listen_of(spec)
+    router = spec.gateway.lan_address if spec.gateway else listen.address
+    netmask = net.lan_subnet.netmask
+    rng = net.dhcp_range
+    lines = [
+        f"# Mammatus: DHCP, DNS and TFTP for {net.domain} (generated; do not edit)",
+        "# Listen on the LAN only.",
+    ]
+    if listen.interface:
+        lines.append(f"interface={listen.interface}")
+    else:
+        lines.append(f"listen-address={listen.address}")
+    lines += [
+        "bind-interfaces",
+        "# DNS: the local domain is answered here and never forwarded; the rest goes upstream.",
+        f"domain={net.domain},{net.lan_subnet}",
+        f"local=/{net.domain}/",
+        "expand-hosts",
+        "domain-needed",
+        "bogus-priv",
+        "no-resolv",
+        "no-hosts",
+        *(f"server={server}" for server in net.upstream_dns),
+        *(f"host-record={name},{address}" for name, address in host_records(spec)),
+    ]
+    if inline_resources:
+        lines += [f"host-record={fqdn(r.name, net.domain)},{r.address}" for r in net.records]
+    lines += [
+        "# DHCP",
+        "dhcp-authoritative",
+        f"dhcp-range=set:lan,{rng.start},{rng.end},{netmask},{rng.lease_time}",
+        f"dhcp-option=tag:lan,option:router,{router}",
+        f"dhcp-option=tag:lan,option:dns-server,{listen.address}",
+        f"dhcp-option=tag:lan,option:domain-search,{net.domain}",
+        f"dhcp-leasefile={paths.lease_file}",
+    ]
+    if inline_resources:
+        lines += [f"dhcp-host={r.mac},{r.address},{r.hostname}" for r in net.reservations]
+    lines += pxe_lines(net, listen.address, paths.tftp_root or net.pxe.tftp_root)
+    lines += [
+        "# Reservations and records managed one by one (re-read on SIGHUP).",
+        f"dhcp-hostsfile={paths.dhcp_hosts_dir}",
+        f"addn-hosts={paths.hosts_dir}",
+        f"conf-dir={paths.conf_dir},*.conf",
+        f"pid-file={paths.pid_file}",
+        "user=root",
+        "log-facility=-",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def directories(spec: StackSpec, paths: DnsmasqPaths) -> list[str]:
+    """Directories that must exist before dnsmasq starts."""
+    import posixpath
+    dirs = [paths.conf_dir, paths.dhcp_hosts_dir, paths.hosts_dir,
+            posixpath.dirname(paths.lease_file), posixpath.dirname(paths.pid_file),
+            posixpath.dirname(paths.config)]
+    if spec.network is not None and spec.network.pxe.enabled:
+        dirs.append(paths.tftp_root or spec.network.pxe.tftp_root)
+    return list(dict.fromkeys(dirs))

@@ -1,0 +1,392 @@
+"""dnsmasq reservations and DNS records as resources: one small file each, then SIGHUP.
+
+A reservation is a line in a file of dnsmasq's `dhcp-hostsfile` directory (`mac,address,name`),
+a record a line in a file of its `addn-hosts` directory (`address name`); dnsmasq re-reads both
+on SIGHUP (sent to the pid in its pid-file). `read` reads the file back (and, for a reservation,
+the lease file) so a refresh sees drift. Files travel over SSH (paramiko, SFTP) with the admin
+key, or stay local when no connection is given (tests, a dnsmasq on the machine running Pulumi).
+
+Pure builders (`reservation_line`, `record_line`, paths, `sighup_command`) and parsers
+(`parse_reservation`, `parse_record`, `parse_leases`) are apart from the transport. Nothing
+connects in check or diff, so an offline preview works.
+"""
+
+from __future__ import annotations
+
+import io
+import ipaddress
+import os
+import posixpath
+import re
+import shlex
+import subprocess
+from typing import Any, Optional
+
+import pulumi
+from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult
+from pulumi.dynamic import ResourceProvider, UpdateResult
+
+MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+DNS_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
+HEADER = "# managed by Mammatus (dynamic_providers/dnsmasq.py)\n"
+
+
+# ---------------------------------------------------------------- pure builders and parsers
+
+def reservation_path(dhcp_hosts_dir: str, mac: str) -> str:
+    return posixpath.join(dhcp_hosts_dir, "mammatus-" + mac.replace(":", "-"))
+
+
+def record_path(hosts_dir: str, name: str) -> str:
+    return posixpath.join(hosts_dir, "mammatus-" + name)
+
+
+def reservation_line(mac: str, address: str, hostname: str) -> str:
+    """A dhcp-hostsfile entry (the dhcp-host= syntax without the option name)."""
+    return f"{HEADER}{mac},{address},{hostname}\n"
+
+
+def record_line(name: str, address: str) -> str:
+    """A hosts-file entry; the short name too when the record is inside a domain."""
+    short = name.split(".", 1)[0]
+    names = name if short == name else f"{name} {short}"
+    return f"{HEADER}{address} {names}\n"
+
+
+def _content_lines(text: str) -> list[str]:
+    return [l.strip() for l in text.splitlines() if l.strip() and not l.strip().startswith("#")]
+
+
+def parse_reservation(text: str) -> Optional[dict[str, str]]:
+    """{mac, address, hostname} from a reservation file; None when it holds none."""
+    for line in _content_lines(text):
+        fields = [f.strip() for f in line.split(",")]
+        mac = next((f.lower() for f in fields if MAC.match(f.lower())), None)
+        address = next((f for f in fields if _is_ipv4(f)), None)
+        rest = [f for f in fields if f.lower() != mac and f != address
+                and not f.startswith(("set:", "tag:", "id:")) and not re.match(r"^\d+[smhd]?$|^infinite$", f)]
+        if mac and address:
+            return {"mac": mac, "address": address, "hostname": rest[0] if rest else ""}
+    return None
+
+
+def parse_record(text: str) -> Optional[dict[str, str]]:
+    """{name, address} from a record file (its first name is the record's)."""
+    for line in _content_lines(text):
+        fields = line.split()
+        if len(fields) >= 2 and _is_ipv4(fields[0]):
+            return {"name": fields[1], "address": fields[0]}
+    return None
+
+
+def parse_leases(text: str) -> list[dict[str, Any]]:
+    """dnsmasq's lease file: `expiry mac ip hostname client-id` per IPv4 lease ("*" = none)."""
+    leases = []
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) < 4 or fields[0] == "duid" or not _is_ipv4(fields[2]):
+            continue
+        leases.append({
+            "expiry": int(fields[0]),
+            "mac": fields[1].lower(),
+            "address": fields[2],
+            "hostname": None if fields[3] == "*" else fields[3],
+            "client_id": None if len(fields) < 5 or fields[4] == "*" else fields[4],
+        })
+    return leases
+
+
+def lease_for(leases: list[dict[str, Any]], mac: str) -> Optional[dict[str, Any]]:
+    return next((l for l in leases if l["mac"] == mac.lower()), None)
+
+
+def sighup_command(pid_file: str) -> str:
+    """Tells dnsmasq to re-read its hosts files; nothing to do when it is not started yet (it
+    reads them when it starts), an error when its pid file names a dead process."""
+    pid = shlex.quote(pid_file)
+    return f'if [ -s {pid} ]; then kill -HUP "$(cat {pid})"; fi'
+
+
+def _is_ipv4(value: str) -> bool:
+    try:
+        ipaddress.IPv4Address(value)
+        return True
+    except ValueError:
+        return False
+
+
+def _check_common(inputs: dict, failures: list[CheckFailure], dir_key: str) -> None:
+    for key in (dir_key, "pid_file"):
+        value = inputs.get(key)
+        if not isinstance(value, str) or not posixpath.isabs(value):
+            failures.append(CheckFailure(key, f"must be an absolute path, got {value!r}"))
+    if not _is_ipv4(str(inputs.get("address"))):
+        failures.append(CheckFailure("address", f"must be an IPv4 address, got {inputs.get('address')!r}"))
+    conn = inputs.get("connection")
+    if conn is not None and (not isinstance(conn, dict) or not conn.get("host")):
+        failures.append(CheckFailure("connection", "must be {host, port, user, private_key} or absent"))
+
+
+def check_reservation(news: dict) -> tuple[dict, list[CheckFailure]]:
+    inputs = dict(news)
+    failures: list[CheckFailure] = []
+    inputs["mac"] = str(inputs.get("mac", "")).lower().replace("-", ":")
+    if not MAC.match(inputs["mac"]):
+        failures.append(CheckFailure("mac", f"must be a MAC like 52:54:00:12:34:56, got {news.get('mac')!r}"))
+    if not LABEL.match(str(inputs.get("hostname", ""))):
+        failures.append(CheckFailure("hostname", f"must be a DNS label, got {news.get('hostname')!r}"))
+    _check_common(inputs, failures, "dhcp_hosts_dir")
+    return inputs, failures
+
+
+def check_record(news: dict) -> tuple[dict, list[CheckFailure]]:
+    inputs = dict(news)
+    failures: list[CheckFailure] = []
+    inputs["name"] = str(inputs.get("name", "")).lower().rstrip(".")
+    if not DNS_NAME.match(inputs["name"]):
+        failures.append(CheckFailure("name", f"must be a DNS name, got {news.get('name')!r}"))
+    _check_common(inputs, failures, "hosts_dir")
+    return inputs, failures
+
+
+RESERVATION_IMMUTABLE = ("mac", "dhcp_hosts_dir", "connection_host")
+RECORD_IMMUTABLE = ("name", "hosts_dir", "connection_host")
+
+
+def plan_diff(olds: dict, news: dict, immutable: tuple[str, ...]) -> DiffResult:
+    """Replace only when the file's identity (its key, directory or host) changes."""
+    def view(props):
+        conn = props.get("connection") or {}
+        return {**props, "connection_host": (conn.get("host"), conn.get("port"))}
+    old, new = view(olds), view(news)
+    keys = sorted(set(old) | set(new) - {"lease", "path"})
+    changed = [k for k in keys if k not in ("lease", "path") and old.get(k) != new.get(k)]
+    replaces = [k for k in changed if k in immutable]
+    if "connection_host" in replaces:
+        replaces = [k for k in replaces if k != "connection_host"] + ["connection"]
+    return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=False)
+
+
+# ---------------------------------------------------------------- transports (built per call)
+
+class LocalTransport:
+    def write(self, path: str, text: str) -> None:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.mammatus-new"
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+
+    def read(self, path: str) -> Optional[str]:
+        try:
+            with open(path) as f:
+                return f.read()
+        except FileNotFoundError:
+            return None
+
+    def remove(self, path: str) -> None:
+        try:
+            os.remove(path)
+        except FileNotFoundError:
+            pass
+
+    def run(self, cmd: str) -> None:
+        result = subprocess.run(["sh", "-c", cmd], capture_output=True, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(f"{cmd!r} failed ({result.returncode}): {result.stderr.strip()}")
+
+    def close(self) -> None:
+        pass
+
+
+class SshTransport:
+    """paramiko SSH + SFTP to one host with the admin key."""
+
+    def __init__(self, host: str, port: int, user: str, private_key: str):
+        import paramiko
+        key = _load_key(private_key)
+        self._client = paramiko.SSHClient()
+        # Hosts are identified by the cloud's spec; their host keys are not pinned (yet).
+        self._client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+        self._client.connect(host, port=port, username=user, pkey=key, look_for_keys=False,
+                             allow_agent=False, timeout=20)
+        self._sftp = self._client.open_sftp()
+
+    def write(self, path: str, text: str) -> None:
+        self.run(f"mkdir -p {shlex.quote(posixpath.dirname(path))}")
+        tmp = f"{path}.mammatus-new"
+        with self._sftp.open(tmp, "w") as f:
+            f.write(text)
+        self._sftp.chmod(tmp, 0o644)
+        self._sftp.posix_rename(tmp, path)
+
+    def read(self, path: str) -> Optional[str]:
+        try:
+            with self._sftp.open(path, "r") as f:
+                return f.read().decode()
+        except FileNotFoundError:
+            return None
+
+    def remove(self, path: str) -> None:
+        try:
+            self._sftp.remove(path)
+        except FileNotFoundError:
+            pass
+
+    def run(self, cmd: str) -> None:
+        _, stdout, stderr = self._client.exec_command(cmd)
+        status = stdout.channel.recv_exit_status()
+        if status != 0:
+            raise RuntimeError(f"{cmd!r} failed ({status}): {stderr.read().decode().strip()}")
+
+    def close(self) -> None:
+        self._sftp.close()
+        self._client.close()
+
+
+def _load_key(text: str):
+    import paramiko
+    for cls in (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey):
+        try:
+            return cls.from_private_key(io.StringIO(text))
+        except (paramiko.SSHException, ValueError):
+            continue
+    raise ValueError("the connection's private_key is not an OpenSSH ed25519, ECDSA or RSA key")
+
+
+def transport(connection: Optional[dict]):
+    if not connection:
+        return LocalTransport()
+    return SshTransport(connection["host"], int(connection.get("port", 22)),
+                        connection.get("user", "root"), connection["private_key"])
+
+
+# ---------------------------------------------------------------- providers
+
+class _FileProvider(ResourceProvider):
+    """One file per resource, then SIGHUP. Subclasses say which file and how it looks."""
+    immutable: tuple[str, ...] = ()
+
+    def _path(self, props: dict) -> str: raise NotImplementedError
+    def _content(self, props: dict) -> str: raise NotImplementedError
+    def _parse(self, text: str) -> Optional[dict]: raise NotImplementedError
+    def _observe(self, t, props: dict, found: dict) -> dict: return {}
+
+    def diff(self, _id, olds, news):
+        return plan_diff(olds, news, self.immutable)
+
+    def _apply(self, props: dict) -> dict:
+        t = transport(props.get("connection"))
+        try:
+            path = self._path(props)
+            t.write(path, self._content(props))
+            t.run(sighup_command(props["pid_file"]))
+            return {**props, "path": path, **self._observe(t, props, props)}
+        finally:
+            t.close()
+
+    def create(self, props):
+        outs = self._apply(props)
+        return CreateResult(id_=outs["path"], outs=outs)
+
+    def update(self, _id, _olds, news):
+        return UpdateResult(outs=self._apply(news))
+
+    def read(self, id_, props):
+        t = transport(props.get("connection"))
+        try:
+            text = t.read(id_)
+            found = self._parse(text) if text is not None else None
+            if found is None:
+                return ReadResult(None, {})
+            state = {**props, **found, "path": id_, **self._observe(t, props, found)}
+            inputs = {k: v for k, v in state.items() if k not in ("path", "lease")}
+            return ReadResult(id_, state, inputs)
+        finally:
+            t.close()
+
+    def delete(self, id_, props):
+        t = transport(props.get("connection"))
+        try:
+            t.remove(id_)
+            t.run(sighup_command(props["pid_file"]))
+        finally:
+            t.close()
+
+
+class ReservationProvider(_FileProvider):
+    immutable = RESERVATION_IMMUTABLE
+
+    def check(self, _olds, news):
+        inputs, failures = check_reservation(news)
+        return CheckResult(inputs, failures)
+
+    def _path(self, props):
+        return reservation_path(props["dhcp_hosts_dir"], props["mac"])
+
+    def _content(self, props):
+        return reservation_line(props["mac"], props["address"], props["hostname"])
+
+    def _parse(self, text):
+        return parse_reservation(text)
+
+    def _observe(self, t, props, found):
+        lease_file = props.get("lease_file")
+        text = t.read(lease_file) if lease_file else None
+        lease = lease_for(parse_leases(text or ""), found["mac"])
+        return {"lease": lease}
+
+
+class RecordProvider(_FileProvider):
+    immutable = RECORD_IMMUTABLE
+
+    def check(self, _olds, news):
+        inputs, failures = check_record(news)
+        return CheckResult(inputs, failures)
+
+    def _path(self, props):
+        return record_path(props["hosts_dir"], props["name"])
+
+    def _content(self, props):
+        return record_line(props["name"], props["address"])
+
+    def _parse(self, text):
+        return parse_record(text)
+
+
+def _secret_opts(opts: Optional[pulumi.ResourceOptions]) -> pulumi.ResourceOptions:
+    return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(
+        additional_secret_outputs=["connection"]))
+
+
+class DnsmasqReservation(pulumi.dynamic.Resource, module="mammatus", name="DnsmasqReservation"):
+    """A DHCP reservation (MAC -> address, hostname) on the cloud's dnsmasq."""
+    mac: pulumi.Output[str]
+    address: pulumi.Output[str]
+    hostname: pulumi.Output[str]
+    path: pulumi.Output[str]
+    lease: pulumi.Output[Any]
+
+    def __init__(self, name: str, mac: pulumi.Input[str], address: pulumi.Input[str],
+                 hostname: pulumi.Input[str], target: dict[str, Any],
+                 opts: Optional[pulumi.ResourceOptions] = None):
+        props = {"mac": mac, "address": address, "hostname": hostname,
+                 "connection": target.get("connection"), "dhcp_hosts_dir": target["dhcp_hosts_dir"],
+                 "lease_file": target.get("lease_file"), "pid_file": target["pid_file"],
+                 "path": None, "lease": None}
+        super().__init__(ReservationProvider(), name, props, _secret_opts(opts))
+
+
+class DnsmasqRecord(pulumi.dynamic.Resource, module="mammatus", name="DnsmasqRecord"):
+    """A DNS A record (name -> address) on the cloud's dnsmasq."""
+    name: pulumi.Output[str]
+    address: pulumi.Output[str]
+    path: pulumi.Output[str]
+
+    def __init__(self, resource_name: str, name: pulumi.Input[str], address: pulumi.Input[str],
+                 target: dict[str, Any], opts: Optional[pulumi.ResourceOptions] = None):
+        props = {"name": name, "address": address, "connection": target.get("connection"),
+                 "hosts_dir": target["hosts_dir"], "pid_file": target["pid_file"], "path": None}
+        super().__init__(RecordProvider(), resource_name, props, _secret_opts(opts))
