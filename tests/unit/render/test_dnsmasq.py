@@ -1,0 +1,96 @@
+import pytest
+
+from components.render import dnsmasq
+from stacks.spec import DnsRecord, StackSpec
+from tests.support.netlab import stack_spec
+
+
+def lines(spec, **kw):
+    return dnsmasq.render(spec, **kw).splitlines()
+
+
+def test_dhcp_range_router_dns_and_lease_time():
+    text = lines(stack_spec("lab"))
+    assert "dhcp-range=set:lan,10.10.0.100,10.10.0.199,255.255.255.0,12h" in text
+    assert "dhcp-option=tag:lan,option:router,10.10.0.1" in text
+    assert "dhcp-option=tag:lan,option:dns-server,10.10.0.1" in text
+    assert "dhcp-leasefile=/var/lib/mammatus/dnsmasq/dnsmasq.leases" in text
+
+
+def test_listens_on_the_gateways_lan_port_only():
+    text = lines(stack_spec("lab"))
+    assert "interface=enp2s0" in text and "bind-interfaces" in text
+    assert not any(l.startswith("interface=enp1s0") for l in text)
+
+
+def test_dns_on_another_host_listens_on_its_address():
+    spec = stack_spec("home")
+    spec = spec.model_copy(update={"placement": spec.placement.model_copy(update={"dns": "control"})})
+    text = lines(spec)
+    assert "listen-address=10.0.0.2" in text
+    assert "dhcp-option=tag:lan,option:dns-server,10.0.0.2" in text
+    assert "dhcp-option=tag:lan,option:router,10.0.0.1" in text
+
+
+def test_local_domain_and_upstream_1111_without_resolv_conf():
+    text = lines(stack_spec("home"))
+    assert "local=/mammatus/" in text and "domain=mammatus,10.0.0.0/24" in text
+    assert "server=1.1.1.1" in text and "no-resolv" in text
+
+
+def test_every_host_and_the_gateway_have_a_name():
+    text = lines(stack_spec("lab"))
+    for name, address in [("gw", "10.10.0.1"), ("node-1", "10.10.0.11"), ("node-2", "10.10.0.12"),
+                          ("store-1", "10.10.0.21"), ("gateway", "10.10.0.1")]:
+        assert f"host-record={name}.lab.mammatus,{address}" in text
+    # home's gateway host is named "gateway": one record, not two.
+    assert lines(stack_spec("home")).count("host-record=gateway.mammatus,10.0.0.1") == 1
+
+
+def test_reservations_and_records_inline_or_left_to_the_provider():
+    spec = stack_spec("lab")
+    spec = spec.model_copy(update={"network": spec.network.model_copy(update={
+        "records": [DnsRecord(name="files", address="10.10.0.30")]})})
+    inline = lines(spec)
+    assert "dhcp-host=52:54:00:00:00:11,10.10.0.11,node-1" in inline
+    assert "host-record=files.lab.mammatus,10.10.0.30" in inline
+    apart = lines(spec, inline_resources=False)
+    assert not any(l.startswith("dhcp-host=") for l in apart)
+    assert "host-record=files.lab.mammatus,10.10.0.30" not in apart
+    assert "dhcp-hostsfile=/etc/mammatus/dnsmasq/dhcp-hosts" in apart
+    assert "addn-hosts=/etc/mammatus/dnsmasq/hosts" in apart
+
+
+def test_pxe_bios_uefi_and_ipxe_chaining_with_read_only_tftp():
+    spec = stack_spec("home")
+    net = spec.network.model_copy(update={"pxe": spec.network.pxe.model_copy(
+        update={"ipxe_script": "http://10.0.0.2/boot.ipxe"})})
+    text = lines(spec.model_copy(update={"network": net}))
+    assert "dhcp-match=set:bios,option:client-arch,0" in text
+    assert "dhcp-match=set:efi64,option:client-arch,7" in text
+    assert "dhcp-userclass=set:ipxe,iPXE" in text
+    assert "dhcp-boot=tag:!ipxe,tag:bios,undionly.kpxe,,10.0.0.1" in text
+    assert "dhcp-boot=tag:!ipxe,tag:efi64,ipxe.efi,,10.0.0.1" in text
+    assert "dhcp-boot=tag:ipxe,http://10.0.0.2/boot.ipxe" in text
+    assert {"enable-tftp", "tftp-root=/srv/tftp", "tftp-secure"} <= set(text)
+
+
+def test_pxe_disabled_means_no_tftp():
+    spec = stack_spec("lab")
+    net = spec.network.model_copy(update={"pxe": spec.network.pxe.model_copy(update={"enabled": False})})
+    text = lines(spec.model_copy(update={"network": net}))
+    assert "enable-tftp" not in text and not any(l.startswith("dhcp-boot") for l in text)
+
+
+def test_paths_map_into_a_file_root():
+    paths = dnsmasq.DnsmasqPaths(tftp_root="/srv/tftp").under(lambda p: "/r" + p)
+    assert paths.config == "/r/etc/mammatus/dnsmasq/dnsmasq.conf"
+    assert paths.tftp_root == "/r/srv/tftp"
+    text = lines(stack_spec("lab"), paths=paths)
+    assert "pid-file=/r/run/mammatus/dnsmasq.pid" in text and "tftp-root=/r/srv/tftp" in text
+    assert "/r/srv/tftp" in dnsmasq.directories(stack_spec("lab"), paths)
+
+
+def test_no_network_no_dnsmasq():
+    with pytest.raises(ValueError, match="mammatus:network"):
+        dnsmasq.render(StackSpec(runDir="/tmp/x"))
