@@ -1,0 +1,174 @@
+"""command:remote:Command and command:remote:CopyToRemote against a real OpenSSH server.
+
+A private sshd (Debian's openssh-server, installed by tools/setup/providers.sh) listens on
+127.0.0.1:<free port> with a temporary host key and an authorized_keys file holding a key made by
+our own tls provider; the resources are driven through the provider servicer.
+"""
+import os
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tools.providers import command, tls
+from tests.unit.tools.helpers import Client, expect_abort, is_secret, plain, secret
+
+pytestmark = pytest.mark.integration
+
+SSHD = "/usr/sbin/sshd"
+REMOTE = command.RemoteCommand.token
+COPY = command.CopyToRemote.token
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory):
+    if not os.path.exists(SSHD):
+        pytest.fail("openssh-server is missing: run tools/setup/providers.sh as root")
+    if os.geteuid() != 0:
+        pytest.fail("the sshd test runs as root (sshd needs it to switch to the login user)")
+    d = tmp_path_factory.mktemp("sshd")
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / "host_key")], check=True)
+    client_key = tls.key_outputs(tls.generate_key("ED25519"))
+    (d / "authorized_keys").write_text(client_key["publicKeyOpenssh"])
+    port = free_port()
+    (d / "sshd_config").write_text(f"""
+ListenAddress 127.0.0.1
+HostKey {d}/host_key
+PidFile {d}/sshd.pid
+AuthorizedKeysFile {d}/authorized_keys
+PermitRootLogin prohibit-password
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+AllowTcpForwarding yes
+Subsystem sftp internal-sftp
+LogLevel ERROR
+""")
+    os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # sshd's privilege separation directory
+    proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(d / "sshd_config"), "-p", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    for _ in range(200):  # readiness: until the port answers (not a timing assertion)
+        if proc.poll() is not None:
+            pytest.fail(f"sshd exited: {proc.stdout.read().decode()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                if s.recv(4).startswith(b"SSH-"):
+                    break
+        except OSError:
+            time.sleep(0.05)
+    else:
+        proc.kill()
+        pytest.fail("sshd did not come up")
+    host_key = (d / "host_key.pub").read_text().strip()
+    yield {"port": port, "key": client_key, "host_key": host_key, "dir": d}
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture
+def c():
+    return Client(command.make_servicer())
+
+
+def conn(sshd, **kw):
+    return {"host": "127.0.0.1", "port": sshd["port"], "user": "root",
+            "privateKey": sshd["key"]["privateKeyOpenssh"], "dialErrorLimit": 2, **kw}
+
+
+def test_remote_command_lifecycle(c, sshd, tmp_path):
+    trace = tmp_path / "deleted"
+    inputs, failures = c.check(REMOTE, {
+        "connection": secret(conn(sshd, hostKey=sshd["host_key"])),
+        "create": "echo \"created $GREETING $(cat)\"; echo to-stderr >&2",
+        "update": "echo \"updated after: $PULUMI_COMMAND_STDOUT\"",
+        "delete": f"echo \"$PULUMI_COMMAND_STDOUT\" > {trace}",
+        "environment": {"GREETING": "it's me"}, "stdin": "piped"})
+    assert failures == []
+    id_, outs = c.create(REMOTE, inputs, name="remote")
+    assert id_.startswith("remote")
+    assert is_secret(outs["connection"])
+    # the connection is secret, so (as upstream's infer) every output is
+    assert plain(outs["stdout"]) == "created it's me piped"
+    assert plain(outs["stderr"]) == "to-stderr"
+    news = {**inputs, "environment": {"GREETING": "again"}}
+    d = c.diff(REMOTE, outs, news, inputs)
+    assert list(d.diffs) == ["environment"] and list(d.replaces) == []
+    outs2 = c.update(REMOTE, outs, news, old_inputs=inputs)
+    assert plain(outs2["stdout"]) == "updated after: created it's me piped"
+    c.delete(REMOTE, id_, outs2)
+    assert trace.read_text() == "updated after: created it's me piped\n"
+
+
+def test_remote_command_failure(c, sshd):
+    inputs = c.checked(REMOTE, {"connection": conn(sshd), "create": "echo no; exit 4"})
+    msg = expect_abort(c.create, REMOTE, inputs)
+    assert "Process exited with status 4" in msg and "no" in msg
+
+
+def test_wrong_host_key_is_refused(c, sshd):
+    other = subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(sshd["dir"] / "other")],
+                           check=True)
+    assert other.returncode == 0
+    wrong = (sshd["dir"] / "other.pub").read_text().strip()
+    inputs = c.checked(REMOTE, {"connection": conn(sshd, hostKey=wrong), "create": "true"})
+    assert "host key mismatch" in expect_abort(c.create, REMOTE, inputs)
+
+
+def test_unauthorized_key_fails_after_dial_limit(c, sshd):
+    stranger = tls.key_outputs(tls.generate_key("RSA"))
+    inputs = c.checked(REMOTE, {"connection": conn(sshd, privateKey=stranger["privateKeyPem"], dialErrorLimit=1),
+                                "create": "true"})
+    msg = expect_abort(c.create, REMOTE, inputs)
+    assert "after 1 failed attempts" in msg and "Authentication failed" in msg
+
+
+def test_through_a_proxy(c, sshd):
+    # jump through the same sshd to itself
+    inputs = c.checked(REMOTE, {"connection": conn(sshd, proxy=conn(sshd)), "create": "echo via proxy"})
+    _, outs = c.create(REMOTE, inputs)
+    assert plain(outs["stdout"]) == "via proxy"
+
+
+def test_copy_to_remote(c, sshd, tmp_path):
+    from tools.providers._base import ARCHIVE_SIG, ASSET_SIG, SIG_KEY
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    (src / "sub" / "f.txt").write_text("nested")
+    single = tmp_path / "one.conf"
+    single.write_text("v1")
+    dest = tmp_path / "remote"
+
+    inputs = c.checked(COPY, {"connection": conn(sshd), "remotePath": str(dest / "etc" / "one.conf"),
+                              "source": {SIG_KEY: ASSET_SIG, "path": str(single), "hash": "h1"}})
+    id_, outs = c.create(COPY, inputs)
+    assert id_ and (dest / "etc" / "one.conf").read_text() == "v1"
+    assert is_secret(outs["connection"])
+
+    single.write_text("v2")
+    news = {**inputs, "source": {SIG_KEY: ASSET_SIG, "path": str(single), "hash": "h2"}}
+    assert list(c.diff(COPY, outs, news, inputs).replaces) == []
+    c.update(COPY, outs, news, old_inputs=inputs)
+    assert (dest / "etc" / "one.conf").read_text() == "v2"
+
+    inputs = c.checked(COPY, {"connection": conn(sshd), "remotePath": str(dest / "www"),
+                              "source": {SIG_KEY: ARCHIVE_SIG, "path": str(src)}})
+    c.create(COPY, inputs)
+    assert (dest / "www" / "src" / "sub" / "f.txt").read_text() == "nested"
+
+    inputs = c.checked(COPY, {"connection": conn(sshd), "remotePath": str(dest / "motd"),
+                              "source": {SIG_KEY: ASSET_SIG, "text": "welcome"}})
+    c.create(COPY, inputs)
+    assert (dest / "motd").read_text() == "welcome"
