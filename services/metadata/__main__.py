@@ -1,0 +1,69 @@
+"""`python -m services.metadata --listen HOST:PORT --config FILE`"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+from aiohttp import web
+
+from .app import build_service
+from .config import ConfigError, load_config
+from .server import make_app
+
+LOG = logging.getLogger("mammatus.metadata")
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {value!r}")
+    return host.strip("[]"), int(port)
+
+
+async def serve(app: web.Application, host: str, port: int) -> None:
+    runner = web.AppRunner(app, access_log=None)  # our middleware logs, without secrets
+    await runner.setup()
+    await web.TCPSite(runner, host, port, reuse_port=True).start()
+    LOG.info("listening on %s:%d", host, port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await runner.cleanup()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m services.metadata",
+                                     description="Mammatus instance metadata service")
+    parser.add_argument("--listen", type=parse_listen,
+                        help="HOST:PORT (default: the config's `listen`)")
+    parser.add_argument("--config", required=True, help="YAML config file (docs/metadata.md)")
+    parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--no-access-log", action="store_true")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if args.no_access_log:
+        logging.getLogger("mammatus.metadata.access").setLevel(logging.WARNING)
+    try:
+        config = load_config(args.config)
+        listen = args.listen or (parse_listen(config.listen) if config.listen else None)
+        if listen is None:
+            parser.error("no --listen and no `listen` in the config")
+        service = build_service(config)
+    except (ConfigError, ValueError, OSError, argparse.ArgumentTypeError) as exc:
+        print(f"metadata: {exc}", file=sys.stderr)
+        return 2
+    if config.tokens.secret_file is None:
+        LOG.warning("tokens.secret_file not set: tokens are valid on this process only")
+    asyncio.run(serve(make_app(service), *listen))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,26 @@
+"""Wires a Config to its sources, token key and proxies: the one place that does I/O at start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .config import Config, FileInventory, LxdInventory
+from .identity import Resolver
+from .inventory import FileInventorySource, LxdInventorySource
+from .leases import LeaseFileSource
+from .server import Service
+from .tokens import TokenKey
+
+
+def build_service(config: Config) -> Service:
+    inventories = []
+    for inv in config.identity.inventories:
+        if isinstance(inv, FileInventory):
+            inventories.append(FileInventorySource(inv.path))
+        elif isinstance(inv, LxdInventory):
+            inventories.append(LxdInventorySource(inv.endpoint, inv.project, inv.refresh_seconds))
+    resolver = Resolver([LeaseFileSource(p) for p in config.identity.leases], inventories)
+    proxies = {str(p.address): Path(p.secret_file).read_bytes().strip()
+               for p in config.identity.proxies}
+    return Service(config=config, resolver=resolver,
+                   token_key=TokenKey.load(config.tokens.secret_file), proxies=proxies)

@@ -1,0 +1,136 @@
+"""The metadata service's configuration file (YAML), validated with pydantic.
+
+Secrets (the token key, proxy keys) are never inline: the file names them by path, so the config
+can be logged, diffed and committed. See docs/metadata.md for the whole format.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Annotated, Literal, Optional, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Cloud(Model):
+    name: str = "mammatus"
+    domain: str = "mammatus"
+    region: str = "home"
+    availability_zone: str = "home-a"
+    account_id: str = "000000000000"
+    # Optional: advertised as subnet-ipv4-cidr-block / used in network configs.
+    subnet: Optional[ipaddress.IPv4Network] = None
+
+
+class Tokens(Model):
+    # IMDSv2 only: when true, GETs without a valid token get 401. Off by default because
+    # cloud-init 22.4 off AWS crawls without asking for a token.
+    required: bool = False
+    # HMAC key shared by all replicas, so a token minted by one is accepted by the others.
+    # Without it each process makes a random key (fine for one replica, not for several).
+    secret_file: Optional[Path] = None
+
+
+class FileInventory(Model):
+    type: Literal["file"]
+    path: Path
+
+
+class LxdInventory(Model):
+    type: Literal["lxd"]
+    # Unix socket path (or https URL) of the LXD API; None: pylxd's default socket.
+    endpoint: Optional[str] = None
+    project: str = "default"
+    # LXD is asked again at most this often; a MAC we do not know triggers an early refresh.
+    refresh_seconds: float = Field(5.0, ge=0)
+
+
+Inventory = Annotated[Union[FileInventory, LxdInventory], Field(discriminator="type")]
+
+
+class Proxy(Model):
+    """A relay (e.g. on another network's gateway) allowed to forward requests.
+
+    It must send X-Forwarded-For and X-Mammatus-Forwarded-Signature = hex HMAC-SHA256 of the
+    forwarded address under this key, the way Neutron signs instance IDs for Nova (CVE-2013-6419).
+    """
+    address: ipaddress.IPv4Address
+    secret_file: Path
+
+
+class Identity(Model):
+    # dnsmasq lease files: the IP <-> MAC bindings the cloud's DHCP server handed out.
+    leases: list[Path] = []
+    inventories: list[Inventory] = []
+    proxies: list[Proxy] = []
+
+
+class Consul(Model):
+    datacenter: str = "home"
+    retry_join: list[str] = Field(min_length=1)
+    domain: str = "consul"
+
+
+class Vault(Model):
+    address: str
+    ca_cert: Optional[str] = None       # path inside the instance
+    auth_mount: str = "cert"             # agent auto-auth method mount
+
+
+class Telegraf(Model):
+    influxdb_urls: list[str] = Field(min_length=1)
+    database: str = "telegraf"
+    interval: str = "10s"
+
+
+class VendorData(Model):
+    consul: Optional[Consul] = None
+    vault: Optional[Vault] = None
+    telegraf: Optional[Telegraf] = None
+
+
+class LongPoll(Model):
+    max_timeout_seconds: float = Field(300, gt=0)
+    interval_seconds: float = Field(1.0, gt=0)
+
+
+class Config(Model):
+    listen: Optional[str] = None
+    cloud: Cloud = Cloud()
+    tokens: Tokens = Tokens()
+    identity: Identity = Identity()
+    vendor_data: VendorData = VendorData()
+    long_poll: LongPoll = LongPoll()
+
+
+class ConfigError(Exception):
+    pass
+
+
+def parse_config(text: str, origin: str = "<config>") -> Config:
+    try:
+        raw = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{origin}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{origin}: must be a YAML mapping")
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"{origin}: {problems}") from None
+
+
+def load_config(path: Path) -> Config:
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
+    return parse_config(text, str(path))

@@ -1,0 +1,226 @@
+"""The HTTP layer (aiohttp): identity, tokens, long polling, errors and the access log.
+
+Layouts are rendered by the pure modules (ec2, nocloud, openstack); this module only maps paths
+to them. Every answer about an instance is computed for the *proven* identity of the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+from aiohttp import web
+
+from . import ec2, nocloud, openstack
+from .config import Config
+from .identity import Identity, Resolver, Unproven, source_address
+from .inventory import LxdInventorySource
+from .tokens import TokenError, TokenKey, TtlError, parse_ttl
+from .tree import lookup, render
+
+ACCESS = logging.getLogger("mammatus.metadata.access")
+LOG = logging.getLogger("mammatus.metadata")
+
+TOKEN_HEADER = "X-aws-ec2-metadata-token"
+TTL_HEADER = "X-aws-ec2-metadata-token-ttl-seconds"
+TOKEN_PATH = "/latest/api/token"
+
+
+class HttpError(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+@dataclass(frozen=True)
+class Answer:
+    body: str
+    content_type: str = "text/plain"
+
+
+@dataclass
+class Service:
+    config: Config
+    resolver: Resolver
+    token_key: TokenKey
+    proxies: dict[str, bytes] = field(default_factory=dict)
+    clock: Callable[[], float] = time.time
+
+    def __post_init__(self):
+        # LXD answers over a blocking client: resolve in a thread then, inline otherwise.
+        self._blocking = any(isinstance(s, LxdInventorySource)
+                             for s in self.resolver.inventory_sources)
+
+    async def identify(self, request: web.Request) -> Identity:
+        try:
+            ip = source_address(request.remote or "", request.headers, self.proxies)
+            if self._blocking:
+                return await asyncio.get_running_loop().run_in_executor(
+                    None, self.resolver.resolve, ip)
+            return self.resolver.resolve(ip)
+        except Unproven as exc:
+            raise HttpError(403, f"instance identity not proven: {exc}") from None
+
+    def check_token(self, request: web.Request, ident: Identity) -> None:
+        token = request.headers.get(TOKEN_HEADER)
+        if token is None:
+            if self.config.tokens.required:
+                raise HttpError(401, f"a session token is required: PUT {TOKEN_PATH} first")
+            return
+        try:
+            self.token_key.verify(token, ident, self.clock())
+        except TokenError as exc:
+            raise HttpError(401, str(exc)) from None
+
+
+# -- routing: path -> Answer for one identity (pure given the config) -----------------------------
+
+def answer_for(config: Config, ident: Identity, path: str) -> tuple[str, Answer]:
+    """(layout, answer) for a GET path; HttpError(404) when there is nothing there."""
+    parts = [p for p in path.split("/") if p]
+    if not parts:
+        return "ec2", Answer("\n".join(ec2.VERSIONS))
+    head = parts[0]
+    if head in ec2.VERSIONS:
+        if parts[1:] == ["api", "token"]:
+            raise HttpError(405, f"use PUT {TOKEN_PATH}")
+        node = _find(ec2.version_tree(config, ident), parts[1:], path)
+        is_json = parts[1:] == ["dynamic", "instance-identity", "document"]
+        return "ec2", Answer(render(node), "application/json" if is_json else "text/plain")
+    if head == "nocloud":
+        if len(parts) == 1:
+            return "nocloud", Answer("\n".join(nocloud.FILES))
+        render_file = nocloud.FILES.get(parts[1]) if len(parts) == 2 else None
+        if render_file is None:
+            raise HttpError(404, f"not found: {path}")
+        return "nocloud", Answer(render_file(config, ident))
+    if head == "openstack":
+        if len(parts) == 1:
+            return "openstack", Answer("\n".join(openstack.VERSIONS))
+        if parts[1] not in openstack.VERSIONS or len(parts) > 3:
+            raise HttpError(404, f"not found: {path}")
+        if len(parts) == 2:
+            names = [n for n in openstack.FILES
+                     if n != "user_data" or ident.instance.user_data is not None]
+            return "openstack", Answer("\n".join(names))
+        render_file = openstack.FILES.get(parts[2])
+        body = render_file(config, ident) if render_file else None
+        if body is None:
+            raise HttpError(404, f"not found: {path}")
+        is_json = parts[2].endswith(".json")
+        return "openstack", Answer(body, "application/json" if is_json else "text/plain")
+    raise HttpError(404, f"not found: {path}")
+
+
+def _find(tree, parts: list[str], path: str):
+    try:
+        return lookup(tree, "/".join(parts))
+    except KeyError:
+        raise HttpError(404, f"not found: {path}") from None
+
+
+def etag_of(body: str) -> str:
+    return hashlib.sha256(body.encode()).hexdigest()[:32]
+
+
+def _wait_params(request: web.Request, config: Config) -> Optional[tuple[Optional[str], float]]:
+    """GCP-style long polling: (last_etag, timeout) or None when not asked to wait."""
+    query = request.query
+    wait = query.get("wait_for_change")
+    if wait is None or wait.lower() == "false":
+        return None
+    if wait.lower() != "true":
+        raise HttpError(400, "wait_for_change must be true or false")
+    timeout = config.long_poll.max_timeout_seconds
+    if "timeout_sec" in query:
+        try:
+            timeout = float(query["timeout_sec"])
+        except ValueError:
+            raise HttpError(400, "timeout_sec must be a number") from None
+        if not 0 < timeout <= config.long_poll.max_timeout_seconds:
+            raise HttpError(400, "timeout_sec must be > 0 and <= "
+                                 f"{config.long_poll.max_timeout_seconds:g}")
+    return query.get("last_etag"), timeout
+
+
+# -- handlers ----------------------------------------------------------------------------------
+
+async def handle_get(request: web.Request) -> web.Response:
+    svc: Service = request.app["service"]
+    ident = await svc.identify(request)
+    request["instance"] = ident.instance.name
+    wait = _wait_params(request, svc.config)
+    layout, answer = answer_for(svc.config, ident, request.path)
+    if layout == "ec2":
+        # Tokens are an EC2 protocol: NoCloud and OpenStack clients never send one.
+        svc.check_token(request, ident)
+    tag = etag_of(answer.body)
+    if wait is not None:
+        last, timeout = wait
+        last = last or tag  # no etag given: wait for a change from what is there now
+        deadline = asyncio.get_running_loop().time() + timeout
+        while tag == last and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(min(svc.config.long_poll.interval_seconds,
+                                    max(0.0, deadline - asyncio.get_running_loop().time())))
+            ident = await svc.identify(request)  # removed meanwhile -> 403, never stale data
+            layout, answer = answer_for(svc.config, ident, request.path)
+            tag = etag_of(answer.body)
+    return web.Response(text=answer.body, content_type=answer.content_type,
+                        headers={"ETag": tag})
+
+
+async def handle_token(request: web.Request) -> web.Response:
+    svc: Service = request.app["service"]
+    forwarded = request.headers.get("X-Forwarded-For")
+    from_proxy = (request.remote or "") in svc.proxies
+    # AWS's SSRF defence: a token PUT that went through a proxy (in the instance) is refused.
+    # A configured relay adds exactly one hop; more means the instance's request already had one.
+    if forwarded is not None and (not from_proxy or "," in forwarded):
+        raise HttpError(403, "token requests carrying X-Forwarded-For are refused")
+    try:
+        ttl = parse_ttl(request.headers.get(TTL_HEADER))
+    except TtlError as exc:
+        raise HttpError(400, str(exc)) from None
+    ident = await svc.identify(request)
+    request["instance"] = ident.instance.name
+    token = svc.token_key.mint(ident, ttl, svc.clock())
+    return web.Response(text=token, content_type="text/plain", headers={TTL_HEADER: str(ttl)})
+
+
+async def dispatch(request: web.Request) -> web.StreamResponse:
+    if request.path == TOKEN_PATH and request.method == "PUT":
+        return await handle_token(request)
+    if request.method in ("GET", "HEAD"):
+        return await handle_get(request)
+    raise HttpError(405, f"method {request.method} not allowed")
+
+
+@web.middleware
+async def errors_and_access_log(request: web.Request, handler):
+    started = time.perf_counter()
+    try:
+        response = await handler(request)
+    except HttpError as exc:
+        response = web.Response(status=exc.status, text=exc.message + "\n",
+                                content_type="text/plain")
+    except web.HTTPException as exc:
+        response = exc
+    except Exception:
+        LOG.exception("error serving %s %s", request.method, request.path)
+        response = web.Response(status=500, text="internal error\n", content_type="text/plain")
+    # Path only (never the query, headers or body): no token or user-data reaches the log.
+    ACCESS.info('%s %s "%s %s" %d %.1fms', request.remote, request.get("instance", "-"),
+                request.method, request.path, response.status,
+                (time.perf_counter() - started) * 1000)
+    return response
+
+
+def make_app(service: Service) -> web.Application:
+    app = web.Application(middlewares=[errors_and_access_log])
+    app["service"] = service
+    app.router.add_route("*", "/{tail:.*}", dispatch)
+    return app
