@@ -57,6 +57,8 @@ class Host(Model):
     file_root: str = "/"
     # The dev stack runs each host in a network namespace of this name.
     netns: Optional[str] = None
+    # The host's LAN port: the parent of compute hosts' macvlan NICs (mammatus:network:Networking).
+    lan_interface: str = Field("eth0", pattern=r"^[A-Za-z0-9_.:-]{1,15}$")
 
     @field_validator("file_root")
     @classmethod
