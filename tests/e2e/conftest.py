@@ -18,8 +18,10 @@ class Project:
     def __init__(self, path: Path):
         self.path = path
 
-    def pulumi(self, *args: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")}
+    def pulumi(self, *args: str, check: bool = True, timeout: int = 900,
+               env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")},
+               **(env or {})}
         proc = subprocess.run([str(self.path / "bin" / "pulumi"), *args, "--non-interactive"],
                               cwd=self.path, env=env, capture_output=True, text=True,
                               timeout=timeout)

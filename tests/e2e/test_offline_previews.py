@@ -1,0 +1,30 @@
+"""`pulumi preview` of the real-hardware stacks works with no host reachable and shows every
+layer of the cloud as a `mammatus:` component."""
+
+import re
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+PASSPHRASE = {"PULUMI_CONFIG_PASSPHRASE": "test-only-passphrase"}
+
+
+def preview_types(project, stack: str) -> dict[str, int]:
+    project.pulumi("stack", "init", stack, env=PASSPHRASE)
+    out = project.pulumi("preview", "--stack", stack, "--diff", env=PASSPHRASE).stdout
+    counts: dict[str, int] = {}
+    for typ in re.findall(r"^\s*\+ ([\w:/.-]+): \(create\)", out, flags=re.M):
+        counts[typ] = counts.get(typ, 0) + 1
+    return counts
+
+
+@pytest.mark.parametrize("stack", ["lab", "home"])
+def test_preview_shows_the_whole_cloud_offline(project, stack):
+    counts = preview_types(project, stack)
+    assert counts.get("mammatus:index:Cloud") == 1
+    assert counts.get("mammatus:core:Foundation") == 1
+    mammatus = {t for t in counts if t.startswith("mammatus:")}
+    print(f"{stack}: {sum(counts.values())} resources, {len(mammatus)} mammatus types: "
+          f"{sorted(mammatus)}")
+    assert sum(counts.values()) >= 5
