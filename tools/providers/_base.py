@@ -422,7 +422,7 @@ class ProviderServicer(provider_pb2_grpc.ResourceProviderServicer):
         if not id_:
             return provider_pb2.ReadResponse(id="")
         fields = {"id": id_, "properties": self._struct(self._mark(res, outputs, secret_state | secret_inputs))}
-        if new_inputs is not None:
+        if new_inputs:
             fields["inputs"] = self._struct(
                 {k: (Secret(v) if k in (secret_inputs | secret_state) and v is not None else v)
                  for k, v in new_inputs.items()})
