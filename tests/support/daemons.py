@@ -1,0 +1,52 @@
+"""Starting real daemons on loopback for integration tests: free ports, waiting, stopping by PID."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from typing import Callable
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate: Callable[[], bool], what: str, attempts: int = 100, delay: float = 0.1,
+             proc: subprocess.Popen | None = None, log: str | None = None) -> None:
+    """Polls until `predicate()` is true; fails naming `what` (and the daemon's log)."""
+    for _ in range(attempts):
+        if proc is not None and proc.poll() is not None:
+            break
+        try:
+            if predicate():
+                return
+        except Exception:  # noqa: BLE001 - not up yet
+            pass
+        time.sleep(delay)
+    tail = ""
+    if log and os.path.exists(log):
+        with open(log) as f:
+            tail = f.read()[-3000:]
+    raise AssertionError(f"{what} did not happen\n{tail}")
+
+
+def start(argv: list[str], log: str, cwd: str | None = None, env: dict | None = None
+          ) -> subprocess.Popen:
+    out = open(log, "ab")
+    return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=cwd,
+                            env={**os.environ, **(env or {})}, start_new_session=True)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -1,0 +1,52 @@
+"""A root and an intermediate CA like the CertificateAuthority layer's pulumi_tls resources
+make them (ECDSA P-256, root self-signed, intermediate path length 0), for tests."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+
+@dataclass
+class TestPki:
+    root_pem: str
+    intermediate_pem: str
+    intermediate_key_pem: str
+
+
+def _name(cn: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Mammatus"),
+                      x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+
+def _ca_cert(subject, issuer, public_key, signing_key, path_length):
+    now = dt.datetime.now(dt.timezone.utc)
+    usage = x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                          data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                          crl_sign=True, encipher_only=False, decipher_only=False)
+    return (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer)
+            .public_key(public_key).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=365))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
+            .add_extension(usage, critical=True)
+            .sign(signing_key, hashes.SHA256()))
+
+
+def make_pki() -> TestPki:
+    root_key = ec.generate_private_key(ec.SECP256R1())
+    inter_key = ec.generate_private_key(ec.SECP256R1())
+    root = _ca_cert(_name("Mammatus Root CA"), _name("Mammatus Root CA"), root_key.public_key(),
+                    root_key, 1)
+    inter = _ca_cert(_name("Mammatus Intermediate CA"), root.subject, inter_key.public_key(),
+                     root_key, 0)
+    pem = lambda c: c.public_bytes(serialization.Encoding.PEM).decode()  # noqa: E731
+    key_pem = inter_key.private_bytes(serialization.Encoding.PEM,
+                                      serialization.PrivateFormat.TraditionalOpenSSL,
+                                      serialization.NoEncryption()).decode()
+    return TestPki(pem(root), pem(inter), key_pem)
