@@ -30,7 +30,7 @@ def user_data(ident: Identity) -> str:
 
 
 def vendor_data(config: Config, ident: Identity) -> str:
-    return vendordata.as_cloud_config(vendordata.combined(config, ident)) or ""
+    return vendordata.document(config, ident)
 
 
 def network_config(ident: Identity) -> str:

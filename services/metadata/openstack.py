@@ -34,17 +34,14 @@ def meta_data(config: Config, ident: Identity) -> str:
     return json.dumps(md, indent=2)
 
 
-def _vendor(fragment: dict) -> str:
-    # cloud-init reads the top-level "cloud-init" key of both vendor files.
-    return json.dumps({"cloud-init": vendordata.as_cloud_config(fragment) or ""}, indent=2)
-
-
+# cloud-init reads the top-level "cloud-init" key of both vendor files: the static, cloud-wide
+# settings in vendor_data.json, the per-instance agents script in vendor_data2.json.
 def vendor_data(config: Config, ident: Identity) -> str:
-    return _vendor(vendordata.static_fragment(config))
+    return json.dumps({"cloud-init": vendordata.settings_cloud_config(config)}, indent=2)
 
 
 def vendor_data2(config: Config, ident: Identity) -> str:
-    return _vendor(vendordata.dynamic_fragment(config, ident))
+    return json.dumps({"cloud-init": vendordata.agents_document(config, ident)}, indent=2)
 
 
 def network_data(config: Config, ident: Identity) -> str:

@@ -1,22 +1,28 @@
-"""Vendor-data: the cloud-config that joins an instance to the cloud's services.
+"""Vendor-data: what joins an instance to the cloud's services (Consul, Vault Agent, Telegraf).
 
-Consul agent, Vault Agent and Telegraf configs are written with `write_files` and the agents the
-image carries are enabled with `runcmd`. No secret goes in here: vendor-data is readable by the
-instance's every process and may end up in cloud-init's logs.
+How cloud-init 22.4 merges (and why the document has two parts): vendor-data's cloud-config is
+stored apart from user-data's and merged last, with user-data winning *per top-level key*; a
+`merge_how` in vendor-data is consumed while its parts are combined and does not survive to that
+final merge. So a user-data `runcmd` or `write_files` would silently drop ours. Hence:
 
-Merging: cloud-init gives user-data precedence over vendor-data and, by default, a user-data
-`runcmd`/`write_files` would *replace* ours. Each fragment therefore carries `merge_how` (list
-append, dict no_replace+recurse_list), which cloud-init applies when it merges the vendor config
-into the user config: the user's keys win, our list entries are appended to theirs.
+  * `settings` (text/cloud-config): cloud-wide defaults the user is *meant* to be able to
+    override (manage_etc_hosts, ssh_pwauth). Valid under cloud-init's schema.
+  * `agents` (text/x-shellscript, `mammatus-agents.sh`): writes the agent configs and a marker
+    and enables the agents the image carries. Vendor scripts run from scripts/vendor, untouched
+    by anything in user-data; a user opts out with `vendor_data: {enabled: false}`.
 
-Two fragments, matching OpenStack's split: `static` (the same for every instance:
-vendor_data.json) and `dynamic` (per instance: vendor_data2.json). EC2 and NoCloud serve both in
-one document.
+No secret goes in here: vendor-data is readable by every process on the instance and cloud-init
+keeps copies of it. OpenStack serves `settings` as vendor_data.json (static, cloud-wide) and
+`agents` as vendor_data2.json (dynamic, per instance); NoCloud serves both in one MIME document.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
 from typing import Optional
 
 import yaml
@@ -24,42 +30,27 @@ import yaml
 from .config import Config
 from .identity import Identity
 
-MERGE_HOW = [
-    {"name": "list", "settings": ["append"]},
-    {"name": "dict", "settings": ["no_replace", "recurse_list"]},
-]
 MARKER = "/var/lib/mammatus/vendor-data.json"
+AGENTS_SCRIPT = "mammatus-agents.sh"
+SETTINGS_PART = "mammatus-settings.cfg"
 
 
-def _enable(unit: str, binary: str) -> list[str]:
-    # Agents come with the image; an image without one still boots cleanly.
-    return ["sh", "-c", f"if command -v {binary} >/dev/null 2>&1; then "
-                        f"systemctl enable --now {unit}; fi"]
+def settings(config: Config) -> dict:
+    """Cloud-wide cloud-config; every key here may be overridden by user-data."""
+    return {
+        "manage_etc_hosts": True,   # the instance resolves its own name without DNS
+        "ssh_pwauth": False,        # keys only, as on the public clouds
+    }
 
 
 def _toml_list(values: list[str]) -> str:
     return "[" + ", ".join(json.dumps(v) for v in values) + "]"
 
 
-def static_fragment(config: Config) -> dict:
-    vd = config.vendor_data
-    files, cmds = [], []
-    if vd.telegraf:
-        t = vd.telegraf
-        files.append({
-            "path": "/etc/telegraf/telegraf.d/mammatus-output.conf",
-            "permissions": "0644",
-            "content": (f"[agent]\n  interval = {json.dumps(t.interval)}\n\n"
-                        f"[[outputs.influxdb]]\n  urls = {_toml_list(t.influxdb_urls)}\n"
-                        f"  database = {json.dumps(t.database)}\n"),
-        })
-        cmds.append(_enable("telegraf", "telegraf"))
-    return _fragment(files, cmds)
-
-
-def dynamic_fragment(config: Config, ident: Identity) -> dict:
+def agent_files(config: Config, ident: Identity) -> list[tuple[str, str]]:
+    """(path, content) of every file the agents script writes, marker last."""
     vd, inst, cloud = config.vendor_data, ident.instance, config.cloud
-    files, cmds, services = [], [], []
+    files, services = [], []
     if vd.consul:
         c = vd.consul
         agent = {
@@ -71,9 +62,7 @@ def dynamic_fragment(config: Config, ident: Identity) -> dict:
             "advertise_addr": ident.ip,
             "node_meta": {"instance_id": inst.instance_id, "cloud": cloud.name},
         }
-        files.append({"path": "/etc/consul.d/mammatus.json", "permissions": "0644",
-                      "content": json.dumps(agent, indent=2, sort_keys=True) + "\n"})
-        cmds.append(_enable("consul", "consul"))
+        files.append(("/etc/consul.d/mammatus.json", json.dumps(agent, indent=2, sort_keys=True)))
         services.append("consul")
     if vd.vault:
         v = vd.vault
@@ -88,61 +77,72 @@ def dynamic_fragment(config: Config, ident: Identity) -> dict:
             "cache": {"use_auto_auth_token": True},
             "listener": [{"type": "tcp", "address": "127.0.0.1:8100", "tls_disable": True}],
         }
-        files.append({"path": "/etc/vault.d/agent.json", "permissions": "0644",
-                      "content": json.dumps(agent, indent=2, sort_keys=True) + "\n"})
-        files.append({"path": "/etc/systemd/system/vault-agent.service", "permissions": "0644",
-                      "content": ("[Unit]\nDescription=Vault Agent (Mammatus)\n"
-                                  "After=network-online.target\n\n[Service]\n"
-                                  "ExecStart=/usr/bin/vault agent -config=/etc/vault.d/agent.json\n"
-                                  "Restart=on-failure\n\n[Install]\n"
-                                  "WantedBy=multi-user.target\n")})
-        cmds.append(_enable("vault-agent", "vault"))
+        files.append(("/etc/vault.d/agent.json", json.dumps(agent, indent=2, sort_keys=True)))
+        files.append(("/etc/systemd/system/vault-agent.service",
+                      "[Unit]\nDescription=Vault Agent (Mammatus)\nAfter=network-online.target\n\n"
+                      "[Service]\nExecStart=/usr/bin/vault agent -config=/etc/vault.d/agent.json\n"
+                      "Restart=on-failure\n\n[Install]\nWantedBy=multi-user.target"))
         services.append("vault")
     if vd.telegraf:
-        files.append({"path": "/etc/telegraf/telegraf.d/mammatus-tags.conf", "permissions": "0644",
-                      "content": (f"[global_tags]\n  instance_id = {json.dumps(inst.instance_id)}\n"
-                                  f"  cloud = {json.dumps(cloud.name)}\n")})
+        t = vd.telegraf
+        files.append(("/etc/telegraf/telegraf.d/mammatus.conf",
+                      f"[global_tags]\n  instance_id = {json.dumps(inst.instance_id)}\n"
+                      f"  cloud = {json.dumps(cloud.name)}\n\n"
+                      f"[agent]\n  interval = {json.dumps(t.interval)}\n\n"
+                      f"[[outputs.influxdb]]\n  urls = {_toml_list(t.influxdb_urls)}\n"
+                      f"  database = {json.dumps(t.database)}"))
         services.append("telegraf")
-    # Always present: lets an instance (and the e2e test) see that vendor-data was applied.
-    files.append({"path": MARKER, "permissions": "0644",
-                  "content": json.dumps({"instance_id": inst.instance_id, "name": inst.name,
-                                         "cloud": cloud.name, "services": services},
-                                        sort_keys=True) + "\n"})
-    return _fragment(files, cmds)
+    # Always present: shows the instance (and the e2e test) that vendor-data was applied.
+    files.append((MARKER, json.dumps({"instance_id": inst.instance_id, "name": inst.name,
+                                      "cloud": cloud.name, "services": services},
+                                     sort_keys=True)))
+    return files
 
 
-def _fragment(files: list, cmds: list) -> dict:
-    # Empty lists are left out: cloud-init's schema wants non-empty runcmd/write_files.
-    if not files and not cmds:
-        return {}
-    out: dict = {"merge_how": MERGE_HOW}
-    if files:
-        out["write_files"] = files
-    if cmds:
-        out["runcmd"] = cmds
-    return out
+UNITS = {"consul": ("consul", "consul"), "vault": ("vault-agent", "vault"),
+         "telegraf": ("telegraf", "telegraf")}
 
 
-def combined(config: Config, ident: Identity) -> dict:
-    static, dynamic = static_fragment(config), dynamic_fragment(config, ident)
-    return _fragment(static.get("write_files", []) + dynamic.get("write_files", []),
-                     static.get("runcmd", []) + dynamic.get("runcmd", []))
+def agents_script(config: Config, ident: Identity) -> str:
+    """Idempotent POSIX sh; file contents travel base64-encoded so no quoting can break them."""
+    lines = ["#!/bin/sh", "# Mammatus vendor-data: cloud agents for this instance.", "set -eu",
+             # MAMMATUS_ROOT: write under another root and start nothing (tests, image builds).
+             'R="${MAMMATUS_ROOT:-}"']
+    for path, content in agent_files(config, ident):
+        encoded = base64.b64encode((content + "\n").encode()).decode()
+        directory = path.rsplit("/", 1)[0]
+        lines.append(f"mkdir -p \"$R{directory}\" && echo '{encoded}' | base64 -d > \"$R{path}\"")
+    vd = config.vendor_data
+    for name in ("consul", "vault", "telegraf"):
+        if getattr(vd, name):
+            unit, binary = UNITS[name]
+            # Agents come with the image; an image without one still boots cleanly.
+            lines.append(f'if [ -z "$R" ] && command -v {binary} >/dev/null 2>&1; then '
+                         f"systemctl daemon-reload; systemctl enable --now {unit} || true; fi")
+    return "\n".join(lines) + "\n"
 
 
-class _Dumper(yaml.SafeDumper):
-    pass
+def settings_cloud_config(config: Config) -> str:
+    return "#cloud-config\n" + yaml.safe_dump(settings(config), sort_keys=False)
 
 
-def _str(dumper, value: str):
-    # Multi-line file contents as literal blocks: readable in cloud-init's stored copy.
-    style = "|" if "\n" in value else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+def multipart(parts: list[tuple[str, str, str]]) -> str:
+    """MIME multipart of (subtype, filename, text). The boundary is derived from the content so
+    the document (and its ETag) is identical on every replica and every request."""
+    digest = hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:32]
+    message = MIMEMultipart(boundary=f"==mammatus-{digest}==")
+    for subtype, filename, text in parts:
+        part = MIMEText(text, subtype, "utf-8")
+        part.add_header("Content-Disposition", "attachment", filename=filename)
+        message.attach(part)
+    return message.as_string()
 
 
-_Dumper.add_representer(str, _str)
+def document(config: Config, ident: Identity) -> str:
+    """The whole vendor-data (NoCloud): settings + agents."""
+    return multipart([("cloud-config", SETTINGS_PART, settings_cloud_config(config)),
+                      ("x-shellscript", AGENTS_SCRIPT, agents_script(config, ident))])
 
 
-def as_cloud_config(fragment: dict) -> Optional[str]:
-    if not fragment:
-        return None
-    return "#cloud-config\n" + yaml.dump(fragment, Dumper=_Dumper, sort_keys=False, width=1000)
+def agents_document(config: Config, ident: Identity) -> Optional[str]:
+    return multipart([("x-shellscript", AGENTS_SCRIPT, agents_script(config, ident))])
