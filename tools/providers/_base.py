@@ -27,7 +27,7 @@ from typing import Any, Iterable, Optional
 import grpc
 from google.protobuf import empty_pb2, json_format, struct_pb2
 
-from pulumi.runtime.proto import plugin_pb2, provider_pb2, provider_pb2_grpc
+from pulumi.runtime.proto import engine_pb2, engine_pb2_grpc, plugin_pb2, provider_pb2, provider_pb2_grpc
 
 # Signatures of the special objects of the Pulumi property wire format (sdk/go/common/resource/sig).
 SIG_KEY = "4dabf18193072939515e22adb298388d"
@@ -171,6 +171,36 @@ def split_secrets(props: dict) -> tuple[dict, set[str]]:
 
 
 # ----------------------------------------------------------------------------------------------
+# Logging to the engine
+# ----------------------------------------------------------------------------------------------
+
+_current = threading.local()
+
+
+def bound_logger(severity: int = engine_pb2.INFO, ephemeral: bool = True):
+    """A function sending messages about the resource of the current RPC to the engine (shown as
+    that resource's status line when ephemeral); usable from other threads. A no-op outside an
+    RPC or without an engine address; logging never fails the operation."""
+    servicer, urn = getattr(_current, "servicer", None), getattr(_current, "urn", "") or ""
+    stub = servicer.engine() if servicer is not None else None
+
+    def send(message: str) -> None:
+        if stub is None:
+            return
+        try:
+            stub.Log(engine_pb2.LogRequest(severity=severity, message=message, urn=urn, ephemeral=ephemeral),
+                     timeout=10)
+        except grpc.RpcError:
+            pass
+
+    return send
+
+
+def log(message: str, severity: int = engine_pb2.INFO, ephemeral: bool = True) -> None:
+    bound_logger(severity, ephemeral)(message)
+
+
+# ----------------------------------------------------------------------------------------------
 # Resource types
 # ----------------------------------------------------------------------------------------------
 
@@ -277,12 +307,15 @@ def _rpc(fn):
     """Turn exceptions into gRPC errors the engine shows (ProviderError: message only)."""
 
     def wrapper(self, request, context):
+        _current.servicer, _current.urn = self, getattr(request, "urn", "")
         try:
             return fn(self, request, context)
         except ProviderError as e:
             context.abort(grpc.StatusCode.UNKNOWN, str(e))
         except Exception:  # noqa: BLE001 - reported to the engine
             context.abort(grpc.StatusCode.UNKNOWN, traceback.format_exc())
+        finally:
+            _current.servicer = _current.urn = None
 
     wrapper.__name__ = fn.__name__
     wrapper.__doc__ = fn.__doc__
@@ -292,13 +325,27 @@ def _rpc(fn):
 class ProviderServicer(provider_pb2_grpc.ResourceProviderServicer):
     """ResourceProvider over a table of :class:`ResourceType` handlers."""
 
-    def __init__(self, name: str, version: str, resources: Iterable[ResourceType]):
+    def __init__(self, name: str, version: str, resources: Iterable[ResourceType],
+                 engine_address: str = ""):
         self.name = name
         self.version = version
         self.resources = {r.token: r for r in resources}
         # Until Configure says otherwise, assume an engine that does not understand secrets.
         self.accept_secrets = False
         self.config: dict = {}
+        self.engine_address = engine_address
+        self._engine_stub = None
+        self._engine_lock = threading.Lock()
+
+    def engine(self):
+        """A stub for the engine's Engine service (logging), or None without an address."""
+        if not self.engine_address:
+            return None
+        with self._engine_lock:
+            if self._engine_stub is None:
+                channel = grpc.insecure_channel(self.engine_address, options=_GRPC_OPTIONS)
+                self._engine_stub = engine_pb2_grpc.EngineStub(channel)
+            return self._engine_stub
 
     # -- helpers ---------------------------------------------------------------------------------
     def _resource(self, urn: str, type_: str = "") -> ResourceType:
@@ -325,6 +372,8 @@ class ProviderServicer(provider_pb2_grpc.ResourceProviderServicer):
         return plugin_pb2.PluginInfo(version=self.version)
 
     def Handshake(self, request, context):
+        if request.engine_address:
+            self.engine_address = request.engine_address
         return provider_pb2.ProviderHandshakeResponse(
             accept_secrets=True, accept_resources=True, accept_outputs=False)
 
@@ -461,10 +510,26 @@ def start_server(servicer: ProviderServicer, max_workers: int = 8) -> tuple[grpc
     return server, port
 
 
-def serve(servicer: ProviderServicer) -> None:
+def engine_address_from_argv(argv: list[str]) -> str:
+    """The engine passes its gRPC address as the first non-flag argument."""
+    skip_next = False
+    for arg in argv:
+        if skip_next:
+            skip_next = False
+            continue
+        if arg in ("--tracing", "--logflow", "--logtostderr") or arg.startswith("-"):
+            skip_next = arg == "--tracing"
+            continue
+        return arg
+    return ""
+
+
+def serve(servicer: ProviderServicer, argv: Optional[list[str]] = None) -> None:
     """Plugin main: listen on 127.0.0.1:0, print the port as the first stdout line, serve until
-    SIGINT/SIGTERM. Command-line arguments from the engine (its address, -v, --tracing) are
-    accepted and ignored."""
+    SIGINT/SIGTERM. The engine's address (first argument) is used for logging; flags such as -v,
+    --logtostderr, --tracing are accepted and ignored."""
+    if not servicer.engine_address:
+        servicer.engine_address = engine_address_from_argv(sys.argv[1:] if argv is None else argv)
     server, port = start_server(servicer)
     sys.stdout.write(f"{port}\n")
     sys.stdout.flush()

@@ -26,7 +26,7 @@ from typing import Optional
 
 from tools.providers._base import (
     ARCHIVE_SIG, ASSET_SIG, SIG_KEY, UNKNOWN, CheckFailure, DiffResult, ProviderError,
-    ProviderServicer, ResourceType, contains_unknown, serve, values_equal)
+    ProviderServicer, ResourceType, bound_logger, contains_unknown, serve, values_equal)
 from tools.providers._version import sdk_version
 
 NAME = "command"
@@ -43,6 +43,48 @@ def unique_id(name: str) -> str:
 
 def trim_newline(s: str) -> str:
     return s[:-1] if s.endswith("\n") else s
+
+
+def log_streams(logging: Optional[str]) -> tuple[bool, bool]:
+    """(log stdout?, log stderr?) for the `logging` input; both by default, as upstream."""
+    mode = logging or "stdoutAndStderr"
+    return mode in ("stdout", "stdoutAndStderr"), mode in ("stderr", "stdoutAndStderr")
+
+
+class _Collector:
+    """Collects a stream's bytes; with ``echo``, sends each complete line to the engine log."""
+
+    def __init__(self, echo: bool):
+        self.buf = bytearray()
+        self.echo = echo
+        self._log = bound_logger()  # the reader threads are not the RPC's thread
+        self._pending = b""
+
+    def feed(self, data: bytes) -> None:
+        self.buf.extend(data)
+        if not self.echo:
+            return
+        self._pending += data
+        *lines, self._pending = self._pending.split(b"\n")
+        for line in lines:
+            self._log(line.decode(errors="replace"))
+
+    def close(self) -> None:
+        if self.echo and self._pending:
+            self._log(self._pending.decode(errors="replace"))
+        self._pending = b""
+
+    def text(self) -> str:
+        return self.buf.decode(errors="replace")
+
+
+def _pump(read, collector: _Collector) -> None:
+    while True:
+        data = read(32768)
+        if not data:
+            break
+        collector.feed(data)
+    collector.close()
 
 
 def previous_output_env(state: dict, add_previous: Optional[bool]) -> dict:
@@ -120,7 +162,7 @@ def local_argv(command: str, interpreter: Optional[list]) -> list[str]:
 
 
 def run_local(command: str, *, interpreter=None, dir=None, environment=None, stdin=None,
-              previous_env=None) -> dict:
+              previous_env=None, logging=None) -> dict:
     env = dict(os.environ)
     env.update(environment or {})
     env.update(previous_env or {})
@@ -130,8 +172,22 @@ def run_local(command: str, *, interpreter=None, dir=None, environment=None, std
                                 stderr=subprocess.PIPE, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL)
     except OSError as e:
         raise ProviderError(f"{e}: running {command!r}") from None
-    out, err = proc.communicate(stdin.encode() if stdin else None)
-    stdout, stderr = out.decode(errors="replace"), err.decode(errors="replace")
+    log_out, log_err = log_streams(logging)
+    out, err = _Collector(log_out), _Collector(log_err)
+    readers = [threading.Thread(target=_pump, args=(proc.stdout.read1, out), daemon=True),
+               threading.Thread(target=_pump, args=(proc.stderr.read1, err), daemon=True)]
+    for t in readers:
+        t.start()
+    if stdin:
+        try:
+            proc.stdin.write(stdin.encode())
+            proc.stdin.close()
+        except BrokenPipeError:  # the command did not read all of its stdin
+            pass
+    for t in readers:
+        t.join()
+    proc.wait()
+    stdout, stderr = out.text(), err.text()
     if proc.returncode != 0:
         raise ProviderError(f"exit status {proc.returncode}: running {command!r}:\n{stdout}{stderr}")
     return {"stdout": trim_newline(stdout), "stderr": trim_newline(stderr)}
@@ -214,7 +270,8 @@ class LocalCommand(_Command):
     def run(self, command, inputs, previous):
         out = run_local(command, interpreter=inputs.get("interpreter"), dir=inputs.get("dir"),
                         environment=inputs.get("environment"), stdin=inputs.get("stdin"),
-                        previous_env=previous_output_env(previous, inputs.get("addPreviousOutputInEnv")))
+                        previous_env=previous_output_env(previous, inputs.get("addPreviousOutputInEnv")),
+                        logging=inputs.get("logging"))
         if inputs.get("assetPaths"):
             out["assets"] = glob_assets(inputs.get("dir") or os.getcwd(), inputs["assetPaths"])
         return out
@@ -364,23 +421,17 @@ def dial(conn: dict):
     return client
 
 
-def run_remote(conn: dict, command: str, *, environment=None, stdin=None, previous_env=None) -> dict:
+def run_remote(conn: dict, command: str, *, environment=None, stdin=None, previous_env=None,
+               logging=None) -> dict:
     full = build_remote_command(command, environment, previous_env)
     client = dial(conn)
     try:
         chan = client.get_transport().open_session()
         chan.exec_command(full)
-        out, err = bytearray(), bytearray()
-
-        def pump(read, buf):
-            while True:
-                data = read(32768)
-                if not data:
-                    return
-                buf.extend(data)
-
-        readers = [threading.Thread(target=pump, args=(chan.recv, out), daemon=True),
-                   threading.Thread(target=pump, args=(chan.recv_stderr, err), daemon=True)]
+        log_out, log_err = log_streams(logging)
+        out, err = _Collector(log_out), _Collector(log_err)
+        readers = [threading.Thread(target=_pump, args=(chan.recv, out), daemon=True),
+                   threading.Thread(target=_pump, args=(chan.recv_stderr, err), daemon=True)]
         for t in readers:
             t.start()
         if stdin:
@@ -394,7 +445,7 @@ def run_remote(conn: dict, command: str, *, environment=None, stdin=None, previo
         jump = getattr(client, "_mammatus_jump", None)
         if jump is not None:
             jump.close()
-    stdout, stderr = out.decode(errors="replace"), err.decode(errors="replace")
+    stdout, stderr = out.text(), err.text()
     if status != 0:
         raise ProviderError(f"Process exited with status {status}: running {command!r}:\n{stdout}{stderr}")
     return {"stdout": trim_newline(stdout), "stderr": trim_newline(stderr)}
@@ -423,7 +474,8 @@ class RemoteCommand(_Command):
     def run(self, command, inputs, previous):
         return run_remote(inputs["connection"], command, environment=inputs.get("environment"),
                           stdin=inputs.get("stdin"),
-                          previous_env=previous_output_env(previous, inputs.get("addPreviousOutputInEnv")))
+                          previous_env=previous_output_env(previous, inputs.get("addPreviousOutputInEnv")),
+                          logging=inputs.get("logging"))
 
 
 # -- copy ---------------------------------------------------------------------------------------
