@@ -1,0 +1,81 @@
+"""Namespaces, a bridge and veth links made by the providers for real; packets cross them."""
+
+import subprocess
+import time
+import uuid
+
+import dill
+import pytest
+
+from dynamic_providers.netplane import BridgeProvider, NetNamespaceProvider, VethProvider, run
+
+pytestmark = pytest.mark.integration
+
+
+def ping(netns: str, address: str) -> bool:
+    return subprocess.run(["ip", "netns", "exec", netns, "ping", "-c1", "-W1", address],
+                          capture_output=True).returncode == 0
+
+
+@pytest.fixture
+def names():
+    tag = uuid.uuid4().hex[:6]
+    made = []
+    yield tag, made
+    for ns in made:  # whatever a failed test left behind
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+def test_two_hosts_on_a_switch(names):
+    tag, made = names
+    nsp = NetNamespaceProvider()
+    switch, h1, h2 = (f"mmt-{tag}-{n}" for n in ("sw", "h1", "h2"))
+    for ns in (switch, h1, h2):
+        nsp.create(nsp.check({}, {"name": ns}).inputs)
+        made.append(ns)
+
+    bridge = BridgeProvider()
+    br = bridge.create(bridge.check({}, {"bridge": {"netns": switch, "ifname": "br0"}}).inputs)
+    veth = VethProvider()
+    links = []
+    for host, addr in ((h1, "192.0.2.11/24"), (h2, "192.0.2.12/24")):
+        props = veth.check({}, {"a": {"netns": host, "ifname": "eth0", "addresses": [addr]},
+                                "b": {"netns": switch, "ifname": host[-2:], "master": "br0"}}).inputs
+        links.append((veth.create(props), props))
+
+    assert ping(h1, "192.0.2.12") and ping(h2, "192.0.2.11")
+    created, props = links[0]
+    assert created.outs["a"]["addresses"] == ["192.0.2.11/24"] and created.outs["b"]["master"] == "br0"
+
+    # Drift by hand: the link goes down; read sees it and diff wants it back.
+    run(["ip", "-n", h1, "link", "set", "eth0", "down"])
+    read = veth.read(created.id, props)
+    assert read.outs["a"]["up"] is False
+    assert veth.diff(created.id, read.inputs, props).changes
+
+    veth.delete(created.id, props)
+    assert veth.read(created.id, props).id is None
+    bridge.delete(br.id, {"bridge": {"netns": switch, "ifname": "br0"}})
+    for ns in (switch, h1, h2):
+        nsp.delete(ns, {"name": ns})
+        assert nsp.read(ns, {"name": ns}).id is None
+
+
+def test_namespace_delete_stops_what_runs_inside(names):
+    tag, made = names
+    ns = f"mmt-{tag}-p"
+    provider = dill.loads(dill.dumps(NetNamespaceProvider(), recurse=True))  # as Pulumi ships it
+    provider.create({"name": ns})
+    made.append(ns)
+    sleeper = subprocess.Popen(["ip", "netns", "exec", ns, "sleep", "300"])
+    for _ in range(50):  # until it has entered the namespace
+        if run(["ip", "netns", "pids", ns]).split():
+            break
+        time.sleep(0.1)
+    try:
+        provider.delete(ns, {"name": ns})
+        assert sleeper.wait(timeout=10) != 0
+        assert provider.read(ns, {"name": ns}).id is None
+    finally:
+        if sleeper.poll() is None:
+            sleeper.kill()
