@@ -245,6 +245,49 @@ class RandomUuid4(RandomUuid):
     token = "random:index/randomUuid4:RandomUuid4"
 
 
+def uuid7(now_ms: int | None = None) -> str:
+    """RFC 9562 UUIDv7: 48-bit Unix milliseconds, version 7, 74 random bits, variant 10."""
+    import time
+    ms = int(time.time() * 1000) if now_ms is None else now_ms
+    value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | secrets.randbits(12) << 64 | 0b10 << 62 \
+        | secrets.randbits(62)
+    return str(uuid.UUID(int=value))
+
+
+class RandomUuid7(_Random):
+    token = "random:index/randomUuid7:RandomUuid7"
+    inputs = dict(KEEPERS)
+    outputs = {"result": "string"}
+
+    def generate(self, inputs):
+        value = uuid7()
+        return value, {"result": value}
+
+
+class RandomShuffle(_Random):
+    token = "random:index/randomShuffle:RandomShuffle"
+    inputs = {"inputs": "array", "resultCount": "integer", "seed": "string", **KEEPERS}
+    outputs = {"results": "array"}
+    required = ("inputs",)
+
+    def check(self, olds, news):
+        inputs, failures = super().check(olds, news)
+        return inputs, failures + _int_failures(inputs, "resultCount", 0)
+
+    def generate(self, inputs):
+        items = list(inputs["inputs"])
+        seed = inputs.get("seed")
+        rng = _pyrandom.Random(seed) if seed else secrets.SystemRandom()
+        count = inputs.get("resultCount")
+        count = len(items) if count is None else count
+        results: list = []
+        while items and len(results) < count:  # more than len(items): repeat, each at most once per round
+            round_ = list(items)
+            rng.shuffle(round_)
+            results += round_[:count - len(results)]
+        return "-", {"results": results}
+
+
 # -- pets ---------------------------------------------------------------------------------------
 
 ADVERBS = ("quickly", "slowly", "gently", "boldly", "calmly", "eagerly", "freely", "gladly",
@@ -304,7 +347,7 @@ class RandomPet(_Random):
 
 
 RESOURCES = (RandomString(), RandomPassword(), RandomId(), RandomBytes(), RandomInteger(),
-             RandomUuid(), RandomUuid4(), RandomPet())
+             RandomUuid(), RandomUuid4(), RandomUuid7(), RandomShuffle(), RandomPet())
 
 
 def make_servicer() -> ProviderServicer:

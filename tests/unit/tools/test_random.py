@@ -185,3 +185,24 @@ def test_random_bytes_secret(c):
     _, outs = c.create(BYTES, c.checked(BYTES, {"length": 16}))
     assert is_secret(outs["base64"]) and is_secret(outs["hex"])
     assert base64.b64decode(plain(outs["base64"])).hex() == plain(outs["hex"])
+
+
+def test_random_uuid7(c):
+    id_, outs = c.create(random.RandomUuid7.token, c.checked(random.RandomUuid7.token, {}))
+    u = uuid.UUID(outs["result"])
+    assert u.version == 7 and u.variant == uuid.RFC_4122 and id_ == outs["result"]
+    assert random.uuid7(now_ms=0x0123456789AB).startswith("01234567-89ab-7")
+
+
+def test_random_shuffle(c):
+    tok = random.RandomShuffle.token
+    id_, outs = c.create(tok, c.checked(tok, {"inputs": ["a", "b", "c", "d"]}))
+    assert id_ == "-" and sorted(outs["results"]) == ["a", "b", "c", "d"]
+    _, outs = c.create(tok, c.checked(tok, {"inputs": ["a", "b"], "resultCount": 5}))
+    assert len(outs["results"]) == 5 and outs["results"].count("a") in (2, 3)
+    _, outs = c.create(tok, c.checked(tok, {"inputs": ["a", "b", "c"], "resultCount": 1}))
+    assert len(outs["results"]) == 1
+    seeded = {tuple(c.create(tok, c.checked(tok, {"inputs": list("abcdefgh"), "seed": "x"}))[1]["results"])
+              for _ in range(3)}
+    assert len(seeded) == 1
+    assert c.check(tok, {})[1][0][0] == "inputs"
