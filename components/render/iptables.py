@@ -113,6 +113,18 @@ OPEN = ("*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:
 """What deleting the firewall restores: empty tables, ACCEPT policies."""
 
 
+RULES_PATH = "/etc/iptables/rules.v4"
+BOOT_UNIT = "mammatus-iptables.service"
+
+
+def boot_unit(rules_path: str = RULES_PATH) -> str:
+    """A oneshot systemd unit that restores the rules at boot, before the network comes up."""
+    return ("[Unit]\nDescription=Mammatus firewall and NAT (iptables-restore)\n"
+            "DefaultDependencies=no\nBefore=network-pre.target\nWants=network-pre.target\n\n"
+            f"[Service]\nType=oneshot\nExecStart=/usr/sbin/iptables-restore {rules_path}\n"
+            "RemainAfterExit=yes\n\n[Install]\nWantedBy=multi-user.target\n")
+
+
 def _ports(rule: FirewallRule) -> str:
     if not rule.ports:
         return ""

@@ -54,3 +54,46 @@ def veth(ns_a: str, if_a: str, addr_a: str, ns_b: str, if_b: str, addr_b: str) -
         if addr:
             run("ip", "addr", "add", addr, "dev", name, netns=ns)
         run("ip", "link", "set", name, "up", netns=ns)
+
+
+def registered(build):
+    """Runs `build()` (which creates components) under fresh RecordingMocks and returns
+    (mocks, whatever build returned) once every resource has been registered."""
+    import pulumi
+
+    from tests.support.pulumi_mocks import RecordingMocks
+
+    mocks = RecordingMocks()
+    pulumi.runtime.set_mocks(mocks, project="mammatus", stack="test", preview=False)
+    built = {}
+
+    @pulumi.runtime.test
+    def run_build():
+        built["value"] = build()
+
+    run_build()
+    return mocks, built["value"]
+
+
+def context(spec: StackSpec, **shared):
+    """A CloudContext for unit tests: fixed admin keys, the given shared values."""
+    import pulumi
+
+    from components.context import CloudContext
+
+    return CloudContext(spec=spec, admin_private_key=pulumi.Output.secret("PRIVATE-KEY"),
+                        admin_public_key="ssh-ed25519 AAAAtest admin", shared=dict(shared))
+
+
+SECRET_SIG = "4dabf18193072939515e22adb298388d"  # Pulumi's marker of a secret value in mocks
+
+
+def plain(value):
+    """A mock input with its secret wrappers removed (e.g. a connection holding the key)."""
+    if isinstance(value, dict):
+        if SECRET_SIG in value:
+            return plain(value["value"])
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value

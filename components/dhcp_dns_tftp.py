@@ -1,0 +1,93 @@
+"""mammatus:network:DhcpDnsTftp — dnsmasq on the host placed as `dns` (default: the gateway):
+DHCP range with router/DNS options, local domain with a name for every host, upstream servers
+(1.1.1.1 by default), PXE/iPXE boot and read-only TFTP (components/render/dnsmasq.py). The spec's
+reservations and records are dnsmasq provider resources (one file each + SIGHUP), so adding one
+does not restart dnsmasq; later layers add their own through ctx.shared["dnsmasq"]."""
+
+from __future__ import annotations
+
+import shlex
+from typing import Optional
+
+import pulumi
+import pulumi_command as command
+
+from components.context import CloudContext
+from components.host import HostFile
+from components.host import HostService
+from components.render import dnsmasq
+from components.service_manager import Daemon, digest
+from dynamic_providers.dnsmasq import DnsmasqRecord, DnsmasqReservation
+
+
+class DhcpDnsTftp(pulumi.ComponentResource):
+    host: pulumi.Output[str]
+    dns_address: pulumi.Output[str]
+    domain: pulumi.Output[str]
+    config_path: pulumi.Output[str]
+    config: pulumi.Output[str]
+    reservations: pulumi.Output[list]
+    records: pulumi.Output[list]
+
+    def __init__(self, name: str, ctx: CloudContext, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("mammatus:network:DhcpDnsTftp", name, None, opts)
+        spec = ctx.spec
+        net = spec.network
+        if net is None:
+            raise ValueError("the DhcpDnsTftp layer needs mammatus:network")
+        host_name = spec.placement.dns or (spec.gateway.host if spec.gateway else None)
+        if host_name is None:
+            raise ValueError("the DhcpDnsTftp layer needs mammatus:placement.dns or mammatus:gateway")
+        access = ctx.access(host_name)
+        listen = dnsmasq.listen_of(spec)
+        on_host = dnsmasq.DnsmasqPaths(tftp_root=net.pxe.tftp_root)   # paths as the host sees them
+        paths = on_host.under(access.path)                              # ... through its file root
+        text = dnsmasq.render(spec, paths, inline_resources=False)
+        child = pulumi.ResourceOptions(parent=self)
+
+        dirs = command.remote.Command(
+            f"{name}-dirs", connection=access.connection(),
+            create="mkdir -p " + " ".join(shlex.quote(d) for d in dnsmasq.directories(spec, paths)),
+            opts=child)
+        conf = HostFile(f"{name}-config", access, on_host.config, text, opts=child)
+        check = command.remote.Command(
+            f"{name}-check", connection=access.connection(),
+            create=f"# {digest(text)}\ndnsmasq --test -C {shlex.quote(paths.config)}",
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[dirs, conf]))
+        # dnsmasq re-reads its hosts files on SIGHUP but not dnsmasq.conf: a config change restarts.
+        service = HostService(
+            f"{name}-dnsmasq", access,
+            Daemon(name="dnsmasq", description="DHCP, DNS and TFTP",
+                   command=["dnsmasq", "--keep-in-foreground", f"--conf-file={paths.config}"]),
+            config=[text], depends_on=[check], opts=child)
+
+        target = {
+            "connection": {"host": str(access.host.address), "port": access.host.ssh_port,
+                           "user": access.host.ssh_user, "private_key": ctx.admin_private_key},
+            "dhcp_hosts_dir": paths.dhcp_hosts_dir, "hosts_dir": paths.hosts_dir,
+            "lease_file": paths.lease_file, "pid_file": paths.pid_file,
+        }
+        after_service = pulumi.ResourceOptions(parent=self, depends_on=[service])
+        reservations = [
+            DnsmasqReservation(f"{name}-reservation-{r.hostname}", mac=r.mac, address=str(r.address),
+                               hostname=r.hostname, target=target, opts=after_service)
+            for r in net.reservations]
+        records = [
+            DnsmasqRecord(f"{name}-record-{rec.name}", name=dnsmasq.fqdn(rec.name, net.domain),
+                          address=str(rec.address), target=target, opts=after_service)
+            for rec in net.records]
+
+        self.host = pulumi.Output.from_input(host_name)
+        self.dns_address = pulumi.Output.from_input(str(listen.address))
+        self.domain = pulumi.Output.from_input(net.domain)
+        self.config_path = conf.path
+        self.config = pulumi.Output.from_input(text)
+        self.reservations = pulumi.Output.all(*[r.path for r in reservations])
+        self.records = pulumi.Output.all(*[r.path for r in records])
+        # For later layers: where to add reservations/records (DnsmasqReservation/DnsmasqRecord
+        # with target=ctx.shared["dnsmasq"]), and the DNS server instances should use.
+        ctx.shared["dnsmasq"] = {**target, "resource": service}
+        ctx.shared["dns"] = {"address": str(listen.address), "domain": net.domain}
+        self.register_outputs({"host": self.host, "dns_address": self.dns_address,
+                               "domain": self.domain, "config_path": self.config_path,
+                               "reservations": self.reservations, "records": self.records})

@@ -1,0 +1,65 @@
+"""mammatus:network:Firewall — the typed rules of `mammatus:firewall` and the gateway's NAT as
+ONE iptables-restore file on the gateway (components/render/iptables.py: default-deny inbound on
+the WAN), checked with `iptables-restore --test` on the host and applied atomically whenever the
+file changes. On systemd hosts a oneshot unit restores it at boot."""
+
+from __future__ import annotations
+
+import shlex
+from typing import Optional
+
+import pulumi
+import pulumi_command as command
+
+from components.context import CloudContext
+from components.host import HostFile
+from components.render import iptables
+from components.service_manager import digest
+from stacks.spec import ServiceManager
+
+
+class Firewall(pulumi.ComponentResource):
+    rules_path: pulumi.Output[str]
+    rules: pulumi.Output[str]
+    applied: pulumi.Output[str]
+
+    def __init__(self, name: str, ctx: CloudContext, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("mammatus:network:Firewall", name, None, opts)
+        spec = ctx.spec
+        gateway = ctx.shared.get("gateway")
+        if gateway is None:
+            raise ValueError("build the Gateway layer before the Firewall (ctx.shared['gateway'])")
+        access = ctx.access(gateway["host"])
+        text = iptables.render(spec)
+        # The NAT the Gateway layer published is the one in this file.
+        missing = [rule for rule in gateway["nat_rules"] if rule not in text]
+        if missing:
+            raise ValueError(f"the firewall file lacks the gateway's NAT rules {missing}")
+
+        rules_file = HostFile(f"{name}-rules", access, iptables.RULES_PATH, text, mode="0640",
+                              opts=pulumi.ResourceOptions(parent=self))
+        path = shlex.quote(access.path(iptables.RULES_PATH))
+        depends = [rules_file] + ([gateway["resource"]] if gateway.get("resource") else [])
+        apply = command.remote.Command(
+            f"{name}-apply", connection=access.connection(),
+            create=(f"# rules {digest(text)}\n"
+                    f"iptables-restore --test {path} && iptables-restore {path} && echo applied"),
+            delete=f"iptables-restore <<'MAMMATUS_OPEN'\n{iptables.OPEN}MAMMATUS_OPEN",
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends))
+
+        if access.host.service_manager is ServiceManager.systemd:
+            unit = iptables.boot_unit(iptables.RULES_PATH)
+            unit_path = f"/etc/systemd/system/{iptables.BOOT_UNIT}"
+            unit_file = HostFile(f"{name}-boot-unit", access, unit_path, unit,
+                                 opts=pulumi.ResourceOptions(parent=self))
+            command.remote.Command(
+                f"{name}-boot-enable", connection=access.connection(),
+                create=f"# {digest(unit)}\nsystemctl daemon-reload && systemctl enable {iptables.BOOT_UNIT}",
+                delete=f"systemctl disable {iptables.BOOT_UNIT} || true",
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[unit_file, apply]))
+
+        self.rules_path = rules_file.path
+        self.rules = pulumi.Output.from_input(text)
+        self.applied = apply.stdout.apply(lambda out: (out or "").strip())
+        self.register_outputs({"rules_path": self.rules_path, "rules": self.rules,
+                               "applied": self.applied})

@@ -1,0 +1,79 @@
+"""mammatus:access:SshAccess — SSH keys for all authentication, no passwords (seed design).
+
+On every host: the cloud's admin public key (Foundation's pulumi-tls key) in a Mammatus-owned
+authorized-keys file for the host's SSH user, and an sshd_config with passwords off
+(components/render/sshd.py). The config is staged, checked on the host with `sshd -t -f`, only
+then installed, and sshd reloaded, so a bad config can never lock the cloud out."""
+
+from __future__ import annotations
+
+import shlex
+from typing import Optional
+
+import pulumi
+import pulumi_command as command
+
+from components.context import CloudContext
+from components.host import HostAccess, HostFile
+from components.render import sshd
+from components.service_manager import digest
+from stacks.spec import ServiceManager
+
+STAGED_CONFIG = "/etc/mammatus/ssh/sshd_config"
+LIVE_CONFIG = "/etc/ssh/sshd_config"
+PID_FILE = "/run/sshd.pid"
+
+
+def host_config(access: HostAccess) -> str:
+    """The sshd_config of one host, its paths seen through the host's file root."""
+    return sshd.render(
+        port=access.host.ssh_port,
+        authorized_keys_dir=access.path(sshd.AUTHORIZED_KEYS_DIR),
+        host_keys=[access.path(p) for p in sshd.host_key_paths()],
+        pid_file=access.path(PID_FILE))
+
+
+def reload_command(access: HostAccess, text: str) -> str:
+    """Generates missing host keys, checks the staged config, installs it and reloads sshd."""
+    root = shlex.quote(access.host.file_root)
+    staged = shlex.quote(access.path(STAGED_CONFIG))
+    live = shlex.quote(access.path(LIVE_CONFIG))
+    if access.host.service_manager is ServiceManager.systemd:
+        reload = "systemctl reload ssh.service 2>/dev/null || systemctl reload sshd.service"
+    else:
+        pid = shlex.quote(access.path(PID_FILE))
+        reload = f'if [ -s {pid} ]; then kill -HUP "$(cat {pid})"; fi'
+    keygen = "ssh-keygen -A" if access.host.file_root == "/" else f"ssh-keygen -A -f {root}"
+    return (f"# sshd_config {digest(text)}\n"
+            f"mkdir -p {shlex.quote(access.path('/etc/ssh'))} && {keygen} && "
+            f"sshd -t -f {staged} && install -m 0644 {staged} {live} && {reload}")
+
+
+class SshAccess(pulumi.ComponentResource):
+    hosts: pulumi.Output[list]
+    authorized_keys_files: pulumi.Output[dict]
+
+    def __init__(self, name: str, ctx: CloudContext, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("mammatus:access:SshAccess", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        key_files = {}
+        for access in ctx.accesses():
+            host = access.host.name
+            keys = HostFile(f"{name}-{host}-authorized-keys", access,
+                            sshd.authorized_keys_path(access.host.ssh_user),
+                            pulumi.Output.from_input(ctx.admin_public_key).apply(
+                                lambda key: key.strip() + "\n"),
+                            opts=child)
+            text = host_config(access)
+            staged = HostFile(f"{name}-{host}-sshd-config", access, STAGED_CONFIG, text,
+                              mode="0600", opts=child)
+            command.remote.Command(
+                f"{name}-{host}-sshd-reload", connection=access.connection(),
+                create=reload_command(access, text),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[keys, staged]))
+            key_files[host] = keys.path
+        self.hosts = pulumi.Output.from_input([a.host.name for a in ctx.accesses()])
+        self.authorized_keys_files = pulumi.Output.all(**key_files) if key_files else \
+            pulumi.Output.from_input({})
+        self.register_outputs({"hosts": self.hosts,
+                               "authorized_keys_files": self.authorized_keys_files})

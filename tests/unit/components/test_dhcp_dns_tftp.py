@@ -1,0 +1,79 @@
+import pytest
+
+from components.dhcp_dns_tftp import DhcpDnsTftp
+from stacks.spec import DnsRecord
+from tests.support.netlab import context, plain, registered, stack_spec
+
+RESERVATION = "pulumi-python:dynamic/mammatus:DnsmasqReservation"
+RECORD = "pulumi-python:dynamic/mammatus:DnsmasqRecord"
+
+
+def home_spec():
+    spec = stack_spec("home")
+    return spec.model_copy(update={"network": spec.network.model_copy(update={
+        "records": [DnsRecord(name="files", address="10.0.0.30")]})})
+
+
+@pytest.fixture(scope="module")
+def home():
+    ctx = context(home_spec())
+    mocks, component = registered(lambda: DhcpDnsTftp("dns", ctx))
+    return mocks, component, ctx
+
+
+def test_dnsmasq_conf_has_range_pxe_and_upstream(home):
+    mocks, _, _ = home
+    conf = mocks.named("dns-config-write").inputs["stdin"].splitlines()
+    assert "dhcp-range=set:lan,10.0.0.100,10.0.0.250,255.255.255.0,12h" in conf
+    assert "dhcp-option=tag:lan,option:router,10.0.0.1" in conf
+    assert "server=1.1.1.1" in conf
+    assert "dhcp-boot=tag:!ipxe,tag:bios,undionly.kpxe,,10.0.0.1" in conf
+    assert "dhcp-boot=tag:!ipxe,tag:efi64,ipxe.efi,,10.0.0.1" in conf
+    assert {"enable-tftp", "tftp-root=/srv/tftp", "tftp-secure"} <= set(conf)
+    assert "host-record=gateway.mammatus,10.0.0.1" in conf
+    # Reservations are provider resources, not lines here.
+    assert not any(l.startswith("dhcp-host=") for l in conf)
+    assert "/etc/mammatus/dnsmasq/dnsmasq.conf" in mocks.named("dns-config-write").inputs["create"]
+
+
+def test_checked_by_dnsmasq_then_run_by_the_service_manager(home):
+    mocks, _, _ = home
+    assert "dnsmasq --test -C /etc/mammatus/dnsmasq/dnsmasq.conf" in mocks.named("dns-check").inputs["create"]
+    run = mocks.named("dns-dnsmasq-run").inputs["create"]
+    assert "mammatus-dnsmasq" in run and "--keep-in-foreground" in run
+    assert "--conf-file=/etc/mammatus/dnsmasq/dnsmasq.conf" in run
+    dirs = mocks.named("dns-dirs").inputs["create"]
+    for d in ("/etc/mammatus/dnsmasq/dhcp-hosts", "/etc/mammatus/dnsmasq/hosts", "/srv/tftp"):
+        assert d in dirs
+
+
+def test_each_reservation_and_record_is_a_provider_resource(home):
+    mocks, _, _ = home
+    reservations = {r.name for r in mocks.of_type(RESERVATION) if r.name.startswith("dns-reservation-")}
+    assert len(reservations) == 6
+    control = mocks.named("dns-reservation-control").inputs
+    assert (control["mac"], control["address"], control["hostname"]) == (
+        "dc:a6:32:00:00:02", "10.0.0.2", "control")
+    assert control["dhcp_hosts_dir"] == "/etc/mammatus/dnsmasq/dhcp-hosts"
+    assert control["pid_file"] == "/run/mammatus/dnsmasq.pid"
+    connection = plain(control["connection"])
+    assert connection["host"] == "10.0.0.1" and connection["private_key"] == "PRIVATE-KEY"
+    assert mocks.named("dns-record-files").typ == RECORD
+    record = mocks.named("dns-record-files").inputs
+    assert (record["name"], record["address"]) == ("files.mammatus", "10.0.0.30")
+
+
+def test_later_layers_get_the_dns_server_and_the_provider_target(home):
+    _, _, ctx = home
+    assert ctx.shared["dns"] == {"address": "10.0.0.1", "domain": "mammatus"}
+    target = ctx.shared["dnsmasq"]
+    assert target["hosts_dir"] == "/etc/mammatus/dnsmasq/hosts"
+    assert target["lease_file"] == "/var/lib/mammatus/dnsmasq/dnsmasq.leases"
+
+
+def test_dns_placed_off_the_gateway_runs_there():
+    spec = home_spec()
+    spec = spec.model_copy(update={"placement": spec.placement.model_copy(update={"dns": "control"})})
+    mocks, _ = registered(lambda: DhcpDnsTftp("ctl-dns", context(spec)))
+    assert plain(mocks.named("ctl-dns-config-write").inputs["connection"])["host"] == "10.0.0.2"
+    assert "listen-address=10.0.0.2" in mocks.named("ctl-dns-config-write").inputs["stdin"]

@@ -1,0 +1,62 @@
+import pytest
+
+from components.firewall import Firewall
+from components.gateway import Gateway
+from components.render import iptables
+from tests.support.netlab import context, plain, registered, stack_spec
+
+
+def build(spec, name="fw"):
+    ctx = context(spec)
+    return registered(lambda: (Gateway(f"{name}-gw", ctx), Firewall(name, ctx)))
+
+
+@pytest.fixture(scope="module")
+def home():
+    return build(stack_spec("home"))
+
+
+def test_one_rules_file_with_nat_and_default_deny(home):
+    mocks, _ = home
+    write = mocks.named("fw-rules-write")
+    text = write.inputs["stdin"]
+    assert text == iptables.render(stack_spec("home"))
+    assert '-A POSTROUTING -s 10.0.0.0/24 -o eth0 -m comment --comment "mammatus:nat" -j MASQUERADE' in text
+    assert ":INPUT DROP [0:0]" in text and ":FORWARD DROP [0:0]" in text
+    assert "/etc/iptables/rules.v4" in write.inputs["create"] and "chmod 0640" in write.inputs["create"]
+    assert plain(write.inputs["connection"])["host"] == "10.0.0.1"
+
+
+def test_applied_atomically_after_a_test_and_reapplied_when_the_file_changes(home):
+    mocks, _ = home
+    apply = mocks.named("fw-apply")
+    create = apply.inputs["create"]
+    assert "iptables-restore --test /etc/iptables/rules.v4 && iptables-restore /etc/iptables/rules.v4" in create
+    assert create.startswith("# rules ")  # the digest: a new file means a new command text
+    other = build(stack_spec("lab"), "lab-fw")[0].named("lab-fw-apply").inputs["create"]
+    assert other.splitlines()[0] != create.splitlines()[0]
+    assert ":INPUT ACCEPT" in apply.inputs["delete"]
+
+
+def test_systemd_hosts_restore_the_rules_at_boot(home):
+    mocks, _ = home
+    unit = mocks.named("fw-boot-unit-write").inputs["stdin"]
+    assert "ExecStart=/usr/sbin/iptables-restore /etc/iptables/rules.v4" in unit
+    assert "systemctl enable mammatus-iptables.service" in mocks.named("fw-boot-enable").inputs["create"]
+    assert mocks.named("fw").typ == "mammatus:network:Firewall"
+
+
+def test_direct_hosts_have_no_boot_unit():
+    spec = stack_spec("lab")
+    hosts = [h.model_copy(update={"service_manager": "direct", "file_root": "/srv/dev/gw"})
+             if h.name == "gw" else h for h in spec.hosts]
+    mocks, _ = build(spec.model_copy(update={"hosts": hosts}), "dev-fw")
+    names = [r.name for r in mocks.resources if r.name.startswith("dev-fw-")]
+    assert "dev-fw-apply" in names and not any("boot" in n for n in names)
+    assert "iptables-restore /srv/dev/gw/etc/iptables/rules.v4" in mocks.named("dev-fw-apply").inputs["create"]
+
+
+def test_the_gateway_layer_comes_first():
+    ctx = context(stack_spec("lab"))
+    with pytest.raises(ValueError, match="Gateway layer before the Firewall"):
+        registered(lambda: Firewall("fw", ctx))

@@ -1,0 +1,48 @@
+import pytest
+
+from components.gateway import SYSCTL_PATH, Gateway
+from stacks.spec import StackSpec
+from tests.support.netlab import context, plain, registered, stack_spec
+
+
+@pytest.fixture(scope="module")
+def lab():
+    ctx = context(stack_spec("lab"))
+    mocks, gw = registered(lambda: Gateway("lab-gw", ctx))
+    return mocks, gw, ctx
+
+
+def test_ip_forward_is_persisted_and_applied_on_the_gateway_host(lab):
+    mocks, _, _ = lab
+    conf = mocks.named("lab-gw-ip-forward-conf-write")
+    assert conf.inputs["stdin"].endswith("net.ipv4.ip_forward = 1\n")
+    assert SYSCTL_PATH in conf.inputs["create"]
+    assert plain(conf.inputs["connection"])["host"] == "10.10.0.1"
+    apply = mocks.named("lab-gw-ip-forward")
+    assert apply.typ == "command:remote:Command"
+    assert f"sysctl -p {SYSCTL_PATH}" in apply.inputs["create"]
+    assert apply.inputs["delete"] == "sysctl -w net.ipv4.ip_forward=0"
+    assert mocks.named("lab-gw").typ == "mammatus:network:Gateway"
+
+
+def test_the_nat_rule_is_published_for_the_firewall(lab):
+    _, gw, ctx = lab
+    shared = ctx.shared["gateway"]
+    assert shared["host"] == "gw" and shared["lan_address"] == "10.10.0.1"
+    assert shared["nat_rules"] == [
+        '-A POSTROUTING -s 10.10.0.0/24 -o enp1s0 -m comment --comment "mammatus:nat" -j MASQUERADE']
+    assert shared["resource"] is gw
+
+
+def test_a_dev_host_gets_the_sysctl_file_under_its_file_root():
+    spec = stack_spec("lab")
+    hosts = [h.model_copy(update={"file_root": "/srv/dev/gw", "service_manager": "direct"})
+             if h.name == "gw" else h for h in spec.hosts]
+    ctx = context(spec.model_copy(update={"hosts": hosts}))
+    mocks, _ = registered(lambda: Gateway("dev-gw", ctx))
+    assert "sysctl -p /srv/dev/gw/etc/sysctl.d/" in mocks.named("dev-gw-ip-forward").inputs["create"]
+
+
+def test_no_gateway_in_the_spec_is_a_clear_error():
+    with pytest.raises(ValueError, match="mammatus:gateway"):
+        registered(lambda: Gateway("x", context(StackSpec(runDir="/tmp/x"))))
