@@ -132,7 +132,8 @@ def multipart(parts: list[tuple[str, str, str]]) -> str:
     digest = hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:32]
     message = MIMEMultipart(boundary=f"==mammatus-{digest}==")
     for subtype, filename, text in parts:
-        part = MIMEText(text, subtype, "utf-8")
+        # 7-bit parts stay readable in cloud-init's stored copy; base64 only when needed.
+        part = MIMEText(text, subtype, "us-ascii" if text.isascii() else "utf-8")
         part.add_header("Content-Disposition", "attachment", filename=filename)
         message.attach(part)
     return message.as_string()
