@@ -1,0 +1,37 @@
+"""python -m services.sqs --listen HOST:PORT --nats URL --credentials FILE"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+
+from aiohttp import web
+
+from services.awsapi.credentials import load_credentials
+from services.awsapi.server import parse_listen
+from .app import build
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m services.sqs", description=__doc__)
+    ap.add_argument("--listen", default="127.0.0.1:9324")
+    ap.add_argument("--nats", default="nats://127.0.0.1:4222")
+    ap.add_argument("--credentials", required=True, help="aws-cli style INI of accepted access keys")
+    ap.add_argument("--region", default="us-east-1")
+    ap.add_argument("--account-id", default="000000000000")
+    ap.add_argument("--replicas", type=int, default=1, help="JetStream replicas (NATS cluster size)")
+    ap.add_argument("--log-level", default="WARNING")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    keys = load_credentials(args.credentials)
+    host, port = parse_listen(args.listen)
+
+    async def factory():
+        return await build(args.nats, keys, args.region, args.account_id, args.replicas)
+
+    web.run_app(factory(), host=host, port=port, access_log=None, print=None)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,171 @@
+"""A thin, explicit layer over the JetStream JSON API.
+
+nats-py's higher-level helpers keep pull requests open after a caller has gone, which would leave
+messages "delivered" to nobody until their ack wait expires. Here every pull is no_wait, and acks
+are plain publishes to the reply subject, so any process can settle a message another received.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import nats
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+
+API = "$JS.API"
+
+
+class JSError(Exception):
+    def __init__(self, code: int, err_code: int, description: str):
+        super().__init__(f"{code}/{err_code}: {description}")
+        self.code = code
+        self.err_code = err_code
+        self.description = description
+
+
+# JetStream error codes we branch on
+STREAM_NOT_FOUND = 10059
+CONSUMER_NOT_FOUND = 10014
+
+
+async def api(nc: Client, subject: str, payload: dict | None = None, timeout: float = 5.0) -> dict:
+    data = json.dumps(payload).encode() if payload is not None else b""
+    msg = await nc.request(f"{API}.{subject}", data, timeout=timeout)
+    resp = json.loads(msg.data)
+    if "error" in resp:
+        e = resp["error"]
+        raise JSError(e.get("code", 0), e.get("err_code", 0), e.get("description", ""))
+    return resp
+
+
+@dataclass
+class Delivered:
+    """One message handed out by a consumer, decoded from its reply subject."""
+    reply: str
+    data: bytes
+    subject: str
+    stream_seq: int
+    deliveries: int
+    timestamp_ns: int
+
+    @classmethod
+    def from_msg(cls, msg: Msg) -> "Delivered":
+        # $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>  (v1), or
+        # $JS.ACK.<domain>.<acchash>.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>.<rnd>
+        parts = msg.reply.split(".")
+        if len(parts) == 9:
+            delivered, sseq, ts = parts[4], parts[5], parts[7]
+        else:
+            delivered, sseq, ts = parts[6], parts[7], parts[9]
+        return cls(msg.reply, msg.data, msg.subject, int(sseq), int(delivered), int(ts))
+
+
+def ack_stream(reply: str) -> str:
+    parts = reply.split(".")
+    return parts[2] if len(parts) == 9 else parts[4]
+
+
+async def pull(nc: Client, stream: str, consumer: str, batch: int, timeout: float = 5.0) -> list[Msg]:
+    """Fetch up to batch messages that are available now; never leaves a request waiting."""
+    inbox = nc.new_inbox()
+    sub = await nc.subscribe(inbox, max_msgs=batch + 1)
+    try:
+        await nc.publish(f"{API}.CONSUMER.MSG.NEXT.{stream}.{consumer}",
+                         json.dumps({"batch": batch, "no_wait": True}).encode(), reply=inbox)
+        out: list[Msg] = []
+        while len(out) < batch:
+            try:
+                msg = await sub.next_msg(timeout=timeout)
+            except (nats.errors.TimeoutError, asyncio.TimeoutError):
+                break
+            if msg.headers and msg.headers.get("Status"):
+                break  # 404 no messages, 408 done, 409 max ack pending or consumer gone
+            if not msg.reply:
+                continue
+            out.append(msg)
+        return out
+    finally:
+        try:
+            await sub.unsubscribe()
+        except Exception:
+            pass
+
+
+async def settle(nc: Client, reply: str, verb: bytes, timeout: float = 5.0) -> None:
+    """Ack/nak/term a delivered message and wait for the server to confirm it."""
+    await nc.request(reply, verb, timeout=timeout)
+
+
+def nak_delay(seconds: float) -> bytes:
+    if seconds <= 0:
+        return b"-NAK"
+    return b"-NAK " + json.dumps({"delay": int(seconds * 1e9)}).encode()
+
+
+async def publish(nc: Client, subject: str, payload: bytes, msg_id: str | None = None,
+                  timeout: float = 5.0) -> dict:
+    headers = {"Nats-Msg-Id": msg_id} if msg_id else None
+    msg = await nc.request(subject, payload, timeout=timeout, headers=headers)
+    resp = json.loads(msg.data)
+    if "error" in resp:
+        e = resp["error"]
+        raise JSError(e.get("code", 0), e.get("err_code", 0), e.get("description", ""))
+    return resp
+
+
+async def ensure_stream(nc: Client, config: dict) -> dict:
+    try:
+        return await api(nc, f"STREAM.CREATE.{config['name']}", config)
+    except JSError as e:
+        if e.err_code != 10058:  # stream name already in use
+            raise
+        return await api(nc, f"STREAM.UPDATE.{config['name']}", config)
+
+
+async def ensure_consumer(nc: Client, stream: str, config: dict) -> dict:
+    name = config["durable_name"]
+    try:
+        return await api(nc, f"CONSUMER.CREATE.{stream}.{name}",
+                         {"stream_name": stream, "config": config, "action": "create"})
+    except JSError as e:
+        if e.err_code != 10148:  # exists with another config: update what may change
+            raise
+        return await api(nc, f"CONSUMER.CREATE.{stream}.{name}",
+                         {"stream_name": stream, "config": config, "action": "update"})
+
+
+async def stream_info(nc: Client, stream: str, subjects_filter: str | None = None) -> dict:
+    payload: dict[str, Any] | None = {"subjects_filter": subjects_filter} if subjects_filter else None
+    return await api(nc, f"STREAM.INFO.{stream}", payload)
+
+
+async def delete_stream(nc: Client, stream: str) -> None:
+    try:
+        await api(nc, f"STREAM.DELETE.{stream}")
+    except JSError as e:
+        if e.err_code != STREAM_NOT_FOUND:
+            raise
+
+
+async def purge(nc: Client, stream: str, subject: str | None = None) -> None:
+    await api(nc, f"STREAM.PURGE.{stream}", {"filter": subject} if subject else {})
+
+
+async def consumer_names(nc: Client, stream: str) -> list[str]:
+    names: list[str] = []
+    offset = 0
+    while True:
+        resp = await api(nc, f"CONSUMER.NAMES.{stream}", {"offset": offset})
+        batch = resp.get("consumers") or []
+        names.extend(batch)
+        offset += len(batch)
+        if not batch or offset >= resp.get("total", 0):
+            return names
+
+
+async def consumer_info(nc: Client, stream: str, name: str) -> dict:
+    return await api(nc, f"CONSUMER.INFO.{stream}.{name}")

@@ -1,0 +1,535 @@
+"""Queues and messages kept in JetStream; no state in the process beyond caches.
+
+Layout (qid is a random id given at creation, so a re-created queue never sees old messages):
+  KV bucket sqs-queues        queue name -> {"id", "attrs", "tags", ...}
+  stream SQS_<qid>            the queue's messages, work-queue retention (an ack deletes),
+                              subject sqs.<qid>.m.s (standard) or sqs.<qid>.m.g.<group hash> (FIFO)
+  consumer "c"                standard queues: one pull consumer, ack wait = VisibilityTimeout
+  consumer "g<group hash>"    FIFO queues: one per message group with max_ack_pending 1, which is
+                              exactly "no second message of a group in flight while one is"
+  stream SQS_DELAYED          messages with DelaySeconds, subject sqsdelay.<qid>; any service process
+                              moves them into their queue when due (consumer "mover")
+
+A receipt handle carries the JetStream ack subject, so any process can delete the message or change
+its visibility (a NAK with delay is precisely "invisible for N more seconds").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import json
+import logging
+import secrets
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import nats
+from nats.aio.client import Client
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, BucketNotFoundError
+
+from services.awsapi.errors import AwsError
+from . import attributes as qattrs
+from . import jetstream as js
+from .messages import md5_hex, md5_of_attributes
+
+log = logging.getLogger(__name__)
+
+KV_BUCKET = "sqs-queues"
+DELAY_STREAM = "SQS_DELAYED"
+DEDUP_WINDOW = 300  # seconds: SQS's FIFO deduplication interval
+FIFO_IDLE_CONSUMER = 13 * 3600  # beyond the longest visibility timeout (12 h)
+POLL_TICK = 0.5  # long polls re-check this often for messages whose visibility expired
+
+
+def queue_does_not_exist() -> AwsError:
+    return AwsError("QueueDoesNotExist", "The specified queue does not exist.",
+                    query_code="AWS.SimpleQueueService.NonExistentQueue")
+
+
+def invalid_handle(handle: str) -> AwsError:
+    return AwsError("ReceiptHandleIsInvalid",
+                    f'The input receipt handle "{handle}" is not a valid receipt handle.',
+                    query_code="ReceiptHandleIsInvalid")
+
+
+@dataclass
+class Queue:
+    name: str
+    id: str
+    attrs: dict[str, str]
+    tags: dict[str, str] = field(default_factory=dict)
+    created: int = 0
+    modified: int = 0
+    revision: int = 0
+
+    @property
+    def fifo(self) -> bool:
+        return self.name.endswith(".fifo")
+
+    @property
+    def stream(self) -> str:
+        return f"SQS_{self.id}"
+
+    @property
+    def subjects(self) -> str:
+        return f"sqs.{self.id}.m.>"
+
+    def subject(self, group: str | None) -> str:
+        if self.fifo:
+            return f"sqs.{self.id}.m.g.{group_hash(group or '')}"
+        return f"sqs.{self.id}.m.s"
+
+    def int_attr(self, name: str) -> int:
+        return int(self.attrs.get(name, qattrs.INTS[name][2]))
+
+    @property
+    def redrive(self) -> dict | None:
+        raw = self.attrs.get("RedrivePolicy")
+        return json.loads(raw) if raw else None
+
+    def to_json(self) -> bytes:
+        return json.dumps({"name": self.name, "id": self.id, "attrs": self.attrs, "tags": self.tags,
+                           "created": self.created, "modified": self.modified}).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes, revision: int = 0) -> "Queue":
+        d = json.loads(data)
+        return cls(d["name"], d["id"], d["attrs"], d.get("tags", {}), d.get("created", 0),
+                   d.get("modified", 0), revision)
+
+
+def group_hash(group: str) -> str:
+    return hashlib.sha256(group.encode()).hexdigest()[:32]
+
+
+@dataclass
+class Received:
+    message_id: str
+    handle: str
+    body: str
+    md5_body: str
+    attrs: dict
+    md5_attrs: str | None
+    system: dict[str, str]
+
+
+class Store:
+    def __init__(self, nc: Client, region: str = "us-east-1", account: str = "000000000000",
+                 replicas: int = 1):
+        self.nc = nc
+        self.js = nc.jetstream()
+        self.region = region
+        self.account = account
+        self.replicas = replicas
+        self.kv = None
+        self._cache: dict[str, Queue] = {}
+        self._consumers: set[tuple[str, str]] = set()
+        self._tasks: list[asyncio.Task] = []
+        self._closing = False
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self, mover: bool = True) -> None:
+        try:
+            self.kv = await self.js.key_value(KV_BUCKET)
+        except BucketNotFoundError:
+            try:
+                self.kv = await self.js.create_key_value(bucket=KV_BUCKET, history=1,
+                                                         storage="file", replicas=self.replicas)
+            except Exception:  # another process won the race
+                self.kv = await self.js.key_value(KV_BUCKET)
+        await js.ensure_stream(self.nc, {
+            "name": DELAY_STREAM, "subjects": ["sqsdelay.>"], "retention": "workqueue",
+            "storage": "file", "num_replicas": self.replicas, "max_age": 86400 * 10**9,
+            "duplicate_window": DEDUP_WINDOW * 10**9, "discard": "old"})
+        await js.ensure_consumer(self.nc, DELAY_STREAM, {
+            "durable_name": "mover", "ack_policy": "explicit", "ack_wait": 30 * 10**9,
+            "max_deliver": -1, "filter_subject": "sqsdelay.>", "deliver_policy": "all",
+            "max_ack_pending": 100000})
+        self._watcher = await self.kv.watchall()
+        self._tasks.append(asyncio.create_task(self._watch()))
+        if mover:
+            self._tasks.append(asyncio.create_task(self._mover()))
+
+    async def close(self) -> None:
+        self._closing = True
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            try:
+                await t
+            except (asyncio.CancelledError, Exception):
+                pass
+        try:
+            await self._watcher.stop()
+        except Exception:
+            pass
+
+    async def _watch(self) -> None:
+        # Keeps the metadata cache in step with other processes' changes.
+        async for entry in self._watcher:
+            if entry is None:
+                continue
+            if entry.operation in ("DEL", "PURGE") or not entry.value:
+                self._cache.pop(entry.key, None)
+            else:
+                q = Queue.from_json(entry.value, entry.revision)
+                cur = self._cache.get(q.name)
+                if cur is None or cur.revision <= q.revision:
+                    self._cache[q.name] = q
+
+    # --- queue metadata ------------------------------------------------------------------------
+
+    def url(self, host: str, name: str, scheme: str = "http") -> str:
+        return f"{scheme}://{host}/{self.account}/{name}"
+
+    def arn(self, name: str) -> str:
+        return qattrs.arn(self.region, self.account, name)
+
+    async def get(self, name: str, fresh: bool = False) -> Queue | None:
+        if not fresh and name in self._cache:
+            return self._cache[name]
+        try:
+            entry = await self.kv.get(name)
+        except KeyNotFoundError:
+            self._cache.pop(name, None)
+            return None
+        if not entry.value:
+            return None
+        q = Queue.from_json(entry.value, entry.revision)
+        self._cache[name] = q
+        return q
+
+    async def require(self, name: str) -> Queue:
+        q = await self.get(name)
+        if q is None:
+            raise queue_does_not_exist()
+        return q
+
+    async def names(self) -> list[str]:
+        try:
+            return sorted(await self.kv.keys())
+        except nats.js.errors.NoKeysError:
+            return []
+
+    async def create(self, name: str, attrs: dict[str, str], tags: dict[str, str]) -> Queue:
+        now = int(time.time())
+        full = qattrs.defaults(name.endswith(".fifo"))
+        full.update(attrs)
+        q = Queue(name, secrets.token_hex(8), full, dict(tags), now, now)
+        await self._ensure_stream(q)
+        try:
+            q.revision = await self.kv.create(name, q.to_json())
+        except KeyWrongLastSequenceError:
+            await js.delete_stream(self.nc, q.stream)
+            existing = await self.get(name, fresh=True)
+            if existing is None:
+                raise AwsError("QueueDeletedRecently", "You must wait 60 seconds after deleting a queue "
+                               "before you can create another with the same name.",
+                               query_code="AWS.SimpleQueueService.QueueDeletedRecently")
+            return existing
+        except Exception:
+            await js.delete_stream(self.nc, q.stream)
+            raise
+        self._cache[name] = q
+        return q
+
+    async def _ensure_stream(self, q: Queue) -> None:
+        retention = q.int_attr("MessageRetentionPeriod")
+        await js.ensure_stream(self.nc, {
+            "name": q.stream, "subjects": [q.subjects], "retention": "workqueue",
+            "storage": "file", "num_replicas": self.replicas, "discard": "old",
+            "max_age": retention * 10**9,
+            "duplicate_window": min(DEDUP_WINDOW, retention) * 10**9})
+        if not q.fifo:
+            await self._ensure_consumer(q, "c", f"sqs.{q.id}.m.s")
+
+    async def _ensure_consumer(self, q: Queue, name: str, subject: str, force: bool = False) -> None:
+        key = (q.stream, name)
+        if key in self._consumers and not force:
+            return
+        config = {
+            "durable_name": name, "ack_policy": "explicit", "deliver_policy": "all",
+            "ack_wait": max(q.int_attr("VisibilityTimeout") * 10**9, 10**8),
+            "max_deliver": -1, "filter_subject": subject, "replay_policy": "instant",
+            "max_ack_pending": 1 if q.fifo else 120000, "max_waiting": 4096}
+        if q.fifo:
+            config["inactive_threshold"] = FIFO_IDLE_CONSUMER * 10**9
+        await js.ensure_consumer(self.nc, q.stream, config)
+        self._consumers.add(key)
+
+    async def update(self, q: Queue, attrs: dict[str, str] | None = None,
+                     tags: dict[str, str] | None = None, untag: list[str] | None = None) -> Queue:
+        for _ in range(20):  # optimistic concurrency against other processes
+            cur = await self.get(q.name, fresh=True)
+            if cur is None or cur.id != q.id:
+                raise queue_does_not_exist()
+            if attrs:
+                cur.attrs.update(attrs)
+                cur.attrs = {k: v for k, v in cur.attrs.items() if v != "" or k not in ("RedrivePolicy", "Policy", "RedriveAllowPolicy")}
+                cur.modified = int(time.time())
+            if tags:
+                cur.tags.update(tags)
+            for k in untag or []:
+                cur.tags.pop(k, None)
+            try:
+                cur.revision = await self.kv.update(cur.name, cur.to_json(), last=cur.revision)
+            except KeyWrongLastSequenceError:
+                continue
+            self._cache[cur.name] = cur
+            if attrs and ("VisibilityTimeout" in attrs or "MessageRetentionPeriod" in attrs):
+                await self._ensure_stream(cur)
+                for name in await js.consumer_names(self.nc, cur.stream):
+                    subject = f"sqs.{cur.id}.m.s" if name == "c" else f"sqs.{cur.id}.m.g.{name[1:]}"
+                    await self._ensure_consumer(cur, name, subject, force=True)
+            return cur
+        raise AwsError("RequestThrottled", "Too many concurrent updates", status=403)
+
+    async def delete(self, q: Queue) -> None:
+        await self.kv.delete(q.name)
+        self._cache.pop(q.name, None)
+        await js.delete_stream(self.nc, q.stream)
+        await js.purge(self.nc, DELAY_STREAM, f"sqsdelay.{q.id}")
+
+    async def purge(self, q: Queue) -> None:
+        try:
+            await js.purge(self.nc, q.stream)
+        except js.JSError as e:
+            if e.err_code == js.STREAM_NOT_FOUND:
+                raise queue_does_not_exist() from None
+            raise
+        await js.purge(self.nc, DELAY_STREAM, f"sqsdelay.{q.id}")
+
+    async def counts(self, q: Queue) -> tuple[int, int, int]:
+        """(visible, in flight, delayed), approximate as in SQS."""
+        try:
+            info = await js.stream_info(self.nc, q.stream)
+            total = info["state"]["messages"]
+            inflight = 0
+            for name in await js.consumer_names(self.nc, q.stream):
+                try:
+                    inflight += (await js.consumer_info(self.nc, q.stream, name))["num_ack_pending"]
+                except js.JSError:
+                    pass
+            d = await js.stream_info(self.nc, DELAY_STREAM, f"sqsdelay.{q.id}")
+            delayed = sum((d["state"].get("subjects") or {}).values())
+        except js.JSError:
+            return 0, 0, 0
+        return max(total - inflight, 0), inflight, delayed
+
+    # --- messages ------------------------------------------------------------------------------
+
+    async def send(self, q: Queue, body: str, attrs: dict, system: dict, delay: int,
+                   group: str | None, dedup: str | None, sender: str,
+                   source_arn: str | None = None) -> tuple[str, int]:
+        """Store one message; returns (MessageId, sequence). The publish is acknowledged by
+        JetStream (on disk) before this returns."""
+        msg_id = str(uuid.uuid4())
+        env = {"i": msg_id, "b": body, "m": md5_hex(body.encode()), "t": int(time.time() * 1000),
+               "k": sender}
+        if attrs:
+            env["a"] = attrs
+        if system:
+            env["y"] = system
+        if group is not None and q.fifo:
+            env["g"] = group
+        if dedup is not None:
+            env["d"] = dedup
+        if source_arn:
+            env["src"] = source_arn
+        nats_id = None
+        if q.fifo and dedup is not None:
+            scope = q.attrs.get("DeduplicationScope", "queue")
+            nats_id = f"{group}\x00{dedup}" if scope == "messageGroup" else dedup
+            nats_id = hashlib.sha256(nats_id.encode()).hexdigest()
+        subject = q.subject(group)
+        try:
+            if delay > 0:
+                env["v"] = time.time() + delay
+                env["to"] = subject
+                if nats_id:
+                    nats_id = f"{q.id}:{nats_id}"
+                ack = await js.publish(self.nc, f"sqsdelay.{q.id}", json.dumps(env).encode(), nats_id)
+            else:
+                ack = await js.publish(self.nc, subject, json.dumps(env).encode(), nats_id)
+        except nats.errors.NoRespondersError:
+            raise queue_does_not_exist() from None
+        if q.fifo:
+            await self._ensure_consumer(q, "g" + group_hash(group or ""), subject)
+        return msg_id, ack["seq"]
+
+    def _handle(self, q: Queue, reply: str) -> str:
+        return base64.urlsafe_b64encode(f"{q.id} {reply}".encode()).decode()
+
+    def parse_handle(self, q: Queue, handle: str) -> str:
+        try:
+            qid, reply = base64.urlsafe_b64decode(handle.encode()).decode().split(" ", 1)
+        except (ValueError, binascii.Error, UnicodeDecodeError):
+            raise invalid_handle(handle) from None
+        if not reply.startswith("$JS.ACK.") or len(reply.split(".")) not in (9, 12):
+            raise invalid_handle(handle)
+        if qid != q.id or js.ack_stream(reply) != q.stream:
+            raise invalid_handle(handle)
+        return reply
+
+    async def delete_message(self, q: Queue, handle: str) -> None:
+        reply = self.parse_handle(q, handle)
+        try:
+            await js.settle(self.nc, reply, b"+ACK")
+        except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
+            pass  # message or queue already gone: SQS treats the delete as done
+
+    async def change_visibility(self, q: Queue, handle: str, timeout: int) -> None:
+        reply = self.parse_handle(q, handle)
+        try:
+            await js.settle(self.nc, reply, js.nak_delay(timeout))
+        except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
+            raise AwsError("MessageNotInflight", "The message referred to isn't in flight.",
+                           query_code="AWS.SimpleQueueService.MessageNotInflight") from None
+
+    async def receive(self, q: Queue, max_messages: int, visibility: int | None,
+                      wait: float) -> list[Received]:
+        deadline = time.monotonic() + wait
+        wake = None
+        try:
+            while True:
+                out = await self._receive_once(q, max_messages, visibility)
+                remaining = deadline - time.monotonic()
+                if out or remaining <= 0 or self._closing:
+                    return out
+                if wake is None:  # publishes to the queue's subjects wake a long poll early
+                    wake = await self.nc.subscribe(q.subjects)
+                    continue
+                try:
+                    await wake.next_msg(timeout=min(POLL_TICK, remaining))
+                    while True:  # drain so one wake-up per burst
+                        await wake.next_msg(timeout=0.001)
+                except (nats.errors.TimeoutError, asyncio.TimeoutError):
+                    pass
+                if await self.get(q.name) is None:
+                    return []
+        finally:
+            if wake is not None:
+                await wake.unsubscribe()
+
+    async def _receive_once(self, q: Queue, max_messages: int, visibility: int | None) -> list[Received]:
+        if q.fifo:
+            msgs = await self._pull_fifo(q, max_messages)
+        else:
+            try:
+                msgs = await js.pull(self.nc, q.stream, "c", max_messages)
+            except nats.errors.NoRespondersError:
+                msgs = []
+        out: list[Received] = []
+        redrive = q.redrive
+        now_ms = int(time.time() * 1000)
+        changed = False
+        for m in msgs:
+            d = js.Delivered.from_msg(m)
+            env = json.loads(d.data)
+            if redrive and d.deliveries > redrive["maxReceiveCount"]:
+                if await self._to_dead_letter(q, redrive, d, env):
+                    continue
+            if visibility is not None and visibility != q.int_attr("VisibilityTimeout"):
+                await self.nc.publish(d.reply, js.nak_delay(visibility))
+                changed = True
+            system = {
+                "SenderId": env.get("k", ""),
+                "SentTimestamp": str(env["t"]),
+                "ApproximateReceiveCount": str(d.deliveries),
+                "ApproximateFirstReceiveTimestamp": str(now_ms if d.deliveries == 1 else env["t"]),
+            }
+            if q.fifo:
+                system["MessageGroupId"] = env.get("g", "")
+                system["MessageDeduplicationId"] = env.get("d", "")
+                system["SequenceNumber"] = str(d.stream_seq).zfill(20)
+            if "src" in env:
+                system["DeadLetterQueueSourceArn"] = env["src"]
+            for k, v in (env.get("y") or {}).items():
+                system[k] = v.get("StringValue", "")
+            attrs = env.get("a") or {}
+            out.append(Received(env["i"], self._handle(q, d.reply), env["b"], env["m"], attrs,
+                                md5_of_attributes(attrs), system))
+        if changed:
+            await self.nc.flush()
+        return out
+
+    async def _pull_fifo(self, q: Queue, max_messages: int):
+        try:
+            info = await js.stream_info(self.nc, q.stream, f"sqs.{q.id}.m.g.>")
+        except js.JSError:
+            return []
+        subjects = list((info["state"].get("subjects") or {}).keys())
+        out = []
+        # Oldest group first would need per-group sequence lookups; a rotating start is fair enough.
+        if subjects:
+            start = secrets.randbelow(len(subjects))
+            subjects = subjects[start:] + subjects[:start]
+        for subject in subjects:
+            if len(out) >= max_messages:
+                break
+            name = "g" + subject.rsplit(".", 1)[1]
+            await self._ensure_consumer(q, name, subject)
+            try:
+                out.extend(await js.pull(self.nc, q.stream, name, 1))
+            except nats.errors.NoRespondersError:
+                self._consumers.discard((q.stream, name))
+        return out
+
+    async def _to_dead_letter(self, q: Queue, redrive: dict, d: js.Delivered, env: dict) -> bool:
+        dlq = await self.get(qattrs.name_from_arn(redrive["deadLetterTargetArn"]) or "")
+        if dlq is None:
+            return False  # like SQS: without a dead-letter queue the message stays
+        env = dict(env)
+        env["src"] = self.arn(q.name)
+        env.pop("v", None)
+        subject = dlq.subject(env.get("g"))
+        try:
+            await js.publish(self.nc, subject, json.dumps(env).encode(), f"rd:{q.id}:{d.stream_seq}")
+        except (nats.errors.NoRespondersError, js.JSError):
+            return False
+        if dlq.fifo:
+            await self._ensure_consumer(dlq, "g" + group_hash(env.get("g", "")), subject)
+        await js.settle(self.nc, d.reply, b"+ACK")
+        return True
+
+    async def _mover(self) -> None:
+        """Moves delayed messages into their queues when due; runs in every process."""
+        wake = await self.nc.subscribe("sqsdelay.>")
+        while not self._closing:
+            try:
+                msgs = await js.pull(self.nc, DELAY_STREAM, "mover", 256)
+                now = time.time()
+                for m in msgs:
+                    d = js.Delivered.from_msg(m)
+                    env = json.loads(d.data)
+                    if env["v"] > now:
+                        await self.nc.publish(d.reply, js.nak_delay(env["v"] - now))
+                        continue
+                    target = env.pop("to")
+                    try:
+                        await js.publish(self.nc, target, json.dumps(env).encode(), f"dly:{d.stream_seq}")
+                    except nats.errors.NoRespondersError:
+                        pass  # queue deleted meanwhile
+                    await self.nc.publish(d.reply, b"+ACK")
+                    if target.split(".")[3:4] == ["g"]:
+                        qid = target.split(".")[1]
+                        for qq in list(self._cache.values()):
+                            if qq.id == qid:
+                                await self._ensure_consumer(qq, "g" + target.rsplit(".", 1)[1], target)
+                if msgs:
+                    await self.nc.flush()
+                    continue
+                try:
+                    await wake.next_msg(timeout=POLL_TICK)
+                except (nats.errors.TimeoutError, asyncio.TimeoutError):
+                    pass
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("delay mover")
+                await asyncio.sleep(1)
