@@ -114,12 +114,14 @@ class NetNamespace(pulumi.dynamic.Resource, module="netplane", name="NetNamespac
 
 # --- links: veth pairs and bridges ------------------------------------------------------------
 
-ENDPOINT_KEYS = ("netns", "ifname", "addresses", "master")
+ENDPOINT_KEYS = ("netns", "ifname", "addresses", "master", "gateway")
 
 
 def endpoint(value: dict[str, Any]) -> dict[str, Any]:
+    """One end of a link: where it is, its IPv4 addresses, its bridge, its default gateway."""
     return {"netns": value.get("netns") or "", "ifname": value.get("ifname", ""),
-            "addresses": list(value.get("addresses") or []), "master": value.get("master") or ""}
+            "addresses": list(value.get("addresses") or []), "master": value.get("master") or "",
+            "gateway": value.get("gateway") or ""}
 
 
 def check_endpoint(prop: str, ep: dict[str, Any]) -> list[CheckFailure]:
@@ -140,7 +142,11 @@ def check_endpoint(prop: str, ep: dict[str, Any]) -> list[CheckFailure]:
 def configure_endpoint(ep: dict[str, Any]) -> list[list[str]]:
     cmds = [ip(ep["netns"], "link", "set", ep["ifname"], "master", ep["master"])] if ep["master"] else []
     cmds += [ip(ep["netns"], "addr", "add", a, "dev", ep["ifname"]) for a in ep["addresses"]]
-    return cmds + [ip(ep["netns"], "link", "set", ep["ifname"], "up")]
+    cmds.append(ip(ep["netns"], "link", "set", ep["ifname"], "up"))
+    if ep["gateway"]:
+        cmds.append(ip(ep["netns"], "route", "replace", "default", "via", ep["gateway"],
+                       "dev", ep["ifname"]))
+    return cmds
 
 
 def veth_create(a: dict[str, Any], b: dict[str, Any]) -> list[list[str]]:
@@ -156,14 +162,24 @@ def bridge_create(ep: dict[str, Any]) -> list[list[str]]:
     return [create, *configure_endpoint(ep)]
 
 
-def parse_endpoint(netns: str, text: str) -> Optional[dict[str, Any]]:
-    """`ip -json addr show dev X` -> the endpoint as it is (None when the link is gone)."""
+def parse_default_gateway(ifname: str, text: str) -> str:
+    """`ip -json route show default` -> the gateway used through `ifname` ("" if none)."""
+    for route in json.loads(text or "[]"):
+        if route.get("dev") == ifname and route.get("gateway"):
+            return route["gateway"]
+    return ""
+
+
+def parse_endpoint(netns: str, text: str, routes: str = "[]") -> Optional[dict[str, Any]]:
+    """`ip -json addr show dev X` (+ `ip -json route show default`) -> the endpoint as it is
+    (None when the link is gone)."""
     entries = json.loads(text or "[]")
     if not entries:
         return None
     link = entries[0]
     return {
         "netns": netns, "ifname": link["ifname"], "master": link.get("master", ""),
+        "gateway": parse_default_gateway(link["ifname"], routes),
         "addresses": [f"{a['local']}/{a['prefixlen']}" for a in link.get("addr_info", [])
                       if a.get("family") == "inet"],
         "mac": link.get("address", ""), "up": "UP" in link.get("flags", []),
@@ -173,7 +189,10 @@ def parse_endpoint(netns: str, text: str) -> Optional[dict[str, Any]]:
 def observe(ep: dict[str, Any]) -> Optional[dict[str, Any]]:
     proc = subprocess.run(ip(ep["netns"], "-json", "addr", "show", "dev", ep["ifname"]),
                           capture_output=True, text=True, timeout=30)
-    return parse_endpoint(ep["netns"], proc.stdout) if proc.returncode == 0 else None
+    if proc.returncode != 0:
+        return None
+    routes = run(ip(ep["netns"], "-json", "route", "show", "default"), check=False)
+    return parse_endpoint(ep["netns"], proc.stdout, routes)
 
 
 def drifted(old: dict[str, Any], new: dict[str, Any]) -> bool:

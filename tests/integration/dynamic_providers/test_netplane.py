@@ -39,13 +39,15 @@ def test_two_hosts_on_a_switch(names):
     veth = VethProvider()
     links = []
     for host, addr in ((h1, "192.0.2.11/24"), (h2, "192.0.2.12/24")):
-        props = veth.check({}, {"a": {"netns": host, "ifname": "eth0", "addresses": [addr]},
+        props = veth.check({}, {"a": {"netns": host, "ifname": "eth0", "addresses": [addr],
+                                      "gateway": "192.0.2.1"},
                                 "b": {"netns": switch, "ifname": host[-2:], "master": "br0"}}).inputs
         links.append((veth.create(props), props))
 
     assert ping(h1, "192.0.2.12") and ping(h2, "192.0.2.11")
     created, props = links[0]
     assert created.outs["a"]["addresses"] == ["192.0.2.11/24"] and created.outs["b"]["master"] == "br0"
+    assert veth.read(created.id, props).inputs["a"]["gateway"] == "192.0.2.1"
 
     # Drift by hand: the link goes down; read sees it and diff wants it back.
     run(["ip", "-n", h1, "link", "set", "eth0", "down"])

@@ -5,7 +5,8 @@ from dynamic_providers.netplane import (NetNamespaceProvider, VethProvider, brid
 
 
 def test_veth_ends_are_born_in_their_namespaces():
-    a = endpoint({"netns": "mm-gw", "ifname": "lan0", "addresses": ["10.9.0.1/24"]})
+    a = endpoint({"netns": "mm-gw", "ifname": "lan0", "addresses": ["10.9.0.1/24"],
+                  "gateway": "10.9.0.254"})
     b = endpoint({"netns": "mm-lan", "ifname": "gw", "master": "br0"})
     cmds = veth_create(a, b)
     assert cmds[0] == ["ip", "link", "add", "lan0", "netns", "mm-gw", "type", "veth",
@@ -13,6 +14,7 @@ def test_veth_ends_are_born_in_their_namespaces():
     assert ["ip", "-n", "mm-gw", "addr", "add", "10.9.0.1/24", "dev", "lan0"] in cmds
     assert ["ip", "-n", "mm-lan", "link", "set", "gw", "master", "br0"] in cmds
     assert cmds[-1] == ["ip", "-n", "mm-lan", "link", "set", "gw", "up"]
+    assert ["ip", "-n", "mm-gw", "route", "replace", "default", "via", "10.9.0.254", "dev", "lan0"] in cmds
 
 
 def test_the_machines_own_namespace_is_pid_1s():
@@ -27,9 +29,10 @@ def test_parsers_read_ip_json():
                         "address": "aa:bb:cc:00:11:22",
                         "addr_info": [{"family": "inet", "local": "10.9.0.1", "prefixlen": 24},
                                       {"family": "inet6", "local": "fe80::1", "prefixlen": 64}]}])
-    assert parse_endpoint("ns", text) == {"netns": "ns", "ifname": "lan0", "master": "br0",
-                                          "addresses": ["10.9.0.1/24"], "mac": "aa:bb:cc:00:11:22",
-                                          "up": True}
+    routes = '[{"dst":"default","gateway":"10.9.0.254","dev":"lan0"}]'
+    assert parse_endpoint("ns", text, routes) == {
+        "netns": "ns", "ifname": "lan0", "master": "br0", "gateway": "10.9.0.254",
+        "addresses": ["10.9.0.1/24"], "mac": "aa:bb:cc:00:11:22", "up": True}
     assert parse_endpoint("ns", "[]") is None
 
 

@@ -206,3 +206,26 @@ def test_random_shuffle(c):
               for _ in range(3)}
     assert len(seeded) == 1
     assert c.check(tok, {})[1][0][0] == "inputs"
+
+
+def test_import_password_from_its_value(c):
+    id_, outs, inputs = c.read(PW, "s3cr3t-Value", {})
+    assert id_ == "none" and inputs["length"] == 12 and inputs["special"] is True
+    assert plain(outs["result"]) == "s3cr3t-Value" and is_secret(outs["result"])
+    assert bcrypt.checkpw(b"s3cr3t-Value", plain(outs["bcryptHash"]).encode())
+
+
+def test_import_string_id_integer_uuid(c):
+    assert c.read(STR, "abc", {})[1]["result"] == "abc"
+    id_, outs, inputs = c.read(RID, "pre,AQID", {})
+    assert id_ == "AQID" and inputs == {"byteLength": 3, "prefix": "pre"} and outs["hex"] == "pre010203"
+    id_, outs, inputs = c.read(INT, "4,1,6,s", {})
+    assert id_ == "4" and outs["result"] == 4 and inputs == {"min": 1, "max": 6, "seed": "s"}
+    u = str(uuid.uuid4())
+    assert c.read(UUID, u, {})[1]["result"] == u
+
+
+def test_import_errors(c):
+    from tests.unit.tools.helpers import expect_abort
+    assert "cannot import RandomInteger" in expect_abort(c.read, INT, "x,1", {})
+    assert "cannot be imported" in expect_abort(c.read, PET, "some-pet", {})
