@@ -500,7 +500,7 @@ class ProviderServicer(provider_pb2_grpc.ResourceProviderServicer):
 # ----------------------------------------------------------------------------------------------
 
 
-def start_server(servicer: ProviderServicer, max_workers: int = 8) -> tuple[grpc.Server, int]:
+def start_server(servicer: ProviderServicer, max_workers: int = 64) -> tuple[grpc.Server, int]:
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers), options=_GRPC_OPTIONS)
     provider_pb2_grpc.add_ResourceProviderServicer_to_server(servicer, server)
     port = server.add_insecure_port("127.0.0.1:0")

@@ -60,6 +60,15 @@ class _Random(ResourceType):
     def generate(self, inputs: dict) -> tuple[str, dict]:
         raise NotImplementedError
 
+    def import_(self, id: str) -> tuple[str, dict, dict]:
+        raise ProviderError(f"{self.token} cannot be imported")
+
+    def read(self, id, state, inputs):
+        if state:
+            return id, state, inputs
+        # `pulumi import` / `.get()`: only the ID is known; rebuild the state from it (as upstream).
+        return self.import_(id)
+
     def create(self, name, inputs, preview):
         if preview:
             outs = dict(inputs)
@@ -148,6 +157,14 @@ class RandomString(_Random):
         result = self._value(inputs)
         return result, {"result": result}
 
+    def import_(self, id):
+        inputs, _ = self.check({}, {"length": len(id)})
+        id_, outs = self._imported(id, inputs)
+        return id_, outs, inputs
+
+    def _imported(self, value: str, inputs: dict) -> tuple[str, dict]:
+        return value, {**inputs, "result": value}
+
 
 def bcrypt_hash(password: str) -> str:
     """bcrypt at cost 10 with Go's "$2a$" prefix (the same algorithm as "$2b$" for passwords up to
@@ -164,6 +181,9 @@ class RandomPassword(RandomString):
     def generate(self, inputs):
         result = self._value(inputs)
         return "none", {"result": result, "bcryptHash": bcrypt_hash(result)}
+
+    def _imported(self, value, inputs):
+        return "none", {**inputs, "result": value, "bcryptHash": bcrypt_hash(value)}
 
 
 # -- ids, integers, uuids, bytes ----------------------------------------------------------------
@@ -192,6 +212,18 @@ class RandomId(_Random):
         raw = secrets.token_bytes(inputs["byteLength"])
         return base64.urlsafe_b64encode(raw).decode().rstrip("="), \
             self.encode(raw, inputs.get("prefix") or "")
+
+    def import_(self, id):
+        """ID: "<b64url>" or "<prefix>,<b64url>"."""
+        prefix, _, b64 = id.rpartition(",")
+        try:
+            raw = base64.urlsafe_b64decode(b64 + "=" * (-len(b64) % 4))
+        except ValueError as e:
+            raise ProviderError(f"cannot import RandomId {id!r}: {e}") from None
+        inputs = {"byteLength": len(raw)}
+        if prefix:
+            inputs["prefix"] = prefix
+        return b64, {**inputs, **self.encode(raw, prefix)}, inputs
 
 
 class RandomBytes(_Random):
@@ -230,6 +262,20 @@ class RandomInteger(_Random):
         value = rng.randint(lo, hi)
         return str(value), {"result": value}
 
+    def import_(self, id):
+        """ID: "result,min,max" or "result,min,max,seed"."""
+        parts = id.split(",")
+        try:
+            if len(parts) not in (3, 4):
+                raise ValueError("expected result,min,max[,seed]")
+            result, lo, hi = (int(p) for p in parts[:3])
+        except ValueError as e:
+            raise ProviderError(f"cannot import RandomInteger {id!r}: {e}") from None
+        inputs = {"min": lo, "max": hi}
+        if len(parts) == 4:
+            inputs["seed"] = parts[3]
+        return str(result), {**inputs, "result": result}, inputs
+
 
 class RandomUuid(_Random):
     token = "random:index/randomUuid:RandomUuid"
@@ -239,6 +285,13 @@ class RandomUuid(_Random):
     def generate(self, inputs):
         value = str(uuid.uuid4())
         return value, {"result": value}
+
+    def import_(self, id):
+        try:
+            value = str(uuid.UUID(id))
+        except ValueError as e:
+            raise ProviderError(f"cannot import {self.token} {id!r}: {e}") from None
+        return value, {"result": value}, {}
 
 
 class RandomUuid4(RandomUuid):

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
 from tools.providers._base import (
-    UNKNOWN, CheckFailure, DiffResult, ProviderError, ProviderServicer, ResourceType,
+    UNKNOWN, CheckFailure, ProviderError, ProviderServicer, ResourceType,
     contains_unknown, serve)
 from tools.providers._version import sdk_version
 

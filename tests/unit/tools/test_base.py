@@ -1,13 +1,12 @@
 """The protocol layer shared by Mammatus' providers (tools/providers/_base.py)."""
 import json
-import sys
 
 import pytest
 from pulumi.runtime.proto import provider_pb2
 
 from tools.providers import _base, command, random, tls
 from tools.providers._base import (
-    SECRET_SIG, SIG_KEY, UNKNOWN, UNKNOWN_VALUE, Secret, dict_to_struct, struct_to_dict)
+    SIG_KEY, UNKNOWN, UNKNOWN_VALUE, Secret, dict_to_struct, struct_to_dict)
 from tests.unit.tools.helpers import Client, FakeContext, expect_abort, secret
 
 

@@ -3,7 +3,6 @@ the remote parts are tested without SSH: command building, checks, the copy logi
 stand-in for SFTP, the dial retries)."""
 import hashlib
 import os
-import shlex
 import subprocess
 
 import pytest
