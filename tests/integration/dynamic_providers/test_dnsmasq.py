@@ -41,7 +41,8 @@ def spec_for_test() -> StackSpec:
         "network": {"domain": "lab.test", "lanSubnet": "10.77.0.0/24",
                     "dhcpRange": {"start": "10.77.0.100", "end": "10.77.0.150", "leaseTime": "1h"},
                     "upstreamDns": ["192.0.2.53"],
-                    "pxe": {"enabled": True, "tftpRoot": "/srv/tftp"}},
+                    "pxe": {"enabled": True, "tftpRoot": "/srv/tftp",
+                            "ipxeScript": "http://10.77.0.1/boot.ipxe"}},
     })
 
 
@@ -86,13 +87,14 @@ def dig(lab, name: str, server: str = "10.77.0.1") -> str:
     return run("dig", "+short", "+time=2", "+tries=2", f"@{server}", name, netns=lab["cli"]).stdout.strip()
 
 
-def udhcpc(lab) -> dict[str, str]:
+def udhcpc(lab, *options: str) -> dict[str, str]:
     script = lab["tmp"] / "udhcpc.sh"
     script.write_text(UDHCPC_SCRIPT)
     script.chmod(0o755)
     out = lab["tmp"] / "udhcpc.out"
+    extra = [arg for option in options for arg in ("-x", option)]
     result = run("env", f"OUT={out}", "udhcpc", "-i", "eth0", "-f", "-q", "-n", "-t", "5", "-T", "2",
-                 "-s", str(script), netns=lab["cli"], check=False)
+                 *extra, "-s", str(script), netns=lab["cli"], check=False)
     assert result.returncode == 0, result.stderr + lab["log"].read_text()
     return dict(kv.split("=", 1) for kv in out.read_text().split())
 
@@ -171,3 +173,16 @@ def test_tftp_serves_the_boot_file_and_refuses_writes(lab):
               netns=lab["cli"], check=False)
     assert put.returncode != 0
     assert not Path(lab["paths"].tftp_root, "evil").exists()
+
+
+@pytest.mark.parametrize("options, boot_file", [
+    (["0x5d:0000"], "undionly.kpxe"),                    # option 93 client-arch 0: BIOS
+    (["0x5d:0007"], "ipxe.efi"),                         # 7: EFI x86-64
+    (["0x5d:000b"], "ipxe.efi"),                         # 11: EFI arm64
+    (["0x5d:0007", "0x4d:69505845"], "http://10.77.0.1/boot.ipxe"),  # user class "iPXE": chain
+    ([], ""),                                            # not a PXE client: no boot file
+])
+def test_pxe_clients_get_the_boot_file_for_their_firmware(lab, options, boot_file):
+    got = udhcpc(lab, *options)
+    assert got["ip"].startswith("10.77.0.")
+    assert got["boot_file"] == boot_file
