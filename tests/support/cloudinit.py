@@ -63,12 +63,12 @@ def ensure_cloudinit(cache: Path = CACHE) -> Path:
 
 
 def run_cloudinit(workdir: Path, source_ip: str, datasource: str, url: str,
-                  platform: str = "unknown", timeout: float = 120) -> dict:
+                  platform: str = "unknown", timeout: float = 120, max_wait: int = 20) -> dict:
     """Run one datasource (ec2 | nocloud | openstack | openstack-reader) as `source_ip`."""
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     spec = {"dist_packages": str(ensure_cloudinit()), "workdir": str(workdir),
-            "source_ip": source_ip, "datasource": datasource, "url": url, "platform": platform}
+            "source_ip": source_ip, "datasource": datasource, "url": url, "platform": platform, "max_wait": max_wait}
     spec_file = workdir / "spec.json"
     spec_file.write_text(json.dumps(spec))
     proc = subprocess.run([sys.executable, __file__, str(spec_file)], capture_output=True,
@@ -174,9 +174,10 @@ def _drive(spec: dict) -> dict:
         "def_log_file": str(work / "cloud-init-output.log"),
         "syslog_fix_perms": [],
         "datasource": {
-            "Ec2": {"metadata_urls": [url], "max_wait": 20, "timeout": 5},
+            "Ec2": {"metadata_urls": [url], "max_wait": spec["max_wait"], "timeout": 5},
             "NoCloud": {"seedfrom": url + "/nocloud/"},
-            "OpenStack": {"metadata_urls": [url], "max_wait": 20, "timeout": 5, "retries": 1,
+            "OpenStack": {"metadata_urls": [url], "max_wait": spec["max_wait"], "timeout": 5,
+                          "retries": 1,
                           "apply_network_config": False},
         },
         "datasource_list": ["NoCloud", "Ec2", "OpenStack", "None"],
