@@ -97,7 +97,17 @@ def check_messaging(spec: StackSpec) -> Iterator[Problem]:
                 yield key, f"queue {t.queue!r} does not exist"
 
 
-CHECKS = (check_hosts, check_network, check_placement, check_messaging)
+def check_firewall(spec: StackSpec) -> Iterator[Problem]:
+    if spec.firewall and spec.gateway is None:
+        yield "firewall", "rules need a gateway (mammatus:gateway)"
+    for name in _duplicates(r.name for r in spec.firewall):
+        yield "firewall", f"rule name {name!r} is used twice"
+    for i, rule in enumerate(spec.firewall):
+        if rule.protocol == "icmp" and rule.ports:
+            yield f"firewall[{i}].ports", f"rule {rule.name!r}: icmp has no ports"
+
+
+CHECKS = (check_hosts, check_network, check_placement, check_messaging, check_firewall)
 
 
 def problems(spec: StackSpec) -> list[Problem]:
