@@ -225,6 +225,30 @@ def values_equal(a: Any, b: Any) -> bool:
     return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
 
 
+_TYPE_CHECKS = {
+    "string": lambda v: isinstance(v, str),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+    "array": lambda v: isinstance(v, list),
+    "object": lambda v: isinstance(v, dict),
+}
+
+
+def _json_type(v: Any) -> str:
+    if isinstance(v, bool):
+        return "boolean"
+    if isinstance(v, (int, float)):
+        return "number"
+    if isinstance(v, str):
+        return "string"
+    if isinstance(v, list):
+        return "array"
+    if isinstance(v, dict):
+        return "object"
+    return type(v).__name__
+
+
 class ResourceType:
     """One resource type of a provider. Subclasses override what they need.
 
@@ -250,6 +274,12 @@ class ResourceType:
         failures = [CheckFailure(p, f"Missing required argument: The argument \"{p}\" is required, "
                                     "but no definition was found.")
                     for p in self.required if news.get(p) is None]
+        for key, typ in self.inputs.items():
+            value = news.get(key)
+            if value is None or value is UNKNOWN or typ not in _TYPE_CHECKS:
+                continue
+            if not _TYPE_CHECKS[typ](value):
+                failures.append(CheckFailure(key, f"{key}: expected {typ}, got {_json_type(value)}"))
         return dict(news), failures
 
     def diff(self, id: str, olds: dict, news: dict, old_inputs: dict) -> DiffResult:

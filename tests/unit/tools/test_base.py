@@ -100,3 +100,15 @@ def test_start_server_binds_loopback():
         assert 0 < port < 65536
     finally:
         server.stop(None)
+
+
+@pytest.mark.parametrize("mod,token,news,prop", [
+    (random, "random:index/randomPassword:RandomPassword", {"length": "20"}, "length"),
+    (random, "random:index/randomPassword:RandomPassword", {"length": 20, "special": "no"}, "special"),
+    (tls, "tls:index/privateKey:PrivateKey", {"algorithm": 1}, "algorithm"),
+    (command, "command:local:Command", {"create": ["echo"]}, "create"),
+    (command, "command:local:Command", {"environment": "A=1"}, "environment"),
+])
+def test_check_reports_wrongly_typed_inputs(mod, token, news, prop):
+    _, failures = Client(mod.make_servicer()).check(token, news)
+    assert any(p == prop and "expected" in r for p, r in failures), failures
