@@ -214,6 +214,11 @@ class LxdInventorySource:
         # Even forced refreshes are limited to one a second, so unknown sources cannot hammer LXD.
         if fresh and not (force and now - self._fetched_at >= 1.0):
             return self._instances
-        self._instances = instances_from_lxd(self._fetch_raw())
+        try:
+            raw = self._fetch_raw()
+        except Exception as exc:  # pylxd raises several kinds; all mean "LXD did not answer"
+            self._client = None
+            raise InventoryError(f"LXD at {self.endpoint or 'default socket'}: {exc}") from None
+        self._instances = instances_from_lxd(raw)
         self._fetched_at = now
         return self._instances

@@ -18,7 +18,7 @@ from aiohttp import web
 from . import ec2, nocloud, openstack
 from .config import Config
 from .identity import Identity, Resolver, Unproven, source_address
-from .inventory import LxdInventorySource
+from .inventory import InventoryError, LxdInventorySource
 from .tokens import TokenError, TokenKey, TtlError, parse_ttl
 from .tree import lookup, render
 
@@ -64,6 +64,10 @@ class Service:
             return self.resolver.resolve(ip)
         except Unproven as exc:
             raise HttpError(403, f"instance identity not proven: {exc}") from None
+        except InventoryError as exc:
+            # Cannot check the caller now: refuse (retryable), never guess from stale data.
+            LOG.error("identity source unavailable: %s", exc)
+            raise HttpError(503, "identity sources unavailable, retry later") from None
 
     def check_token(self, request: web.Request, ident: Identity) -> None:
         token = request.headers.get(TOKEN_HEADER)
