@@ -81,3 +81,62 @@ def test_the_wan_is_denied_and_the_lan_is_allowed_for_real(tmp_path):
         assert _listen_and_probe(gw, lan, "10.10.0.1", 2222), "LAN -> gateway must be accepted"
         assert not _listen_and_probe(gw, wan, "198.51.100.1", 2222), "WAN -> gateway must be dropped"
         assert _listen_and_probe(gw, wan, "198.51.100.1", 8443), "the typed rule opens 8443 from WAN"
+
+
+def _serve_once(ns: str, port: int) -> subprocess.Popen:
+    """A one-connection TCP server in `ns` that prints the peer's address when it connects."""
+    server = subprocess.Popen(
+        ["ip", "netns", "exec", ns, "python3", "-c",
+         "import socket;s=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);"
+         f"s.bind(('0.0.0.0',{port}));s.listen();print('up',flush=True);"
+         "c,a=s.accept();print(a[0],flush=True);c.close()"],
+        stdout=subprocess.PIPE, text=True)
+    assert server.stdout.readline().strip() == "up"
+    return server
+
+
+def _connect(ns: str, address: str, port: int) -> bool:
+    return run("python3", "-c", "import socket;s=socket.socket();s.settimeout(2);"
+               f"s.connect(('{address}',{port}))", netns=ns, check=False).returncode == 0
+
+
+def test_nat_masquerades_the_lan_and_port_forwards_reach_one_lan_host(tmp_path):
+    spec = stack_spec("lab").model_copy(update={"firewall": [
+        FirewallRule(name="web-fwd", chain="forward", fromZone="wan", protocol="tcp", ports=[8443],
+                     destination="10.10.0.50/32")]})
+    rules = tmp_path / "rules.v4"
+    rules.write_text(iptables.render(spec))
+    with netns("gw") as gw, netns("wan") as wan, netns("lan") as lan:
+        veth(gw, "enp1s0", "198.51.100.1/24", wan, "eth0", "198.51.100.2/24")
+        veth(gw, "enp2s0", "10.10.0.1/24", lan, "eth0", "10.10.0.50/24")
+        run("ip", "route", "add", "default", "via", "10.10.0.1", netns=lan)
+        # The WAN side even knows a route to the LAN: only the firewall keeps it out.
+        run("ip", "route", "add", "10.10.0.0/24", "via", "198.51.100.1", netns=wan)
+        run("sysctl", "-qw", "net.ipv4.ip_forward=1", netns=gw)
+        run("iptables-restore", str(rules), netns=gw)
+
+        # LAN -> WAN goes out with the gateway's WAN address.
+        server = _serve_once(wan, 8080)
+        try:
+            assert _connect(lan, "198.51.100.2", 8080)
+            assert server.stdout.readline().strip() == "198.51.100.1"
+        finally:
+            server.kill()
+            server.wait()
+
+        # WAN -> LAN directly: dropped.
+        server = _serve_once(lan, 9090)
+        try:
+            assert not _connect(wan, "10.10.0.50", 9090)
+        finally:
+            server.kill()
+            server.wait()
+
+        # The port forward: WAN -> gateway:8443 lands on the LAN host.
+        server = _serve_once(lan, 8443)
+        try:
+            assert _connect(wan, "198.51.100.1", 8443)
+            assert server.stdout.readline().strip() == "198.51.100.2"
+        finally:
+            server.kill()
+            server.wait()
