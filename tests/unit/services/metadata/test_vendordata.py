@@ -1,0 +1,57 @@
+import email
+import json
+import subprocess
+
+from services.metadata import vendordata
+from services.metadata.config import parse_config
+
+from .helpers import CONFIG, ident
+
+
+def parts(document: str) -> dict:
+    message = email.message_from_string(document)
+    assert message.is_multipart()
+    return {p.get_filename(): (p.get_content_type(), p.get_payload(decode=True).decode())
+            for p in message.get_payload()}
+
+
+def test_document_has_settings_and_agents():
+    found = parts(vendordata.document(CONFIG, ident()))
+    assert found["mammatus-settings.cfg"][0] == "text/cloud-config"
+    assert found["mammatus-agents.sh"][0] == "text/x-shellscript"
+    assert found["mammatus-settings.cfg"][1].startswith("#cloud-config\n")
+
+
+def test_agents_script_writes_configs(tmp_path):
+    script = vendordata.agents_script(CONFIG, ident())
+    run = subprocess.run(["sh", "-c", script], env={"MAMMATUS_ROOT": str(tmp_path),
+                                                   "PATH": "/usr/bin:/bin"},
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    consul = json.loads((tmp_path / "etc/consul.d/mammatus.json").read_text())
+    assert consul["node_name"] == "web-1" and consul["retry_join"] == ["10.0.0.2"]
+    assert consul["advertise_addr"] == "10.0.0.10" and consul["datacenter"] == "lab"
+    vault = json.loads((tmp_path / "etc/vault.d/agent.json").read_text())
+    assert vault["vault"]["address"] == "https://10.0.0.2:8200"
+    assert vault["auto_auth"]["method"][0]["config"]["name"] == "web-1"
+    telegraf = (tmp_path / "etc/telegraf/telegraf.d/mammatus.conf").read_text()
+    assert 'urls = ["http://10.0.0.2:8086"]' in telegraf and "i-0123456789abcdef0" in telegraf
+    marker = json.loads((tmp_path / "var/lib/mammatus/vendor-data.json").read_text())
+    assert marker == {"cloud": "lab", "instance_id": "i-0123456789abcdef0", "name": "web-1",
+                      "services": ["consul", "vault", "telegraf"]}
+
+
+def test_without_services_only_the_marker():
+    bare = parse_config("cloud: {name: c}")
+    files = dict(vendordata.agent_files(bare, ident()))
+    assert list(files) == [vendordata.MARKER]
+    assert "systemctl" not in vendordata.agents_script(bare, ident())
+
+
+def test_no_secret_material_in_vendor_data():
+    # Vendor-data is world-readable on the instance: it must not carry keys or tokens.
+    texts = [vendordata.settings_cloud_config(CONFIG)] + [
+        content for _, content in vendordata.agent_files(CONFIG, ident())]
+    assert any("retry_join" in t for t in texts)  # the scan below does see the contents
+    for word in ("secret_id", "role_id", "encrypt", "password", "PRIVATE KEY"):
+        assert not any(word in t for t in texts)
