@@ -48,7 +48,7 @@ class Firewall(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends))
 
         if access.host.service_manager is ServiceManager.systemd:
-            unit = iptables.boot_unit(iptables.RULES_PATH)
+            unit = iptables.boot_unit(access.path(iptables.RULES_PATH))
             unit_path = f"/etc/systemd/system/{iptables.BOOT_UNIT}"
             unit_file = HostFile(f"{name}-boot-unit", access, unit_path, unit,
                                  opts=pulumi.ResourceOptions(parent=self))
