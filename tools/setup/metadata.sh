@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# What the metadata service's tests and benchmark need on a fresh Debian 12 (run as root):
+#   wrk                       benchmarks/metadata_wrk.py (load generator)
+#   cloud-init 22.4.2 (.deb)  downloaded with `apt-get download` and extracted into
+#                             .cache/metadata/ -- never installed, so this machine's boot is
+#                             untouched; the tests import it from there.
+# Idempotent. Uses system.sh's apt_install when called from it; works standalone too.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+if ! declare -F apt_install >/dev/null; then
+  apt_install() {
+    local missing=()
+    for pkg in "$@"; do
+      dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' || missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ ! -f /usr/sbin/policy-rc.d ]; then
+      printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+      chmod +x /usr/sbin/policy-rc.d
+    fi
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  }
+fi
+
+apt_install wrk
+
+# Same as tests/support/cloudinit.py's ensure_cloudinit(), done ahead of the test run.
+cache=.cache/metadata
+if [ ! -d "$cache/cloud-init-22.4.2/usr/lib/python3/dist-packages/cloudinit" ]; then
+  mkdir -p "$cache"
+  if ! ls "$cache"/cloud-init_22.4.2-*_all.deb >/dev/null 2>&1; then
+    (cd "$cache" && { apt-get download cloud-init >/dev/null 2>&1 ||
+                      { apt-get update -qq && apt-get download cloud-init >/dev/null; }; })
+  fi
+  deb=$(ls "$cache"/cloud-init_22.4.2-*_all.deb | tail -1)
+  staging=$(mktemp -d "$cache/extract.XXXXXX")
+  dpkg-deb -x "$deb" "$staging"
+  rm -rf "$cache/cloud-init-22.4.2"
+  mv "$staging" "$cache/cloud-init-22.4.2"
+  echo "[setup] cloud-init 22.4.2 extracted into $cache/cloud-init-22.4.2"
+fi
