@@ -19,6 +19,7 @@ import math
 import signal
 import sys
 import threading
+import time
 import traceback
 from concurrent import futures
 from dataclasses import dataclass, field
@@ -200,6 +201,36 @@ def log(message: str, severity: int = engine_pb2.INFO, ephemeral: bool = True) -
     bound_logger(severity, ephemeral)(message)
 
 
+class Interrupt:
+    """The stop conditions of the current RPC, for long-running work: the operation's timeout
+    (``customTimeouts``) and the engine's ``Cancel``. Capture it in the RPC's thread."""
+
+    def __init__(self):
+        servicer = getattr(_current, "servicer", None)
+        self.deadline: Optional[float] = getattr(_current, "deadline", None)
+        self.cancelled: Optional[threading.Event] = servicer.cancelled if servicer is not None else None
+
+    def reason(self) -> Optional[str]:
+        """Why the work must stop now, or None."""
+        if self.cancelled is not None and self.cancelled.is_set():
+            return "the operation was cancelled"
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            return "the operation timed out (context deadline exceeded)"
+        return None
+
+    def wait(self, done, poll: float = 0.1) -> Optional[str]:
+        """Wait until ``done()`` is true (None) or the work must stop (the reason)."""
+        while not done():
+            why = self.reason()
+            if why:
+                return why
+            if self.cancelled is not None:
+                self.cancelled.wait(poll)
+            else:
+                time.sleep(poll)
+        return None
+
+
 # ----------------------------------------------------------------------------------------------
 # Resource types
 # ----------------------------------------------------------------------------------------------
@@ -338,6 +369,8 @@ def _rpc(fn):
 
     def wrapper(self, request, context):
         _current.servicer, _current.urn = self, getattr(request, "urn", "")
+        timeout = float(getattr(request, "timeout", 0) or 0)
+        _current.deadline = time.monotonic() + timeout if timeout > 0 else None
         try:
             return fn(self, request, context)
         except ProviderError as e:
@@ -345,7 +378,7 @@ def _rpc(fn):
         except Exception:  # noqa: BLE001 - reported to the engine
             context.abort(grpc.StatusCode.UNKNOWN, traceback.format_exc())
         finally:
-            _current.servicer = _current.urn = None
+            _current.servicer = _current.urn = _current.deadline = None
 
     wrapper.__name__ = fn.__name__
     wrapper.__doc__ = fn.__doc__
@@ -364,6 +397,7 @@ class ProviderServicer(provider_pb2_grpc.ResourceProviderServicer):
         self.accept_secrets = False
         self.config: dict = {}
         self.engine_address = engine_address
+        self.cancelled = threading.Event()
         self._engine_stub = None
         self._engine_lock = threading.Lock()
 
@@ -438,6 +472,8 @@ class ProviderServicer(provider_pb2_grpc.ResourceProviderServicer):
                       f"{self.name}: function {request.tok!r} is not implemented by Mammatus' provider")
 
     def Cancel(self, request, context):
+        """The engine is shutting down (e.g. Ctrl-C): running commands are stopped."""
+        self.cancelled.set()
         return empty_pb2.Empty()
 
     # -- resources -------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import os
 import re
 import secrets
 import shlex
+import signal
 import stat
 import subprocess
 import threading
@@ -25,7 +26,7 @@ import time
 from typing import Optional
 
 from tools.providers._base import (
-    ARCHIVE_SIG, ASSET_SIG, SIG_KEY, UNKNOWN, CheckFailure, DiffResult, ProviderError,
+    ARCHIVE_SIG, ASSET_SIG, SIG_KEY, UNKNOWN, CheckFailure, DiffResult, Interrupt, ProviderError,
     ProviderServicer, ResourceType, bound_logger, contains_unknown, serve, values_equal)
 from tools.providers._version import sdk_version
 
@@ -167,9 +168,14 @@ def run_local(command: str, *, interpreter=None, dir=None, environment=None, std
     env.update(environment or {})
     env.update(previous_env or {})
     argv = local_argv(command, interpreter)
+    interrupt = Interrupt()
+    if interrupt.reason():
+        raise ProviderError(f"{interrupt.reason()}: not running {command!r}")
     try:
+        # its own process group, so that a timeout or cancel stops the command's children too
         proc = subprocess.Popen(argv, cwd=dir or os.getcwd(), env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL)
+                                stderr=subprocess.PIPE, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+                                start_new_session=True)
     except OSError as e:
         raise ProviderError(f"{e}: running {command!r}") from None
     log_out, log_err = log_streams(logging)
@@ -184,10 +190,18 @@ def run_local(command: str, *, interpreter=None, dir=None, environment=None, std
             proc.stdin.close()
         except BrokenPipeError:  # the command did not read all of its stdin
             pass
+    stopped = interrupt.wait(lambda: proc.poll() is not None)
+    if stopped:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
     for t in readers:
         t.join()
     proc.wait()
     stdout, stderr = out.text(), err.text()
+    if stopped:
+        raise ProviderError(f"{stopped}: running {command!r}:\n{stdout}{stderr}")
     if proc.returncode != 0:
         raise ProviderError(f"exit status {proc.returncode}: running {command!r}:\n{stdout}{stderr}")
     return {"stdout": trim_newline(stdout), "stderr": trim_newline(stderr)}
@@ -424,6 +438,7 @@ def dial(conn: dict):
 def run_remote(conn: dict, command: str, *, environment=None, stdin=None, previous_env=None,
                logging=None) -> dict:
     full = build_remote_command(command, environment, previous_env)
+    interrupt = Interrupt()
     client = dial(conn)
     try:
         chan = client.get_transport().open_session()
@@ -437,6 +452,10 @@ def run_remote(conn: dict, command: str, *, environment=None, stdin=None, previo
         if stdin:
             chan.sendall(stdin.encode())
         chan.shutdown_write()
+        stopped = interrupt.wait(chan.exit_status_ready)
+        if stopped:
+            chan.close()
+            raise ProviderError(f"{stopped}: running {command!r}:\n{out.text()}{err.text()}")
         for t in readers:
             t.join()
         status = chan.recv_exit_status()

@@ -10,6 +10,7 @@ import subprocess
 import time
 
 import pytest
+from pulumi.runtime.proto import provider_pb2
 
 from tools.providers import command, tls
 from tests.unit.tools.helpers import Client, expect_abort, is_secret, plain, secret
@@ -171,3 +172,13 @@ def test_copy_to_remote(c, sshd, tmp_path):
                               "source": {SIG_KEY: ASSET_SIG, "text": "welcome"}})
     c.create(COPY, inputs)
     assert (dest / "motd").read_text() == "welcome"
+
+
+def test_remote_timeout(c, sshd):
+    from tests.unit.tools.helpers import Aborted, _wire, urn
+    inputs = c.checked(REMOTE, {"connection": conn(sshd), "create": "echo begun; sleep 60"})
+    req = provider_pb2.CreateRequest(urn=urn(REMOTE, "slow"), type=REMOTE, name="slow", properties=_wire(inputs),
+                                     timeout=1)
+    with pytest.raises(Aborted) as ei:
+        c.s.Create(req, c.ctx)
+    assert "timed out" in ei.value.details and "sleep 60" in ei.value.details

@@ -362,3 +362,35 @@ def test_copy_check_and_diff(c, tmp_path):
     assert list(d.replaces) == ["triggers"]
     id_, outs = c.create(COPY, inputs, preview=True)
     assert id_ == "" and is_secret(outs["connection"])
+
+
+def test_timeout_stops_the_command(c, tmp_path):
+    marker = tmp_path / "finished"
+    inputs = c.checked(LOCAL, {"create": f"echo started; sleep 60; touch {marker}"})
+    req = provider_pb2.CreateRequest(urn="urn:pulumi:dev::p::command:local:Command::t", type=LOCAL, name="t",
+                                     properties=__import__("tests.unit.tools.helpers", fromlist=["_wire"])
+                                     ._wire(inputs), timeout=0.5)
+    from tests.unit.tools.helpers import Aborted
+    with pytest.raises(Aborted) as ei:
+        c.s.Create(req, c.ctx)
+    assert "timed out" in ei.value.details and "started" in ei.value.details
+    assert not marker.exists()
+
+
+def test_cancel_stops_running_and_later_commands(c, tmp_path):
+    import threading
+    started = tmp_path / "started"
+    inputs = c.checked(LOCAL, {"create": f"touch {started}; sleep 60"})
+    errors = []
+
+    def create():
+        try:
+            c.create(LOCAL, inputs)
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+    t = threading.Thread(target=create)
+    t.start()
+    c.s.Cancel(None, c.ctx)
+    t.join()
+    assert len(errors) == 1 and "cancelled" in errors[0].details
+    assert "cancelled" in expect_abort(c.create, LOCAL, c.checked(LOCAL, {"create": "true"}))
