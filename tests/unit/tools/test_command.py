@@ -367,10 +367,9 @@ def test_copy_check_and_diff(c, tmp_path):
 def test_timeout_stops_the_command(c, tmp_path):
     marker = tmp_path / "finished"
     inputs = c.checked(LOCAL, {"create": f"echo started; sleep 60; touch {marker}"})
+    from tests.unit.tools.helpers import Aborted, _wire
     req = provider_pb2.CreateRequest(urn="urn:pulumi:dev::p::command:local:Command::t", type=LOCAL, name="t",
-                                     properties=__import__("tests.unit.tools.helpers", fromlist=["_wire"])
-                                     ._wire(inputs), timeout=0.5)
-    from tests.unit.tools.helpers import Aborted
+                                     properties=_wire(inputs), timeout=0.5)
     with pytest.raises(Aborted) as ei:
         c.s.Create(req, c.ctx)
     assert "timed out" in ei.value.details and "started" in ei.value.details
