@@ -15,7 +15,7 @@ import re
 from enum import Enum
 from typing import Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 
@@ -247,6 +247,16 @@ class Placement(Model):
     vault: Optional[str] = None
 
 
+class DevBox(Model):
+    """The cloud in a box: how the dev stack wires its namespace hosts on this one machine.
+    The WAN is a namespace with no way out (documentation range); the machine joins the LAN
+    only to reach its hosts over SSH and as the macvlan parent for LXD, and forwards nothing."""
+    prefix: str = Field("mm", pattern=r"^[a-z][a-z0-9]{0,5}$")
+    upstream_address: ipaddress.IPv4Interface = ipaddress.IPv4Interface("192.0.2.1/24")
+    gateway_wan_address: ipaddress.IPv4Interface = ipaddress.IPv4Interface("192.0.2.2/24")
+    machine_lan_address: ipaddress.IPv4Interface = ipaddress.IPv4Interface("198.51.100.254/24")
+
+
 class StackSpec(Model):
     run_dir: str = Field(
         description="Directory on the machine running Pulumi where the stack keeps local state "
@@ -262,6 +272,24 @@ class StackSpec(Model):
     topics: list[Topic] = []
     queues: list[Queue] = []
     functions: list[Function] = []
+    dev_box: Optional[DevBox] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _dev_box_hosts(cls, data):
+        """In the cloud in a box, a host is a namespace with its own file root under runDir and
+        no systemd: those are the defaults there, so the dev stack's config stays short."""
+        if not isinstance(data, dict) or not data.get("devBox") or not isinstance(data.get("hosts"), list):
+            return data
+        prefix = (data["devBox"] or {}).get("prefix", "mm") if isinstance(data["devBox"], dict) else "mm"
+        run_dir = data.get("runDir", data.get("run_dir", ""))
+        hosts = []
+        for host in data["hosts"]:
+            if isinstance(host, dict) and isinstance(host.get("name"), str):
+                host = {"fileRoot": f"{run_dir}/hosts/{host['name']}",
+                        "netns": f"{prefix}-{host['name']}", "serviceManager": "direct", **host}
+            hosts.append(host)
+        return {**data, "hosts": hosts}
 
     @field_validator("run_dir")
     @classmethod

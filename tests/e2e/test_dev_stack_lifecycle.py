@@ -1,21 +1,53 @@
 """`pulumi up`, a second `up` with no changes, and `destroy` of the dev stack with the real CLI,
-the project's language host, the provider plugins and a Python dynamic provider."""
+the project's language host, the provider plugins and Python dynamic providers."""
 
-import json
+import shutil
+import subprocess
+import uuid
 from pathlib import Path
 
+import paramiko
 import pytest
 
 pytestmark = pytest.mark.e2e
 
+PREFIX = "mt"  # namespaces of this test's cloud, apart from a user's own `make up` (prefix mm)
+
+
+def netns_list() -> list[str]:
+    return subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
+
 
 @pytest.fixture(scope="module")
 def dev(project, tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("run") / "dev"
+    if subprocess.run(["ip", "link", "show", "mm-lan0"], capture_output=True).returncode == 0:
+        pytest.fail("the dev stack is deployed on this machine (mm-lan0 exists): its LAN address "
+                    "would clash with this test's; run `bin/pulumi destroy --stack dev` first")
+    # Not under /tmp: sshd's StrictModes refuses keys below a world-writable directory.
+    run_dir = Path("/var/lib/mammatus-e2e") / uuid.uuid4().hex[:8] / "dev"
     project.set_stack_config("dev", "mammatus:runDir", str(run_dir))
+    project.set_stack_config("dev", "mammatus:devBox", f"{{prefix: {PREFIX}}}")
     project.pulumi("stack", "init", "dev")
     project.run_dir = run_dir
-    return project
+    yield project
+    # Whatever a failed test left running.
+    project.pulumi("destroy", "--yes", "--stack", "dev", check=False)
+    shutil.rmtree(run_dir.parent, ignore_errors=True)
+
+
+def ssh(host: str, key_text: str, command: str) -> str:
+    import io
+
+    client = paramiko.SSHClient()
+    client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+    key = paramiko.Ed25519Key.from_private_key(io.StringIO(key_text))
+    client.connect(host, username="root", pkey=key, allow_agent=False, look_for_keys=False,
+                   timeout=10)
+    try:
+        _, out, _ = client.exec_command(command, timeout=10)
+        return out.read().decode()
+    finally:
+        client.close()
 
 
 def test_up_creates_every_kind_of_resource(dev):
@@ -28,9 +60,25 @@ def test_up_creates_every_kind_of_resource(dev):
 
     out = dev.outputs()
     assert out["run_dir"] == str(dev.run_dir) and dev.run_dir.is_dir()
+    assert {f"{PREFIX}-{n}" for n in ("wan", "lan", "gateway", "control", "storage")} <= set(netns_list())
     assert out["admin_public_key"].startswith("ssh-ed25519 ")
     assert Path(out["admin_public_key_file"]).read_text() == out["admin_public_key"]
     assert len(out["admin_password"]) == 24 and out["admin_password"].isalnum()
+
+
+def test_every_host_takes_the_stack_key_and_refuses_passwords(dev):
+    out = dev.outputs()
+    for name, address in out["hosts"].items():
+        netns = ssh(address, out["admin_private_key"], "ip netns identify $$; hostname -I")
+        assert address in netns
+        with pytest.raises(paramiko.AuthenticationException):
+            client = paramiko.SSHClient()
+            client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+            try:
+                client.connect(address, username="root", password="root", allow_agent=False,
+                               look_for_keys=False, timeout=10)
+            finally:
+                client.close()
 
 
 def test_secrets_are_encrypted_in_the_state(dev):
@@ -49,6 +97,9 @@ def test_destroy_removes_everything(dev):
     dev.pulumi("destroy", "--yes", "--stack", "dev")
     assert dev.resources() == []
     assert not dev.run_dir.exists()
+    assert not [ns for ns in netns_list() if ns.startswith(f"{PREFIX}-")]
+    assert subprocess.run(["ip", "link", "show", f"{PREFIX}-lan0"], capture_output=True).returncode != 0
+    assert f"{PREFIX}-lan0" not in subprocess.run(["iptables", "-S"], capture_output=True, text=True).stdout
 
 
 def test_invalid_config_fails_before_any_resource(dev):

@@ -1,0 +1,156 @@
+"""The cloud in a box: the dev stack's hosts as network namespaces on this one machine.
+
+    upstream ns (192.0.2.1, WAN side, no way out)
+        |  veth
+    gateway ns: wan 192.0.2.2 | lan <gateway.lanAddress>
+        |  veth
+    LAN switch ns (bridge br0) ---- veth ---- each LAN host ns (control, storage …)
+        |  veth
+    this machine: <devBox.machineLanAddress> on `<prefix>-lan0` (SSH to the hosts; LXD's macvlan
+    parent), with FORWARD dropped both ways so nothing on the LAN reaches the real uplink.
+
+Every host gets its own file root (`<runDir>/hosts/<name>`) and its own sshd (keys only),
+started in its namespace; from then on it is configured over SSH like a real host.
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import Optional
+
+import pulumi
+import pulumi_command as command
+import pulumi_tls as tls
+
+from components.render import sshd
+from components.service_manager import digest
+from dynamic_providers.local_daemon import LocalDaemon
+from dynamic_providers.netplane import Bridge, NetNamespace, VethPair
+from stacks.spec import DevBox, Host, StackSpec
+
+
+def host_netns(box: DevBox, host: Host) -> str:
+    return host.netns or f"{box.prefix}-{host.name}"
+
+
+def machine_interface(box: DevBox) -> str:
+    return f"{box.prefix}-lan0"
+
+
+def host_sshd_config(host: Host) -> str:
+    root = host.file_root
+    return sshd.render(
+        port=host.ssh_port, listen_addresses=[str(host.address)],
+        authorized_keys_dir=f"{root}/etc/ssh/authorized_keys.d",
+        host_keys=[f"{root}/etc/ssh/ssh_host_ed25519_key"], pid_file=f"{root}/run/sshd.pid",
+        use_pam=False)
+
+
+def isolation_rules(interface: str) -> list[list[str]]:
+    """iptables rules (for -I/-D) that keep the LAN from being forwarded by this machine."""
+    return [["FORWARD", "-i", interface, "-j", "DROP"], ["FORWARD", "-o", interface, "-j", "DROP"]]
+
+
+def _write_file(path: str) -> str:
+    return f"install -D -m 0600 /dev/stdin {shlex.quote(path)}"
+
+
+class DevBoxPlane(pulumi.ComponentResource):
+    """Namespaces, links, the LAN bridge and one sshd per host: the hardware of the dev stack."""
+    machine_lan_address: pulumi.Output[str]
+    upstream_netns: pulumi.Output[str]
+    lan_switch_netns: pulumi.Output[str]
+    ready: pulumi.Output[list]
+
+    def __init__(self, name: str, spec: StackSpec, admin_public_key: pulumi.Input[str],
+                 opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("mammatus:dev:DevBoxPlane", name, None, opts)
+        box = spec.dev_box or DevBox()
+        gateway = spec.gateway
+        prefix = box.prefix
+
+        def child(*depends_on):
+            return pulumi.ResourceOptions(parent=self, depends_on=list(depends_on))
+
+        upstream = NetNamespace(f"{name}-ns-wan", name=f"{prefix}-wan", opts=child())
+        switch = NetNamespace(f"{name}-ns-lan", name=f"{prefix}-lan", opts=child())
+        bridge = Bridge(f"{name}-lan-bridge", bridge={"netns": switch.name, "ifname": "br0"},
+                        opts=child(switch))
+
+        machine_if = machine_interface(box)
+        machine_link = VethPair(
+            f"{name}-machine-link",
+            a={"netns": "", "ifname": machine_if, "addresses": [str(box.machine_lan_address)]},
+            b={"netns": switch.name, "ifname": "machine", "master": "br0"}, opts=child(bridge))
+        guard = command.local.Command(
+            f"{name}-forward-guard",
+            create=" && ".join(f"iptables -I {shlex.join(r)}" for r in isolation_rules(machine_if)),
+            delete="; ".join(f"iptables -D {shlex.join(r)}" for r in isolation_rules(machine_if)),
+            opts=child(machine_link))
+
+        ready: list[pulumi.Resource] = [guard]
+        for host in spec.hosts:
+            ns = NetNamespace(f"{name}-ns-{host.name}", name=host_netns(box, host), opts=child())
+            lan_address = f"{host.address}/{spec.network.lan_subnet.prefixlen}"
+            is_gateway = gateway is not None and host.name == gateway.host
+            lan = VethPair(
+                f"{name}-{host.name}-lan",
+                a={"netns": ns.name, "ifname": gateway.lan_interface if is_gateway else "eth0",
+                   "addresses": [lan_address],
+                   "gateway": "" if is_gateway else str(gateway.lan_address)},
+                b={"netns": switch.name, "ifname": host.name[:15], "master": "br0"},
+                opts=child(bridge, ns))
+            links: list[pulumi.Resource] = [lan]
+            if is_gateway:
+                links.append(VethPair(
+                    f"{name}-{host.name}-wan",
+                    a={"netns": ns.name, "ifname": gateway.wan_interface,
+                       "addresses": [str(box.gateway_wan_address)],
+                       "gateway": str(box.upstream_address.ip)},
+                    b={"netns": upstream.name, "ifname": "uplink",
+                       "addresses": [str(box.upstream_address)]},
+                    opts=child(ns, upstream)))
+            ready.append(self._sshd(name, host, ns, admin_public_key, links))
+
+        self.machine_lan_address = pulumi.Output.from_input(str(box.machine_lan_address.ip))
+        self.upstream_netns = upstream.name
+        self.lan_switch_netns = switch.name
+        self.ready = pulumi.Output.all(*[r.urn for r in ready])
+        self._ready = ready
+        self.register_outputs({"machine_lan_address": self.machine_lan_address,
+                               "upstream_netns": self.upstream_netns})
+
+    def _sshd(self, name: str, host: Host, ns: NetNamespace, admin_public_key,
+              links: list[pulumi.Resource]) -> pulumi.Resource:
+        root = host.file_root
+        opts = pulumi.ResourceOptions(parent=self)
+        host_key = tls.PrivateKey(f"{name}-{host.name}-host-key", algorithm="ED25519", opts=opts)
+        files = [
+            command.local.Command(
+                f"{name}-{host.name}-host-key-file",
+                create=_write_file(f"{root}/etc/ssh/ssh_host_ed25519_key"),
+                delete=f"rm -f {shlex.quote(root)}/etc/ssh/ssh_host_ed25519_key",
+                stdin=host_key.private_key_openssh, opts=opts),
+            command.local.Command(
+                f"{name}-{host.name}-authorized-key",
+                create=_write_file(f"{root}/etc/ssh/authorized_keys.d/{host.ssh_user}"),
+                delete=f"rm -f {shlex.quote(root)}/etc/ssh/authorized_keys.d/{host.ssh_user}",
+                stdin=admin_public_key, opts=opts),
+        ]
+        config = host_sshd_config(host)
+        files.append(command.local.Command(
+            f"{name}-{host.name}-sshd-config", create=_write_file(f"{root}/etc/ssh/sshd_config"),
+            delete=f"rm -f {shlex.quote(root)}/etc/ssh/sshd_config", stdin=config, opts=opts))
+        return LocalDaemon(
+            f"{name}-{host.name}-sshd",
+            # /run/sshd is sshd's privilege-separation directory; no init script made it here.
+            argv=["sh", "-c", "mkdir -p /run/sshd && exec /usr/sbin/sshd -D -e -f "
+                  + shlex.quote(f"{root}/etc/ssh/sshd_config")],
+            netns=ns.name, pid_file=f"{root}/run/mammatus/sshd.pid",
+            log_file=f"{root}/run/mammatus/sshd.log", config_digest=digest(config),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*files, *links]))
+
+
+def dev_hosts_ready(plane: DevBoxPlane) -> list[pulumi.Resource]:
+    """Resources a layer must depend on before it may SSH into the dev hosts."""
+    return plane._ready
