@@ -49,6 +49,15 @@ def reload_command(access: HostAccess, text: str) -> str:
             f"sshd -t -f {staged} && install -m 0644 {staged} {live} && {reload}")
 
 
+def _when_hosts_ready(ctx: CloudContext, value):
+    """`value`, carrying a dependency on ctx.shared["hosts_ready"] (the dev stack's namespace
+    hosts and their sshd): whatever takes it as an input waits for the hosts to exist."""
+    ready = list(ctx.shared.get("hosts_ready") or [])
+    if not ready:
+        return value
+    return pulumi.Output.all(*[r.urn for r in ready]).apply(lambda _: value)
+
+
 class SshAccess(pulumi.ComponentResource):
     hosts: pulumi.Output[list]
     authorized_keys_files: pulumi.Output[dict]
@@ -61,11 +70,12 @@ class SshAccess(pulumi.ComponentResource):
             host = access.host.name
             keys = HostFile(f"{name}-{host}-authorized-keys", access,
                             sshd.authorized_keys_path(access.host.ssh_user),
-                            pulumi.Output.from_input(ctx.admin_public_key).apply(
-                                lambda key: key.strip() + "\n"),
+                            _when_hosts_ready(ctx, pulumi.Output.from_input(
+                                ctx.admin_public_key).apply(lambda key: key.strip() + "\n")),
                             opts=child)
             text = host_config(access)
-            staged = HostFile(f"{name}-{host}-sshd-config", access, STAGED_CONFIG, text,
+            staged = HostFile(f"{name}-{host}-sshd-config", access, STAGED_CONFIG,
+                              _when_hosts_ready(ctx, text),
                               mode="0600", opts=child)
             command.remote.Command(
                 f"{name}-{host}-sshd-reload", connection=access.connection(),

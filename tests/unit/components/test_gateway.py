@@ -46,3 +46,21 @@ def test_a_dev_host_gets_the_sysctl_file_under_its_file_root():
 def test_no_gateway_in_the_spec_is_a_clear_error():
     with pytest.raises(ValueError, match="mammatus:gateway"):
         registered(lambda: Gateway("x", context(StackSpec(runDir="/tmp/x"))))
+
+
+def test_files_wait_for_the_dev_hosts_and_keep_their_content():
+    import pulumi
+    import pulumi_command as command
+
+    from components.gateway import SYSCTL_CONF, _when_hosts_ready
+
+    def build():
+        ready = command.local.Command("hosts-ready-marker", create="true")
+        ctx = context(stack_spec("lab"), hosts_ready=[ready])
+        Gateway("ready-gw", ctx)
+        return ctx
+
+    mocks, ctx = registered(build)
+    assert mocks.named("ready-gw-ip-forward-conf-write").inputs["stdin"] == SYSCTL_CONF
+    assert isinstance(_when_hosts_ready(ctx, "x"), pulumi.Output)
+    assert _when_hosts_ready(context(stack_spec("lab")), "x") == "x"
