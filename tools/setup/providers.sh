@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
 # Debian packages the tests of Mammatus' own resource providers (tools/providers) need:
-# openssh-server, for the command:remote integration test (it starts its own sshd on 127.0.0.1).
-# Idempotent; run as root. Never starts services (policy-rc.d exit 101).
+# openssh-server, for the command:remote integration test (it starts its own sshd on 127.0.0.1;
+# the packaged service is never started). openssh-client (ssh-keygen) comes with it.
+# Called by tools/setup/system.sh, which exports apt_install; also runs on its own (as root).
+# Idempotent.
 set -euo pipefail
+if declare -F apt_install >/dev/null; then
+  apt_install openssh-server openssh-client
+  exit 0
+fi
 if dpkg-query -W -f='${Status}' openssh-server 2>/dev/null | grep -q 'ok installed'; then
   exit 0
 fi
