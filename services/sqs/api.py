@@ -136,7 +136,8 @@ class SqsApi:
             out["NextToken"] = names[-1]
         elif limit is None:
             names = names[:1000]
-        out["QueueUrls"] = [self._url(ctx, n) for n in names]
+        if names:
+            out["QueueUrls"] = [self._url(ctx, n) for n in names]
         return out
 
     async def do_GetQueueAttributes(self, p: dict, ctx: Context):

@@ -75,7 +75,7 @@ async def pull(nc: Client, stream: str, consumer: str, batch: int, timeout: floa
     sub = await nc.subscribe(inbox, max_msgs=batch + 1)
     try:
         await nc.publish(f"{API}.CONSUMER.MSG.NEXT.{stream}.{consumer}",
-                         json.dumps({"batch": batch, "no_wait": True}).encode(), reply=inbox)
+                         json.dumps({"batch": batch, "no_wait": True, "expires": 20_000_000}).encode(), reply=inbox)
         out: list[Msg] = []
         while len(out) < batch:
             try:
@@ -169,3 +169,17 @@ async def consumer_names(nc: Client, stream: str) -> list[str]:
 
 async def consumer_info(nc: Client, stream: str, name: str) -> dict:
     return await api(nc, f"CONSUMER.INFO.{stream}.{name}")
+
+
+async def consumers(nc: Client, stream: str) -> dict[str, dict]:
+    """name -> consumer info, for every consumer of the stream."""
+    out: dict[str, dict] = {}
+    offset = 0
+    while True:
+        resp = await api(nc, f"CONSUMER.LIST.{stream}", {"offset": offset})
+        batch = resp.get("consumers") or []
+        for info in batch:
+            out[info["name"]] = info
+        offset += len(batch)
+        if not batch or offset >= resp.get("total", 0):
+            return out

@@ -461,24 +461,43 @@ class Store:
     async def _pull_fifo(self, q: Queue, max_messages: int):
         try:
             info = await js.stream_info(self.nc, q.stream, f"sqs.{q.id}.m.g.>")
+            known = await js.consumers(self.nc, q.stream)
         except js.JSError:
             return []
         subjects = list((info["state"].get("subjects") or {}).keys())
-        out = []
-        # Oldest group first would need per-group sequence lookups; a rotating start is fair enough.
-        if subjects:
+        if subjects:  # a rotating start keeps busy groups from starving the others
             start = secrets.randbelow(len(subjects))
             subjects = subjects[start:] + subjects[:start]
+        free, busy = [], []
         for subject in subjects:
-            if len(out) >= max_messages:
-                break
             name = "g" + subject.rsplit(".", 1)[1]
-            await self._ensure_consumer(q, name, subject)
-            try:
-                out.extend(await js.pull(self.nc, q.stream, name, 1))
-            except nats.errors.NoRespondersError:
+            ci = known.get(name)
+            if ci is None:
                 self._consumers.discard((q.stream, name))
+                await self._ensure_consumer(q, name, subject)
+                free.append(name)
+            elif ci["num_ack_pending"] == 0:
+                free.append(name)
+            else:  # in flight, unless its visibility just expired: only a pull can tell
+                busy.append(name)
+        out = []
+        for name in free:
+            if len(out) >= max_messages:
+                return out
+            out.extend(await self._pull_one(q, name))
+        # Never more pulls at once than messages still wanted, so nothing is over-fetched.
+        while busy and len(out) < max_messages:
+            take, busy = busy[:max_messages - len(out)], busy[max_messages - len(out):]
+            for got in await asyncio.gather(*(self._pull_one(q, n) for n in take)):
+                out.extend(got)
         return out
+
+    async def _pull_one(self, q: Queue, name: str):
+        try:
+            return await js.pull(self.nc, q.stream, name, 1)
+        except nats.errors.NoRespondersError:
+            self._consumers.discard((q.stream, name))
+            return []
 
     async def _to_dead_letter(self, q: Queue, redrive: dict, d: js.Delivered, env: dict) -> bool:
         dlq = await self.get(qattrs.name_from_arn(redrive["deadLetterTargetArn"]) or "")
