@@ -58,13 +58,25 @@ def _when_hosts_ready(ctx: CloudContext, value):
     return pulumi.Output.all(*[r.urn for r in ready]).apply(lambda _: value)
 
 
+def _retain_on_delete(args: pulumi.ResourceTransformationArgs):
+    return pulumi.ResourceTransformationResult(
+        args.props, pulumi.ResourceOptions.merge(args.opts,
+                                                 pulumi.ResourceOptions(retain_on_delete=True)))
+
+
 class SshAccess(pulumi.ComponentResource):
     hosts: pulumi.Output[list]
     authorized_keys_files: pulumi.Output[dict]
 
-    def __init__(self, name: str, ctx: CloudContext, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, ctx: CloudContext, opts: Optional[pulumi.ResourceOptions] = None,
+                 manage_sshd: bool = True):
+        """manage_sshd=False: the admin key only, for hosts whose sshd something else runs
+        (the dev stack's DevBoxPlane renders the same sshd_config for its namespace hosts)."""
         super().__init__("mammatus:access:SshAccess", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        # The key file outlives a destroy: removing it first would lock the program out of the
+        # hosts for every other layer's delete commands.
+        keep = pulumi.ResourceOptions(parent=self, transformations=[_retain_on_delete])
         key_files = {}
         for access in ctx.accesses():
             host = access.host.name
@@ -72,7 +84,10 @@ class SshAccess(pulumi.ComponentResource):
                             sshd.authorized_keys_path(access.host.ssh_user),
                             _when_hosts_ready(ctx, pulumi.Output.from_input(
                                 ctx.admin_public_key).apply(lambda key: key.strip() + "\n")),
-                            opts=child)
+                            opts=keep)
+            key_files[host] = keys.path
+            if not manage_sshd:
+                continue
             text = host_config(access)
             staged = HostFile(f"{name}-{host}-sshd-config", access, STAGED_CONFIG,
                               _when_hosts_ready(ctx, text),
@@ -81,7 +96,6 @@ class SshAccess(pulumi.ComponentResource):
                 f"{name}-{host}-sshd-reload", connection=access.connection(),
                 create=reload_command(access, text),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[keys, staged]))
-            key_files[host] = keys.path
         self.hosts = pulumi.Output.from_input([a.host.name for a in ctx.accesses()])
         self.authorized_keys_files = pulumi.Output.all(**key_files) if key_files else \
             pulumi.Output.from_input({})

@@ -48,3 +48,10 @@ def test_dev_hosts_use_their_file_root_and_signal_sshd():
     text = mocks.named("dev-node-1-sshd-config-write").inputs["stdin"]
     assert "HostKey /srv/dev/node-1/etc/ssh/ssh_host_ed25519_key" in text
     assert mocks.named("dev").typ == "mammatus:access:SshAccess"
+
+
+def test_key_only_mode_leaves_sshd_to_its_owner():
+    mocks, _ = registered(lambda: SshAccess("keys-only", context(stack_spec("lab")), manage_sshd=False))
+    names = [r.name for r in mocks.resources if r.name.startswith("keys-only-")]
+    assert "keys-only-gw-authorized-keys-write" in names
+    assert not any("sshd" in n for n in names)
