@@ -142,12 +142,11 @@ def verify(req: Request, keys: Mapping[str, str], service: str,
         if value is None:
             raise _bad_signature()
         canonical_headers += f"{name}:{' '.join(value.split())}\n"
-    if presigned:
-        payload_hash = "UNSIGNED-PAYLOAD"
-    else:
-        payload_hash = req.headers.get("X-Amz-Content-SHA256") or hashlib.sha256(req.body).hexdigest()
-        if payload_hash not in ("UNSIGNED-PAYLOAD",) and payload_hash != hashlib.sha256(req.body).hexdigest():
-            raise _bad_signature()
+    body_hash = hashlib.sha256(req.body).hexdigest()
+    payload_hash = req.headers.get("X-Amz-Content-SHA256") or body_hash
+    # An unsigned payload would let a body be swapped under a valid signature: refuse it.
+    if payload_hash != body_hash and not (payload_hash == "UNSIGNED-PAYLOAD" and not req.body):
+        raise _bad_signature()
     canonical_request = "\n".join([
         req.method.upper(),
         canonical_uri(req.raw_path),
