@@ -16,6 +16,7 @@ started in its namespace; from then on it is configured over SSH like a real hos
 from __future__ import annotations
 
 import shlex
+import sys
 from typing import Optional
 
 import pulumi
@@ -44,6 +45,16 @@ def host_sshd_config(host: Host) -> str:
         authorized_keys_dir=f"{root}/etc/ssh/authorized_keys.d",
         host_keys=[f"{root}/etc/ssh/ssh_host_ed25519_key"], pid_file=f"{root}/run/sshd.pid",
         use_pam=False)
+
+
+UPSTREAM_NAME = "upstream.test"
+
+
+def upstream_dns_argv(address: str, pid_file: str) -> list[str]:
+    """A resolver for the WAN side: answers `upstream.test` itself and forwards nothing."""
+    return ["dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
+            "--bind-interfaces", f"--listen-address={address}", f"--pid-file={pid_file}",
+            f"--address=/{UPSTREAM_NAME}/{address}", "--log-queries", "--log-facility=-"]
 
 
 def isolation_rules(interface: str) -> list[list[str]]:
@@ -89,6 +100,7 @@ class DevBoxPlane(pulumi.ComponentResource):
             opts=child(machine_link))
 
         ready: list[pulumi.Resource] = [guard]
+        wan_links: list[pulumi.Resource] = []
         for host in spec.hosts:
             ns = NetNamespace(f"{name}-ns-{host.name}", name=host_netns(box, host), opts=child())
             lan_address = f"{host.address}/{spec.network.lan_subnet.prefixlen}"
@@ -102,7 +114,7 @@ class DevBoxPlane(pulumi.ComponentResource):
                 opts=child(bridge, ns))
             links: list[pulumi.Resource] = [lan]
             if is_gateway:
-                links.append(VethPair(
+                wan_links.append(VethPair(
                     f"{name}-{host.name}-wan",
                     a={"netns": ns.name, "ifname": gateway.wan_interface,
                        "addresses": [str(box.gateway_wan_address)],
@@ -110,7 +122,10 @@ class DevBoxPlane(pulumi.ComponentResource):
                     b={"netns": upstream.name, "ifname": "uplink",
                        "addresses": [str(box.upstream_address)]},
                     opts=child(ns, upstream)))
+                links.append(wan_links[-1])
             ready.append(self._sshd(name, host, ns, admin_public_key, links))
+        # The upstream address exists once the gateway's WAN link is up.
+        ready += self._upstream_services(name, spec, box, upstream, wan_links)
 
         self.machine_lan_address = pulumi.Output.from_input(str(box.machine_lan_address.ip))
         self.upstream_netns = upstream.name
@@ -119,6 +134,30 @@ class DevBoxPlane(pulumi.ComponentResource):
         self._ready = ready
         self.register_outputs({"machine_lan_address": self.machine_lan_address,
                                "upstream_netns": self.upstream_netns})
+
+    def _upstream_services(self, name: str, spec: StackSpec, box: DevBox,
+                           upstream: NetNamespace, wan_links: list[pulumi.Resource]
+                           ) -> list[pulumi.Resource]:
+        """What the WAN offers the cloud: a DNS resolver (the cloud's upstream DNS) and a web
+        server, both in the upstream namespace, so NAT and forwarding can be tried for real."""
+        root = f"{spec.run_dir}/upstream"
+        address = str(box.upstream_address.ip)
+        page = command.local.Command(
+            f"{name}-upstream-page", create=_write_file(f"{root}/www/index.html").replace("0600", "0644"),
+            delete=f"rm -rf {shlex.quote(root)}/www", stdin="hello from upstream\n",
+            opts=pulumi.ResourceOptions(parent=self))
+        dns_argv = upstream_dns_argv(address, f"{root}/dnsmasq.pid")
+        dns = LocalDaemon(
+            f"{name}-upstream-dns", argv=dns_argv, netns=upstream.name,
+            pid_file=f"{root}/run/dns.pid", log_file=f"{root}/run/dns.log",
+            config_digest=digest(*dns_argv),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[upstream, *wan_links]))
+        web = LocalDaemon(
+            f"{name}-upstream-web",
+            argv=[sys.executable, "-m", "http.server", "--bind", address, "--directory", f"{root}/www", "80"],
+            netns=upstream.name, pid_file=f"{root}/run/web.pid", log_file=f"{root}/run/web.log",
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[upstream, page, *wan_links]))
+        return [dns, web]
 
     def _sshd(self, name: str, host: Host, ns: NetNamespace, admin_public_key,
               links: list[pulumi.Resource]) -> pulumi.Resource:
