@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import logging
+import os
 import signal
 import sys
 
@@ -45,9 +47,12 @@ def main(argv=None) -> int:
     parser.add_argument("--config", required=True, help="YAML config file (docs/metadata.md)")
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--no-access-log", action="store_true")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="processes sharing the port (SO_REUSEPORT); the service is "
+                             "stateless, so they answer alike")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+                        format="%(asctime)s [%(process)d] %(name)s %(levelname)s %(message)s")
     if args.no_access_log:
         logging.getLogger("mammatus.metadata.access").setLevel(logging.WARNING)
     try:
@@ -61,8 +66,30 @@ def main(argv=None) -> int:
         return 2
     if config.tokens.secret_file is None:
         LOG.warning("tokens.secret_file not set: tokens are valid on this process only")
-    asyncio.run(serve(make_app(service), *listen))
+    if args.workers < 1:
+        parser.error("--workers must be >= 1")
+    # Fork after build_service: every worker holds the same token key.
+    children = [pid for pid in (_fork_worker(service, listen) for _ in range(args.workers - 1))]
+    try:
+        asyncio.run(serve(make_app(service), *listen))
+    finally:
+        for pid in children:
+            os.kill(pid, signal.SIGTERM)
+        for pid in children:
+            os.waitpid(pid, 0)
     return 0
+
+
+def _fork_worker(service, listen) -> int:
+    pid = os.fork()
+    if pid:
+        return pid
+    try:
+        # Die with the parent even if it is SIGKILLed (prctl PR_SET_PDEATHSIG).
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)
+        asyncio.run(serve(make_app(service), *listen))
+    finally:
+        os._exit(0)
 
 
 if __name__ == "__main__":

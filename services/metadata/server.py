@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import logging
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
@@ -28,6 +29,7 @@ LOG = logging.getLogger("mammatus.metadata")
 TOKEN_HEADER = "X-aws-ec2-metadata-token"
 TTL_HEADER = "X-aws-ec2-metadata-token-ttl-seconds"
 TOKEN_PATH = "/latest/api/token"
+ANSWER_CACHE = 20000  # rendered answers kept (a few per instance and path)
 
 
 class HttpError(Exception):
@@ -54,6 +56,22 @@ class Service:
         # LXD answers over a blocking client: resolve in a thread then, inline otherwise.
         self._blocking = any(isinstance(s, LxdInventorySource)
                              for s in self.resolver.inventory_sources)
+        self._answers: OrderedDict = OrderedDict()
+
+    def answer(self, ident: Identity, path: str) -> tuple[str, Answer, str]:
+        """(layout, answer, etag), memoized: the key holds the whole identity (instance record
+        included), so any change in what the cloud knows renders afresh."""
+        key = (ident, path)
+        hit = self._answers.get(key)
+        if hit is not None:
+            self._answers.move_to_end(key)
+            return hit
+        layout, answer = answer_for(self.config, ident, path)
+        hit = (layout, answer, etag_of(answer.body))
+        self._answers[key] = hit
+        if len(self._answers) > ANSWER_CACHE:
+            self._answers.popitem(last=False)
+        return hit
 
     async def identify(self, request: web.Request) -> Identity:
         try:
@@ -158,11 +176,10 @@ async def handle_get(request: web.Request) -> web.Response:
     ident = await svc.identify(request)
     request["instance"] = ident.instance.name
     wait = _wait_params(request, svc.config)
-    layout, answer = answer_for(svc.config, ident, request.path)
+    layout, answer, tag = svc.answer(ident, request.path)
     if layout == "ec2":
         # Tokens are an EC2 protocol: NoCloud and OpenStack clients never send one.
         svc.check_token(request, ident)
-    tag = etag_of(answer.body)
     if wait is not None:
         last, timeout = wait
         last = last or tag  # no etag given: wait for a change from what is there now
@@ -171,8 +188,7 @@ async def handle_get(request: web.Request) -> web.Response:
             await asyncio.sleep(min(svc.config.long_poll.interval_seconds,
                                     max(0.0, deadline - asyncio.get_running_loop().time())))
             ident = await svc.identify(request)  # removed meanwhile -> 403, never stale data
-            layout, answer = answer_for(svc.config, ident, request.path)
-            tag = etag_of(answer.body)
+            layout, answer, tag = svc.answer(ident, request.path)
     return web.Response(text=answer.body, content_type=answer.content_type,
                         headers={"ETag": tag})
 

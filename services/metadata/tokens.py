@@ -12,13 +12,14 @@ import hashlib
 import hmac
 import json
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
 from .identity import Identity
 
 MIN_TTL, MAX_TTL = 1, 21600
+SEEN_MAX = 100_000
 
 
 class TokenError(Exception):
@@ -57,6 +58,9 @@ def _binding(identity: Identity) -> dict:
 @dataclass(frozen=True)
 class TokenKey:
     secret: bytes
+    # token -> (binding, expiry) for tokens whose MAC already checked out: SDKs send the same
+    # token on every request, so the HMAC and JSON work is done once per token.
+    _seen: dict = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def load(cls, path: Optional[Path]) -> "TokenKey":
@@ -76,6 +80,19 @@ class TokenKey:
         return f"v1.{payload}.{self._mac(payload)}"
 
     def verify(self, token: str, identity: Identity, now: float) -> None:
+        seen = self._seen.get(token)
+        if seen is None:
+            seen = self._check(token)
+            if len(self._seen) >= SEEN_MAX:
+                self._seen.clear()  # crude bound; a miss only costs one HMAC
+            self._seen[token] = seen
+        binding, expiry = seen
+        if expiry <= now:
+            raise TokenError("expired token")
+        if binding != _binding(identity):
+            raise TokenError("token was issued to another instance")
+
+    def _check(self, token: str) -> tuple[dict, int]:
         parts = token.strip().split(".")
         if len(parts) != 3 or parts[0] != "v1":
             raise TokenError("malformed token")
@@ -85,9 +102,6 @@ class TokenKey:
         try:
             body = json.loads(_unb64(payload))
             expiry = int(body.pop("e"))
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, AttributeError):
             raise TokenError("malformed token") from None
-        if expiry <= now:
-            raise TokenError("expired token")
-        if body != _binding(identity):
-            raise TokenError("token was issued to another instance")
+        return body, expiry

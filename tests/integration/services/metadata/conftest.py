@@ -42,8 +42,10 @@ class Reply:
 
 
 class Server:
-    def __init__(self, workdir: Path, config: dict, instances: list[dict], leases: list[str]):
+    def __init__(self, workdir: Path, config: dict, instances: list[dict], leases: list[str],
+                 args: tuple = ()):
         self.dir = workdir
+        self.args = list(args)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.leases_file = workdir / "dnsmasq.leases"
         self.inventory_file = workdir / "instances.yaml"
@@ -84,7 +86,7 @@ class Server:
         log = open(self.log_file, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "services.metadata", "--listen", f"127.0.0.1:{self.port}",
-             "--config", str(self.config_file)], cwd=ROOT, stdout=log, stderr=log)
+             "--config", str(self.config_file), *self.args], cwd=ROOT, stdout=log, stderr=log)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -138,10 +140,10 @@ DEFAULT_LEASES = ["0 02:00:00:00:00:02 127.0.0.2 web-1 *",
 def make_server(tmp_path):
     servers = []
 
-    def make(config=None, instances=None, leases=None, name="svc", workdir=None):
+    def make(config=None, instances=None, leases=None, name="svc", workdir=None, args=()):
         server = Server(workdir or tmp_path / name, config or {},
                         [WEB1, DB1] if instances is None else instances,
-                        DEFAULT_LEASES if leases is None else leases)
+                        DEFAULT_LEASES if leases is None else leases, args)
         servers.append(server)
         return server.start()
 

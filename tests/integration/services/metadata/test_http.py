@@ -4,6 +4,7 @@ live inventory changes, statelessness across replicas, errors and the access log
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 
@@ -292,3 +293,19 @@ def test_access_log_has_requests_but_no_secrets(server):
     assert '127.0.0.9 - "GET /latest/meta-data/" 403' in log
     assert token not in log and token.split(".")[2] not in log
     assert "user-data-marker" not in log and "retry_join" not in log
+
+
+def test_workers_share_the_port_and_the_token_key(make_server):
+    # No tokens.secret_file: the key is made once, before the workers fork.
+    server = make_server({"tokens": {"secret_file": None}}, args=("--workers", "2"))
+    token = server.token("127.0.0.2")
+    statuses = {server.get("127.0.0.2", "/latest/meta-data/", **{TOKEN: token}).status
+                for _ in range(40)}
+    assert statuses == {200}
+    pids = {int(line.split("[")[1].split("]")[0])
+            for line in server.log().splitlines() if "listening on" in line}
+    assert len(pids) == 2 and server.proc.pid in pids
+    server.stop()
+    for pid in pids:  # the parent takes its workers down with it
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
