@@ -389,10 +389,12 @@ class ProviderServicer(provider_pb2_grpc.ResourceProviderServicer):
     """ResourceProvider over a table of :class:`ResourceType` handlers."""
 
     def __init__(self, name: str, version: str, resources: Iterable[ResourceType],
-                 engine_address: str = ""):
+                 engine_address: str = "", functions: Optional[dict] = None):
         self.name = name
         self.version = version
         self.resources = {r.token: r for r in resources}
+        #: function token -> callable(args, preview, secret arg names) -> (result, failures, secret keys)
+        self.functions = dict(functions or {})
         # Until Configure says otherwise, assume an engine that does not understand secrets.
         self.accept_secrets = False
         self.config: dict = {}
@@ -447,6 +449,8 @@ class ProviderServicer(provider_pb2_grpc.ResourceProviderServicer):
             "version": self.version,
             "description": f"Mammatus' own implementation of the {self.name} provider",
             "resources": {tok: r.schema() for tok, r in sorted(self.resources.items())},
+            "functions": {tok: {"inputs": {"properties": {}}, "outputs": {"properties": {}}}
+                          for tok in sorted(self.functions)},
         }
         return provider_pb2.GetSchemaResponse(schema=json.dumps(schema))
 
@@ -468,8 +472,20 @@ class ProviderServicer(provider_pb2_grpc.ResourceProviderServicer):
             acceptSecrets=True, supportsPreview=True, acceptResources=True, acceptOutputs=False)
 
     def Invoke(self, request, context):
-        context.abort(grpc.StatusCode.UNIMPLEMENTED,
-                      f"{self.name}: function {request.tok!r} is not implemented by Mammatus' provider")
+        if request.tok not in self.functions:
+            context.abort(grpc.StatusCode.UNIMPLEMENTED,
+                          f"{self.name}: function {request.tok!r} is not implemented by Mammatus' provider")
+        return self._invoke(request, context)
+
+    @_rpc
+    def _invoke(self, request, context):
+        fn = self.functions[request.tok]
+        args, secret_args = split_secrets(struct_to_dict(request.args))
+        result, failures, secret_keys = fn(args, bool(request.preview), secret_args)
+        marked = {k: (Secret(v) if k in secret_keys and v is not None else v) for k, v in result.items()}
+        return provider_pb2.InvokeResponse(
+            failures=[provider_pb2.CheckFailure(property=f.property, reason=f.reason) for f in failures],
+            **({"return": self._struct(marked)} if not failures else {}))
 
     def Cancel(self, request, context):
         """The engine is shutting down (e.g. Ctrl-C): running commands are stopped."""

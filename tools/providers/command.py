@@ -688,8 +688,26 @@ class CopyToRemote(ResourceType):
 RESOURCES = (LocalCommand(), RemoteCommand(), CopyToRemote())
 
 
+def local_run(args: dict, preview: bool, secret_args: set):
+    """command:local:run — runs the command on every program run (previews included), as upstream."""
+    failures = []
+    if not isinstance(args.get("command"), str):
+        failures.append(CheckFailure("command", "Missing required property 'command'"))
+    if args.get("archivePaths"):
+        failures.append(CheckFailure("archivePaths", "archivePaths is not supported by Mammatus' "
+                                                     "command provider (use assetPaths)"))
+    if failures:
+        return {}, failures, ()
+    result = dict(args)
+    result.update(LocalCommand().run(args["command"], args, {}))
+    return result, [], (set(result) if secret_args else ())  # infer: outputs depend on all inputs
+
+
+FUNCTIONS = {"command:local:run": local_run}
+
+
 def make_servicer() -> ProviderServicer:
-    return ProviderServicer(NAME, sdk_version("pulumi_command"), RESOURCES)
+    return ProviderServicer(NAME, sdk_version("pulumi_command"), RESOURCES, functions=FUNCTIONS)
 
 
 def main() -> None:

@@ -487,8 +487,29 @@ class LocallySignedCert(_Cert):
 RESOURCES = (PrivateKey(), SelfSignedCert(), CertRequest(), LocallySignedCert())
 
 
+def get_public_key(args: dict, preview: bool, secret_args: set):
+    """tls:index/getPublicKey:getPublicKey — the public forms of a private key (PEM or OpenSSH)."""
+    pem, openssh = args.get("privateKeyPem"), args.get("privateKeyOpenssh")
+    if bool(pem) == bool(openssh):
+        return {}, [CheckFailure("privateKeyPem", "Exactly one of privateKeyPem or privateKeyOpenssh "
+                                                  "must be set")], ()
+    key = parse_private_key(pem or openssh)
+    outs = key_outputs(key)
+    result = {k: outs[k] for k in ("publicKeyPem", "publicKeyOpenssh", "publicKeyFingerprintMd5",
+                                   "publicKeyFingerprintSha256")}
+    result.update(algorithm=key_algorithm(key), id=hash_for_state(outs["publicKeyPem"]))
+    if pem:
+        result["privateKeyPem"] = pem
+    else:
+        result["privateKeyOpenssh"] = openssh
+    return result, [], ("privateKeyPem", "privateKeyOpenssh")
+
+
+FUNCTIONS = {"tls:index/getPublicKey:getPublicKey": get_public_key}
+
+
 def make_servicer() -> ProviderServicer:
-    return ProviderServicer(NAME, sdk_version("pulumi_tls"), RESOURCES)
+    return ProviderServicer(NAME, sdk_version("pulumi_tls"), RESOURCES, functions=FUNCTIONS)
 
 
 def main() -> None:

@@ -80,6 +80,10 @@ class Client:
             id=id, urn=urn(token), type=token, properties=_wire(props), inputs=_wire(inputs or {})), self.ctx)
         return resp.id, _raw(resp.properties), _raw(resp.inputs)
 
+    def invoke(self, tok, args, preview=False):
+        resp = self.s.Invoke(provider_pb2.InvokeRequest(tok=tok, args=_wire(args), preview=preview), self.ctx)
+        return _raw(getattr(resp, "return")), [(f.property, f.reason) for f in resp.failures]
+
     def delete(self, token, id, props):
         return self.s.Delete(provider_pb2.DeleteRequest(id=id, urn=urn(token), type=token,
                                                         properties=_wire(props)), self.ctx)

@@ -89,7 +89,7 @@ def test_secrets_without_accept_secrets_are_plain():
 
 def test_invoke_is_unimplemented():
     s = tls.make_servicer()
-    msg = expect_abort(s.Invoke, provider_pb2.InvokeRequest(tok="tls:index/getPublicKey:getPublicKey"),
+    msg = expect_abort(s.Invoke, provider_pb2.InvokeRequest(tok="tls:index/getCertificate:getCertificate"),
                        FakeContext())
     assert "not implemented" in msg
 

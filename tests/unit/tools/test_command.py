@@ -393,3 +393,17 @@ def test_cancel_stops_running_and_later_commands(c, tmp_path):
     t.join()
     assert len(errors) == 1 and "cancelled" in errors[0].details
     assert "cancelled" in expect_abort(c.create, LOCAL, c.checked(LOCAL, {"create": "true"}))
+
+
+def test_local_run_function(c, tmp_path):
+    result, failures = c.invoke("command:local:run", {"command": "echo $X; pwd", "environment": {"X": "1"},
+                                                      "dir": str(tmp_path)}, preview=True)
+    assert failures == [] and result["stdout"] == f"1\n{tmp_path}" and result["command"] == "echo $X; pwd"
+    _, failures = c.invoke("command:local:run", {"dir": "/"})
+    assert failures[0][0] == "command"
+    assert "exit status 2" in expect_abort(c.invoke, "command:local:run", {"command": "exit 2"})
+
+
+def test_local_run_with_secret_input_returns_secrets(c):
+    result, _ = c.invoke("command:local:run", {"command": "echo $T", "environment": secret({"T": "tok"})})
+    assert is_secret(result["stdout"]) and plain(result["stdout"]) == "tok"

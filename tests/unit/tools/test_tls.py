@@ -240,3 +240,16 @@ def test_ed25519_and_rsa_signers(c):
         assert outs["keyAlgorithm"] == kw["algorithm"]
         assert cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier == \
             cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+
+
+def test_get_public_key_function(c):
+    _, key = make_key(c, algorithm="ED25519")
+    for form in ("privateKeyPem", "privateKeyOpenssh"):
+        result, failures = c.invoke("tls:index/getPublicKey:getPublicKey", {form: key[form]})
+        assert failures == []
+        for k in ("publicKeyPem", "publicKeyOpenssh", "publicKeyFingerprintMd5", "publicKeyFingerprintSha256"):
+            assert result[k] == key[k], k
+        assert result["algorithm"] == "ED25519" and is_secret(result[form])
+        assert result["id"] == hashlib.sha1(key["publicKeyPem"].strip().encode()).hexdigest()
+    _, failures = c.invoke("tls:index/getPublicKey:getPublicKey", {})
+    assert failures[0][0] == "privateKeyPem"
