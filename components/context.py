@@ -24,12 +24,16 @@ class CloudContext:
     # Filled by earlier layers for later ones (e.g. "ca_root_pem", "nats_url").
     shared: dict[str, Any] = field(default_factory=dict)
 
+    def _access(self, host) -> HostAccess:
+        # The dev stack's plane sets "hosts_ready": SSH waits until its namespaces answer.
+        return HostAccess(host, self.admin_private_key, tuple(self.shared.get("hosts_ready", ())))
+
     def access(self, host_name: str) -> HostAccess:
-        return HostAccess(self.spec.host(host_name), self.admin_private_key)
+        return self._access(self.spec.host(host_name))
 
     def accesses(self, role: Role | None = None) -> list[HostAccess]:
         hosts = self.spec.hosts if role is None else self.spec.hosts_with(role)
-        return [HostAccess(h, self.admin_private_key) for h in hosts]
+        return [self._access(h) for h in hosts]
 
     def placed(self, service: str) -> HostAccess | None:
         """The host a service is placed on (`mammatus:placement`), if any."""

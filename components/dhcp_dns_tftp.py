@@ -20,13 +20,6 @@ from components.service_manager import Daemon, digest
 from dynamic_providers.dnsmasq import DnsmasqRecord, DnsmasqReservation
 
 
-def _when_hosts_ready(ctx: CloudContext, value):
-    """`value`, carrying a dependency on ctx.shared["hosts_ready"] (the dev stack's namespace
-    hosts and their sshd): whatever takes it as an input waits for the hosts to exist."""
-    ready = list(ctx.shared.get("hosts_ready") or [])
-    if not ready:
-        return value
-    return pulumi.Output.all(*[r.urn for r in ready]).apply(lambda _: value)
 
 
 class DhcpDnsTftp(pulumi.ComponentResource):
@@ -56,10 +49,10 @@ class DhcpDnsTftp(pulumi.ComponentResource):
 
         dirs = command.remote.Command(
             f"{name}-dirs", connection=access.connection(),
-            create=_when_hosts_ready(ctx, "mkdir -p " + " ".join(
-                shlex.quote(d) for d in dnsmasq.directories(spec, paths))),
+            create="mkdir -p " + " ".join(
+                shlex.quote(d) for d in dnsmasq.directories(spec, paths)),
             opts=child)
-        conf = HostFile(f"{name}-config", access, on_host.config, _when_hosts_ready(ctx, text),
+        conf = HostFile(f"{name}-config", access, on_host.config, text,
                         opts=child)
         check = command.remote.Command(
             f"{name}-check", connection=access.connection(),

@@ -18,13 +18,6 @@ from components.service_manager import digest
 from stacks.spec import ServiceManager
 
 
-def _when_hosts_ready(ctx: CloudContext, value):
-    """`value`, carrying a dependency on ctx.shared["hosts_ready"] (the dev stack's namespace
-    hosts and their sshd): whatever takes it as an input waits for the hosts to exist."""
-    ready = list(ctx.shared.get("hosts_ready") or [])
-    if not ready:
-        return value
-    return pulumi.Output.all(*[r.urn for r in ready]).apply(lambda _: value)
 
 
 class Firewall(pulumi.ComponentResource):
@@ -46,7 +39,7 @@ class Firewall(pulumi.ComponentResource):
             raise ValueError(f"the firewall file lacks the gateway's NAT rules {missing}")
 
         rules_file = HostFile(f"{name}-rules", access, iptables.RULES_PATH,
-                              _when_hosts_ready(ctx, text), mode="0640",
+                              text, mode="0640",
                               opts=pulumi.ResourceOptions(parent=self))
         path = shlex.quote(access.path(iptables.RULES_PATH))
         depends = [rules_file] + ([gateway["resource"]] if gateway.get("resource") else [])
@@ -61,7 +54,7 @@ class Firewall(pulumi.ComponentResource):
             unit = iptables.boot_unit(access.path(iptables.RULES_PATH))
             unit_path = f"/etc/systemd/system/{iptables.BOOT_UNIT}"
             unit_file = HostFile(f"{name}-boot-unit", access, unit_path,
-                                 _when_hosts_ready(ctx, unit),
+                                 unit,
                                  opts=pulumi.ResourceOptions(parent=self))
             command.remote.Command(
                 f"{name}-boot-enable", connection=access.connection(),

@@ -20,13 +20,6 @@ SYSCTL_PATH = "/etc/sysctl.d/90-mammatus-ip-forward.conf"
 SYSCTL_CONF = "# Mammatus gateway: route between the LAN and the WAN\nnet.ipv4.ip_forward = 1\n"
 
 
-def _when_hosts_ready(ctx: CloudContext, value):
-    """`value`, carrying a dependency on ctx.shared["hosts_ready"] (the dev stack's namespace
-    hosts and their sshd): whatever takes it as an input waits for the hosts to exist."""
-    ready = list(ctx.shared.get("hosts_ready") or [])
-    if not ready:
-        return value
-    return pulumi.Output.all(*[r.urn for r in ready]).apply(lambda _: value)
 
 
 class Gateway(pulumi.ComponentResource):
@@ -45,7 +38,7 @@ class Gateway(pulumi.ComponentResource):
         access = ctx.access(gw.host)
 
         sysctl = HostFile(f"{name}-ip-forward-conf", access, SYSCTL_PATH,
-                          _when_hosts_ready(ctx, SYSCTL_CONF),
+                          SYSCTL_CONF,
                           opts=pulumi.ResourceOptions(parent=self))
         conf = shlex.quote(access.path(SYSCTL_PATH))
         forward = command.remote.Command(

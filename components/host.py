@@ -21,13 +21,21 @@ from stacks.spec import Host
 
 @dataclass(frozen=True)
 class HostAccess:
-    """How to reach one host: its spec plus the admin private key (a secret Output)."""
+    """How to reach one host: its spec plus the admin private key (a secret Output).
+
+    `ready` are resources that must exist before the host answers SSH (the dev stack's
+    namespaces and sshd); every command over this connection waits for them."""
     host: Host
     private_key: pulumi.Input[str]
+    ready: tuple = ()
 
     def connection(self) -> command.remote.ConnectionArgs:
+        address: pulumi.Input[str] = str(self.host.address)
+        if self.ready:
+            address = pulumi.Output.all(*[r.urn for r in self.ready]).apply(
+                lambda _: str(self.host.address))
         return command.remote.ConnectionArgs(
-            host=str(self.host.address), port=self.host.ssh_port, user=self.host.ssh_user,
+            host=address, port=self.host.ssh_port, user=self.host.ssh_user,
             private_key=self.private_key, dial_error_limit=10)
 
     def path(self, path: str) -> str:

@@ -49,15 +49,6 @@ def reload_command(access: HostAccess, text: str) -> str:
             f"sshd -t -f {staged} && install -m 0644 {staged} {live} && {reload}")
 
 
-def _when_hosts_ready(ctx: CloudContext, value):
-    """`value`, carrying a dependency on ctx.shared["hosts_ready"] (the dev stack's namespace
-    hosts and their sshd): whatever takes it as an input waits for the hosts to exist."""
-    ready = list(ctx.shared.get("hosts_ready") or [])
-    if not ready:
-        return value
-    return pulumi.Output.all(*[r.urn for r in ready]).apply(lambda _: value)
-
-
 def _retain_on_delete(args: pulumi.ResourceTransformationArgs):
     return pulumi.ResourceTransformationResult(
         args.props, pulumi.ResourceOptions.merge(args.opts,
@@ -82,15 +73,15 @@ class SshAccess(pulumi.ComponentResource):
             host = access.host.name
             keys = HostFile(f"{name}-{host}-authorized-keys", access,
                             sshd.authorized_keys_path(access.host.ssh_user),
-                            _when_hosts_ready(ctx, pulumi.Output.from_input(
-                                ctx.admin_public_key).apply(lambda key: key.strip() + "\n")),
+                            pulumi.Output.from_input(
+                                ctx.admin_public_key).apply(lambda key: key.strip() + "\n"),
                             opts=keep)
             key_files[host] = keys.path
             if not manage_sshd:
                 continue
             text = host_config(access)
             staged = HostFile(f"{name}-{host}-sshd-config", access, STAGED_CONFIG,
-                              _when_hosts_ready(ctx, text),
+                              text,
                               mode="0600", opts=child)
             command.remote.Command(
                 f"{name}-{host}-sshd-reload", connection=access.connection(),

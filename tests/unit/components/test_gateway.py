@@ -52,7 +52,7 @@ def test_files_wait_for_the_dev_hosts_and_keep_their_content():
     import pulumi
     import pulumi_command as command
 
-    from components.gateway import SYSCTL_CONF, _when_hosts_ready
+    from components.gateway import SYSCTL_CONF
 
     def build():
         ready = command.local.Command("hosts-ready-marker", create="true")
@@ -62,5 +62,6 @@ def test_files_wait_for_the_dev_hosts_and_keep_their_content():
 
     mocks, ctx = registered(build)
     assert mocks.named("ready-gw-ip-forward-conf-write").inputs["stdin"] == SYSCTL_CONF
-    assert isinstance(_when_hosts_ready(ctx, "x"), pulumi.Output)
-    assert _when_hosts_ready(context(stack_spec("lab")), "x") == "x"
+    # Every SSH connection to a host waits for the dev plane; without one it is a plain address.
+    assert isinstance(ctx.access("gw").connection().host, pulumi.Output)
+    assert context(stack_spec("lab")).access("gw").connection().host == "10.10.0.1"
