@@ -356,6 +356,8 @@ class _Cert(ResourceType):
     def update(self, id, olds, news, old_inputs, preview):
         outs = dict(olds)
         outs.update(news)
+        for write_only in ("privateKeyPemWo", "caPrivateKeyPemWo"):  # never stored
+            outs.pop(write_only, None)
         if outs.get("validityEndTime"):
             outs["readyForRenewal"] = ready_for_renewal(outs["validityEndTime"], news.get("earlyRenewalHours") or 0)
         return outs

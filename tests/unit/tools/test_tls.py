@@ -253,3 +253,13 @@ def test_get_public_key_function(c):
         assert result["id"] == hashlib.sha1(key["publicKeyPem"].strip().encode()).hexdigest()
     _, failures = c.invoke("tls:index/getPublicKey:getPublicKey", {})
     assert failures[0][0] == "privateKeyPem"
+
+
+def test_write_only_private_key_is_not_stored(c):
+    _, key = make_key(c, algorithm="ED25519")
+    inputs = c.checked(SSC, {"privateKeyPemWo": key["privateKeyPem"], "privateKeyPemWoVersion": 1,
+                             "validityPeriodHours": 5, "allowedUses": ["server_auth"]})
+    id_, outs = c.create(SSC, inputs)
+    assert "privateKeyPemWo" not in outs and outs["keyAlgorithm"] == "ED25519"
+    updated = c.update(SSC, outs, {**inputs, "earlyRenewalHours": 1}, old_inputs=inputs)
+    assert "privateKeyPemWo" not in updated and updated["earlyRenewalHours"] == 1
