@@ -8,8 +8,13 @@ import pulumi
 
 from components.context import CloudContext
 from components.dev_box import DevBoxPlane, dev_hosts_ready
+from components.dhcp_dns_tftp import DhcpDnsTftp
+from components.firewall import Firewall
 from components.foundation import Foundation
-from stacks.spec import StackSpec
+from components.gateway import Gateway
+from components.networking import Networking
+from components.ssh_access import SshAccess
+from stacks.spec import Role, StackSpec
 
 
 class MammatusCloud(pulumi.ComponentResource):
@@ -32,6 +37,19 @@ class MammatusCloud(pulumi.ComponentResource):
                 f"{name}-box", spec, self.foundation.admin_public_key,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.foundation]))
             self.context.shared["hosts_ready"] = dev_hosts_ready(self.dev_box)
+
+        ctx, child = self.context, pulumi.ResourceOptions(parent=self)
+        self.layers: dict[str, pulumi.ComponentResource] = {}
+        if spec.hosts:
+            # The dev box runs each host's sshd itself; SshAccess then only places the key.
+            self.layers["ssh"] = SshAccess(f"{name}-ssh", ctx, opts=child,
+                                           manage_sshd=spec.dev_box is None)
+        if spec.gateway and spec.network:
+            self.layers["gateway"] = Gateway(f"{name}-gateway", ctx, opts=child)
+            self.layers["firewall"] = Firewall(f"{name}-firewall", ctx, opts=child)
+            self.layers["dhcp_dns_tftp"] = DhcpDnsTftp(f"{name}-dhcp-dns-tftp", ctx, opts=child)
+        if spec.hosts_with(Role.compute):
+            self.layers["networking"] = Networking(f"{name}-networking", ctx, opts=child)
         self.register_outputs({"run_dir": self.foundation.run_dir})
 
     def export(self) -> None:
