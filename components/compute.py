@@ -1,0 +1,147 @@
+"""mammatus:compute:Compute — LXD on every compute host (seed design: LXD for compute, macvlan
+so instances take their address from the cloud's DHCP server).
+
+Per compute host: `lxd init --preseed` (HTTPS API on the host's address, a dir storage pool, a
+default profile with the root disk and no bridge), the cloud's LXD client certificate trusted,
+the macvlan profile (ctx.shared["macvlan_profile"][host] from Networking, or rendered here from
+the host's lanInterface), the images its instances use (pulled from an image server), and the
+spec's instances (dynamic_providers/lxd.py): image, profiles default+macvlan, limits from size,
+cloud-init user-data (components/render/cloud_config.py), the spec's MAC if any.
+
+Needs (ctx.shared): "macvlan_profile" (optional), "hosts_ready" (dev stack, optional).
+Puts: "instances" ({name: LxdInstance}, for Configuration and the stack outputs),
+"lxd" ({host: connection dict}). Order: Networking -> Compute -> Configuration.
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import Optional
+
+import pulumi
+import pulumi_command as command
+import pulumi_tls as tls
+import yaml
+
+from components.configuration import instance_user_data, when_hosts_ready
+from components.context import CloudContext
+from components.host import HostFile
+from components.render import lxd_profiles
+from dynamic_providers.lxd import DEFAULT_IMAGE_SERVER, LxdImage, LxdInstance, LxdProfile
+from stacks.spec import Role
+
+LXD_PORT = 8443
+PRESEED_PATH = "/etc/mammatus/lxd/preseed.yaml"
+CLIENT_CERT_PATH = "/etc/mammatus/lxd/mammatus-client.crt"
+# Spec image names -> image server aliases (simplestreams, cloud variants ship cloud-init).
+IMAGE_ALIASES = {
+    "debian-bookworm": "debian/12/cloud",
+    "debian-trixie": "debian/13/cloud",
+    "ubuntu-jammy": "ubuntu/22.04/cloud",
+    "ubuntu-noble": "ubuntu/24.04/cloud",
+}
+
+
+def preseed(address: str, pool: str = "default") -> str:
+    """LXD's preseed for a compute host: API on the LAN address, a dir pool, no bridge (instances
+    use macvlan profiles)."""
+    return yaml.safe_dump({
+        "config": {"core.https_address": f"{address}:{LXD_PORT}"},
+        "storage_pools": [{"name": pool, "driver": "dir"}],
+        "profiles": [{"name": "default", "description": "Mammatus: root disk only",
+                      "devices": {"root": {"type": "disk", "path": "/", "pool": pool}}}],
+    }, sort_keys=True)
+
+
+def trust_command(preseed_path: str, cert_path: str) -> str:
+    """Applies the preseed, then trusts the client certificate (once)."""
+    p, c = shlex.quote(preseed_path), shlex.quote(cert_path)
+    return (f"lxd waitready --timeout 60 && lxd init --preseed < {p} && "
+            f"fp=$(openssl x509 -in {c} -noout -fingerprint -sha256 | cut -d= -f2 | tr -d : | tr A-F a-f) && "
+            f"(lxc config trust list --format csv | grep -q \"$(echo $fp | cut -c1-12)\" || "
+            f"lxc config trust add {c} --name mammatus)")
+
+
+class Compute(pulumi.ComponentResource):
+    hosts: pulumi.Output[list]
+    endpoints: pulumi.Output[dict]
+    instances: pulumi.Output[dict]
+
+    def __init__(self, name: str, ctx: CloudContext, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("mammatus:compute:Compute", name, None, opts)
+        spec = ctx.spec
+        child = pulumi.ResourceOptions(parent=self)
+        compute_hosts = spec.hosts_with(Role.compute)
+
+        # One client identity for the whole cloud, trusted by every compute host's LXD.
+        key = tls.PrivateKey(f"{name}-lxd-client-key", algorithm="ECDSA", ecdsa_curve="P384",
+                             opts=child)
+        cert = tls.SelfSignedCert(
+            f"{name}-lxd-client-cert", private_key_pem=key.private_key_pem,
+            subject=tls.SelfSignedCertSubjectArgs(common_name="mammatus-pulumi",
+                                                  organization="Mammatus"),
+            validity_period_hours=24 * 365 * 10, allowed_uses=["digital_signature", "client_auth"],
+            opts=child)
+
+        profiles_data = ctx.shared.get("macvlan_profile") or lxd_profiles.macvlan_profiles(spec)
+        user_data = instance_user_data(ctx)
+        connections: dict[str, dict] = {}
+        ready: dict[str, list[pulumi.Resource]] = {}
+        for host in compute_hosts:
+            access = ctx.access(host.name)
+            text = preseed(str(host.address))
+            pre = HostFile(f"{name}-{host.name}-preseed", access, PRESEED_PATH,
+                           when_hosts_ready(ctx, text), opts=child)
+            crt = HostFile(f"{name}-{host.name}-client-cert", access, CLIENT_CERT_PATH,
+                           cert.cert_pem, opts=child)
+            init = command.remote.Command(
+                f"{name}-{host.name}-lxd-init", connection=access.connection(),
+                create=trust_command(PRESEED_PATH, CLIENT_CERT_PATH),
+                triggers=[text, cert.cert_pem],
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[pre, crt]))
+            connections[host.name] = {"endpoint": f"https://{host.address}:{LXD_PORT}",
+                                      "client_cert": cert.cert_pem,
+                                      "client_key": key.private_key_pem, "verify": False}
+            after_init = pulumi.ResourceOptions(parent=self, depends_on=[init])
+            profile = profiles_data.get(host.name) or lxd_profiles.macvlan_profile(host.lan_interface)
+            prof = LxdProfile(f"{name}-{host.name}-profile-{profile['name']}", name=profile["name"],
+                              config=profile.get("config") or {}, devices=profile["devices"],
+                              description=profile.get("description", ""),
+                              connection=connections[host.name], opts=after_init)
+            ready[host.name] = [init, prof]
+            for image in sorted({i.image for i in spec.instances if i.host == host.name}):
+                img = LxdImage(f"{name}-{host.name}-image-{image}", alias=image,
+                               source={"server": DEFAULT_IMAGE_SERVER,
+                                       "alias": IMAGE_ALIASES.get(image, image),
+                                       "protocol": "simplestreams"},
+                               connection=connections[host.name], opts=after_init)
+                ready[host.name].append(img)
+
+        instances: dict[str, LxdInstance] = {}
+        for inst in spec.instances:
+            if inst.host not in connections:
+                raise ValueError(f"mammatus:instances: {inst.name!r} is on {inst.host!r}, "
+                                 "which is not a compute host")
+            profile_name = (profiles_data.get(inst.host) or {}).get("name", lxd_profiles.MACVLAN_PROFILE)
+            profiles = ["default", profile_name] if inst.profile == lxd_profiles.MACVLAN_PROFILE \
+                else ["default", inst.profile]
+            instances[inst.name] = LxdInstance(
+                f"{name}-instance-{inst.name}", name=inst.name, image=inst.image,
+                size={"cpus": inst.size.cpus, "memory_mb": inst.size.memory_mb,
+                      "disk_gb": inst.size.disk_gb},
+                profiles=profiles, user_data=user_data[inst.name], mac=inst.mac,
+                connection=connections[inst.host],
+                opts=pulumi.ResourceOptions(parent=self, depends_on=ready[inst.host]))
+
+        ctx.shared["instances"] = instances
+        ctx.shared["lxd"] = connections
+        self.hosts = pulumi.Output.from_input([h.name for h in compute_hosts])
+        self.endpoints = pulumi.Output.from_input(
+            {h: c["endpoint"] for h, c in connections.items()})
+        hosts_of = {i.name: i.host for i in spec.instances}
+        self.instances = pulumi.Output.all(**{
+            n: pulumi.Output.all(i.status, i.ipv4, i.mac_address).apply(
+                lambda a, h=hosts_of[n]: {"host": h, "status": a[0], "ipv4": a[1], "mac": a[2]})
+            for n, i in instances.items()}) if instances else pulumi.Output.from_input({})
+        self.register_outputs({"hosts": self.hosts, "endpoints": self.endpoints,
+                               "instances": self.instances})

@@ -1,0 +1,85 @@
+"""mammatus:config:Configuration — cloud-init for every instance (seed design: cloud-init in all
+instances): the user-data of each spec instance (components/render/cloud_config.py) and the
+metadata service's inventory of instances (name, MACs, image, host, admin SSH key, user-data),
+which the Metadata layer writes next to its config and serves with the vendor-data.
+
+Needs (ctx.shared): "instances" from Compute ({name: LxdInstance}; MACs of instances without a
+spec MAC come from LXD), "vendor_data" (optional, from the Services layers: the metadata
+config's `vendor_data` section — consul/vault/telegraf). Puts: "user_data" ({instance: text}),
+"metadata_inventory" (Output[str]), "metadata_vendor_data" (the vendor_data it saw).
+Order: Compute -> Configuration -> Metadata.
+
+Also holds the small helpers the placement components share (hosts_ready, SSH targets, how a
+Mammatus Python service is started on a host).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence
+
+import pulumi
+
+from components.context import CloudContext
+from components.host import HostAccess
+from components.render import cloud_config, metadata_config
+from components.service_manager import Daemon
+
+# Where the project (and its venv) lives on a host that runs Mammatus' own services; the dev
+# stack overrides it through ctx.shared["service_runtime"] = {"python": …, "root": …}.
+SERVICE_ROOT = "/opt/mammatus"
+SERVICE_PYTHON = "/opt/mammatus/.venv/bin/python"
+
+
+def when_hosts_ready(ctx: CloudContext, value):
+    """`value`, carrying a dependency on ctx.shared["hosts_ready"] (the dev stack's hosts)."""
+    ready = list(ctx.shared.get("hosts_ready") or [])
+    if not ready:
+        return value
+    return pulumi.Output.all(*[r.urn for r in ready]).apply(lambda _: value)
+
+
+def ssh_connection(ctx: CloudContext, access: HostAccess) -> dict:
+    """The `connection` dict the SSH-based dynamic providers take (a secret: it holds the key)."""
+    return {"host": str(access.host.address), "port": access.host.ssh_port,
+            "user": access.host.ssh_user, "private_key": ctx.admin_private_key}
+
+
+def python_daemon(ctx: CloudContext, name: str, module: str, args: Sequence[str],
+                  description: str) -> Daemon:
+    """A Mammatus Python service (`python -m services.x …`) as a Daemon."""
+    runtime = ctx.shared.get("service_runtime") or {}
+    python = runtime.get("python", SERVICE_PYTHON)
+    root = runtime.get("root", SERVICE_ROOT)
+    return Daemon(name=name, description=description, command=[python, "-m", module, *args],
+                  environment={"PYTHONPATH": root, "PYTHONUNBUFFERED": "1"})
+
+
+def instance_user_data(ctx: CloudContext) -> dict[str, str]:
+    domain = ctx.spec.network.domain if ctx.spec.network else None
+    return {i.name: cloud_config.render(i.user_data, hostname=i.name, domain=domain)
+            for i in ctx.spec.instances}
+
+
+class Configuration(pulumi.ComponentResource):
+    user_data: pulumi.Output[dict]
+    inventory: pulumi.Output[str]
+
+    def __init__(self, name: str, ctx: CloudContext, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("mammatus:config:Configuration", name, None, opts)
+        spec = ctx.spec
+        user_data = instance_user_data(ctx)
+        instances: dict[str, Any] = ctx.shared.get("instances") or {}
+        names = [i.name for i in spec.instances]
+        macs = [instances[n].mac_address if n in instances else None for n in names]
+
+        def inventory(args) -> str:
+            public_key, *found = args
+            return metadata_config.render_inventory(
+                spec, dict(zip(names, found)), user_data, ssh_keys=[public_key] if public_key else [])
+
+        self.inventory = pulumi.Output.all(ctx.admin_public_key, *macs).apply(inventory)
+        self.user_data = pulumi.Output.from_input(user_data)
+        ctx.shared["user_data"] = user_data
+        ctx.shared["metadata_inventory"] = self.inventory
+        ctx.shared["metadata_vendor_data"] = ctx.shared.get("vendor_data")
+        self.register_outputs({"user_data": self.user_data, "inventory": self.inventory})

@@ -1,0 +1,103 @@
+"""mammatus:functions:Functions — faasd on the host placed as `functions` (seed design: functions
+as a service, on demand, on a schedule, from SNS and from SQS).
+
+faasd itself is installed by `faasd install` (its own systemd units faasd + faasd-provider,
+containerd, the gateway on :8080); this layer runs that once, reads the gateway's generated admin
+password (a secret) and deploys the spec's functions through the gateway's REST API
+(dynamic_providers/faasd.py). Triggers:
+- http: the function's URL (always there);
+- cron: cron-connector annotations (`topic: cron-function`, `schedule`) on the function;
+- sns: an SNS subscription of the function's URL to the topic (needs Notifications first);
+- sqs: an entry in the SQS pollers' config (/etc/mammatus/functions/sqs-pollers.json: queue URL
+  -> function URL), which a poller on the functions host consumes (not written yet).
+
+Needs (ctx.shared): "topics" and "sns" (for sns triggers), "queues" (for sqs triggers).
+Puts: "functions" ({name: FaasdFunction}). Order: Notifications -> Queues -> Functions.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+import pulumi
+import pulumi_command as command
+
+from components.configuration import when_hosts_ready
+from components.context import CloudContext
+from components.host import HostFile
+from dynamic_providers.aws_messaging import SnsSubscription
+from dynamic_providers.faasd import FaasdFunction
+
+GATEWAY_PORT = 8080
+PASSWORD_FILE = "/var/lib/faasd/secrets/basic-auth-password"
+POLLERS = "/etc/mammatus/functions/sqs-pollers.json"
+
+
+def pollers_config(entries: list[dict]) -> str:
+    return json.dumps({"pollers": sorted(entries, key=lambda e: (e["queue"], e["function"]))},
+                      indent=2, sort_keys=True) + "\n"
+
+
+class Functions(pulumi.ComponentResource):
+    gateway: pulumi.Output[str]
+    functions: pulumi.Output[dict]
+    admin_password: pulumi.Output[str]
+
+    def __init__(self, name: str, ctx: CloudContext, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("mammatus:functions:Functions", name, None, opts)
+        spec = ctx.spec
+        access = ctx.placed("functions")
+        if access is None:
+            raise ValueError("the Functions layer needs mammatus:placement.functions")
+        child = pulumi.ResourceOptions(parent=self)
+        gateway = f"http://{access.host.address}:{GATEWAY_PORT}"
+
+        install = command.remote.Command(
+            f"{name}-faasd-install", connection=access.connection(),
+            create=when_hosts_ready(ctx, f"test -s {PASSWORD_FILE} || faasd install"), opts=child)
+        read_password = command.remote.Command(
+            f"{name}-faasd-password", connection=access.connection(),
+            create=f"cat {PASSWORD_FILE}", logging="none",
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[install],
+                                        additional_secret_outputs=["stdout"]))
+        password = pulumi.Output.secret(read_password.stdout.apply(lambda s: (s or "").strip()))
+        connection = password.apply(lambda p: {"gateway": gateway, "username": "admin", "password": p})
+
+        topics = ctx.shared.get("topics") or {}
+        queues = ctx.shared.get("queues") or {}
+        sns = ctx.shared.get("sns")
+        functions: dict[str, FaasdFunction] = {}
+        pollers = []
+        for fn in spec.functions:
+            schedule = next((t.schedule for t in fn.triggers if t.kind == "cron"), None)
+            deployed = FaasdFunction(f"{name}-function-{fn.name}", name=fn.name, image=fn.image,
+                                     connection=connection, env=dict(fn.env), schedule=schedule,
+                                     opts=pulumi.ResourceOptions(parent=self, depends_on=[install]))
+            functions[fn.name] = deployed
+            for trig in fn.triggers:
+                if trig.kind == "sns":
+                    if trig.topic not in topics or sns is None:
+                        raise ValueError(f"mammatus:functions: {fn.name!r} is triggered by topic "
+                                         f"{trig.topic!r}: build Notifications with it first")
+                    SnsSubscription(f"{name}-sub-{trig.topic.replace('.', '-')}-{fn.name}",
+                                    topic_arn=topics[trig.topic].arn, protocol="http",
+                                    endpoint=deployed.url, connection=sns["connection"],
+                                    opts=child)
+                elif trig.kind == "sqs":
+                    if trig.queue not in queues:
+                        raise ValueError(f"mammatus:functions: {fn.name!r} is triggered by queue "
+                                         f"{trig.queue!r}: build Queues with it first")
+                    pollers.append(pulumi.Output.all(queues[trig.queue].url, deployed.url).apply(
+                        lambda a, q=trig.queue: {"queue": q, "queue_url": a[0], "function": a[1]}))
+        if pollers:
+            HostFile(f"{name}-sqs-pollers", access, POLLERS,
+                     pulumi.Output.all(*pollers).apply(lambda es: pollers_config(list(es))), opts=child)
+
+        ctx.shared["functions"] = functions
+        self.gateway = pulumi.Output.from_input(gateway)
+        self.admin_password = password
+        self.functions = pulumi.Output.all(**{n: f.url for n, f in functions.items()}) if functions \
+            else pulumi.Output.from_input({})
+        self.register_outputs({"gateway": self.gateway, "functions": self.functions,
+                               "admin_password": self.admin_password})

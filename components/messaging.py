@@ -1,0 +1,187 @@
+"""Messaging placements (seed design: NATS backs a custom SNS HTTP API; NATS JetStream — which
+replaces the deprecated NATS Streaming — backs a custom SQS HTTP API).
+
+- mammatus:messaging:Nats — nats-server with JetStream on the `nats` host
+  (components/render/nats.py). It listens on loopback when SNS and SQS run on the same host (the
+  lab and home stacks), on the host's address otherwise.
+  Puts ctx.shared["nats"] = {"url", "host", "service"}.
+- mammatus:messaging:Notifications — `python -m services.sns --listen ADDR:9911 --nats URL
+  --credentials FILE` on the `sns` host, its access key generated (secret), and the spec's topics
+  (dynamic_providers/aws_messaging.py). Puts ctx.shared["sns"] = {endpoint, connection} and
+  ctx.shared["topics"] = {name: SnsTopic}.
+- mammatus:messaging:Queues — `python -m services.sqs --listen ADDR:9324 --nats URL
+  --credentials FILE` on the `sqs` host, the spec's queues (dead-letter queues first) and their
+  subscriptions to SNS topics. Puts ctx.shared["sqs"] and ctx.shared["queues"] = {name: SqsQueue}.
+
+Order: Nats -> Notifications -> Queues (-> Functions).
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import pulumi
+import pulumi_random as random
+
+from components.configuration import python_daemon, when_hosts_ready
+from components.context import CloudContext
+from components.host import HostAccess, HostFile, HostService
+from components.render import nats
+from components.service_manager import Daemon
+from dynamic_providers.aws_messaging import SnsSubscription, SnsTopic, SqsQueue
+
+NATS_BINARY = "/usr/local/bin/nats-server"
+NATS_CONFIG = "/etc/mammatus/nats/nats.conf"
+NATS_STORE = "/var/lib/mammatus/nats"
+NATS_PORT = 4222
+SNS_PORT = 9911
+SQS_PORT = 9324
+REGION = "us-east-1"
+
+
+def credentials_ini(access_key: str, secret_key: str) -> str:
+    """The aws-cli style INI the services read (services/awsapi/credentials.py)."""
+    return f"[default]\naws_access_key_id = {access_key}\naws_secret_access_key = {secret_key}\n"
+
+
+def nats_listen_host(ctx: CloudContext) -> str:
+    placement = ctx.spec.placement
+    users = {p for p in (placement.sns, placement.sqs) if p}
+    if users <= {placement.nats}:
+        return "127.0.0.1"
+    return str(ctx.spec.host(placement.nats).address)
+
+
+class Nats(pulumi.ComponentResource):
+    url: pulumi.Output[str]
+    config: pulumi.Output[str]
+
+    def __init__(self, name: str, ctx: CloudContext, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("mammatus:messaging:Nats", name, None, opts)
+        access = ctx.placed("nats")
+        if access is None:
+            raise ValueError("the messaging layers need mammatus:placement.nats")
+        child = pulumi.ResourceOptions(parent=self)
+        listen = nats_listen_host(ctx)
+        text = nats.render(server_name=f"mammatus-{access.host.name}", listen_host=listen,
+                           port=NATS_PORT, store_dir=access.path(NATS_STORE))
+        conf = HostFile(f"{name}-config", access, NATS_CONFIG, when_hosts_ready(ctx, text), opts=child)
+        service = HostService(
+            f"{name}-nats-server", access,
+            Daemon(name="nats", description="NATS with JetStream",
+                   command=[NATS_BINARY, "-c", access.path(NATS_CONFIG)]),
+            config=[text], depends_on=[conf], opts=child)
+        url = nats.client_url(listen, NATS_PORT)
+        ctx.shared["nats"] = {"url": url, "host": access.host.name, "service": service}
+        self.url = pulumi.Output.from_input(url)
+        self.config = pulumi.Output.from_input(text)
+        self.register_outputs({"url": self.url, "config": self.config})
+
+
+def _aws_service(component: pulumi.ComponentResource, name: str, ctx: CloudContext,
+                 access: HostAccess, kind: str, port: int):
+    """Credentials file + HostService of services.sns / services.sqs; returns (connection,
+    endpoint, service)."""
+    shared_nats = ctx.shared.get("nats")
+    if shared_nats is None:
+        raise ValueError(f"build the Nats layer before the {kind.upper()} layer (ctx.shared['nats'])")
+    child = pulumi.ResourceOptions(parent=component)
+    access_key = f"mammatus-{kind}"
+    secret = random.RandomPassword(f"{name}-{kind}-secret-key", length=40, special=False, opts=child)
+    cred_path = f"/etc/mammatus/{kind}/credentials"
+    creds = HostFile(f"{name}-{kind}-credentials", access, cred_path,
+                     when_hosts_ready(ctx, secret.result.apply(lambda s: credentials_ini(access_key, s))),
+                     mode="0600", opts=child)
+    address = str(access.host.address)
+    args = ["--listen", f"{address}:{port}", "--nats", shared_nats["url"],
+            "--credentials", access.path(cred_path), "--region", REGION]
+    daemon = python_daemon(ctx, kind, f"services.{kind}", args,
+                           f"{kind.upper()} API (Mammatus, on NATS)")
+    service = HostService(f"{name}-{kind}", access, daemon, config=[" ".join(args)],
+                          depends_on=[creds, shared_nats["service"]], opts=child)
+    endpoint = f"http://{address}:{port}"
+    connection = pulumi.Output.secret(secret.result.apply(lambda s: {
+        "endpoint": endpoint, "region": REGION, "access_key": access_key, "secret_key": s}))
+    return connection, endpoint, service
+
+
+class Notifications(pulumi.ComponentResource):
+    endpoint: pulumi.Output[str]
+    topics: pulumi.Output[dict]
+
+    def __init__(self, name: str, ctx: CloudContext, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("mammatus:messaging:Notifications", name, None, opts)
+        access = ctx.placed("sns")
+        if access is None:
+            raise ValueError("the Notifications layer needs mammatus:placement.sns")
+        connection, endpoint, service = _aws_service(self, name, ctx, access, "sns", SNS_PORT)
+        after = pulumi.ResourceOptions(parent=self, depends_on=[service])
+        topics = {t.name: SnsTopic(f"{name}-topic-{t.name.replace('.', '-')}", name=t.name,
+                                   connection=connection, opts=after)
+                  for t in ctx.spec.topics}
+        ctx.shared["sns"] = {"endpoint": endpoint, "connection": connection}
+        ctx.shared["topics"] = topics
+        self.endpoint = pulumi.Output.from_input(endpoint)
+        self.topics = pulumi.Output.all(**{n: t.arn for n, t in topics.items()}) if topics \
+            else pulumi.Output.from_input({})
+        self.register_outputs({"endpoint": self.endpoint, "topics": self.topics})
+
+
+def queue_order(queues) -> list:
+    """Dead-letter queues before the queues that name them (a queue's RedrivePolicy needs its
+    DLQ to exist)."""
+    by_name = {q.name: q for q in queues}
+    ordered, seen = [], set()
+
+    def visit(q, path=()):
+        if q.name in seen:
+            return
+        if q.name in path:
+            raise ValueError(f"mammatus:queues: dead-letter cycle through {q.name!r}")
+        dlq = by_name.get(q.dead_letter_queue) if q.dead_letter_queue else None
+        if dlq is not None:
+            visit(dlq, path + (q.name,))
+        seen.add(q.name)
+        ordered.append(q)
+
+    for q in queues:
+        visit(q)
+    return ordered
+
+
+class Queues(pulumi.ComponentResource):
+    endpoint: pulumi.Output[str]
+    queues: pulumi.Output[dict]
+
+    def __init__(self, name: str, ctx: CloudContext, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("mammatus:messaging:Queues", name, None, opts)
+        access = ctx.placed("sqs")
+        if access is None:
+            raise ValueError("the Queues layer needs mammatus:placement.sqs")
+        connection, endpoint, service = _aws_service(self, name, ctx, access, "sqs", SQS_PORT)
+        queues: dict[str, SqsQueue] = {}
+        for q in queue_order(ctx.spec.queues):
+            deps = [service] + ([queues[q.dead_letter_queue]] if q.dead_letter_queue in queues else [])
+            queues[q.name] = SqsQueue(
+                f"{name}-queue-{q.name.replace('.', '-')}", name=q.name, connection=connection,
+                visibility_timeout=q.visibility_timeout, retention_seconds=q.retention_seconds,
+                dead_letter_queue=q.dead_letter_queue, max_receive_count=q.max_receive_count,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=deps))
+        topics = ctx.shared.get("topics") or {}
+        sns = ctx.shared.get("sns")
+        for q in ctx.spec.queues:
+            for topic in q.subscribe_to:
+                if topic not in topics or sns is None:
+                    raise ValueError(f"mammatus:queues: {q.name!r} subscribes to {topic!r}: build "
+                                     "Notifications (with that topic) before Queues")
+                SnsSubscription(f"{name}-sub-{topic.replace('.', '-')}-{q.name.replace('.', '-')}",
+                                topic_arn=topics[topic].arn, protocol="sqs",
+                                endpoint=queues[q.name].arn, connection=sns["connection"],
+                                raw_message_delivery=True,
+                                opts=pulumi.ResourceOptions(parent=self))
+        ctx.shared["sqs"] = {"endpoint": endpoint, "connection": connection}
+        ctx.shared["queues"] = queues
+        self.endpoint = pulumi.Output.from_input(endpoint)
+        self.queues = pulumi.Output.all(**{n: q.url for n, q in queues.items()}) if queues \
+            else pulumi.Output.from_input({})
+        self.register_outputs({"endpoint": self.endpoint, "queues": self.queues})

@@ -1,0 +1,73 @@
+"""mammatus:metadata:Metadata — the metadata service (services/metadata: EC2/NoCloud/OpenStack
+layouts, the "who am I" of instances) on the host placed as `metadata`.
+
+Writes its YAML config (components/render/metadata_config.py: listen address, cloud domain and
+subnet, identity sources, vendor-data) and the instance inventory from the Configuration layer,
+then runs `python -m services.metadata --listen ADDR:80 --config FILE`. dnsmasq's lease file is
+an identity source only when the service shares the DHCP server's host.
+
+Needs (ctx.shared): "metadata_inventory" (Configuration), "metadata_vendor_data" (optional),
+"dnsmasq" (optional: its lease_file, when on the same host). Puts: "metadata" ({url}).
+Order: Compute -> Configuration -> Metadata.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import pulumi
+import pulumi_random as random
+
+from components.configuration import python_daemon, when_hosts_ready
+from components.context import CloudContext
+from components.host import HostFile, HostService
+from components.render import metadata_config
+
+CONFIG = "/etc/mammatus/metadata/metadata.yaml"
+INVENTORY = "/etc/mammatus/metadata/inventory.yaml"
+TOKEN_KEY = "/etc/mammatus/metadata/token.key"
+PORT = 80
+
+
+class Metadata(pulumi.ComponentResource):
+    url: pulumi.Output[str]
+    config: pulumi.Output[str]
+
+    def __init__(self, name: str, ctx: CloudContext, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("mammatus:metadata:Metadata", name, None, opts)
+        spec = ctx.spec
+        access = ctx.placed("metadata")
+        if access is None:
+            raise ValueError("the Metadata layer needs mammatus:placement.metadata")
+        inventory = ctx.shared.get("metadata_inventory")
+        if inventory is None:
+            raise ValueError("build the Configuration layer before Metadata (ctx.shared['metadata_inventory'])")
+        child = pulumi.ResourceOptions(parent=self)
+        address = str(access.host.address)
+        listen = f"{address}:{PORT}"
+        dns_host = spec.placement.dns or (spec.gateway.host if spec.gateway else None)
+        dnsmasq = ctx.shared.get("dnsmasq") or {}
+        leases = [dnsmasq["lease_file"]] if dns_host == access.host.name and dnsmasq.get("lease_file") else []
+        vendor_data = ctx.shared.get("metadata_vendor_data")
+
+        token = random.RandomPassword(f"{name}-token-key", length=48, special=False, opts=child)
+        key_file = HostFile(f"{name}-token-key", access, TOKEN_KEY,
+                            when_hosts_ready(ctx, token.result), mode="0600", opts=child)
+        text = pulumi.Output.from_input(vendor_data or {}).apply(
+            lambda vd: metadata_config.render_config(
+                spec, listen=listen, inventory_path=access.path(INVENTORY), lease_files=leases,
+                vendor_data=vd or None, token_secret_file=access.path(TOKEN_KEY)))
+        conf = HostFile(f"{name}-config", access, CONFIG, when_hosts_ready(ctx, text), opts=child)
+        inv = HostFile(f"{name}-inventory", access, INVENTORY, when_hosts_ready(ctx, inventory),
+                       opts=child)
+        args = ["--listen", listen, "--config", access.path(CONFIG), "--no-access-log"]
+        # The service re-reads the inventory file itself; config changes restart it.
+        service = HostService(
+            f"{name}-service", access,
+            python_daemon(ctx, "metadata", "services.metadata", args, "instance metadata"),
+            config=[" ".join(args), listen], depends_on=[conf, inv, key_file], opts=child)
+
+        self.url = pulumi.Output.from_input(f"http://{listen}")
+        self.config = text
+        ctx.shared["metadata"] = {"url": f"http://{listen}", "service": service}
+        self.register_outputs({"url": self.url, "config": self.config})

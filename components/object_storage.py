@@ -1,0 +1,99 @@
+"""mammatus:storage:ObjectStorage — MinIO on the host placed as `objectStorage` (seed design:
+MinIO, an S3 API with policy based bucket access).
+
+The server runs as a HostService (`minio server DATA --address ADDR:9000 --console-address
+ADDR:9001`) with its root credentials in an env file (0600; MINIO_CONFIG_ENV_FILE), the root
+password generated (pulumi-random, secret). Buckets and their anonymous policies
+(private/public-read/public-read-write, components/render/minio_policy.py) and one MinIO user
+per name in the buckets' writers/readers (generated secret keys, an IAM policy each) are
+dynamic_providers/minio.py resources.
+
+The binary is the pinned build of tools/minio (tools/minio/build; GOARCH=arm64 for the ARM
+storage boards), expected at /usr/local/bin/minio on the host: copying it there is deployment
+(the cloud-in-a-box issue). Needs nothing in ctx.shared besides "hosts_ready" (dev stack).
+Puts: "object_storage" ({endpoint, connection}) for later layers (backups, functions).
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import pulumi
+import pulumi_random as random
+
+from components.configuration import when_hosts_ready
+from components.context import CloudContext
+from components.host import HostFile, HostService
+from components.render import minio_policy
+from components.service_manager import Daemon
+from dynamic_providers.minio import MinioBucket, MinioUser
+
+MINIO_BINARY = "/usr/local/bin/minio"
+DATA_DIR = "/var/lib/mammatus/minio"
+ENV_FILE = "/etc/mammatus/minio/minio.env"
+ROOT_USER = "mammatus-admin"
+API_PORT = 9000
+CONSOLE_PORT = 9001
+
+
+def env_file(root_password: str) -> str:
+    return (f"MINIO_ROOT_USER={ROOT_USER}\nMINIO_ROOT_PASSWORD={root_password}\n"
+            "MINIO_BROWSER=on\n")
+
+
+class ObjectStorage(pulumi.ComponentResource):
+    endpoint: pulumi.Output[str]
+    console: pulumi.Output[str]
+    root_password: pulumi.Output[str]
+    buckets: pulumi.Output[list]
+    credentials: pulumi.Output[dict]
+
+    def __init__(self, name: str, ctx: CloudContext, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("mammatus:storage:ObjectStorage", name, None, opts)
+        spec = ctx.spec
+        access = ctx.placed("object_storage")
+        if access is None:
+            raise ValueError("the ObjectStorage layer needs mammatus:placement.objectStorage")
+        child = pulumi.ResourceOptions(parent=self)
+        address = str(access.host.address)
+
+        password = random.RandomPassword(f"{name}-root-password", length=32, special=False,
+                                         opts=child)
+        env = HostFile(f"{name}-env", access, ENV_FILE,
+                       when_hosts_ready(ctx, password.result.apply(env_file)), mode="0600",
+                       opts=child)
+        command = [MINIO_BINARY, "server", access.path(DATA_DIR), "--address",
+                   f"{address}:{API_PORT}", "--console-address", f"{address}:{CONSOLE_PORT}"]
+        service = HostService(
+            f"{name}-minio", access,
+            Daemon(name="minio", description="MinIO object storage", command=command,
+                   environment={"MINIO_CONFIG_ENV_FILE": access.path(ENV_FILE)}),
+            config=[" ".join(command)], depends_on=[env], opts=child)
+
+        connection = pulumi.Output.secret(password.result.apply(lambda secret: {
+            "endpoint": f"{address}:{API_PORT}", "access_key": ROOT_USER, "secret_key": secret,
+            "secure": False}))
+        after = pulumi.ResourceOptions(parent=self, depends_on=[service])
+        buckets = [MinioBucket(f"{name}-bucket-{b.name}", name=b.name,
+                               policy=minio_policy.bucket_policy(b.name, b.policy),
+                               connection=connection, opts=after)
+                   for b in spec.buckets]
+        credentials = {}
+        for user, (writes, reads) in minio_policy.user_grants(spec).items():
+            secret = random.RandomPassword(f"{name}-user-{user}-secret", length=40, special=False,
+                                           opts=child)
+            MinioUser(f"{name}-user-{user}", access_key=user, secret_key=secret.result,
+                      policy=minio_policy.user_policy(writes, reads), connection=connection,
+                      opts=pulumi.ResourceOptions(parent=self, depends_on=[service, *buckets]))
+            credentials[user] = secret.result.apply(lambda s, u=user: {"access_key": u, "secret_key": s})
+
+        self.endpoint = pulumi.Output.from_input(f"http://{address}:{API_PORT}")
+        self.console = pulumi.Output.from_input(f"http://{address}:{CONSOLE_PORT}")
+        self.root_password = pulumi.Output.secret(password.result)
+        self.buckets = pulumi.Output.from_input([b.name for b in spec.buckets])
+        self.credentials = pulumi.Output.secret(pulumi.Output.all(**credentials)) if credentials \
+            else pulumi.Output.from_input({})
+        ctx.shared["object_storage"] = {"endpoint": f"{address}:{API_PORT}", "connection": connection}
+        self.register_outputs({"endpoint": self.endpoint, "console": self.console,
+                               "root_password": self.root_password, "buckets": self.buckets,
+                               "credentials": self.credentials})

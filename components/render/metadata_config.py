@@ -1,0 +1,54 @@
+"""The metadata service's files (services/metadata, format in services/metadata/config.py and
+docs/metadata.md): its YAML config and the static inventory of the cloud's instances (name,
+MACs, image, host, SSH keys, user-data). Pure; the tests load both with the service's own
+parsers (`parse_config`, `parse_inventory`).
+
+Kept small on purpose: the service's format is young, adjust here when it moves.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional, Sequence
+
+import yaml
+
+from stacks.spec import StackSpec
+
+
+def render_config(spec: StackSpec, *, listen: str, inventory_path: str,
+                  lease_files: Sequence[str] = (), vendor_data: Optional[Mapping[str, Any]] = None,
+                  token_secret_file: Optional[str] = None) -> str:
+    net = spec.network
+    config: dict[str, Any] = {
+        "listen": listen,
+        "cloud": {"name": "mammatus", "domain": net.domain if net else "mammatus"},
+        "identity": {"leases": list(lease_files),
+                     "inventories": [{"type": "file", "path": inventory_path}]},
+    }
+    if net:
+        config["cloud"]["subnet"] = str(net.lan_subnet)
+    if token_secret_file:
+        config["tokens"] = {"secret_file": token_secret_file}
+    if vendor_data:
+        config["vendor_data"] = dict(vendor_data)
+    return "# Mammatus metadata service (generated; do not edit)\n" + yaml.safe_dump(
+        config, sort_keys=True, default_flow_style=False)
+
+
+def render_inventory(spec: StackSpec, macs: Mapping[str, Optional[str]],
+                     user_data: Mapping[str, str], ssh_keys: Sequence[str] = ()) -> str:
+    """One entry per spec instance whose MAC is known (the spec's, or LXD's once created)."""
+    instances = []
+    for inst in spec.instances:
+        mac = inst.mac or macs.get(inst.name)
+        if not mac:
+            continue
+        item: dict[str, Any] = {"name": inst.name, "macs": [mac], "image": inst.image,
+                                "host": inst.host, "type": "lxd.container"}
+        if ssh_keys:
+            item["ssh_keys"] = list(ssh_keys)
+        if user_data.get(inst.name):
+            item["user_data"] = user_data[inst.name]
+        instances.append(item)
+    return "# Mammatus instance inventory (generated; do not edit)\n" + yaml.safe_dump(
+        {"instances": instances}, sort_keys=True, default_flow_style=False)

