@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Optional
 
 ROOT = Path(__file__).resolve().parents[2]
 CACHE = ROOT / ".cache" / "metadata"
@@ -62,16 +63,25 @@ def ensure_cloudinit(cache: Path = CACHE) -> Path:
     return _dist_packages(target)
 
 
-def run_cloudinit(workdir: Path, source_ip: str, datasource: str, url: str,
-                  platform: str = "unknown", timeout: float = 120, max_wait: int = 20) -> dict:
-    """Run one datasource (ec2 | nocloud | openstack | openstack-reader) as `source_ip`."""
+def run_cloudinit(workdir: Path, source_ip: Optional[str], datasource: str, url: str,
+                  platform: str = "unknown", timeout: float = 120, max_wait: int = 20,
+                  netns: Optional[str] = None, allow: tuple = (),
+                  default_urls: bool = False) -> dict:
+    """Run one datasource (ec2 | nocloud | openstack | openstack-reader) as `source_ip`.
+
+    With `netns`, cloud-init runs inside that network namespace (a test-made "instance"), with
+    no source binding when source_ip is None; `allow` adds addresses it may reach there (e.g.
+    169.254.169.254). `default_urls`: leave the datasources' built-in metadata addresses alone,
+    so cloud-init is told nothing but what it would find on a real cloud."""
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     spec = {"dist_packages": str(ensure_cloudinit()), "workdir": str(workdir),
-            "source_ip": source_ip, "datasource": datasource, "url": url, "platform": platform, "max_wait": max_wait}
+            "source_ip": source_ip, "datasource": datasource, "url": url, "platform": platform,
+            "max_wait": max_wait, "allow": list(allow), "default_urls": default_urls}
     spec_file = workdir / "spec.json"
     spec_file.write_text(json.dumps(spec))
-    proc = subprocess.run([sys.executable, __file__, str(spec_file)], capture_output=True,
+    prefix = ["ip", "netns", "exec", netns] if netns else []
+    proc = subprocess.run(prefix + [sys.executable, __file__, str(spec_file)], capture_output=True,
                           text=True, timeout=timeout, cwd=workdir)
     (workdir / "driver.stderr").write_text(proc.stderr)
     if proc.returncode != 0:
@@ -81,13 +91,13 @@ def run_cloudinit(workdir: Path, source_ip: str, datasource: str, url: str,
 
 # -- the subprocess side ------------------------------------------------------------------------
 
-def _loopback_only(source_ip: str) -> None:
+def _loopback_only(source_ip: Optional[str], allow: list) -> None:
     import ipaddress
     import socket
 
     def check(host) -> None:
         try:
-            ok = ipaddress.ip_address(host).is_loopback
+            ok = ipaddress.ip_address(host).is_loopback or host in allow
         except ValueError:
             ok = host == "localhost"
         if not ok:
@@ -99,7 +109,7 @@ def _loopback_only(source_ip: str) -> None:
     def prepare(sock, address):
         if sock.family in (socket.AF_INET, socket.AF_INET6):
             check(address[0])
-            if sock.family == socket.AF_INET and sock.getsockname()[1] == 0:
+            if source_ip and sock.family == socket.AF_INET and sock.getsockname()[1] == 0:
                 sock.bind((source_ip, 0))  # play the instance that owns source_ip
 
     def connect(sock, address):
@@ -136,7 +146,7 @@ def _drive(spec: dict) -> dict:
     here = Path(__file__).resolve().parent
     sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
     sys.path.insert(0, spec["dist_packages"])
-    _loopback_only(spec["source_ip"])
+    _loopback_only(spec["source_ip"], spec["allow"])
     work = Path(spec["workdir"])
     url = spec["url"].rstrip("/")
 
@@ -158,7 +168,7 @@ def _drive(spec: dict) -> dict:
     util.get_cmdline = lambda: ""
     util.find_devs_with = lambda *a, **k: []
     # Without this, is_resolvable() probes DNS for made-up names to detect DNS hijacking.
-    util.is_resolvable = lambda name: name in ("127.0.0.1", "localhost")
+    util.is_resolvable = lambda name: name in ["127.0.0.1", "localhost"] + spec["allow"]
     # The OpenStack reader fetches EC2 metadata from a hard-coded 169.254.169.254.
     os_helper.MetadataReader._read_ec2_metadata = lambda self: ec2_helper.get_instance_metadata(
         metadata_address=self.base_path, timeout=self.timeout, retries=self.retries)
@@ -169,16 +179,16 @@ def _drive(spec: dict) -> dict:
 
     paths = {"cloud_dir": str(work / "cloud"), "run_dir": str(work / "run"),
              "templates_dir": str(work / "templates"), "docs_dir": str(work / "docs")}
+    urls = {} if spec["default_urls"] else {"metadata_urls": [url]}
     sys_cfg = {
         "system_info": {"distro": "debian", "paths": paths},
         "def_log_file": str(work / "cloud-init-output.log"),
         "syslog_fix_perms": [],
         "datasource": {
-            "Ec2": {"metadata_urls": [url], "max_wait": spec["max_wait"], "timeout": 5},
+            "Ec2": dict(urls, max_wait=spec["max_wait"], timeout=5),
             "NoCloud": {"seedfrom": url + "/nocloud/"},
-            "OpenStack": {"metadata_urls": [url], "max_wait": spec["max_wait"], "timeout": 5,
-                          "retries": 1,
-                          "apply_network_config": False},
+            "OpenStack": dict(urls, max_wait=spec["max_wait"], timeout=5, retries=1,
+                              apply_network_config=False),
         },
         "datasource_list": ["NoCloud", "Ec2", "OpenStack", "None"],
         "vendor_data": {"enabled": True},

@@ -43,9 +43,10 @@ class Reply:
 
 class Server:
     def __init__(self, workdir: Path, config: dict, instances: list[dict], leases: list[str],
-                 args: tuple = ()):
+                 args: tuple = (), host: str = "127.0.0.1", netns: str = None):
         self.dir = workdir
         self.args = list(args)
+        self.host, self.netns = host, netns
         self.dir.mkdir(parents=True, exist_ok=True)
         self.leases_file = workdir / "dnsmasq.leases"
         self.inventory_file = workdir / "instances.yaml"
@@ -67,8 +68,8 @@ class Server:
             base[key] = dict(base.get(key, {}), **value) if isinstance(value, dict) else value
         self.config_file = workdir / "metadata.yaml"
         self.config_file.write_text(yaml.safe_dump(base))
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.port = free_port() if netns is None else 80
+        self.url = f"http://{host}:{self.port}"
         self.log_file = workdir / "service.log"
         self.proc = None
 
@@ -84,18 +85,20 @@ class Server:
 
     def start(self) -> "Server":
         log = open(self.log_file, "ab")
+        start = self.log_file.stat().st_size
+        prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "services.metadata", "--listen", f"127.0.0.1:{self.port}",
-             "--config", str(self.config_file), *self.args], cwd=ROOT, stdout=log, stderr=log)
+            prefix + [sys.executable, "-m", "services.metadata", "--listen",
+                      f"{self.host}:{self.port}", "--config", str(self.config_file), *self.args],
+            cwd=ROOT, stdout=log, stderr=log)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"metadata service exited:\n{self.log_file.read_text()}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+            # Works inside network namespaces too, where we cannot connect from here.
+            if "listening on" in self.log_file.read_text()[start:]:
                 return self
-            except OSError:
-                time.sleep(0.05)
+            time.sleep(0.05)
         raise RuntimeError("metadata service did not start listening")
 
     def stop(self) -> None:
@@ -140,10 +143,11 @@ DEFAULT_LEASES = ["0 02:00:00:00:00:02 127.0.0.2 web-1 *",
 def make_server(tmp_path):
     servers = []
 
-    def make(config=None, instances=None, leases=None, name="svc", workdir=None, args=()):
+    def make(config=None, instances=None, leases=None, name="svc", workdir=None, args=(),
+             **where):
         server = Server(workdir or tmp_path / name, config or {},
                         [WEB1, DB1] if instances is None else instances,
-                        DEFAULT_LEASES if leases is None else leases, args)
+                        DEFAULT_LEASES if leases is None else leases, args, **where)
         servers.append(server)
         return server.start()
 
