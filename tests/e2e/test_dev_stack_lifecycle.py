@@ -81,6 +81,31 @@ def test_every_host_takes_the_stack_key_and_refuses_passwords(dev):
                 client.close()
 
 
+def in_netns(host: str, *argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["ip", "netns", "exec", f"{PREFIX}-{host}", *argv],
+                          capture_output=True, text=True, timeout=30)
+
+
+def test_lan_reaches_the_upstream_through_nat_and_resolves_names(dev):
+    out = dev.outputs()
+    page = in_netns("control", "curl", "-s", "-m", "5", "http://192.0.2.1/")
+    assert page.stdout == "hello from upstream\n"
+    gw = out["gateway_lan_ip"]
+    assert in_netns("control", "dig", "+short", f"@{gw}", f"gateway.{out['domain']}").stdout.strip() == gw
+    assert in_netns("control", "dig", "+short", f"@{gw}", "upstream.test").stdout.strip() == "192.0.2.1"
+    # The upstream sees the gateway's WAN address, not the LAN host's (NAT).
+    log = (dev.run_dir / "upstream" / "run" / "web.log").read_text()
+    assert "192.0.2.2" in log and "198.51.100.2" not in log
+
+
+def test_the_wan_cannot_reach_into_the_lan_or_the_gateway(dev):
+    into_lan = in_netns("wan", "curl", "-s", "-m", "3", "http://198.51.100.2/")
+    assert into_lan.returncode != 0
+    # Default-deny inbound on the WAN: the gateway's own ports are silently dropped.
+    ssh_on_gateway = in_netns("wan", "timeout", "3", "bash", "-c", "exec 3<>/dev/tcp/192.0.2.2/22")
+    assert ssh_on_gateway.returncode == 124  # timed out: dropped, not even refused
+
+
 def test_secrets_are_encrypted_in_the_state(dev):
     password = dev.outputs()["admin_password"]
     state = dev.pulumi("stack", "export", "--stack", "dev").stdout
