@@ -1,0 +1,228 @@
+"""SQS throughput through boto3 on loopback: Mammatus (SQS over JetStream) vs peers.
+
+Measures messages/s for SendMessage, SendMessageBatch (10), ReceiveMessage+DeleteMessage (1) and
+ReceiveMessage(10)+DeleteMessageBatch, against:
+  - mammatus: python -m services.sqs on a fresh nats-server -js (file storage)
+  - moto:     moto's server from PyPI (in memory)
+  - elasticmq: ElasticMQ's server assembled from Maven Central with mvn (in memory), if mvn works
+and raw JetStream publish through nats-py (each publish awaited, like a SendMessage) as the ceiling.
+
+Run: .venv/bin/python benchmarks/sqs_throughput.py [--messages 2000] [--threads 4] [--skip-elasticmq]
+All traffic stays on 127.0.0.1; every daemon is started here and stopped by PID.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import boto3
+from botocore.config import Config
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.support.nats import NatsServer, free_port, wait_for_port  # noqa: E402
+
+KEY, SECRET = "AKIDBENCH", "bench-secret"
+ELASTICMQ_VERSION = "1.6.14"
+
+
+def start(cmd, log, env=None, cwd=None):
+    return subprocess.Popen(cmd, stdout=open(log, "ab"), stderr=subprocess.STDOUT, env=env, cwd=cwd)
+
+
+def stop(proc):
+    if proc and proc.poll() is None:
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def elasticmq_classpath(cache: Path) -> str | None:
+    """Resolve elasticmq-server and its dependencies from Maven Central into ~/.m2 with mvn."""
+    if not shutil.which("mvn") or not shutil.which("java"):
+        return None
+    cache.mkdir(parents=True, exist_ok=True)
+    (cache / "pom.xml").write_text(f"""<project xmlns="http://maven.apache.org/POM/4.0.0">
+<modelVersion>4.0.0</modelVersion><groupId>local.bench</groupId><artifactId>elasticmq-peer</artifactId>
+<version>1</version><dependencies><dependency><groupId>org.elasticmq</groupId>
+<artifactId>elasticmq-server_2.13</artifactId><version>{ELASTICMQ_VERSION}</version></dependency>
+</dependencies></project>""")
+    r = subprocess.run(["mvn", "-q", "-B", "dependency:build-classpath", "-Dmdep.outputFile=cp.txt"],
+                       cwd=cache, capture_output=True, timeout=600)
+    if r.returncode != 0 or not (cache / "cp.txt").exists():
+        return None
+    return (cache / "cp.txt").read_text().strip()
+
+
+def client(endpoint):
+    return boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1",
+                        aws_access_key_id=KEY, aws_secret_access_key=SECRET,
+                        config=Config(retries={"max_attempts": 0}, max_pool_connections=64))
+
+
+def run_parallel(threads: int, total_calls: int, make_worker):
+    """Split total_calls over threads; each thread gets its own boto3 client. Returns seconds."""
+    per = [total_calls // threads + (1 if i < total_calls % threads else 0) for i in range(threads)]
+    barrier = threading.Barrier(threads + 1)
+
+    def body(n):
+        work = make_worker()
+        barrier.wait()
+        for _ in range(n):
+            work()
+
+    with ThreadPoolExecutor(threads) as pool:
+        futures = [pool.submit(body, n) for n in per]
+        barrier.wait()
+        t0 = time.perf_counter()
+        for f in futures:
+            f.result()
+        return time.perf_counter() - t0
+
+
+def bench_sqs(name, endpoint, messages, threads):
+    c = client(endpoint)
+    results = {}
+    url = c.create_queue(QueueName=f"bench-{name}-single", Attributes={"VisibilityTimeout": "120"})["QueueUrl"]
+    burl = c.create_queue(QueueName=f"bench-{name}-batch", Attributes={"VisibilityTimeout": "120"})["QueueUrl"]
+    body = "x" * 256
+
+    def sender():
+        cl = client(endpoint)
+        return lambda: cl.send_message(QueueUrl=url, MessageBody=body)
+    results["send x1"] = messages / run_parallel(threads, messages, sender)
+
+    def batch_sender():
+        cl = client(endpoint)
+        entries = [{"Id": str(i), "MessageBody": body} for i in range(10)]
+        return lambda: cl.send_message_batch(QueueUrl=burl, Entries=entries)
+    results["send x10"] = messages / run_parallel(threads, messages // 10, batch_sender)
+
+    def receiver(queue, n):
+        def make():
+            cl = client(endpoint)
+            counter = {"got": 0}
+
+            def work():
+                r = cl.receive_message(QueueUrl=queue, MaxNumberOfMessages=n)
+                msgs = r.get("Messages", [])
+                if n == 1:
+                    for m in msgs:
+                        cl.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
+                elif msgs:
+                    cl.delete_message_batch(QueueUrl=queue, Entries=[
+                        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(msgs)])
+                counter["got"] += len(msgs)
+                received[0] += len(msgs)
+            return work
+        return make
+
+    received = [0]
+    secs = run_parallel(threads, messages, receiver(url, 1))
+    results["recv+del x1"] = received[0] / secs
+    received = [0]
+    secs = run_parallel(threads, messages // 10, receiver(burl, 10))
+    results["recv+del x10"] = received[0] / secs
+    return results
+
+
+async def bench_raw_jetstream(url, messages):
+    import nats
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    await js.add_stream(name="RAWBENCH", subjects=["rawbench"], storage="file")
+    payload = b"x" * 256
+    t0 = time.perf_counter()
+    for _ in range(messages):
+        await js.publish("rawbench", payload)
+    awaited = messages / (time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    for _ in range(messages):
+        await js.publish_async("rawbench", payload)
+    await js.publish_async_completed()
+    pipelined = messages / (time.perf_counter() - t0)
+    await nc.close()
+    return awaited, pipelined
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--messages", type=int, default=2000)
+    ap.add_argument("--threads", type=int, default=4)
+    ap.add_argument("--skip-elasticmq", action="store_true")
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="sqs-bench-"))
+    procs = []
+    table = {}
+    nats = NatsServer(tmp / "nats").start()
+    try:
+        creds = tmp / "credentials"
+        creds.write_text(f"[default]\naws_access_key_id = {KEY}\naws_secret_access_key = {SECRET}\n")
+        port = free_port()
+        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        ours = start([sys.executable, "-m", "services.sqs", "--listen", f"127.0.0.1:{port}",
+                      "--nats", nats.url, "--credentials", str(creds)], tmp / "sqs.log", env, ROOT)
+        procs.append(ours)
+        wait_for_port(port, ours)
+        table["mammatus (JetStream)"] = bench_sqs("ours", f"http://127.0.0.1:{port}", args.messages, args.threads)
+        stop(ours)
+
+        mport = free_port()
+        moto = start([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(mport)], tmp / "moto.log")
+        procs.append(moto)
+        wait_for_port(mport, moto)
+        table["moto server"] = bench_sqs("moto", f"http://127.0.0.1:{mport}", args.messages, args.threads)
+        stop(moto)
+
+        cp = None if args.skip_elasticmq else elasticmq_classpath(ROOT / ".cache" / "elasticmq")
+        if cp:
+            eport = free_port()
+            conf = tmp / "elasticmq.conf"
+            conf.write_text('include classpath("application.conf")\n'
+                            f'node-address {{ protocol = http, host = "127.0.0.1", port = {eport}, context-path = "" }}\n'
+                            f'rest-sqs {{ enabled = true, bind-port = {eport}, bind-hostname = "127.0.0.1", sqs-limits = strict }}\n'
+                            'rest-stats { enabled = false }\n')
+            em = start(["java", f"-Dconfig.file={conf}", "-cp", cp, "org.elasticmq.server.Main"], tmp / "elasticmq.log")
+            procs.append(em)
+            wait_for_port(eport, em, timeout=60)
+            time.sleep(1)
+            table[f"elasticmq {ELASTICMQ_VERSION}"] = bench_sqs("emq", f"http://127.0.0.1:{eport}", args.messages, args.threads)
+            stop(em)
+        else:
+            print("elasticmq: skipped (no mvn/java or Maven Central not reachable)")
+
+        awaited, pipelined = asyncio.run(bench_raw_jetstream(nats.url, args.messages * 5))
+    finally:
+        for p in procs:
+            stop(p)
+        nats.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    cols = ["send x1", "send x10", "recv+del x1", "recv+del x10"]
+    print(f"\n{args.messages} messages of 256 B, {args.threads} boto3 threads, loopback, msgs/s")
+    print(f"{'':24}" + "".join(f"{c:>14}" for c in cols))
+    for name, r in table.items():
+        print(f"{name:24}" + "".join(f"{r[c]:>14.0f}" for c in cols))
+    print(f"raw JetStream publish, nats-py, each awaited: {awaited:.0f} msgs/s; pipelined: {pipelined:.0f} msgs/s")
+    ours = table["mammatus (JetStream)"]
+    print(f"mammatus send x10 / raw awaited publish: {100 * ours['send x10'] / awaited:.0f} %; "
+          f"send x1: {100 * ours['send x1'] / awaited:.0f} %")
+
+
+if __name__ == "__main__":
+    main()
