@@ -1,0 +1,95 @@
+"""targetcli batches and the saveconfig parser (LIO cannot run on this kernel: see the module)."""
+
+import json
+from pathlib import Path
+
+import dill
+
+from dynamic_providers import targetcli as t
+
+FIXTURE = (Path(__file__).parent / "fixtures" / "saveconfig.json").read_text()
+IQN = "iqn.2026-11.mammatus:storage-1.db-data"
+
+
+def props(**extra):
+    return {"name": "db-data", "iqn": IQN, "file": "/var/lib/mammatus/iscsi/db-data.img",
+            "size_gb": 50, "initiators": ["iqn.2026-11.mammatus:db-1"],
+            "portals": [{"ip": "10.0.0.21", "port": 3260}], "connection": None, **extra}
+
+
+def test_target_iqn():
+    assert t.target_iqn("db-data", "storage-1") == IQN
+
+
+def test_create_batch_order_and_commands():
+    batch = t.create_batch(props())
+    assert batch[0].startswith("targetcli set global auto_add_mapped_luns=true auto_add_default_portal=false")
+    assert "targetcli /backstores/fileio create name=db-data file_or_dev=/var/lib/mammatus/iscsi/db-data.img size=50G write_back=false sparse=true" in batch
+    i_backstore = next(i for i, c in enumerate(batch) if "/backstores/fileio create" in c)
+    i_target = batch.index(f"targetcli /iscsi create {IQN}")
+    i_lun = batch.index(f"targetcli /iscsi/{IQN}/tpg1/luns create /backstores/fileio/db-data")
+    i_acl = batch.index(f"targetcli /iscsi/{IQN}/tpg1/acls create iqn.2026-11.mammatus:db-1")
+    assert i_backstore < i_target < i_lun < i_acl   # ACLs after the LUN so it gets mapped
+    assert f"targetcli /iscsi/{IQN}/tpg1/portals create 10.0.0.21 3260" in batch
+    assert batch[-1] == "targetcli saveconfig"
+    assert t.script(batch).startswith("set -e\n")
+
+
+def test_update_batch_only_touches_the_difference():
+    old = props(initiators=["iqn.2026-11.mammatus:db-1", "iqn.2026-11.mammatus:old"])
+    new = props(initiators=["iqn.2026-11.mammatus:db-1", "iqn.2026-11.mammatus:new"],
+                portals=[{"ip": "0.0.0.0", "port": 3260}])
+    batch = t.update_batch(old, new)
+    assert f"targetcli /iscsi/{IQN}/tpg1/acls delete iqn.2026-11.mammatus:old" in batch
+    assert f"targetcli /iscsi/{IQN}/tpg1/acls create iqn.2026-11.mammatus:new" in batch
+    assert not any("mammatus:db-1" in c for c in batch)
+    assert f"targetcli /iscsi/{IQN}/tpg1/portals delete 10.0.0.21 3260" in batch
+    assert f"targetcli /iscsi/{IQN}/tpg1/portals create 0.0.0.0 3260" in batch
+
+
+def test_delete_batch_keeps_the_data_unless_asked():
+    assert not any(c.startswith("rm ") for c in t.delete_batch(props()))
+    assert t.delete_batch(props(retain_file=False))[-1] == "rm -f /var/lib/mammatus/iscsi/db-data.img"
+    assert any(f"targetcli /iscsi delete {IQN}" in c for c in t.delete_batch(props()))
+
+
+def test_parse_saveconfig_fixture():
+    parsed = t.parse_saveconfig(FIXTURE)
+    assert set(parsed["storage_objects"]) == {"db-data", "other"}
+    assert list(parsed["targets"]) == [IQN]          # loopback fabric ignored
+    state = t.volume_state(parsed, "db-data", IQN)
+    assert state["file"] == "/var/lib/mammatus/iscsi/db-data.img"
+    assert state["size_gb"] == 50 and state["lun"] == 0 and state["enabled"] is True
+    assert state["initiators"] == ["iqn.2026-11.mammatus:backup-1", "iqn.2026-11.mammatus:db-1"]
+    assert state["unmapped_initiators"] == ["iqn.2026-11.mammatus:backup-1"]
+    assert state["portals"] == [{"ip": "10.0.0.21", "port": 3260}]
+
+
+def test_missing_volume_and_empty_config():
+    assert t.volume_state(t.parse_saveconfig(FIXTURE), "nope", IQN) is None
+    assert t.volume_state(t.parse_saveconfig(""), "db-data", IQN) is None
+    assert t.parse_saveconfig(json.dumps({"storage_objects": [], "targets": []})) == \
+        {"storage_objects": {}, "targets": {}}
+
+
+def test_check_and_diff():
+    inputs, failures = t.check_volume(props(initiators=["iqn.2026-11.mammatus:b", "iqn.2026-11.mammatus:a"]))
+    assert not failures and inputs["initiators"] == ["iqn.2026-11.mammatus:a", "iqn.2026-11.mammatus:b"]
+    _, failures = t.check_volume(props(name="bad name", iqn="nope", size_gb=0, file="rel",
+                                       initiators=["x"]))
+    assert {f.property for f in failures} == {"name", "iqn", "size_gb", "file", "initiators"}
+    assert t.plan_diff(props(), props(initiators=[])).replaces == []
+    assert t.plan_diff(props(), props(size_gb=60)).replaces == ["size_gb"]
+    moved = t.plan_diff(props(connection={"host": "10.0.0.21"}), props(connection={"host": "10.0.0.22"}))
+    assert "connection" in moved.replaces
+
+
+def test_provider_reads_through_the_local_transport(tmp_path):
+    path = tmp_path / "saveconfig.json"
+    path.write_text(FIXTURE)
+    provider = dill.loads(dill.dumps(t.VolumeProvider()))
+    read = provider.read(IQN, {**props(), "saveconfig": str(path)})
+    assert read.id == IQN and read.outs["wwn"] == "4d0ad5a0-3e2b-4f8c-9b1a-2c7d1e6f0a11"
+    assert read.inputs["initiators"] == ["iqn.2026-11.mammatus:backup-1", "iqn.2026-11.mammatus:db-1"]
+    gone = provider.read("iqn.2026-11.mammatus:storage-1.nope", {**props(), "saveconfig": str(path)})
+    assert gone.id is None

@@ -1,0 +1,36 @@
+"""The metadata service's config and inventory as rendered, loaded by the service's own parsers
+(services/metadata/config.py and inventory.py)."""
+
+from components.render import metadata_config
+from services.metadata.config import parse_config
+from services.metadata.inventory import parse_inventory
+from tests.support.netlab import stack_spec
+
+
+def test_config_loads_with_the_services_parser():
+    spec = stack_spec("home")
+    text = metadata_config.render_config(
+        spec, listen="10.0.0.2:80", inventory_path="/etc/mammatus/metadata/inventory.yaml",
+        lease_files=["/var/lib/misc/dnsmasq.leases"], token_secret_file="/etc/m/token.key",
+        vendor_data={"consul": {"datacenter": "home", "retry_join": ["10.0.0.2"]},
+                     "telegraf": {"influxdb_urls": ["http://10.0.0.2:8086"]}})
+    config = parse_config(text)
+    assert config.listen == "10.0.0.2:80"
+    assert config.cloud.domain == "mammatus" and str(config.cloud.subnet) == "10.0.0.0/24"
+    assert [str(p) for p in config.identity.leases] == ["/var/lib/misc/dnsmasq.leases"]
+    assert config.identity.inventories[0].type == "file"
+    assert config.vendor_data.consul.retry_join == ["10.0.0.2"]
+    assert str(config.tokens.secret_file) == "/etc/m/token.key"
+
+
+def test_inventory_loads_with_the_services_parser_and_skips_unknown_macs():
+    spec = stack_spec("home")
+    text = metadata_config.render_inventory(
+        spec, {"web-1": "00:16:3E:00:00:01", "web-2": None, "db-1": "00:16:3e:00:00:03"},
+        {"web-1": "#cloud-config\npackages: [nginx]\n"}, ssh_keys=["ssh-ed25519 AAAA admin"])
+    instances = {i.name: i for i in parse_inventory(text)}
+    assert sorted(instances) == ["db-1", "web-1"]       # web-2's MAC is not known yet
+    assert instances["web-1"].macs == ("00:16:3e:00:00:01",)
+    assert instances["web-1"].user_data.startswith("#cloud-config")
+    assert instances["web-1"].host == "compute-1"
+    assert instances["db-1"].ssh_keys == ("ssh-ed25519 AAAA admin",)
