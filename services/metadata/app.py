@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .config import Config, FileInventory, LxdInventory
-from .identity import Resolver
+from .identity import NeighbourTable, Resolver
 from .inventory import FileInventorySource, LxdInventorySource
 from .leases import LeaseFileSource
 from .server import Service
@@ -19,7 +19,10 @@ def build_service(config: Config) -> Service:
             inventories.append(FileInventorySource(inv.path))
         elif isinstance(inv, LxdInventory):
             inventories.append(LxdInventorySource(inv.endpoint, inv.project, inv.refresh_seconds))
-    resolver = Resolver([LeaseFileSource(p) for p in config.identity.leases], inventories)
+    neighbours = (NeighbourTable(str(config.identity.neighbour_table))
+                  if config.identity.neighbour_check else None)
+    resolver = Resolver([LeaseFileSource(p) for p in config.identity.leases], inventories,
+                        neighbours=neighbours)
     proxies = {str(p.address): Path(p.secret_file).read_bytes().strip()
                for p in config.identity.proxies}
     return Service(config=config, resolver=resolver,

@@ -69,6 +69,10 @@ class Identity(Model):
     leases: list[Path] = []
     inventories: list[Inventory] = []
     proxies: list[Proxy] = []
+    # Also require the kernel's ARP entry for the source IP to show the leased MAC. Only when
+    # the service sits on the instances' L2 (bridge/gateway host); routed peers are refused.
+    neighbour_check: bool = False
+    neighbour_table: Path = Path("/proc/net/arp")
 
 
 class Consul(Model):

@@ -45,6 +45,36 @@ def resolve(ip: str, leases: Iterable[Lease], instances: Iterable[Instance],
     return Identity(owners[0], ip, mac)
 
 
+def parse_arp(text: str) -> dict[str, str]:
+    """/proc/net/arp -> {ip: mac} for complete entries (flag 0x2: ATF_COM)."""
+    table = {}
+    for line in text.splitlines()[1:]:
+        parts = line.split()
+        if len(parts) >= 4 and int(parts[2], 16) & 0x2 and parts[3] != "00:00:00:00:00:00":
+            table[parts[0]] = parts[3].lower()
+    return table
+
+
+class NeighbourTable:
+    """The kernel's view of which MAC the source IP answers ARP from, read per request. Only
+    meaningful when the service shares the instances' L2 (it refuses routed peers)."""
+
+    def __init__(self, path: str = "/proc/net/arp"):
+        self.path = path
+
+    def mac_of(self, ip: str) -> Optional[str]:
+        with open(self.path) as f:
+            return parse_arp(f.read()).get(ip)
+
+
+def check_neighbour(ident: Identity, observed: Optional[str]) -> Identity:
+    if observed is None:
+        raise Unproven(f"no neighbour entry for {ident.ip} (not on this L2?)")
+    if observed != ident.mac:
+        raise Unproven(f"{ident.ip} answers from a MAC other than the leased one")
+    return ident
+
+
 def forward_signature(secret: bytes, ip: str) -> str:
     return hmac.new(secret, ip.encode(), hashlib.sha256).hexdigest()
 
@@ -65,10 +95,11 @@ def source_address(peer: str, headers, proxies: dict[str, bytes]) -> str:
 class Resolver:
     """Combines the configured sources; sources re-read themselves when they change."""
 
-    def __init__(self, lease_sources, inventory_sources, clock=time.time):
+    def __init__(self, lease_sources, inventory_sources, clock=time.time, neighbours=None):
         self.lease_sources = list(lease_sources)
         self.inventory_sources = list(inventory_sources)
         self._clock = clock
+        self.neighbours = neighbours
 
     def leases(self) -> list[Lease]:
         return [lease for src in self.lease_sources for lease in src.get()]
@@ -79,12 +110,15 @@ class Resolver:
     def resolve(self, ip: str) -> Identity:
         leases = self.leases()
         try:
-            return resolve(ip, leases, self.instances(), self._clock())
+            ident = resolve(ip, leases, self.instances(), self._clock())
         except Unproven as exc:
             if "no instance owns" not in str(exc):
                 raise
             # A new instance may not be in a cached list yet: ask the sources again once.
-            return resolve(ip, leases, self.instances(force=True), self._clock())
+            ident = resolve(ip, leases, self.instances(force=True), self._clock())
+        if self.neighbours is not None:
+            ident = check_neighbour(ident, self.neighbours.mac_of(ip))
+        return ident
 
     def lookup(self, ip: str) -> Optional[Identity]:
         try:

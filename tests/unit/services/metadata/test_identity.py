@@ -1,7 +1,7 @@
 import pytest
 
-from services.metadata.identity import (Resolver, Unproven, forward_signature, resolve,
-                                        source_address)
+from services.metadata.identity import (NeighbourTable, Resolver, Unproven, check_neighbour,
+                                        forward_signature, parse_arp, resolve, source_address)
 from services.metadata.leases import Lease
 
 from .helpers import DB, WEB
@@ -69,3 +69,25 @@ def test_resolver_refreshes_sources_once_for_an_unknown_mac():
     inventory.items = [DB, WEB]
     assert resolver.resolve("10.0.0.10").instance is WEB
     assert resolver.lookup("10.0.0.99") is None
+
+
+ARP = """\
+IP address       HW type     Flags       HW address            Mask     Device
+10.0.0.10        0x1         0x2         02:00:00:00:00:02     *        br0
+10.0.0.11        0x1         0x2         02:00:00:00:00:66     *        br0
+10.0.0.12        0x1         0x0         00:00:00:00:00:00     *        br0
+"""
+
+
+def test_neighbour_check(tmp_path):
+    assert parse_arp(ARP) == {"10.0.0.10": "02:00:00:00:00:02", "10.0.0.11": "02:00:00:00:00:66"}
+    table = tmp_path / "arp"
+    table.write_text(ARP)
+    resolver = Resolver([Source(LEASES)], [Source([WEB, DB])], clock=lambda: NOW,
+                        neighbours=NeighbourTable(str(table)))
+    assert resolver.resolve("10.0.0.10").instance is WEB
+    # db-1's address answers ARP from another MAC: someone else holds the IP.
+    with pytest.raises(Unproven, match="other than the leased"):
+        resolver.resolve("10.0.0.11")
+    with pytest.raises(Unproven, match="no neighbour entry"):
+        check_neighbour(resolve("10.0.0.10", LEASES, [WEB], NOW), None)
