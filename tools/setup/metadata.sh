@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # What the metadata service's tests and benchmark need on a fresh Debian 12 (run as root):
 #   wrk                       benchmarks/metadata_wrk.py (load generator)
+#   dnsmasq-base udhcpc       test_netns.py: a real DHCP lease for an "instance" namespace
+#   iproute2                  ip netns / veth / bridge for that test
 #   cloud-init 22.4.2 (.deb)  downloaded with `apt-get download` and extracted into
 #                             .cache/metadata/ -- never installed, so this machine's boot is
 #                             untouched; the tests import it from there.
@@ -24,7 +26,7 @@ if ! declare -F apt_install >/dev/null; then
   }
 fi
 
-apt_install wrk
+apt_install wrk dnsmasq-base udhcpc iproute2
 
 # Same as tests/support/cloudinit.py's ensure_cloudinit(), done ahead of the test run.
 cache=.cache/metadata
