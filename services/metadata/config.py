@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Literal, Optional, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 
 class Model(BaseModel):
@@ -97,6 +97,15 @@ class VendorData(Model):
     consul: Optional[Consul] = None
     vault: Optional[Vault] = None
     telegraf: Optional[Telegraf] = None
+    # The cloud's root CA (public, so inline): trusted by instances, and Vault Agent's ca_cert.
+    ca_cert_pem: Optional[str] = None
+
+    @field_validator("ca_cert_pem")
+    @classmethod
+    def _pem(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and "-----BEGIN CERTIFICATE-----" not in value:
+            raise ValueError("must be a PEM certificate (-----BEGIN CERTIFICATE-----)")
+        return value
 
 
 class LongPoll(Model):

@@ -31,6 +31,7 @@ from .config import Config
 from .identity import Identity
 
 MARKER = "/var/lib/mammatus/vendor-data.json"
+CA_PATH = "/usr/local/share/ca-certificates/mammatus-root.crt"
 AGENTS_SCRIPT = "mammatus-agents.sh"
 SETTINGS_PART = "mammatus-settings.cfg"
 
@@ -51,6 +52,8 @@ def agent_files(config: Config, ident: Identity) -> list[tuple[str, str]]:
     """(path, content) of every file the agents script writes, marker last."""
     vd, inst, cloud = config.vendor_data, ident.instance, config.cloud
     files, services = [], []
+    if vd.ca_cert_pem:
+        files.append((CA_PATH, vd.ca_cert_pem.strip()))
     if vd.consul:
         c = vd.consul
         agent = {
@@ -66,8 +69,9 @@ def agent_files(config: Config, ident: Identity) -> list[tuple[str, str]]:
         services.append("consul")
     if vd.vault:
         v = vd.vault
+        ca_cert = v.ca_cert or (CA_PATH if vd.ca_cert_pem else None)
         agent = {
-            "vault": dict({"address": v.address}, **({"ca_cert": v.ca_cert} if v.ca_cert else {})),
+            "vault": dict({"address": v.address}, **({"ca_cert": ca_cert} if ca_cert else {})),
             "auto_auth": {
                 "method": [{"type": "cert", "mount_path": f"auth/{v.auth_mount}",
                             "config": {"name": inst.name}}],
@@ -113,6 +117,9 @@ def agents_script(config: Config, ident: Identity) -> str:
         directory = path.rsplit("/", 1)[0]
         lines.append(f"mkdir -p \"$R{directory}\" && echo '{encoded}' | base64 -d > \"$R{path}\"")
     vd = config.vendor_data
+    if vd.ca_cert_pem:
+        lines.append('if [ -z "$R" ] && command -v update-ca-certificates >/dev/null 2>&1; then '
+                     "update-ca-certificates >/dev/null; fi")
     for name in ("consul", "vault", "telegraf"):
         if getattr(vd, name):
             unit, binary = UNITS[name]

@@ -55,3 +55,22 @@ def test_no_secret_material_in_vendor_data():
     assert any("retry_join" in t for t in texts)  # the scan below does see the contents
     for word in ("secret_id", "role_id", "encrypt", "password", "PRIVATE KEY"):
         assert not any(word in t for t in texts)
+
+
+PEM = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUQ==\n-----END CERTIFICATE-----\n"
+
+
+def test_root_ca_is_trusted_and_given_to_vault_agent(tmp_path):
+    config = parse_config(json.dumps({"vendor_data": {
+        "vault": {"address": "https://10.0.0.2:8200"}, "ca_cert_pem": PEM}}))
+    files = dict(vendordata.agent_files(config, ident()))
+    assert files[vendordata.CA_PATH] == PEM.strip()
+    assert json.loads(files["/etc/vault.d/agent.json"])["vault"]["ca_cert"] == vendordata.CA_PATH
+    assert "update-ca-certificates" in vendordata.agents_script(config, ident())
+
+
+def test_ca_must_be_pem():
+    import pytest
+    from services.metadata.config import ConfigError
+    with pytest.raises(ConfigError, match="ca_cert_pem"):
+        parse_config('vendor_data: {ca_cert_pem: "not a cert"}')
