@@ -1,0 +1,88 @@
+import pulumi
+import pytest
+import yaml
+
+from tests.support.pulumi_mocks import RecordingMocks
+
+MOCKS = RecordingMocks()
+pulumi.runtime.set_mocks(MOCKS, project="mammatus", stack="dev", preview=False)
+
+from components.compute import Compute, preseed, trust_command  # noqa: E402
+from components.context import CloudContext  # noqa: E402
+from components.render import cloud_config  # noqa: E402
+from tests.support.netlab import stack_spec  # noqa: E402
+
+DYN = "pulumi-python:dynamic/mammatus:"
+
+
+@pytest.fixture(scope="module")
+def compute():
+    ctx = CloudContext(stack_spec("home"), pulumi.Output.secret("KEY"), "ssh-ed25519 AAAA")
+    ctx.shared["macvlan_profile"] = {
+        "compute-1": {"name": "macvlan", "description": "d", "config": {},
+                      "devices": {"eth0": {"type": "nic", "nictype": "macvlan", "parent": "enp3s0",
+                                           "name": "eth0"}}}}
+    return Compute("cmp", ctx), ctx
+
+
+def settled(c):
+    return pulumi.Output.all(c.urn, c.hosts, c.endpoints, c.instances)
+
+
+@pulumi.runtime.test
+def test_lxd_init_and_trust_on_every_compute_host(compute):
+    comp, _ = compute
+
+    def check(args):
+        urn, hosts, endpoints = args[0], args[1], args[2]
+        assert urn.endswith("mammatus:compute:Compute::cmp")
+        assert hosts == ["compute-1", "compute-2", "compute-3"]
+        assert endpoints["compute-2"] == "https://10.0.0.12:8443"
+        pre = yaml.safe_load(MOCKS.inputs("cmp-compute-2-preseed-write")["stdin"])
+        assert pre["config"]["core.https_address"] == "10.0.0.12:8443"
+        assert pre["storage_pools"] == [{"name": "default", "driver": "dir"}]
+        assert "networks" not in pre         # no bridge: instances use macvlan
+        init = MOCKS.inputs("cmp-compute-2-lxd-init")
+        assert "lxd init --preseed <" in init["create"] and "lxc config trust add" in init["create"]
+        assert "--auto" not in init["create"]
+        assert MOCKS.named("cmp-lxd-client-cert").inputs["allowedUses"] == ["digital_signature", "client_auth"]
+    return settled(comp).apply(check)
+
+
+@pulumi.runtime.test
+def test_macvlan_profile_from_networking_or_the_hosts_lan_interface(compute):
+    def check(_):
+        shared = MOCKS.inputs("cmp-compute-1-profile-macvlan")
+        assert MOCKS.named("cmp-compute-1-profile-macvlan").typ == DYN + "LxdProfile"
+        assert shared["devices"]["eth0"]["parent"] == "enp3s0"
+        assert shared["connection"]["endpoint"] == "https://10.0.0.11:8443"
+        rendered = MOCKS.inputs("cmp-compute-3-profile-macvlan")
+        assert rendered["devices"]["eth0"]["nictype"] == "macvlan"
+        assert rendered["devices"]["eth0"]["parent"] == "eth0"   # the spec's default lanInterface
+    return settled(compute[0]).apply(check)
+
+
+@pulumi.runtime.test
+def test_instances_get_size_user_data_and_profiles(compute):
+    comp, ctx = compute
+
+    def check(args):
+        inst = MOCKS.inputs("cmp-instance-db-1")
+        assert MOCKS.named("cmp-instance-db-1").typ == DYN + "LxdInstance"
+        assert inst["size"] == {"cpus": 2, "memory_mb": 2048, "disk_gb": 20}
+        assert inst["profiles"] == ["default", "macvlan"]
+        assert inst["image"] == "debian-bookworm"
+        assert cloud_config.parse(inst["user_data"])["fqdn"] == "db-1.mammatus"
+        web = cloud_config.parse(MOCKS.inputs("cmp-instance-web-1")["user_data"])
+        assert web["packages"] == ["nginx"]
+        image = MOCKS.inputs("cmp-compute-1-image-debian-bookworm")
+        assert image["source"]["alias"] == "debian/12/cloud"
+        assert set(ctx.shared["instances"]) == {"web-1", "web-2", "db-1"}
+        assert args[3]["db-1"]["host"] == "compute-3"
+    return settled(comp).apply(check)
+
+
+def test_texts():
+    assert "10.0.0.11:8443" in preseed("10.0.0.11")
+    cmd = trust_command("/p.yaml", "/c.crt")
+    assert cmd.index("lxd init --preseed") < cmd.index("lxc config trust add /c.crt")

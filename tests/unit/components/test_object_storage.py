@@ -1,0 +1,61 @@
+import json
+
+import pulumi
+import pytest
+
+from tests.support.pulumi_mocks import RecordingMocks
+
+MOCKS = RecordingMocks()
+pulumi.runtime.set_mocks(MOCKS, project="mammatus", stack="dev", preview=False)
+
+from components.context import CloudContext  # noqa: E402
+from components.object_storage import ObjectStorage  # noqa: E402
+from tests.support.netlab import stack_spec  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def storage():
+    ctx = CloudContext(stack_spec("home"), pulumi.Output.secret("KEY"), "ssh-ed25519 AAAA")
+    return ObjectStorage("obj", ctx), ctx
+
+
+def settled(c):
+    return pulumi.Output.all(c.urn, c.endpoint, c.credentials, pulumi.Output.is_secret(c.credentials),
+                             c.root_password)
+
+
+@pulumi.runtime.test
+def test_minio_server_on_the_placed_host_with_a_secret_env_file(storage):
+    comp, ctx = storage
+
+    def check(args):
+        assert args[0].endswith("mammatus:storage:ObjectStorage::obj")
+        assert args[1] == "http://10.0.0.21:9000"
+        env = MOCKS.inputs("obj-env-write")
+        assert "chmod 0600" in env["create"]
+        assert env["stdin"] == f"MINIO_ROOT_USER=mammatus-admin\nMINIO_ROOT_PASSWORD={'x' * 32}\nMINIO_BROWSER=on\n"
+        run = MOCKS.inputs("obj-minio-run")["create"]
+        assert "minio server /var/lib/mammatus/minio --address 10.0.0.21:9000" in run
+        assert "MINIO_CONFIG_ENV_FILE=/etc/mammatus/minio/minio.env" in run
+        assert MOCKS.inputs("obj-minio-run")["connection"]["host"] == "10.0.0.21"
+        assert ctx.shared["object_storage"]["endpoint"] == "10.0.0.21:9000"
+    return settled(comp).apply(check)
+
+
+@pulumi.runtime.test
+def test_buckets_policies_and_users(storage):
+    comp, _ = storage
+
+    def check(args):
+        credentials, secret = args[2], args[3]
+        assert MOCKS.inputs("obj-bucket-backups").get("policy") is None
+        assert MOCKS.inputs("obj-bucket-backups")["name"] == "backups"
+        public = json.loads(MOCKS.inputs("obj-bucket-public-assets")["policy"])
+        assert public["Statement"][1]["Action"] == ["s3:GetObject"]
+        user = MOCKS.inputs("obj-user-web")
+        assert MOCKS.named("obj-user-web").typ == "pulumi-python:dynamic/mammatus:MinioUser"
+        assert user["access_key"] == "web" and len(user["secret_key"]) == 40
+        assert user["policy"]["Statement"][1]["Resource"] == ["arn:aws:s3:::public-assets/*"]
+        assert user["connection"]["endpoint"] == "10.0.0.21:9000"
+        assert set(credentials) == {"backup", "web"} and secret
+    return settled(comp).apply(check)
