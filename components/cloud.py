@@ -7,7 +7,7 @@ from typing import Optional
 import pulumi
 
 from components.context import CloudContext
-from components.dev_box import DevBoxPlane, dev_hosts_ready
+from components.dev_box import DevBoxPlane, DevClient, dev_hosts_ready
 from components.dhcp_dns_tftp import DhcpDnsTftp
 from components.firewall import Firewall
 from components.foundation import Foundation
@@ -50,6 +50,12 @@ class MammatusCloud(pulumi.ComponentResource):
             self.layers["dhcp_dns_tftp"] = DhcpDnsTftp(f"{name}-dhcp-dns-tftp", ctx, opts=child)
         if spec.hosts_with(Role.compute):
             self.layers["networking"] = Networking(f"{name}-networking", ctx, opts=child)
+
+        # A LAN machine with only a DHCP client, for the user (and the e2e tests) to work from.
+        self.client = None
+        if self.dev_box and "dnsmasq" in ctx.shared:
+            self.client = DevClient(f"{name}-client", spec, self.dev_box,
+                                    ctx.shared["dnsmasq"]["resource"], opts=child)
         self.register_outputs({"run_dir": self.foundation.run_dir})
 
     def export(self) -> None:
@@ -68,3 +74,6 @@ class MammatusCloud(pulumi.ComponentResource):
         if self.dev_box:
             pulumi.export("upstream_netns", self.dev_box.upstream_netns)
             pulumi.export("host_netns", {h.name: h.netns for h in spec.hosts})
+        if self.client:
+            pulumi.export("client_netns", self.client.netns)
+            pulumi.export("client_address", self.client.address)

@@ -132,6 +132,7 @@ class DevBoxPlane(pulumi.ComponentResource):
         self.lan_switch_netns = switch.name
         self.ready = pulumi.Output.all(*[r.urn for r in ready])
         self._ready = ready
+        self.bridge = bridge
         self.register_outputs({"machine_lan_address": self.machine_lan_address,
                                "upstream_netns": self.upstream_netns})
 
@@ -193,3 +194,58 @@ class DevBoxPlane(pulumi.ComponentResource):
 def dev_hosts_ready(plane: DevBoxPlane) -> list[pulumi.Resource]:
     """Resources a layer must depend on before it may SSH into the dev hosts."""
     return plane._ready
+
+
+DHCP_SCRIPT = """#!/bin/sh
+# udhcpc event script of the dev box's client namespace: address and route from the lease, and
+# DNS into /etc/netns/<ns>/resolv.conf, which `ip netns exec` shows the namespace as its own.
+case "$1" in
+  deconfig) ip addr flush dev "$interface"; ip link set "$interface" up ;;
+  bound|renew)
+    ip addr flush dev "$interface"
+    ip addr add "$ip/$mask" dev "$interface"
+    [ -n "$router" ] && ip route replace default via "${router%% *}" dev "$interface"
+    mkdir -p "/etc/netns/$NETNS"
+    { [ -n "$domain" ] && echo "search $domain"
+      for server in $dns; do echo "nameserver $server"; done; } > "/etc/netns/$NETNS/resolv.conf"
+    echo "$ip" > "$LEASE_FILE" ;;
+esac
+"""
+
+
+class DevClient(pulumi.ComponentResource):
+    """A machine on the LAN with nothing but a DHCP client: the user's shell inside the cloud
+    (`ip netns exec $(bin/pulumi stack output client_netns) bash`)."""
+    netns: pulumi.Output[str]
+    address: pulumi.Output[str]
+
+    def __init__(self, name: str, spec: StackSpec, plane: DevBoxPlane,
+                 dhcp_server: pulumi.Resource, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("mammatus:dev:DevClient", name, None, opts)
+        box = spec.dev_box or DevBox()
+        netns = f"{box.prefix}-client"
+        root = f"{spec.run_dir}/client"
+        child = pulumi.ResourceOptions(parent=self)
+        ns = NetNamespace(f"{name}-ns", name=netns, opts=child)
+        link = VethPair(f"{name}-lan", a={"netns": ns.name, "ifname": "eth0"},
+                        b={"netns": plane.lan_switch_netns, "ifname": "client", "master": "br0"},
+                        opts=pulumi.ResourceOptions(parent=self, depends_on=[ns, plane.bridge]))
+        script = command.local.Command(
+            f"{name}-dhcp-script", create=_write_file(f"{root}/dhcp-event").replace("0600", "0755"),
+            delete=f"rm -rf {shlex.quote(root)} /etc/netns/{netns}", stdin=DHCP_SCRIPT, opts=child)
+        lease_file = f"{root}/address"
+        client = LocalDaemon(
+            f"{name}-dhcp", netns=ns.name, config_digest=digest(DHCP_SCRIPT),
+            argv=["env", f"NETNS={netns}", f"LEASE_FILE={lease_file}", "udhcpc", "-f", "-i", "eth0",
+                  "-s", f"{root}/dhcp-event", "-x", "hostname:client", "-t", "20", "-T", "1"],
+            pid_file=f"{root}/run/udhcpc.pid", log_file=f"{root}/run/udhcpc.log",
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[link, script, dhcp_server]))
+        # Wait for the lease, so `up` ends with a client that can be used at once.
+        lease = command.local.Command(
+            f"{name}-lease",
+            create=f"for i in $(seq 100); do [ -s {lease_file} ] && exec cat {lease_file}; "
+                   f"sleep 0.2; done; echo 'no DHCP lease after 20 s' >&2; exit 1",
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[client]))
+        self.netns = ns.name
+        self.address = lease.stdout.apply(lambda s: s.strip())
+        self.register_outputs({"netns": self.netns, "address": self.address})

@@ -36,6 +36,18 @@ def run(argv: list[str], check: bool = True) -> str:
     return proc.stdout
 
 
+def run_all_or_undo(commands: list[list[str]], undo: list[str]) -> None:
+    """Runs commands in order; if one fails, undoes the first (the link's creation) so that a
+    failed create leaves nothing behind for the next `up` to trip over."""
+    for i, argv in enumerate(commands):
+        try:
+            run(argv)
+        except IpError:
+            if i > 0:
+                run(undo, check=False)
+            raise
+
+
 # --- namespaces -------------------------------------------------------------------------------
 
 def netns_create(name: str) -> list[list[str]]:
@@ -214,8 +226,8 @@ class VethProvider(ResourceProvider):
         return DiffResult(changes=bool(changed), replaces=changed, delete_before_replace=True)
 
     def create(self, props):
-        for argv in veth_create(props["a"], props["b"]):
-            run(argv)
+        run_all_or_undo(veth_create(props["a"], props["b"]),
+                        ip(props["a"]["netns"], "link", "del", props["a"]["ifname"]))
         return CreateResult(id_=f"{props['a']['netns']}/{props['a']['ifname']}",
                             outs={"a": observe(props["a"]), "b": observe(props["b"])})
 
@@ -250,9 +262,8 @@ class BridgeProvider(ResourceProvider):
                           delete_before_replace=True)
 
     def create(self, props):
-        for argv in bridge_create(props["bridge"]):
-            run(argv)
         br = props["bridge"]
+        run_all_or_undo(bridge_create(br), ip(br["netns"], "link", "del", br["ifname"]))
         return CreateResult(id_=f"{br['netns']}/{br['ifname']}", outs={"bridge": observe(br)})
 
     def read(self, id_, props):

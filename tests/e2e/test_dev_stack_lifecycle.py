@@ -98,6 +98,20 @@ def test_lan_reaches_the_upstream_through_nat_and_resolves_names(dev):
     assert "192.0.2.2" in log and "198.51.100.2" not in log
 
 
+def test_client_holds_a_lease_and_uses_the_clouds_dns(dev):
+    import ipaddress
+
+    out = dev.outputs()
+    assert out["client_netns"] == f"{PREFIX}-client"
+    address = ipaddress.ip_address(out["client_address"])
+    assert ipaddress.ip_address("198.51.100.100") <= address <= ipaddress.ip_address("198.51.100.199")
+    leases = next((dev.run_dir / "hosts" / "gateway").rglob("*.leases")).read_text()
+    assert f" {address} client " in leases
+    # Plain names work: resolv.conf of the namespace comes from the lease.
+    assert in_netns("client", "dig", "+short", f"gateway.{out['domain']}").stdout.strip() == out["gateway_lan_ip"]
+    assert in_netns("client", "curl", "-s", "-m", "5", "http://upstream.test/").stdout == "hello from upstream\n"
+
+
 def test_the_wan_cannot_reach_into_the_lan_or_the_gateway(dev):
     into_lan = in_netns("wan", "curl", "-s", "-m", "3", "http://198.51.100.2/")
     assert into_lan.returncode != 0
@@ -125,6 +139,7 @@ def test_destroy_removes_everything(dev):
     assert not [ns for ns in netns_list() if ns.startswith(f"{PREFIX}-")]
     assert subprocess.run(["ip", "link", "show", f"{PREFIX}-lan0"], capture_output=True).returncode != 0
     assert f"{PREFIX}-lan0" not in subprocess.run(["iptables", "-S"], capture_output=True, text=True).stdout
+    assert not Path(f"/etc/netns/{PREFIX}-client").exists()
 
 
 def test_invalid_config_fails_before_any_resource(dev):

@@ -48,3 +48,22 @@ def test_check_names_the_bad_property():
                                                                         "addresses": ["10.0.0.1"]}})
     assert {f.property for f in result.failures} == {"a.ifname", "b.addresses"}
     assert NetNamespaceProvider().check({}, {"name": "a/b"}).failures
+
+
+def test_a_failed_step_undoes_the_link(monkeypatch):
+    import pytest
+
+    from dynamic_providers import netplane
+
+    ran = []
+
+    def fake_run(argv, check=True):
+        ran.append(argv)
+        if "master" in argv:
+            raise netplane.IpError("no bridge")
+        return ""
+
+    monkeypatch.setattr(netplane, "run", fake_run)
+    with pytest.raises(netplane.IpError):
+        netplane.run_all_or_undo([["add"], ["set", "master", "br0"], ["up"]], ["del"])
+    assert ran == [["add"], ["set", "master", "br0"], ["del"]]
