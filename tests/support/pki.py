@@ -17,6 +17,7 @@ class TestPki:
     root_pem: str
     intermediate_pem: str
     intermediate_key_pem: str
+    intermediate_public_pem: str = ""
 
 
 def _name(cn: str) -> x509.Name:
@@ -49,4 +50,17 @@ def make_pki() -> TestPki:
     key_pem = inter_key.private_bytes(serialization.Encoding.PEM,
                                       serialization.PrivateFormat.TraditionalOpenSSL,
                                       serialization.NoEncryption()).decode()
-    return TestPki(pem(root), pem(inter), key_pem)
+    public = inter_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return TestPki(pem(root), pem(inter), key_pem, public)
+
+
+_MOCK = None
+
+
+def mock_pki() -> TestPki:
+    """One PKI per test process (for Pulumi mocks)."""
+    global _MOCK
+    if _MOCK is None:
+        _MOCK = make_pki()
+    return _MOCK

@@ -19,6 +19,25 @@ def unsecret(value):
     return value
 
 
+def _pki_outputs(args) -> dict:
+    """Real PEMs for ECDSA keys and certificates, so code that parses them (JWKs,
+    fingerprints) runs under mocks; a RandomId's encodings."""
+    from tests.support.pki import mock_pki
+    pki = mock_pki()
+    if args.typ == "tls:index/privateKey:PrivateKey" and args.inputs.get("algorithm") == "ECDSA":
+        return {"privateKeyPem": pki.intermediate_key_pem, "publicKeyPem": pki.intermediate_public_pem}
+    if args.typ in ("tls:index/selfSignedCert:SelfSignedCert",
+                    "tls:index/locallySignedCert:LocallySignedCert"):
+        return {"certPem": pki.root_pem if "selfSigned" in args.typ else pki.intermediate_pem}
+    if args.typ == "tls:index/certRequest:CertRequest":
+        return {"certRequestPem": "-----BEGIN CERTIFICATE REQUEST-----mock"}
+    if args.typ == "random:index/randomId:RandomId":
+        import base64
+        raw = bytes(range(int(args.inputs.get("byteLength", 8))))
+        return {"b64Std": base64.b64encode(raw).decode(), "hex": raw.hex()}
+    return {}
+
+
 class RecordingMocks(pulumi.runtime.Mocks):
     # Shared by every instance: test modules each install their own RecordingMocks at import,
     # and only the last one installed is live, so records must not depend on which one it is.
@@ -32,6 +51,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
             outputs["privateKeyOpenssh"] = "-----BEGIN OPENSSH PRIVATE KEY-----mock"
         if args.typ == "random:index/randomPassword:RandomPassword":
             outputs["result"] = "x" * int(args.inputs.get("length", 16))
+        outputs.update(_pki_outputs(args))
         return f"{args.name}-id", outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs):

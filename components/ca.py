@@ -1,0 +1,173 @@
+"""mammatus:pki:CertificateAuthority — step-ca on the host placed as `ca` (seed: smallstep for
+ACME and internal TLS). The root and intermediate are pulumi_tls resources (ECDSA P-256; the
+root's key never leaves Pulumi's state), ca.json is rendered by components/render/step_ca.py
+with an ACME provisioner (traefik) and a JWK provisioner whose key signs the tokens of the
+certificates Pulumi issues to internal services (`issue_certificate`, dynamic_providers/step_ca).
+
+Needs: nothing from earlier layers. Puts ctx.shared["ca_url"] (https://<host>.<domain>:9000),
+["ca_root_pem"], ["ca_root_fingerprint"] (SHA-256 of the root's DER, hex), ["ca_acme_directory"]
+and ["ca"] (what `issue_certificate` needs). Build it before Vault and LoadBalancer.
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import Optional, Sequence
+
+import pulumi
+import pulumi_command as command
+import pulumi_tls as tls
+
+from components.configuration import when_hosts_ready
+from components.context import CloudContext
+from components.host import HostFile, HostService
+from components.render import step_ca
+from components.render.dnsmasq import fqdn
+from components.service_manager import Daemon
+from dynamic_providers.step_ca import StepCaCertificate, reload_command
+from stacks.spec import ServiceManager
+
+STEP_CA_BINARY = "/usr/local/bin/step-ca"
+ROOT_DAYS = 3650
+INTERMEDIATE_DAYS = 1825
+CA_USES = ["cert_signing", "crl_signing", "digital_signature"]
+
+
+def domain_of(ctx: CloudContext) -> str:
+    return ctx.spec.network.domain if ctx.spec.network else "mammatus"
+
+
+def binary(ctx: CloudContext, name: str, default: str) -> str:
+    """A daemon's binary on its host; the dev stack may point at this machine's builds through
+    ctx.shared["binaries"] = {"step-ca": …}."""
+    return (ctx.shared.get("binaries") or {}).get(name, default)
+
+
+def _reload_target(access) -> tuple[Optional[str], Optional[str]]:
+    """(pid file, systemd unit) through which step-ca is signalled on its host."""
+    if access.host.service_manager is ServiceManager.systemd:
+        return None, "mammatus-step-ca"
+    return f"{access.run_dir}/mammatus-step-ca.pid", None
+
+
+class CertificateAuthority(pulumi.ComponentResource):
+    ca_url: pulumi.Output[str]
+    acme_directory: pulumi.Output[str]
+    root_pem: pulumi.Output[str]
+    root_fingerprint: pulumi.Output[str]
+    intermediate_pem: pulumi.Output[str]
+    config: pulumi.Output[str]
+
+    def __init__(self, name: str, ctx: CloudContext, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("mammatus:pki:CertificateAuthority", name, None, opts)
+        access = ctx.placed("ca")
+        if access is None:
+            raise ValueError("the CertificateAuthority layer needs mammatus:placement.ca")
+        child = pulumi.ResourceOptions(parent=self)
+        domain = domain_of(ctx)
+        host_fqdn = fqdn(access.host.name, domain)
+        address = str(access.host.address)
+        subject = lambda cn: tls.CertRequestSubjectArgs(  # noqa: E731
+            common_name=cn, organization="Mammatus", organizational_unit=domain)
+
+        root_key = tls.PrivateKey(f"{name}-root-key", algorithm="ECDSA", ecdsa_curve="P256", opts=child)
+        root = tls.SelfSignedCert(
+            f"{name}-root", private_key_pem=root_key.private_key_pem, is_ca_certificate=True,
+            subject=tls.SelfSignedCertSubjectArgs(common_name=f"Mammatus Root CA ({domain})",
+                                                  organization="Mammatus"),
+            validity_period_hours=24 * ROOT_DAYS, allowed_uses=CA_USES, opts=child)
+        inter_key = tls.PrivateKey(f"{name}-intermediate-key", algorithm="ECDSA", ecdsa_curve="P256",
+                                   opts=child)
+        inter_csr = tls.CertRequest(f"{name}-intermediate-csr", private_key_pem=inter_key.private_key_pem,
+                                    subject=subject(f"Mammatus Intermediate CA ({domain})"), opts=child)
+        inter = tls.LocallySignedCert(
+            f"{name}-intermediate", cert_request_pem=inter_csr.cert_request_pem,
+            ca_private_key_pem=root_key.private_key_pem, ca_cert_pem=root.cert_pem,
+            is_ca_certificate=True, validity_period_hours=24 * INTERMEDIATE_DAYS,
+            allowed_uses=CA_USES, opts=child)
+        # The JWK provisioner's key: Pulumi signs its one-time tokens (issue_certificate).
+        jwk_key = tls.PrivateKey(f"{name}-jwk-key", algorithm="ECDSA", ecdsa_curve="P256", opts=child)
+        jwk = jwk_key.public_key_pem.apply(step_ca.jwk_from_public_pem)
+
+        on_host = step_ca.StepCaPaths()
+        paths = on_host.under(access.path)
+        names = step_ca.dns_names_for(host_fqdn, address, [fqdn("ca", domain)])
+        text = jwk.apply(lambda k: step_ca.ca_config(
+            paths, names, [step_ca.acme_provisioner(), step_ca.jwk_provisioner(k)]))
+
+        dirs = command.remote.Command(
+            f"{name}-dirs", connection=access.connection(),
+            create="mkdir -p " + " ".join(shlex.quote(d) for d in (
+                paths.db_dir, *{p.rsplit("/", 1)[0] for p in (
+                    paths.config, paths.root_cert, paths.intermediate_key)})),
+            opts=child)
+        after_dirs = pulumi.ResourceOptions(parent=self, depends_on=[dirs])
+        files = [
+            HostFile(f"{name}-root-cert", access, on_host.root_cert,
+                     when_hosts_ready(ctx, root.cert_pem), opts=after_dirs),
+            HostFile(f"{name}-intermediate-cert", access, on_host.intermediate_cert,
+                     when_hosts_ready(ctx, inter.cert_pem), opts=after_dirs),
+            HostFile(f"{name}-intermediate-key", access, on_host.intermediate_key,
+                     when_hosts_ready(ctx, pulumi.Output.secret(inter_key.private_key_pem)),
+                     mode="0600", opts=after_dirs),
+            HostFile(f"{name}-config", access, on_host.config, when_hosts_ready(ctx, text),
+                     mode="0600", opts=after_dirs),
+        ]
+        service = HostService(
+            f"{name}-step-ca", access,
+            Daemon(name="step-ca", description="step-ca certificate authority",
+                   command=[binary(ctx, "step-ca", STEP_CA_BINARY), paths.config]),
+            config=[step_ca.ca_config(paths, names, [step_ca.acme_provisioner(),
+                                                    step_ca.jwk_provisioner({"kid": "-"})])],
+            depends_on=files, opts=child)
+        # The certificates and the JWK are known only once created: when any of them (or the
+        # rendered ca.json) changes, step-ca is told to reload (SIGHUP re-reads ca.json and
+        # the certificates it names).
+        command.remote.Command(
+            f"{name}-reload", connection=access.connection(),
+            create=reload_command(*_reload_target(access)),
+            triggers=[text, root.cert_pem, inter.cert_pem],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[service]))
+
+        self.ca_url = pulumi.Output.from_input(step_ca.ca_url(host_fqdn))
+        api_url = step_ca.ca_url(address)  # what Pulumi itself talks to (no DNS needed)
+        self.acme_directory = pulumi.Output.from_input(step_ca.acme_directory(step_ca.ca_url(host_fqdn)))
+        self.root_pem = root.cert_pem
+        self.root_fingerprint = root.cert_pem.apply(step_ca.root_fingerprint)
+        self.intermediate_pem = inter.cert_pem
+        self.config = text
+        ctx.shared.update({
+            "ca_url": self.ca_url, "ca_root_pem": self.root_pem,
+            "ca_root_fingerprint": self.root_fingerprint, "ca_acme_directory": self.acme_directory,
+            "ca": {"api_url": api_url, "root_pem": self.root_pem, "service": service,
+                   "provisioner": step_ca.JWK_PROVISIONER, "kid": jwk.apply(lambda k: k["kid"]),
+                   "provisioner_key": pulumi.Output.secret(jwk_key.private_key_pem),
+                   "config_path": paths.config, "reload": _reload_target(access)},
+        })
+        self.register_outputs({"ca_url": self.ca_url, "acme_directory": self.acme_directory,
+                               "root_pem": self.root_pem, "root_fingerprint": self.root_fingerprint,
+                               "intermediate_pem": self.intermediate_pem})
+
+
+def issue_certificate(ctx: CloudContext, name: str, common_name: str,
+                      dns_names: Sequence[str] = (), ip_addresses: Sequence[str] = (),
+                      parent: Optional[pulumi.Resource] = None
+                      ) -> tuple[tls.PrivateKey, StepCaCertificate]:
+    """A key (pulumi_tls) and a certificate for it signed by the cloud's step-ca (the
+    CertificateAuthority layer must be built first)."""
+    ca = ctx.shared.get("ca")
+    if ca is None:
+        raise ValueError(f"{name}: certificates need the CertificateAuthority layer first")
+    opts = pulumi.ResourceOptions(parent=parent)
+    key = tls.PrivateKey(f"{name}-key", algorithm="ECDSA", ecdsa_curve="P256", opts=opts)
+    csr = tls.CertRequest(
+        f"{name}-csr", private_key_pem=key.private_key_pem,
+        subject=tls.CertRequestSubjectArgs(common_name=common_name, organization="Mammatus"),
+        dns_names=list(dict.fromkeys([common_name, *dns_names])), ip_addresses=list(ip_addresses),
+        opts=opts)
+    cert = StepCaCertificate(
+        f"{name}-cert", ca_url=ca["api_url"], root_pem=ca["root_pem"],
+        csr_pem=csr.cert_request_pem, provisioner=ca["provisioner"],
+        provisioner_key=ca["provisioner_key"], kid=ca["kid"],
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[ca["service"]]))
+    return key, cert
