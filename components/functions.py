@@ -43,6 +43,8 @@ class Functions(pulumi.ComponentResource):
     gateway: pulumi.Output[str]
     functions: pulumi.Output[dict]
     admin_password: pulumi.Output[str]
+    subscriptions: pulumi.Output[list]
+    pollers_path: pulumi.Output[Optional[str]]
 
     def __init__(self, name: str, ctx: CloudContext, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("mammatus:functions:Functions", name, None, opts)
@@ -69,6 +71,7 @@ class Functions(pulumi.ComponentResource):
         sns = ctx.shared.get("sns")
         functions: dict[str, FaasdFunction] = {}
         pollers = []
+        subscriptions = []
         for fn in spec.functions:
             schedule = next((t.schedule for t in fn.triggers if t.kind == "cron"), None)
             deployed = FaasdFunction(f"{name}-function-{fn.name}", name=fn.name, image=fn.image,
@@ -80,24 +83,28 @@ class Functions(pulumi.ComponentResource):
                     if trig.topic not in topics or sns is None:
                         raise ValueError(f"mammatus:functions: {fn.name!r} is triggered by topic "
                                          f"{trig.topic!r}: build Notifications with it first")
-                    SnsSubscription(f"{name}-sub-{trig.topic.replace('.', '-')}-{fn.name}",
+                    subscriptions.append(SnsSubscription(f"{name}-sub-{trig.topic.replace('.', '-')}-{fn.name}",
                                     topic_arn=topics[trig.topic].arn, protocol="http",
                                     endpoint=deployed.url, connection=sns["connection"],
-                                    opts=child)
+                                    opts=child))
                 elif trig.kind == "sqs":
                     if trig.queue not in queues:
                         raise ValueError(f"mammatus:functions: {fn.name!r} is triggered by queue "
                                          f"{trig.queue!r}: build Queues with it first")
                     pollers.append(pulumi.Output.all(queues[trig.queue].url, deployed.url).apply(
                         lambda a, q=trig.queue: {"queue": q, "queue_url": a[0], "function": a[1]}))
+        self.pollers_path = pulumi.Output.from_input(None)
         if pollers:
-            HostFile(f"{name}-sqs-pollers", access, POLLERS,
-                     pulumi.Output.all(*pollers).apply(lambda es: pollers_config(list(es))), opts=child)
+            self.pollers_path = HostFile(
+                f"{name}-sqs-pollers", access, POLLERS,
+                pulumi.Output.all(*pollers).apply(lambda es: pollers_config(list(es))), opts=child).path
 
         ctx.shared["functions"] = functions
         self.gateway = pulumi.Output.from_input(gateway)
         self.admin_password = password
         self.functions = pulumi.Output.all(**{n: f.url for n, f in functions.items()}) if functions \
             else pulumi.Output.from_input({})
+        self.subscriptions = pulumi.Output.all(*[s.arn for s in subscriptions])
         self.register_outputs({"gateway": self.gateway, "functions": self.functions,
-                               "admin_password": self.admin_password})
+                               "admin_password": self.admin_password,
+                               "subscriptions": self.subscriptions, "pollers_path": self.pollers_path})

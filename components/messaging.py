@@ -152,6 +152,7 @@ def queue_order(queues) -> list:
 class Queues(pulumi.ComponentResource):
     endpoint: pulumi.Output[str]
     queues: pulumi.Output[dict]
+    subscriptions: pulumi.Output[list]
 
     def __init__(self, name: str, ctx: CloudContext, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("mammatus:messaging:Queues", name, None, opts)
@@ -169,19 +170,22 @@ class Queues(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=deps))
         topics = ctx.shared.get("topics") or {}
         sns = ctx.shared.get("sns")
+        subscriptions = []
         for q in ctx.spec.queues:
             for topic in q.subscribe_to:
                 if topic not in topics or sns is None:
                     raise ValueError(f"mammatus:queues: {q.name!r} subscribes to {topic!r}: build "
                                      "Notifications (with that topic) before Queues")
-                SnsSubscription(f"{name}-sub-{topic.replace('.', '-')}-{q.name.replace('.', '-')}",
+                subscriptions.append(SnsSubscription(f"{name}-sub-{topic.replace('.', '-')}-{q.name.replace('.', '-')}",
                                 topic_arn=topics[topic].arn, protocol="sqs",
                                 endpoint=queues[q.name].arn, connection=sns["connection"],
                                 raw_message_delivery=True,
-                                opts=pulumi.ResourceOptions(parent=self))
+                                opts=pulumi.ResourceOptions(parent=self)))
         ctx.shared["sqs"] = {"endpoint": endpoint, "connection": connection}
         ctx.shared["queues"] = queues
         self.endpoint = pulumi.Output.from_input(endpoint)
         self.queues = pulumi.Output.all(**{n: q.url for n, q in queues.items()}) if queues \
             else pulumi.Output.from_input({})
-        self.register_outputs({"endpoint": self.endpoint, "queues": self.queues})
+        self.subscriptions = pulumi.Output.all(*[s.arn for s in subscriptions])
+        self.register_outputs({"endpoint": self.endpoint, "queues": self.queues,
+                               "subscriptions": self.subscriptions})

@@ -32,6 +32,7 @@ PORT = 80
 class Metadata(pulumi.ComponentResource):
     url: pulumi.Output[str]
     config: pulumi.Output[str]
+    inventory_path: pulumi.Output[str]
 
     def __init__(self, name: str, ctx: CloudContext, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("mammatus:metadata:Metadata", name, None, opts)
@@ -69,5 +70,7 @@ class Metadata(pulumi.ComponentResource):
 
         self.url = pulumi.Output.from_input(f"http://{listen}")
         self.config = text
+        self.inventory_path = inv.path
         ctx.shared["metadata"] = {"url": f"http://{listen}", "service": service}
-        self.register_outputs({"url": self.url, "config": self.config})
+        self.register_outputs({"url": self.url, "config": self.config,
+                               "inventory_path": self.inventory_path})

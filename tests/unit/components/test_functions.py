@@ -1,0 +1,61 @@
+import json
+
+import pulumi
+import pytest
+
+from tests.support.pulumi_mocks import RecordingMocks
+
+MOCKS = RecordingMocks()
+pulumi.runtime.set_mocks(MOCKS, project="mammatus", stack="dev", preview=False)
+
+from components.context import CloudContext  # noqa: E402
+from components.functions import Functions  # noqa: E402
+from components.messaging import Nats, Notifications, Queues  # noqa: E402
+from stacks.spec import StackSpec  # noqa: E402
+from tests.support.netlab import stack_spec  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def functions():
+    base = stack_spec("home").model_dump(by_alias=True)
+    base["functions"].append({"name": "on-event", "image": "registry.mammatus/ev:1",
+                              "triggers": [{"kind": "sns", "topic": "events"}]})
+    ctx = CloudContext(StackSpec.model_validate(base), pulumi.Output.secret("KEY"), "ssh-ed25519 AAAA")
+    Nats("fn-nats", ctx)
+    Notifications("fn-sns", ctx)
+    Queues("fn-sqs", ctx)
+    return Functions("fn", ctx), ctx
+
+
+def settled(f):
+    return pulumi.Output.all(f.urn, f.gateway, f.functions, pulumi.Output.is_secret(f.admin_password),
+                             f.subscriptions, f.pollers_path)
+
+
+@pulumi.runtime.test
+def test_faasd_install_and_functions_with_triggers(functions):
+    comp, _ = functions
+
+    def check(args):
+        urn, gateway, fns, secret = args[:4]
+        assert args[5] == "/etc/mammatus/functions/sqs-pollers.json" and len(args[4]) == 1
+        assert urn.endswith("mammatus:functions:Functions::fn")
+        assert gateway == "http://10.0.0.2:8080" and secret
+        assert "faasd install" in MOCKS.inputs("fn-faasd-install")["create"]
+        assert MOCKS.inputs("fn-faasd-password")["create"] == "cat /var/lib/faasd/secrets/basic-auth-password"
+        nightly = MOCKS.inputs("fn-function-nightly-report")
+        assert MOCKS.named("fn-function-nightly-report").typ == "pulumi-python:dynamic/mammatus:FaasdFunction"
+        assert nightly["schedule"] == "0 3 * * *" and nightly["image"] == "registry.mammatus/report:1"
+        assert nightly["connection"]["gateway"] == "http://10.0.0.2:8080"
+        sub = MOCKS.inputs("fn-sub-events-on-event")
+        assert sub["protocol"] == "http"
+        assert set(fns) == {"thumbnail", "nightly-report", "on-event"}
+        pollers = json.loads(MOCKS.inputs("fn-sqs-pollers-write")["stdin"])["pollers"]
+        assert [p["queue"] for p in pollers] == ["jobs"]
+    return settled(comp).apply(check)
+
+
+def test_an_sqs_trigger_on_an_unknown_queue_is_a_clear_error():
+    ctx = CloudContext(stack_spec("home"), "KEY", "ssh-ed25519 AAAA")
+    with pytest.raises(ValueError, match="queue 'jobs'"):
+        Functions("fn-bad", ctx)

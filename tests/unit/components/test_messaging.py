@@ -1,0 +1,82 @@
+import json
+
+import pulumi
+import pytest
+
+from tests.support.pulumi_mocks import RecordingMocks
+
+MOCKS = RecordingMocks()
+pulumi.runtime.set_mocks(MOCKS, project="mammatus", stack="dev", preview=False)
+
+from components.context import CloudContext  # noqa: E402
+from components.messaging import Nats, Notifications, Queues, queue_order  # noqa: E402
+from tests.support.netlab import stack_spec  # noqa: E402
+
+DYN = "pulumi-python:dynamic/mammatus:"
+
+
+@pytest.fixture(scope="module")
+def layers():
+    ctx = CloudContext(stack_spec("home"), pulumi.Output.secret("KEY"), "ssh-ed25519 AAAA")
+    nats = Nats("msg-nats", ctx)
+    sns = Notifications("msg-sns", ctx)
+    sqs = Queues("msg-sqs", ctx)
+    return nats, sns, sqs, ctx
+
+
+def settled(layers):
+    nats, sns, sqs, _ = layers
+    return pulumi.Output.all(nats.urn, sns.urn, sqs.urn, nats.url, sns.endpoint, sqs.endpoint,
+                             sns.topics, sqs.queues, sqs.subscriptions)
+
+
+@pulumi.runtime.test
+def test_nats_with_jetstream_on_loopback_when_sns_and_sqs_share_its_host(layers):
+    def check(args):
+        assert args[0].endswith("mammatus:messaging:Nats::msg-nats")
+        assert args[3] == "nats://127.0.0.1:4222"
+        conf = MOCKS.inputs("msg-nats-config-write")["stdin"]
+        assert 'listen: "127.0.0.1:4222"' in conf and "jetstream {" in conf
+        run = MOCKS.inputs("msg-nats-nats-server-run")
+        assert "nats-server -c /etc/mammatus/nats/nats.conf" in run["create"]
+        assert run["connection"]["host"] == "10.0.0.2"
+    return settled(layers).apply(check)
+
+
+@pulumi.runtime.test
+def test_sns_and_sqs_services_with_generated_credentials(layers):
+    def check(args):
+        assert args[1].endswith("mammatus:messaging:Notifications::msg-sns")
+        assert (args[4], args[5]) == ("http://10.0.0.2:9911", "http://10.0.0.2:9324")
+        creds = MOCKS.inputs("msg-sns-sns-credentials-write")
+        assert "chmod 0600" in creds["create"]
+        assert creds["stdin"].startswith("[default]\naws_access_key_id = mammatus-sns\n")
+        run = MOCKS.inputs("msg-sqs-sqs-run")["create"]
+        assert "-m services.sqs --listen 10.0.0.2:9324 --nats nats://127.0.0.1:4222" in run
+        assert "--credentials /etc/mammatus/sqs/credentials" in run
+    return settled(layers).apply(check)
+
+
+@pulumi.runtime.test
+def test_topics_queues_dead_letters_and_subscriptions(layers):
+    _, _, _, ctx = layers
+
+    def check(args):
+        assert MOCKS.named("msg-sns-topic-orders-fifo").typ == DYN + "SnsTopic"
+        assert MOCKS.inputs("msg-sns-topic-orders-fifo")["name"] == "orders.fifo"
+        jobs = MOCKS.inputs("msg-sqs-queue-jobs")
+        assert jobs["dead_letter_queue"] == "jobs-dlq" and jobs["visibility_timeout"] == 30
+        assert jobs["connection"]["endpoint"] == "http://10.0.0.2:9324"
+        sub = MOCKS.inputs("msg-sqs-sub-events-jobs")
+        assert (sub["protocol"], sub["raw_message_delivery"]) == ("sqs", True)
+        assert sub["connection"]["endpoint"] == "http://10.0.0.2:9911"
+        assert set(ctx.shared["queues"]) == {"jobs", "jobs-dlq", "orders.fifo"}
+        assert set(ctx.shared["topics"]) == {"events", "orders.fifo"}
+        assert len(args[8]) == 2   # jobs <- events, orders.fifo <- orders.fifo
+    return settled(layers).apply(check)
+
+
+def test_queue_order_puts_dead_letter_queues_first():
+    spec = stack_spec("home")
+    names = [q.name for q in queue_order(spec.queues)]
+    assert names.index("jobs-dlq") < names.index("jobs")

@@ -1,0 +1,70 @@
+import pulumi
+import pytest
+
+from tests.support.pulumi_mocks import RecordingMocks
+
+MOCKS = RecordingMocks()
+pulumi.runtime.set_mocks(MOCKS, project="mammatus", stack="dev", preview=False)
+
+from components.compute import Compute  # noqa: E402
+from components.configuration import Configuration  # noqa: E402
+from components.context import CloudContext  # noqa: E402
+from components.metadata import Metadata  # noqa: E402
+from services.metadata.config import parse_config  # noqa: E402
+from services.metadata.inventory import parse_inventory  # noqa: E402
+from stacks.spec import StackSpec  # noqa: E402
+from tests.support.netlab import stack_spec  # noqa: E402
+
+VENDOR = {"consul": {"datacenter": "lab", "retry_join": ["10.10.0.1"]}}
+
+
+@pytest.fixture(scope="module")
+def layers():
+    base = stack_spec("lab").model_dump(by_alias=True)
+    base["instances"][0]["mac"] = "52:54:00:aa:00:01"
+    ctx = CloudContext(StackSpec.model_validate(base), pulumi.Output.secret("KEY"), "ssh-ed25519 AAAA")
+    ctx.shared["dnsmasq"] = {"lease_file": "/var/lib/misc/dnsmasq.leases"}
+    ctx.shared["vendor_data"] = VENDOR
+    compute = Compute("md-cmp", ctx)
+    config = Configuration("md-cfg", ctx)
+    metadata = Metadata("md", ctx)
+    return compute, config, metadata, ctx
+
+
+def settled(layers):
+    _, config, metadata, _ = layers
+    return pulumi.Output.all(config.urn, metadata.urn, config.inventory, metadata.config, metadata.url,
+                             metadata.inventory_path)
+
+
+@pulumi.runtime.test
+def test_configuration_inventory_has_the_instances_user_data_and_mac(layers):
+    def check(args):
+        assert args[0].endswith("mammatus:config:Configuration::md-cfg")
+        (web,) = parse_inventory(args[2])
+        assert web.name == "web-1" and web.macs == ("52:54:00:aa:00:01",)
+        assert "nginx" in web.user_data and web.ssh_keys == ("ssh-ed25519 AAAA",)
+        assert MOCKS.inputs("md-inventory-write")["stdin"] == args[2]
+    return settled(layers).apply(check)
+
+
+@pulumi.runtime.test
+def test_metadata_service_config_leases_and_vendor_data(layers):
+    def check(args):
+        assert args[1].endswith("mammatus:metadata:Metadata::md")
+        config = parse_config(args[3])
+        assert config.listen == "10.10.0.1:80" and args[4] == "http://10.10.0.1:80"
+        # metadata and dnsmasq share the gateway in the lab: leases identify instances.
+        assert [str(p) for p in config.identity.leases] == ["/var/lib/misc/dnsmasq.leases"]
+        assert config.vendor_data.consul.datacenter == "lab"
+        assert str(config.tokens.secret_file) == "/etc/mammatus/metadata/token.key"
+        run = MOCKS.inputs("md-service-run")["create"]
+        assert "-m services.metadata --listen 10.10.0.1:80 --config /etc/mammatus/metadata/metadata.yaml" in run
+        assert "chmod 0600" in MOCKS.inputs("md-token-key-write")["create"]
+    return settled(layers).apply(check)
+
+
+def test_metadata_needs_configuration_first():
+    ctx = CloudContext(stack_spec("lab"), "KEY", "ssh-ed25519 AAAA")
+    with pytest.raises(ValueError, match="Configuration"):
+        Metadata("md-bad", ctx)
