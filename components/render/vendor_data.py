@@ -20,7 +20,8 @@ from components.render import telegraf as telegraf_render
 from components.render import vault as vault_render
 
 HEADER = "#cloud-config\n"
-ROOT_CA_PATH = "/usr/local/share/ca-certificates/mammatus-root.crt"
+# The system bundle: cloud-init's ca_certs module (ca_trust_part) adds the cloud's root to it.
+ROOT_CA_PATH = "/etc/ssl/certs/ca-certificates.crt"
 
 
 def _start_if_present(unit: str, binary: str) -> list[str]:

@@ -1,0 +1,71 @@
+"""mammatus:discovery:Consul — Consul servers on the hosts placed as `consul` (seed: Service
+Discovery), and the Consul agent config instances get through vendor-data (retry-join the
+servers). Renderer: components/render/consul.py.
+
+Needs: nothing from earlier layers. Puts ctx.shared["consul"] = {"servers", "datacenter",
+"http_url"} and adds the `consul` vendor-data (components/telemetry.add_vendor_data). Gossip is
+not encrypted: its key would have to travel in vendor-data, which is readable by every process
+on an instance (see the report of issue 3).
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import pulumi
+
+from components.ca import binary, domain_of
+from components.configuration import when_hosts_ready
+from components.context import CloudContext
+from components.host import HostFile, HostService
+from components.monitoring import _dirs
+from components.render import consul
+from components.render import vendor_data
+from components.service_manager import Daemon
+from components.telemetry import add_vendor_data
+
+CONFIG = "/etc/mammatus/consul/consul.json"
+DATA_DIR = "/var/lib/mammatus/consul"
+CONSUL_DOMAIN = "consul"
+
+
+class Consul(pulumi.ComponentResource):
+    servers: pulumi.Output[list]
+    datacenter: pulumi.Output[str]
+    http_url: pulumi.Output[str]
+    agent_config: pulumi.Output[str]
+
+    def __init__(self, name: str, ctx: CloudContext, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("mammatus:discovery:Consul", name, None, opts)
+        placed = ctx.spec.placement.consul
+        if not placed:
+            raise ValueError("the ServiceDiscovery layer needs mammatus:placement.consul (a list of hosts)")
+        child = pulumi.ResourceOptions(parent=self)
+        datacenter = domain_of(ctx).split(".")[0]
+        servers = [str(ctx.spec.host(h).address) for h in placed]
+        for host_name in placed:
+            access = ctx.access(host_name)
+            data_dir = access.path(DATA_DIR)
+            text = consul.server_config(host_name, str(access.host.address), servers, None,
+                                        datacenter, CONSUL_DOMAIN, data_dir=data_dir)
+            dirs = _dirs(f"{name}-{host_name}-dirs", access,
+                         [data_dir, access.path(CONFIG).rsplit("/", 1)[0]], self)
+            conf = HostFile(f"{name}-{host_name}-config", access, CONFIG, when_hosts_ready(ctx, text),
+                            opts=pulumi.ResourceOptions(parent=self, depends_on=[dirs]))
+            HostService(f"{name}-{host_name}-server", access, Daemon(
+                name="consul", description="Consul server (service discovery)",
+                command=[binary(ctx, "consul", "/usr/bin/consul"), "agent",
+                         f"-config-file={access.path(CONFIG)}"]),
+                config=[text], depends_on=[conf], opts=child)
+
+        agent = consul.agent_config(servers, None, datacenter, CONSUL_DOMAIN)
+        add_vendor_data(ctx, "consul", vendor_data.consul_agent_part(servers, datacenter, CONSUL_DOMAIN),
+                        {"datacenter": datacenter, "retry_join": servers, "domain": CONSUL_DOMAIN})
+        http_url = f"http://{servers[0]}:{consul.HTTP_PORT}"
+        ctx.shared["consul"] = {"servers": servers, "datacenter": datacenter, "http_url": http_url}
+        self.servers = pulumi.Output.from_input(servers)
+        self.datacenter = pulumi.Output.from_input(datacenter)
+        self.http_url = pulumi.Output.from_input(http_url)
+        self.agent_config = pulumi.Output.from_input(agent)
+        self.register_outputs({"servers": self.servers, "datacenter": self.datacenter,
+                               "http_url": self.http_url, "agent_config": self.agent_config})

@@ -1,0 +1,125 @@
+"""mammatus:lb:LoadBalancer — traefik on the host placed as `loadBalancer` (seed: LBaaS), with
+routes as resources: each `mammatus:lb:Route` is one dynamic-config file in traefik's watched
+directory (added or removed without a restart) plus, when the DNS layer is there, a DNS record
+for its host name. TLS comes from the cloud's CA: an ACME resolver on step-ca's ACME directory
+with the root CA trusted. Renderer: components/render/traefik.py (validated by the real traefik).
+
+Needs: ctx.shared["ca_acme_directory"] and ["ca_root_pem"] (CertificateAuthority; without them
+routes are plain HTTP), ["monitoring"] / spec placement for the default routes (Grafana,
+Chronograf, Consul UI), ["dnsmasq"] (optional). Puts ctx.shared["load_balancer"] = {"host",
+"address", "routes"}. Build it after CertificateAuthority, Monitoring and ServiceDiscovery.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import pulumi
+
+from components.ca import binary, domain_of
+from components.configuration import when_hosts_ready
+from components.context import CloudContext
+from components.host import HostAccess, HostFile, HostService
+from components.monitoring import _dirs
+from components.render import consul as consul_render
+from components.render import grafana, influx, traefik
+from components.render.dnsmasq import fqdn
+from components.service_manager import Daemon
+from dynamic_providers.dnsmasq import DnsmasqRecord
+
+TRAEFIK_BINARY = "/usr/local/bin/traefik"
+
+
+def default_routes(ctx: CloudContext) -> list[traefik.Route]:
+    """The cloud's own web consoles, by name in the cloud's domain."""
+    spec, domain = ctx.spec, domain_of(ctx)
+    routes = []
+    if spec.placement.monitoring:
+        address = spec.host(spec.placement.monitoring).address
+        routes.append(traefik.Route("grafana", fqdn("grafana", domain),
+                                    [f"http://{address}:{grafana.PORT}"]))
+        routes.append(traefik.Route("chronograf", fqdn("chronograf", domain),
+                                    [f"http://{address}:{influx.CHRONOGRAF_PORT}"]))
+    if spec.placement.consul:
+        routes.append(traefik.Route("consul", fqdn("consul", domain), [
+            f"http://{spec.host(h).address}:{consul_render.HTTP_PORT}" for h in spec.placement.consul]))
+    return routes
+
+
+class Route(pulumi.ComponentResource):
+    """One route: its dynamic-config file on the load balancer (and its DNS record)."""
+    host: pulumi.Output[str]
+    path: pulumi.Output[str]
+
+    def __init__(self, name: str, ctx: CloudContext, access: HostAccess, route: traefik.Route,
+                 resolver: Optional[str], depends_on: Sequence[pulumi.Resource] = (),
+                 opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("mammatus:lb:Route", name, None, opts)
+        text = traefik.route_config(route, resolver)
+        on_host = traefik.route_path(traefik.TraefikPaths(), route)
+        f = HostFile(f"{name}-file", access, on_host, when_hosts_ready(ctx, text),
+                     opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)))
+        dns = ctx.shared.get("dnsmasq")
+        if dns is not None:
+            target = {k: v for k, v in dns.items() if k != "resource"}
+            DnsmasqRecord(f"{name}-record", name=route.host, address=str(access.host.address),
+                          target=target, opts=pulumi.ResourceOptions(
+                              parent=self, depends_on=[dns["resource"]]))
+        self.host = pulumi.Output.from_input(route.host)
+        self.path = f.path
+        self.register_outputs({"host": self.host, "path": self.path})
+
+
+class LoadBalancer(pulumi.ComponentResource):
+    address: pulumi.Output[str]
+    routes: pulumi.Output[list]
+    static_config: pulumi.Output[str]
+
+    def __init__(self, name: str, ctx: CloudContext, routes: Optional[Sequence[traefik.Route]] = None,
+                 opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("mammatus:lb:LoadBalancer", name, None, opts)
+        access = ctx.placed("load_balancer")
+        if access is None:
+            raise ValueError("the LoadBalancer layer needs mammatus:placement.loadBalancer")
+        routes = list(default_routes(ctx) if routes is None else routes)
+        names = [r.name for r in routes]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"load balancer routes named twice: {duplicates}")
+        child = pulumi.ResourceOptions(parent=self)
+        domain = domain_of(ctx)
+        on_host = traefik.TraefikPaths()
+        paths = on_host.under(access.path)
+        acme = ctx.shared.get("ca_acme_directory")
+        root_pem = ctx.shared.get("ca_root_pem")
+        resolver = traefik.RESOLVER if acme is not None and root_pem is not None else None
+
+        dirs = _dirs(f"{name}-dirs", access, [paths.dynamic_dir, paths.acme_storage.rsplit("/", 1)[0],
+                                             paths.static.rsplit("/", 1)[0]], self)
+        after_dirs = pulumi.ResourceOptions(parent=self, depends_on=[dirs])
+        static = pulumi.Output.from_input(acme).apply(
+            lambda directory: traefik.static_config(paths, directory if resolver else None,
+                                                    f"admin@{domain}"))
+        files = [HostFile(f"{name}-static", access, on_host.static, when_hosts_ready(ctx, static),
+                          opts=after_dirs)]
+        if resolver:
+            files.append(HostFile(f"{name}-root-ca", access, on_host.root_ca,
+                                  when_hosts_ready(ctx, root_pem), opts=after_dirs))
+        ca = ctx.shared.get("ca") or {}
+        service = HostService(f"{name}-traefik", access, Daemon(
+            name="traefik", description="traefik (load balancer)",
+            command=[binary(ctx, "traefik", TRAEFIK_BINARY), f"--configFile={paths.static}"]),
+            config=[traefik.static_config(paths, "acme" if resolver else None, "")],
+            depends_on=[*files, *([ca["service"]] if "service" in ca else [])], opts=child)
+        self.route_resources = [Route(f"{name}-route-{r.name}", ctx, access, r, resolver,
+                                      depends_on=[dirs], opts=child) for r in routes]
+
+        self.address = pulumi.Output.from_input(str(access.host.address))
+        self.routes = pulumi.Output.from_input([
+            {"name": r.name, "host": r.host, "backends": list(r.backends), "tls": bool(resolver and r.tls)}
+            for r in routes])
+        self.static_config = static
+        ctx.shared["load_balancer"] = {"host": access.host.name, "address": str(access.host.address),
+                                       "routes": names, "service": service}
+        self.register_outputs({"address": self.address, "routes": self.routes,
+                               "static_config": self.static_config})

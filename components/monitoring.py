@@ -1,0 +1,179 @@
+"""mammatus:monitoring:Monitoring — the TICK stack and Grafana on the host placed as `monitoring`,
+Telegraf on every host and ntopng on the gateway (seed: Monitoring).
+
+InfluxDB 1.x keeps the metrics (database `telegraf`), Kapacitor loads the alert TICKscripts (CPU,
+disk, memory > 90 %, host down by deadman), Chronograf points at both, Grafana is provisioned with
+the InfluxDB datasource and a hosts dashboard from files, every host's Telegraf writes to
+InfluxDB, ntopng watches the gateway's LAN port. Renderers: components/render/{influx,telegraf,
+kapacitor,grafana,ntopng}.py.
+
+Needs: nothing from earlier layers. Puts ctx.shared["influx_url"], ["grafana_url"] and
+["monitoring"] = {"host", "influx_url", "grafana_url", "chronograf_url", "kapacitor_url"}.
+Build it before Telemetry (instances' Telegraf) and LoadBalancer (Grafana route).
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import Optional
+
+import pulumi
+import pulumi_command as command
+import pulumi_random as random
+
+from components.ca import binary, domain_of
+from components.configuration import when_hosts_ready
+from components.context import CloudContext
+from components.host import HostAccess, HostFile, HostService
+from components.render import grafana, influx, kapacitor, ntopng, telegraf
+from components.render.dnsmasq import fqdn
+from components.service_manager import Daemon
+
+TELEGRAF_CONFIG = "/etc/mammatus/telegraf/telegraf.conf"
+
+
+def _dirs(name: str, access: HostAccess, dirs, parent) -> command.remote.Command:
+    return command.remote.Command(
+        name, connection=access.connection(),
+        create="mkdir -p " + " ".join(shlex.quote(d) for d in sorted(set(dirs))),
+        opts=pulumi.ResourceOptions(parent=parent))
+
+
+def _parent_dirs(*paths: str) -> list[str]:
+    return [p.rsplit("/", 1)[0] for p in paths]
+
+
+class Monitoring(pulumi.ComponentResource):
+    influx_url: pulumi.Output[str]
+    grafana_url: pulumi.Output[str]
+    chronograf_url: pulumi.Output[str]
+    kapacitor_url: pulumi.Output[str]
+    grafana_admin_password: pulumi.Output[str]
+    telegraf_hosts: pulumi.Output[list]
+    alert_rules: pulumi.Output[list]
+
+    def __init__(self, name: str, ctx: CloudContext, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("mammatus:monitoring:Monitoring", name, None, opts)
+        access = ctx.placed("monitoring")
+        if access is None:
+            raise ValueError("the Monitoring layer needs mammatus:placement.monitoring")
+        spec = ctx.spec
+        domain = domain_of(ctx)
+        child = pulumi.ResourceOptions(parent=self)
+        address = str(access.host.address)
+        influx_url = influx.influx_url(address)
+        local_influx = influx.influx_url("127.0.0.1")
+        kapacitor_url = f"http://127.0.0.1:{kapacitor.PORT}"
+
+        # InfluxDB
+        i_host = influx.InfluxPaths()
+        i_paths = i_host.under(access.path)
+        i_text = influx.influxdb_config(i_paths)
+        k_host = kapacitor.KapacitorPaths()
+        k_paths = k_host.under(access.path)
+        g_host = grafana.GrafanaPaths()
+        g_paths = g_host.under(access.path)
+        dirs = _dirs(f"{name}-dirs", access, [
+            i_paths.data_root, *_parent_dirs(i_paths.config, i_paths.chronograf_db),
+            k_paths.data_dir, f"{k_paths.load_dir}/tasks", *_parent_dirs(k_paths.config, k_paths.alerts_log),
+            g_paths.data, g_paths.dashboards, f"{g_paths.provisioning}/datasources",
+            f"{g_paths.provisioning}/dashboards", *_parent_dirs(g_paths.config)], self)
+        after_dirs = pulumi.ResourceOptions(parent=self, depends_on=[dirs])
+
+        def file(suffix, path, text, mode="0644"):
+            return HostFile(f"{name}-{suffix}", access, path, when_hosts_ready(ctx, text), mode=mode,
+                            opts=after_dirs)
+
+        i_conf = file("influxdb-config", i_host.config, i_text)
+        influxd = HostService(f"{name}-influxdb", access, Daemon(
+            name="influxdb", description="InfluxDB (metrics)",
+            command=[binary(ctx, "influxd", "/usr/bin/influxd"), "-config", i_paths.config]),
+            config=[i_text], depends_on=[i_conf], opts=child)
+
+        # Kapacitor with the alert rules
+        k_text = kapacitor.kapacitor_config(k_paths, local_influx, access.host.name)
+        tasks = kapacitor.alert_tasks(k_paths)
+        k_files = [file("kapacitor-config", k_host.config, k_text)]
+        # The same tasks keyed by their paths as the host sees them (HostFile maps them).
+        for on_host, script in zip(kapacitor.alert_tasks(k_host), tasks.values()):
+            rule = on_host.rsplit("/", 1)[1].removesuffix(".tick").replace("_", "-")
+            k_files.append(file(f"kapacitor-task-{rule}", on_host, script))
+        HostService(f"{name}-kapacitor", access, Daemon(
+            name="kapacitor", description="Kapacitor (alerts)",
+            command=[binary(ctx, "kapacitord", "/usr/bin/kapacitord"), "-config", k_paths.config]),
+            config=[k_text, *tasks.values()], depends_on=[*k_files, influxd], opts=child)
+
+        # Chronograf
+        chronograf_cmd = influx.chronograf_command(binary(ctx, "chronograf", "/usr/bin/chronograf"),
+                                                   i_paths, local_influx, kapacitor_url)
+        HostService(f"{name}-chronograf", access, Daemon(
+            name="chronograf", description="Chronograf (TICK UI)", command=chronograf_cmd),
+            depends_on=[influxd], opts=child)
+
+        # Grafana, provisioned from files
+        password = random.RandomPassword(f"{name}-grafana-admin", length=24, special=False, opts=child)
+        grafana_fqdn = fqdn("grafana", domain)
+        ini = pulumi.Output.secret(password.result).apply(
+            lambda p: grafana.grafana_ini(g_paths, p, grafana_fqdn))
+        g_texts = {
+            "grafana-datasource": (g_host.datasource_file, grafana.datasource_yaml(influx_url)),
+            "grafana-dashboards": (g_host.dashboard_provider_file, grafana.dashboard_provider_yaml(g_paths)),
+            "grafana-dashboard-hosts": (g_host.dashboard_file, grafana.hosts_dashboard()),
+        }
+        g_files = [file("grafana-config", g_host.config, ini, mode="0600")]
+        g_files += [file(k, path, text) for k, (path, text) in g_texts.items()]
+        HostService(f"{name}-grafana", access, Daemon(
+            name="grafana", description="Grafana (dashboards)",
+            command=[binary(ctx, "grafana-server", "/usr/sbin/grafana-server"),
+                     f"--config={g_paths.config}", "--homepath=/usr/share/grafana"]),
+            config=[t for _, t in g_texts.values()], depends_on=g_files, opts=child)
+
+        # Telegraf on every host
+        telegraf_hosts = []
+        for host_access in ctx.accesses():
+            host = host_access.host
+            text = telegraf.telegraf_config(
+                influx_url, hostname=host.name,
+                tags={"roles": ",".join(sorted(r.value for r in host.roles)), "cloud": domain})
+            conf = HostFile(f"{name}-telegraf-{host.name}-config", host_access, TELEGRAF_CONFIG,
+                            when_hosts_ready(ctx, text), opts=child)
+            HostService(f"{name}-telegraf-{host.name}", host_access, Daemon(
+                name="telegraf", description="Telegraf (host metrics)",
+                command=[binary(ctx, "telegraf", "/usr/bin/telegraf"),
+                         f"--config={host_access.path(TELEGRAF_CONFIG)}"]),
+                config=[text], depends_on=[conf], opts=child)
+            telegraf_hosts.append(host.name)
+
+        # ntopng on the gateway's LAN port
+        if spec.gateway is not None and spec.network is not None:
+            gw = ctx.access(spec.gateway.host)
+            n_host = ntopng.NtopngPaths()
+            n_paths = n_host.under(gw.path)
+            n_text = ntopng.ntopng_config(n_paths, [spec.gateway.lan_interface], [spec.network.lan_subnet])
+            n_dirs = _dirs(f"{name}-ntopng-dirs", gw, [n_paths.data_dir], self)
+            n_conf = HostFile(f"{name}-ntopng-config", gw, n_host.config, when_hosts_ready(ctx, n_text),
+                              opts=pulumi.ResourceOptions(parent=self, depends_on=[n_dirs]))
+            HostService(f"{name}-ntopng", gw, Daemon(
+                name="ntopng", description="ntopng (gateway traffic)",
+                command=[binary(ctx, "ntopng", "/usr/bin/ntopng"), n_paths.config]),
+                config=[n_text], depends_on=[n_conf], opts=child)
+
+        self.influx_url = pulumi.Output.from_input(influx_url)
+        self.grafana_url = pulumi.Output.from_input(f"http://{address}:{grafana.PORT}")
+        self.chronograf_url = pulumi.Output.from_input(f"http://{address}:{influx.CHRONOGRAF_PORT}")
+        self.kapacitor_url = pulumi.Output.from_input(f"http://{address}:{kapacitor.PORT}")
+        self.grafana_admin_password = pulumi.Output.secret(password.result)
+        self.telegraf_hosts = pulumi.Output.from_input(telegraf_hosts)
+        self.alert_rules = pulumi.Output.from_input(
+            sorted(p.rsplit("/", 1)[1].removesuffix(".tick") for p in tasks))
+        ctx.shared["influx_url"] = influx_url
+        ctx.shared["grafana_url"] = f"http://{address}:{grafana.PORT}"
+        ctx.shared["monitoring"] = {"host": access.host.name, "influx_url": influx_url,
+                                    "grafana_url": ctx.shared["grafana_url"],
+                                    "chronograf_url": f"http://{address}:{influx.CHRONOGRAF_PORT}",
+                                    "kapacitor_url": f"http://{address}:{kapacitor.PORT}"}
+        self.register_outputs({
+            "influx_url": self.influx_url, "grafana_url": self.grafana_url,
+            "chronograf_url": self.chronograf_url, "kapacitor_url": self.kapacitor_url,
+            "grafana_admin_password": self.grafana_admin_password,
+            "telegraf_hosts": self.telegraf_hosts, "alert_rules": self.alert_rules})

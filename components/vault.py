@@ -1,0 +1,76 @@
+"""mammatus:secrets:Vault — a Vault server on the host placed as `vault` (seed: Secrets
+Management) with integrated storage and a TLS listener whose certificate the cloud's step-ca
+issues (components/ca.issue_certificate), and the Vault Agent config instances get through
+vendor-data. Renderer: components/render/vault.py. Vault starts sealed: initialising and
+unsealing it (keys for the operator) is an operator step, not stored in Pulumi state.
+
+Needs: ctx.shared["ca"] (CertificateAuthority). Puts ctx.shared["vault_addr"] and adds the
+`vault` vendor-data (components/telemetry.add_vendor_data).
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import pulumi
+
+from components.ca import binary, domain_of, issue_certificate
+from components.configuration import when_hosts_ready
+from components.context import CloudContext
+from components.host import HostFile, HostService
+from components.monitoring import _dirs
+from components.render import vault, vendor_data
+from components.render.dnsmasq import fqdn
+from components.service_manager import Daemon
+from components.telemetry import add_vendor_data
+
+
+class Vault(pulumi.ComponentResource):
+    address: pulumi.Output[str]
+    certificate_pem: pulumi.Output[str]
+    config: pulumi.Output[str]
+
+    def __init__(self, name: str, ctx: CloudContext, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("mammatus:secrets:Vault", name, None, opts)
+        access = ctx.placed("vault")
+        if access is None:
+            raise ValueError("the Secrets layer needs mammatus:placement.vault")
+        if "ca" not in ctx.shared:
+            raise ValueError("the Secrets layer needs the CertificateAuthority layer first (Vault's TLS)")
+        child = pulumi.ResourceOptions(parent=self)
+        domain = domain_of(ctx)
+        host_fqdn = fqdn(access.host.name, domain)
+        address = str(access.host.address)
+        key, cert = issue_certificate(ctx, f"{name}-tls", fqdn("vault", domain),
+                                      dns_names=[host_fqdn, "localhost"],
+                                      ip_addresses=[address, "127.0.0.1"], parent=self)
+        on_host = vault.VaultPaths()
+        paths = on_host.under(access.path)
+        api_addr = vault.vault_url(host_fqdn)
+        text = vault.server_config(paths, access.host.name, api_addr,
+                                   f"https://{address}:{vault.CLUSTER_PORT}")
+        dirs = _dirs(f"{name}-dirs", access, [paths.data_dir, paths.tls_cert.rsplit("/", 1)[0],
+                                             paths.config.rsplit("/", 1)[0]], self)
+        after_dirs = pulumi.ResourceOptions(parent=self, depends_on=[dirs])
+        chain = pulumi.Output.all(cert.certificate_pem, cert.chain_pem).apply(lambda c: (c[0] or "") + (c[1] or ""))
+        files = [
+            HostFile(f"{name}-config", access, on_host.config, when_hosts_ready(ctx, text), opts=after_dirs),
+            HostFile(f"{name}-tls-cert", access, on_host.tls_cert, when_hosts_ready(ctx, chain),
+                     opts=after_dirs),
+            HostFile(f"{name}-tls-key", access, on_host.tls_key,
+                     when_hosts_ready(ctx, pulumi.Output.secret(key.private_key_pem)), mode="0600",
+                     opts=after_dirs),
+        ]
+        HostService(f"{name}-server", access, Daemon(
+            name="vault", description="Vault server (secrets)",
+            command=[binary(ctx, "vault", "/usr/bin/vault"), "server", f"-config={paths.config}"]),
+            config=[text], depends_on=files, opts=child)
+
+        add_vendor_data(ctx, "vault", vendor_data.vault_agent_part(api_addr),
+                        {"address": api_addr, "ca_cert": vendor_data.ROOT_CA_PATH})
+        ctx.shared["vault_addr"] = api_addr
+        self.address = pulumi.Output.from_input(api_addr)
+        self.certificate_pem = cert.certificate_pem
+        self.config = pulumi.Output.from_input(text)
+        self.register_outputs({"address": self.address, "certificate_pem": self.certificate_pem,
+                               "config": self.config})

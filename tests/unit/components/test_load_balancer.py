@@ -1,0 +1,67 @@
+import pytest
+import yaml
+
+from components.ca import CertificateAuthority
+from components.dhcp_dns_tftp import DhcpDnsTftp
+from components.load_balancer import LoadBalancer
+from components.monitoring import Monitoring
+from components.render import traefik
+from tests.support.netlab import context, registered, stack_spec
+
+RECORD = "pulumi-python:dynamic/mammatus:DnsmasqRecord"
+
+
+@pytest.fixture(scope="module")
+def home():
+    ctx = context(stack_spec("home"))
+
+    def build():
+        DhcpDnsTftp("dns", ctx)
+        CertificateAuthority("ca", ctx)
+        Monitoring("mon", ctx)
+        return LoadBalancer("lb", ctx, routes=[
+            *__import__("components.load_balancer", fromlist=["x"]).default_routes(ctx),
+            traefik.Route("app", "app.mammatus", ["http://10.0.0.50:8080"])])
+    mocks, lb = registered(build)
+    return mocks, lb, ctx
+
+
+def test_static_config_uses_the_ca_acme_directory(home):
+    mocks, _, _ = home
+    static = yaml.safe_load(mocks.inputs("lb-static-write")["stdin"])
+    acme = static["certificatesResolvers"]["stepca"]["acme"]
+    assert acme["caServer"] == "https://control.mammatus:9000/acme/acme/directory"
+    assert acme["caCertificates"] == ["/etc/mammatus/traefik/root_ca.crt"]
+    assert "BEGIN CERTIFICATE" in mocks.inputs("lb-root-ca-write")["stdin"]
+    assert "--configFile=/etc/mammatus/traefik/traefik.yaml" in mocks.inputs("lb-traefik-run")["create"]
+
+
+def test_each_route_is_a_component_with_its_file_and_dns_record(home):
+    mocks, _, _ = home
+    routes = mocks.of_type("mammatus:lb:Route")
+    assert {r.name for r in routes} == {"lb-route-grafana", "lb-route-chronograf", "lb-route-consul",
+                                        "lb-route-app"}
+    app = yaml.safe_load(mocks.inputs("lb-route-app-file-write")["stdin"])
+    assert app["http"]["routers"]["app"]["tls"] == {"certResolver": "stepca"}
+    assert "/etc/mammatus/traefik/dynamic/app.yaml" in mocks.inputs("lb-route-app-file-write")["create"]
+    grafana = yaml.safe_load(mocks.inputs("lb-route-grafana-file-write")["stdin"])
+    assert grafana["http"]["services"]["grafana"]["loadBalancer"]["servers"] == [{"url": "http://10.0.0.2:3000"}]
+    record = [r for r in mocks.of_type(RECORD) if r.name == "lb-route-app-record"][0]
+    assert (record.inputs["name"], record.inputs["address"]) == ("app.mammatus", "10.0.0.2")
+
+
+def test_without_a_ca_routes_are_plain():
+    spec = stack_spec("lab")
+    ctx = context(spec)
+    mocks, _ = registered(lambda: LoadBalancer("plainlb", ctx, routes=[
+        traefik.Route("x", "x.lab.mammatus", ["http://10.10.0.5"])]))
+    static = yaml.safe_load(mocks.inputs("plainlb-static-write")["stdin"])
+    assert "certificatesResolvers" not in static
+    assert yaml.safe_load(mocks.inputs("plainlb-route-x-file-write")["stdin"])["http"]["routers"]["x"]["tls"] == {}
+
+
+def test_duplicate_routes_are_refused():
+    ctx = context(stack_spec("lab"))
+    r = traefik.Route("x", "x", ["http://a"])
+    with pytest.raises(ValueError, match="named twice"):
+        registered(lambda: LoadBalancer("duplb", ctx, routes=[r, r]))

@@ -1,0 +1,90 @@
+"""Consul, Vault and InstanceTelemetry with mocks: servers on their hosts, and the vendor-data
+they add (cloud-config parts and the metadata service's settings)."""
+
+import json
+
+import pulumi
+import pytest
+
+from components.ca import CertificateAuthority
+from components.consul import Consul
+from components.monitoring import Monitoring
+from components.telemetry import InstanceTelemetry
+from components.vault import Vault
+from services.metadata.config import VendorData
+from tests.support.netlab import context, registered, stack_spec
+
+CERT = "pulumi-python:dynamic/mammatus:StepCaCertificate"
+
+
+def resolved(value):
+    box = {}
+
+    @pulumi.runtime.test
+    def run():
+        return pulumi.Output.from_input(value).apply(lambda v: box.setdefault("v", v))
+    run()
+    return box["v"]
+
+
+@pytest.fixture(scope="module")
+def home():
+    ctx = context(stack_spec("home"))
+
+    def build():
+        CertificateAuthority("ca", ctx)
+        Monitoring("mon", ctx)
+        Consul("consul", ctx)
+        Vault("vault", ctx)
+        return InstanceTelemetry("telemetry", ctx)
+    mocks, telemetry = registered(build)
+    return mocks, telemetry, ctx
+
+
+def test_consul_server_on_its_host(home):
+    mocks, _, _ = home
+    config = json.loads(mocks.inputs("consul-control-config-write")["stdin"])
+    assert config["server"] is True and config["bootstrap_expect"] == 1
+    assert "consul agent -config-file=/etc/mammatus/consul/consul.json" in \
+        mocks.inputs("consul-control-server-run")["create"]
+
+
+def test_vault_tls_certificate_comes_from_step_ca(home):
+    mocks, _, _ = home
+    cert = [r for r in mocks.of_type(CERT) if r.name == "vault-tls-cert"][0]
+    assert cert.inputs["ca_url"] == "https://10.0.0.2:9000"
+    csr = mocks.inputs("vault-tls-csr")
+    assert csr["subject"]["commonName"] == "vault.mammatus"
+    assert "control.mammatus" in csr["dnsNames"] and "10.0.0.2" in csr["ipAddresses"]
+    config = json.loads(mocks.inputs("vault-config-write")["stdin"])
+    assert config["api_addr"] == "https://control.mammatus:8200"
+    assert "chmod 0600" in mocks.inputs("vault-tls-key-write")["create"]
+
+
+def test_merged_vendor_data_has_consul_vault_telegraf_and_the_root(home):
+    _, telemetry, ctx = home
+    merged = resolved(ctx.shared["vendor_data_cloud_config"])
+    paths = {f["path"] for f in merged["write_files"]}
+    assert {"/etc/consul.d/mammatus.json", "/etc/vault.d/agent.json",
+            "/etc/telegraf/telegraf.d/mammatus.conf"} <= paths
+    consul = json.loads(next(f["content"] for f in merged["write_files"]
+                             if f["path"] == "/etc/consul.d/mammatus.json"))
+    assert consul["retry_join"] == ["10.0.0.2"]
+    assert "BEGIN CERTIFICATE" in merged["ca_certs"]["trusted"][0]
+    assert resolved(telemetry.vendor_data).startswith("#cloud-config\n")
+
+
+def test_metadata_settings_validate_with_the_services_model(home):
+    _, _, ctx = home
+    settings = VendorData.model_validate(ctx.shared["vendor_data"])
+    assert settings.consul.retry_join == ["10.0.0.2"]
+    assert settings.vault.address == "https://control.mammatus:8200"
+    assert settings.telegraf.influxdb_urls == ["http://10.0.0.2:8086"]
+
+
+def test_vault_needs_the_ca_and_telemetry_needs_monitoring():
+    ctx = context(stack_spec("home"))
+    with pytest.raises(ValueError, match="CertificateAuthority"):
+        registered(lambda: Vault("vault-noca", ctx))
+    with pytest.raises(ValueError, match="Monitoring"):
+        registered(lambda: InstanceTelemetry("tel-nomon", ctx))
