@@ -40,6 +40,8 @@ class ServiceSpec:
     query_out: Mapping[str, tuple] = field(default_factory=dict)
     query_out_by_action: Mapping[str, Mapping[str, tuple]] = field(default_factory=dict)
     max_body: int = 4 * 1024 * 1024
+    # Actions AWS lets anyone call unsigned (SNS's ConfirmSubscription link, Unsubscribe link).
+    anonymous_actions: frozenset = frozenset()
 
 
 def make_handler(spec: ServiceSpec, keys: Mapping[str, str], dispatch: Dispatch):
@@ -53,15 +55,19 @@ def make_handler(spec: ServiceSpec, keys: Mapping[str, str], dispatch: Dispatch)
             if len(body) > spec.max_body:
                 raise AwsError("RequestEntityTooLarge", "Request body too large", status=413)
             raw_path, _, raw_query = request.raw_path.partition("?")
-            access_key = sigv4.verify(
-                sigv4.Request(request.method, raw_path, raw_query, request.headers, body),
-                keys, spec.signing_name)
             if is_json:
                 action, params = protocol.parse_json(target, spec.json_prefix, body)
             else:
                 form = body if request.method == "POST" else b""
                 action, params = protocol.parse_query(
                     protocol.parse_form(form, raw_query), spec.query_in)
+            signed = "Authorization" in request.headers or "X-Amz-Signature" in raw_query
+            if not signed and action in spec.anonymous_actions:
+                access_key = ""
+            else:
+                access_key = sigv4.verify(
+                    sigv4.Request(request.method, raw_path, raw_query, request.headers, body),
+                    keys, spec.signing_name)
             ctx = Context(access_key=access_key, host=request.headers.get("Host", request.host),
                           path=request.path, scheme=request.scheme)
             result = await dispatch(action, params, ctx)

@@ -1,0 +1,1 @@
+"""SNS-compatible pub/sub over NATS JetStream (query/XML protocol, signed notifications)."""

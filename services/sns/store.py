@@ -1,0 +1,206 @@
+"""Topics and subscriptions in JetStream KV, with caches kept current by KV watchers.
+
+  KV sns-topics          topic name -> {"name", "attrs", "tags", "created"}
+  KV sns-subscriptions   subscription id -> {"id", "topic", "protocol", "endpoint", "attrs",
+                                             "confirmed", "token", "owner"}
+  stream SNS_DELIVERY    one job per (message, subscription), subject snsd.<subscription id>;
+                         Publish returns once every job is stored, delivery retries from there
+  stream SNS_DEDUP       FIFO topics' deduplication markers (5 minute window)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+
+import nats
+from nats.js.errors import BucketNotFoundError, KeyNotFoundError, KeyWrongLastSequenceError
+
+from services.sqs import jetstream as js
+
+log = logging.getLogger(__name__)
+
+TOPICS = "sns-topics"
+SUBS = "sns-subscriptions"
+DELIVERY_STREAM = "SNS_DELIVERY"
+DEDUP_STREAM = "SNS_DEDUP"
+
+
+class SnsStore:
+    def __init__(self, nc, region: str, account: str, replicas: int = 1):
+        self.nc = nc
+        self.jsc = nc.jetstream()
+        self.region = region
+        self.account = account
+        self.replicas = replicas
+        self.topics: dict[str, dict] = {}
+        self.subs: dict[str, dict] = {}
+        self._tasks: list[asyncio.Task] = []
+        self._watchers = []
+
+    async def _bucket(self, name: str):
+        try:
+            return await self.jsc.key_value(name)
+        except BucketNotFoundError:
+            try:
+                return await self.jsc.create_key_value(bucket=name, history=1, storage="file",
+                                                       replicas=self.replicas)
+            except Exception:
+                return await self.jsc.key_value(name)
+
+    async def start(self) -> None:
+        self.kv_topics = await self._bucket(TOPICS)
+        self.kv_subs = await self._bucket(SUBS)
+        await js.ensure_stream(self.nc, {
+            "name": DELIVERY_STREAM, "subjects": ["snsd.>"], "retention": "workqueue",
+            "storage": "file", "num_replicas": self.replicas, "max_age": 14 * 86400 * 10**9})
+        await js.ensure_consumer(self.nc, DELIVERY_STREAM, {
+            "durable_name": "deliver", "ack_policy": "explicit", "ack_wait": 60 * 10**9,
+            "max_deliver": -1, "filter_subject": "snsd.>", "deliver_policy": "all",
+            "max_ack_pending": 20000})
+        await js.ensure_stream(self.nc, {
+            "name": DEDUP_STREAM, "subjects": ["snsdedup.>"], "storage": "file",
+            "num_replicas": self.replicas, "max_age": 300 * 10**9,
+            "duplicate_window": 300 * 10**9})
+        for kv, cache in ((self.kv_topics, self.topics), (self.kv_subs, self.subs)):
+            w = await kv.watchall()
+            self._watchers.append(w)
+            self._tasks.append(asyncio.create_task(self._watch(w, cache)))
+
+    async def close(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        for w in self._watchers:
+            try:
+                await w.stop()
+            except Exception:
+                pass
+
+    @staticmethod
+    async def _watch(watcher, cache: dict) -> None:
+        async for entry in watcher:
+            if entry is None:
+                continue
+            if entry.operation in ("DEL", "PURGE") or not entry.value:
+                cache.pop(entry.key, None)
+            else:
+                cache[entry.key] = json.loads(entry.value)
+
+    # --- names ---------------------------------------------------------------------------------
+
+    def topic_arn(self, name: str) -> str:
+        return f"arn:aws:sns:{self.region}:{self.account}:{name}"
+
+    def sub_arn(self, sub: dict) -> str:
+        return f"{self.topic_arn(sub['topic'])}:{sub['id']}"
+
+    def topic_name(self, arn: str | None) -> str | None:
+        parts = (arn or "").split(":")
+        if len(parts) != 6 or parts[:3] != ["arn", "aws", "sns"]:
+            return None
+        return parts[5]
+
+    # --- topics --------------------------------------------------------------------------------
+
+    async def get_topic(self, name: str | None) -> dict | None:
+        if not name:
+            return None
+        if name in self.topics:
+            return self.topics[name]
+        try:
+            entry = await self.kv_topics.get(name)
+        except KeyNotFoundError:
+            return None
+        if not entry.value:
+            return None
+        topic = json.loads(entry.value)
+        self.topics[name] = topic
+        return topic
+
+    async def create_topic(self, name: str, attrs: dict, tags: dict) -> tuple[dict, bool]:
+        topic = {"name": name, "attrs": attrs, "tags": tags, "created": int(time.time())}
+        try:
+            await self.kv_topics.create(name, json.dumps(topic).encode())
+        except KeyWrongLastSequenceError:
+            existing = await self.get_topic(name)
+            if existing is None:
+                existing = json.loads((await self.kv_topics.get(name)).value)
+            return existing, False
+        self.topics[name] = topic
+        return topic, True
+
+    async def put_topic(self, topic: dict) -> None:
+        await self.kv_topics.put(topic["name"], json.dumps(topic).encode())
+        self.topics[topic["name"]] = topic
+
+    async def delete_topic(self, name: str) -> None:
+        for sub in [s for s in await self.all_subs() if s["topic"] == name]:
+            await self.delete_sub(sub["id"])
+        try:
+            await self.kv_topics.delete(name)
+        except KeyNotFoundError:
+            pass
+        self.topics.pop(name, None)
+
+    async def topic_names(self) -> list[str]:
+        try:
+            return sorted(await self.kv_topics.keys())
+        except nats.js.errors.NoKeysError:
+            return []
+
+    # --- subscriptions -------------------------------------------------------------------------
+
+    async def get_sub(self, sub_id: str) -> dict | None:
+        if sub_id in self.subs:
+            return self.subs[sub_id]
+        try:
+            entry = await self.kv_subs.get(sub_id)
+        except (KeyNotFoundError, ValueError):
+            return None
+        if not entry.value:
+            return None
+        sub = json.loads(entry.value)
+        self.subs[sub_id] = sub
+        return sub
+
+    async def put_sub(self, sub: dict) -> None:
+        await self.kv_subs.put(sub["id"], json.dumps(sub).encode())
+        self.subs[sub["id"]] = sub
+
+    async def delete_sub(self, sub_id: str) -> None:
+        try:
+            await self.kv_subs.delete(sub_id)
+        except KeyNotFoundError:
+            pass
+        self.subs.pop(sub_id, None)
+
+    async def all_subs(self) -> list[dict]:
+        try:
+            keys = sorted(await self.kv_subs.keys())
+        except nats.js.errors.NoKeysError:
+            return []
+        out = []
+        for k in keys:
+            s = await self.get_sub(k)
+            if s:
+                out.append(s)
+        return out
+
+    def topic_subs(self, name: str) -> list[dict]:
+        # the watcher-fed cache: Publish must not pay a KV scan
+        return [s for s in self.subs.values() if s["topic"] == name]
+
+    # --- delivery jobs -------------------------------------------------------------------------
+
+    async def enqueue(self, sub_id: str, job: dict) -> None:
+        await js.publish(self.nc, f"snsd.{sub_id}", json.dumps(job).encode())
+
+    async def dedup(self, topic: str, dedup_id: str) -> tuple[bool, int]:
+        """(is duplicate, sequence number) for a FIFO topic message."""
+        import hashlib
+        msg_id = hashlib.sha256(f"{topic}\x00{dedup_id}".encode()).hexdigest()
+        ack = await js.publish(self.nc, f"snsdedup.{hashlib.sha256(topic.encode()).hexdigest()[:16]}",
+                               b"", msg_id)
+        return bool(ack.get("duplicate")), ack["seq"]
