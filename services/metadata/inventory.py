@@ -208,6 +208,10 @@ class LxdInventorySource:
         response = self._client.api.instances.get(params={"recursion": 1})
         return response.json()["metadata"]
 
+    def stale(self) -> bool:
+        return (self._fetched_at is None or
+                self._clock() - self._fetched_at >= self.refresh_seconds)
+
     def get(self, force: bool = False) -> list[Instance]:
         now = self._clock()
         fresh = self._fetched_at is not None and now - self._fetched_at < self.refresh_seconds

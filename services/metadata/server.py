@@ -32,6 +32,12 @@ TOKEN_PATH = "/latest/api/token"
 ANSWER_CACHE = 20000  # rendered answers kept (a few per instance and path)
 
 
+def peer_address(request: web.Request) -> str:
+    peer = request.remote or ""
+    # A dual-stack listener ([::]:80) sees IPv4 instances as ::ffff:a.b.c.d.
+    return peer[7:] if peer.startswith("::ffff:") and "." in peer else peer
+
+
 class HttpError(Exception):
     def __init__(self, status: int, message: str):
         super().__init__(message)
@@ -54,8 +60,9 @@ class Service:
 
     def __post_init__(self):
         # LXD answers over a blocking client: resolve in a thread then, inline otherwise.
-        self._blocking = any(isinstance(s, LxdInventorySource)
-                             for s in self.resolver.inventory_sources)
+        self._lxd = [s for s in self.resolver.inventory_sources
+                     if isinstance(s, LxdInventorySource)]
+        self._blocking = bool(self._lxd)
         self._answers: OrderedDict = OrderedDict()
 
     def answer(self, ident: Identity, path: str) -> tuple[str, Answer, str]:
@@ -75,8 +82,9 @@ class Service:
 
     async def identify(self, request: web.Request) -> Identity:
         try:
-            ip = source_address(request.remote or "", request.headers, self.proxies)
-            if self._blocking:
+            ip = source_address(peer_address(request), request.headers, self.proxies)
+            if self._blocking and any(src.stale() for src in self._lxd):
+                # A refresh is due: LXD's client blocks, keep it off the event loop.
                 return await asyncio.get_running_loop().run_in_executor(
                     None, self.resolver.resolve, ip)
             return self.resolver.resolve(ip)
@@ -196,7 +204,7 @@ async def handle_get(request: web.Request) -> web.Response:
 async def handle_token(request: web.Request) -> web.Response:
     svc: Service = request.app["service"]
     forwarded = request.headers.get("X-Forwarded-For")
-    from_proxy = (request.remote or "") in svc.proxies
+    from_proxy = peer_address(request) in svc.proxies
     # AWS's SSRF defence: a token PUT that went through a proxy (in the instance) is refused.
     # A configured relay adds exactly one hop; more means the instance's request already had one.
     if forwarded is not None and (not from_proxy or "," in forwarded):
@@ -232,9 +240,10 @@ async def errors_and_access_log(request: web.Request, handler):
     except Exception:
         LOG.exception("error serving %s %s", request.method, request.path)
         response = web.Response(status=500, text="internal error\n", content_type="text/plain")
-    # Path only (never the query, headers or body): no token or user-data reaches the log.
+    # Path only, still percent-encoded (never the query, headers or body): no token or
+    # user-data reaches the log, and no decoded newline can forge a log line.
     ACCESS.info('%s %s "%s %s" %d %.1fms', request.remote, request.get("instance", "-"),
-                request.method, request.path, response.status,
+                request.method, request.rel_url.raw_path, response.status,
                 (time.perf_counter() - started) * 1000)
     return response
 

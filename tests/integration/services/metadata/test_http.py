@@ -309,3 +309,10 @@ def test_workers_share_the_port_and_the_token_key(make_server):
     for pid in pids:  # the parent takes its workers down with it
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def test_access_log_cannot_be_forged_with_encoded_newlines(server):
+    server.get("127.0.0.2", "/latest/meta-data/%0A2026-01-01%20forged%20line")
+    log = server.log()
+    assert "%0A2026-01-01%20forged" in log
+    assert not any(line.startswith("2026-01-01 forged") for line in log.splitlines())

@@ -98,3 +98,12 @@ def test_answers_are_deterministic():
                  "/latest/meta-data/"):
         assert etag_of(get(path)) == etag_of(get(path))
     assert etag_of(get("/nocloud/vendor-data")) != etag_of(get("/nocloud/vendor-data", ident(DB)))
+
+
+def test_peer_address_unmaps_ipv4_in_ipv6():
+    from types import SimpleNamespace
+    from services.metadata.server import peer_address
+    assert peer_address(SimpleNamespace(remote="::ffff:10.0.0.10")) == "10.0.0.10"
+    assert peer_address(SimpleNamespace(remote="10.0.0.10")) == "10.0.0.10"
+    assert peer_address(SimpleNamespace(remote="fd00::1")) == "fd00::1"
+    assert peer_address(SimpleNamespace(remote=None)) == ""
