@@ -190,8 +190,9 @@ PROVISIONER_IMMUTABLE = ("type", "name", "config_path", "base_digest", "connecti
 def check_certificate(news: dict) -> tuple[dict, list[CheckFailure]]:
     failures = []
     for key in ("ca_url", "csr_pem", "provisioner", "provisioner_key", "kid", "root_pem"):
-        value = news.get(key)
-        if not isinstance(value, str) or not value:
+        # Values not known yet (a preview) come through as non-strings: only absent or empty
+        # values are errors.
+        if key not in news or news[key] == "":
             failures.append(CheckFailure(key, f"{key} is required"))
     url = news.get("ca_url")
     if isinstance(url, str) and url != UNKNOWN and not url.startswith("https://"):

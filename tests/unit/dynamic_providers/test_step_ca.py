@@ -87,6 +87,10 @@ def test_checks_allow_unknowns_in_previews_and_catch_bad_values():
     assert p.check_certificate(good)[1] == []
     bad = p.check_certificate({**good, "ca_url": "http://ca", "csr_pem": "nope"})[1]
     assert {f.property for f in bad} == {"ca_url", "csr_pem"}
+    # Unknown (non-string) values pass; absent or empty ones do not.
+    assert p.check_certificate({**good, "kid": None})[1] == []
+    missing = {k: v for k, v in good.items() if k != "kid"}
+    assert [f.property for f in p.check_certificate({**missing, "root_pem": ""})[1]] == ["kid", "root_pem"]
     inputs, failures = p.check_provisioner({"provisioner": {"type": "jwk", "name": "x"},
                                             "config_path": "/etc/ca.json"})
     assert failures == [] and (inputs["type"], inputs["name"]) == ("JWK", "x")
