@@ -109,6 +109,11 @@ class Service:
 
 # -- routing: path -> Answer for one identity (pure given the config) -----------------------------
 
+def layout_of(path: str) -> str:
+    head = path.lstrip("/").split("/", 1)[0]
+    return head if head in ("nocloud", "openstack") else "ec2"
+
+
 def answer_for(config: Config, ident: Identity, path: str) -> tuple[str, Answer]:
     """(layout, answer) for a GET path; HttpError(404) when there is nothing there."""
     parts = [p for p in path.split("/") if p]
@@ -183,11 +188,12 @@ async def handle_get(request: web.Request) -> web.Response:
     svc: Service = request.app["service"]
     ident = await svc.identify(request)
     request["instance"] = ident.instance.name
-    wait = _wait_params(request, svc.config)
-    layout, answer, tag = svc.answer(ident, request.path)
-    if layout == "ec2":
+    if layout_of(request.path) == "ec2":
+        # Before any lookup, so a caller without a valid token learns nothing (not even a 404).
         # Tokens are an EC2 protocol: NoCloud and OpenStack clients never send one.
         svc.check_token(request, ident)
+    wait = _wait_params(request, svc.config)
+    layout, answer, tag = svc.answer(ident, request.path)
     if wait is not None:
         last, timeout = wait
         last = last or tag  # no etag given: wait for a change from what is there now

@@ -316,3 +316,9 @@ def test_access_log_cannot_be_forged_with_encoded_newlines(server):
     log = server.log()
     assert "%0A2026-01-01%20forged" in log
     assert not any(line.startswith("2026-01-01 forged") for line in log.splitlines())
+
+
+def test_required_tokens_hide_even_what_exists(make_server):
+    server = make_server({"tokens": {"required": True}})
+    assert server.get("127.0.0.2", "/latest/meta-data/no-such-key").status == 401
+    assert server.get("127.0.0.2", "/1999-01-01/").status == 401
