@@ -144,10 +144,9 @@ def _xml_value(name: str, value: Any, renames: Mapping[str, tuple]) -> str:
 
 def render_xml(action: str, result: Mapping | None, xmlns: str, request_id: str,
                renames: Mapping[str, tuple] = {}) -> str:
-    inner = ""
-    if result is not None:
-        inner = f"<{action}Result>" + "".join(_xml(k, v, renames) for k, v in result.items()) \
-            + f"</{action}Result>"
+    # An empty <XResult/> too: SDKs look for the wrapper when the output shape has one.
+    inner = f"<{action}Result>" + "".join(_xml(k, v, renames) for k, v in (result or {}).items()) \
+        + f"</{action}Result>"
     return (f'<?xml version="1.0"?><{action}Response xmlns="{xmlns}">{inner}'
             f"<ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata>"
             f"</{action}Response>")
