@@ -64,7 +64,7 @@ class Functions(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[install],
                                         additional_secret_outputs=["stdout"]))
         password = pulumi.Output.secret(read_password.stdout.apply(lambda s: (s or "").strip()))
-        connection = password.apply(lambda p: {"gateway": gateway, "username": "admin", "password": p})
+        connection = {"gateway": gateway, "username": "admin", "password": password}
 
         topics = ctx.shared.get("topics") or {}
         queues = ctx.shared.get("queues") or {}

@@ -100,8 +100,8 @@ def _aws_service(component: pulumi.ComponentResource, name: str, ctx: CloudConte
     service = HostService(f"{name}-{kind}", access, daemon, config=[" ".join(args)],
                           depends_on=[creds, shared_nats["service"]], opts=child)
     endpoint = f"http://{address}:{port}"
-    connection = pulumi.Output.secret(secret.result.apply(lambda s: {
-        "endpoint": endpoint, "region": REGION, "access_key": access_key, "secret_key": s}))
+    connection = {"endpoint": endpoint, "region": REGION, "access_key": access_key,
+                  "secret_key": pulumi.Output.secret(secret.result)}
     return connection, endpoint, service
 
 

@@ -70,9 +70,9 @@ class ObjectStorage(pulumi.ComponentResource):
                    environment={"MINIO_CONFIG_ENV_FILE": access.path(ENV_FILE)}),
             config=[" ".join(command)], depends_on=[env], opts=child)
 
-        connection = pulumi.Output.secret(password.result.apply(lambda secret: {
-            "endpoint": f"{address}:{API_PORT}", "access_key": ROOT_USER, "secret_key": secret,
-            "secure": False}))
+        # Known but for the secret, so a preview can check it (the providers keep it secret).
+        connection = {"endpoint": f"{address}:{API_PORT}", "access_key": ROOT_USER,
+                      "secret_key": pulumi.Output.secret(password.result), "secure": False}
         after = pulumi.ResourceOptions(parent=self, depends_on=[service])
         buckets = [MinioBucket(f"{name}-bucket-{b.name}", name=b.name,
                                policy=minio_policy.bucket_policy(b.name, b.policy),

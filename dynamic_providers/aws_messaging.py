@@ -17,6 +17,23 @@ import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult
 from pulumi.dynamic import ResourceProvider, UpdateResult
 
+
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # pulumi.runtime.rpc.UNKNOWN: not known at preview
+
+
+def contains_unknown(value) -> bool:
+    """Whether a value (or anything inside it) is still unknown (a preview of a new stack)."""
+    if isinstance(value, dict):
+        return any(contains_unknown(v) for v in value.values())
+    if isinstance(value, list):
+        return any(contains_unknown(v) for v in value)
+    return value == UNKNOWN
+
+
+def known_failures(news: dict, failures: list) -> list:
+    """Failures about values that are known: unknown ones are checked again when they are."""
+    return [f for f in failures if not contains_unknown(news.get(f.property))]
+
 DEFAULT_REGION = "us-east-1"
 DEFAULT_ACCOUNT = "000000000000"   # the services' default account id
 
@@ -135,7 +152,7 @@ class TopicProvider(ResourceProvider):
         if not news.get("name"):
             failures.append(CheckFailure("name", "a topic needs a name"))
         _check_connection(news.get("connection"), failures)
-        return CheckResult(news, failures)
+        return CheckResult(news, known_failures(news, failures))
 
     def diff(self, _id, olds, news):
         return plan_diff(olds, news, ("name",))
@@ -170,7 +187,7 @@ class QueueProvider(ResourceProvider):
         if news.get("dead_letter_queue") and news["dead_letter_queue"] == news.get("name"):
             failures.append(CheckFailure("dead_letter_queue", "a queue cannot be its own dead-letter queue"))
         _check_connection(news.get("connection"), failures)
-        return CheckResult(news, failures)
+        return CheckResult(news, known_failures(news, failures))
 
     def diff(self, _id, olds, news):
         return plan_diff(olds, news, ("name",))
@@ -224,7 +241,7 @@ class SubscriptionProvider(ResourceProvider):
         if not news.get("topic_arn") or not news.get("endpoint"):
             failures.append(CheckFailure("endpoint", "a subscription needs topic_arn and endpoint"))
         _check_connection(news.get("connection"), failures)
-        return CheckResult(news, failures)
+        return CheckResult(news, known_failures(news, failures))
 
     def diff(self, _id, olds, news):
         return plan_diff(olds, news, ("topic_arn", "protocol", "endpoint", "raw_message_delivery"))

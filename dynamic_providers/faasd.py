@@ -33,6 +33,23 @@ import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult
 from pulumi.dynamic import ResourceProvider, UpdateResult
 
+
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # pulumi.runtime.rpc.UNKNOWN: not known at preview
+
+
+def contains_unknown(value) -> bool:
+    """Whether a value (or anything inside it) is still unknown (a preview of a new stack)."""
+    if isinstance(value, dict):
+        return any(contains_unknown(v) for v in value.values())
+    if isinstance(value, list):
+        return any(contains_unknown(v) for v in value)
+    return value == UNKNOWN
+
+
+def known_failures(news: dict, failures: list) -> list:
+    """Failures about values that are known: unknown ones are checked again when they are."""
+    return [f for f in failures if not contains_unknown(news.get(f.property))]
+
 NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")  # the gateway's own rule (DNS-1123 label)
 CRON_FIELD = re.compile(r"^[0-9*/,\-]+$")
 
@@ -165,7 +182,7 @@ def call(connection: dict, method: str, path: str, body: Optional[dict] = None) 
 class FunctionProvider(ResourceProvider):
     def check(self, _olds, news):
         inputs, failures = check_function(news)
-        return CheckResult(inputs, failures)
+        return CheckResult(inputs, known_failures(news, failures))
 
     def diff(self, _id, olds, news):
         return plan_diff(olds, news)

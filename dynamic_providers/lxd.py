@@ -32,6 +32,23 @@ import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult
 from pulumi.dynamic import ResourceProvider, UpdateResult
 
+
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # pulumi.runtime.rpc.UNKNOWN: not known at preview
+
+
+def contains_unknown(value) -> bool:
+    """Whether a value (or anything inside it) is still unknown (a preview of a new stack)."""
+    if isinstance(value, dict):
+        return any(contains_unknown(v) for v in value.values())
+    if isinstance(value, list):
+        return any(contains_unknown(v) for v in value)
+    return value == UNKNOWN
+
+
+def known_failures(news: dict, failures: list) -> list:
+    """Failures about values that are known: unknown ones are checked again when they are."""
+    return [f for f in failures if not contains_unknown(news.get(f.property))]
+
 DEFAULT_SOCKET = "/var/lib/lxd/unix.socket"
 DEFAULT_IMAGE_SERVER = "https://images.linuxcontainers.org"
 
@@ -270,7 +287,7 @@ def _not_found(exc) -> bool:
 
 class ProfileProvider(ResourceProvider):
     def check(self, _olds, news):
-        return CheckResult(news, check_profile(news))
+        return CheckResult(news, known_failures(news, check_profile(news)))
 
     def diff(self, _id, olds, news):
         return plan_diff(olds, news, PROFILE_IMMUTABLE)
@@ -314,7 +331,7 @@ class ImageProvider(ResourceProvider):
     tarball (metadata.yaml + rootfs/) on the machine running Pulumi."""
 
     def check(self, _olds, news):
-        return CheckResult(news, check_image(news))
+        return CheckResult(news, known_failures(news, check_image(news)))
 
     def diff(self, _id, olds, news):
         return plan_diff(olds, news, IMAGE_IMMUTABLE)
@@ -371,7 +388,7 @@ class InstanceProvider(ResourceProvider):
     """A container from a local image alias, running (or stopped: `running: false`)."""
 
     def check(self, _olds, news):
-        return CheckResult(news, check_instance(news))
+        return CheckResult(news, known_failures(news, check_instance(news)))
 
     def diff(self, _id, olds, news):
         return plan_diff(olds, news, INSTANCE_IMMUTABLE)

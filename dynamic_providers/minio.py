@@ -21,6 +21,23 @@ import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult
 from pulumi.dynamic import ResourceProvider, UpdateResult
 
+
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # pulumi.runtime.rpc.UNKNOWN: not known at preview
+
+
+def contains_unknown(value) -> bool:
+    """Whether a value (or anything inside it) is still unknown (a preview of a new stack)."""
+    if isinstance(value, dict):
+        return any(contains_unknown(v) for v in value.values())
+    if isinstance(value, list):
+        return any(contains_unknown(v) for v in value)
+    return value == UNKNOWN
+
+
+def known_failures(news: dict, failures: list) -> list:
+    """Failures about values that are known: unknown ones are checked again when they are."""
+    return [f for f in failures if not contains_unknown(news.get(f.property))]
+
 POLICY_PREFIX = "mammatus-"
 
 
@@ -138,7 +155,7 @@ class BucketProvider(ResourceProvider):
             failures.append(CheckFailure("policy", f"must be a JSON policy document ({exc})"))
             policy = news.get("policy")
         _check_connection(news.get("connection"), failures)
-        return CheckResult({**news, "policy": policy}, failures)
+        return CheckResult({**news, "policy": policy}, known_failures(news, failures))
 
     def diff(self, _id, olds, news):
         return plan_diff(olds, news, ("name",))
@@ -204,7 +221,7 @@ class UserProvider(ResourceProvider):
         except (ValueError, TypeError) as exc:
             failures.append(CheckFailure("policy", f"must be a JSON policy document ({exc})"))
         _check_connection(news.get("connection"), failures)
-        return CheckResult({**news, "policy": policy}, failures)
+        return CheckResult({**news, "policy": policy}, known_failures(news, failures))
 
     def diff(self, _id, olds, news):
         return plan_diff(olds, news, ("access_key",))

@@ -32,6 +32,23 @@ import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult
 from pulumi.dynamic import ResourceProvider, UpdateResult
 
+
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # pulumi.runtime.rpc.UNKNOWN: not known at preview
+
+
+def contains_unknown(value) -> bool:
+    """Whether a value (or anything inside it) is still unknown (a preview of a new stack)."""
+    if isinstance(value, dict):
+        return any(contains_unknown(v) for v in value.values())
+    if isinstance(value, list):
+        return any(contains_unknown(v) for v in value)
+    return value == UNKNOWN
+
+
+def known_failures(news: dict, failures: list) -> list:
+    """Failures about values that are known: unknown ones are checked again when they are."""
+    return [f for f in failures if not contains_unknown(news.get(f.property))]
+
 SAVECONFIG = "/etc/rtslib-fb-target/saveconfig.json"
 IQN = re.compile(r"^iqn\.\d{4}-\d{2}\.[a-z0-9.-]+(:[^\s]+)?$")
 NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -174,14 +191,16 @@ def check_volume(news: dict) -> tuple[dict, list]:
     bad = [i for i in news.get("initiators") or [] if not IQN.match(i)]
     if bad:
         failures.append(CheckFailure("initiators", f"must be IQNs, got {bad}"))
-    inputs["initiators"] = sorted(set(news.get("initiators") or []))
+    if not contains_unknown(news.get("initiators")):
+        inputs["initiators"] = sorted(set(news.get("initiators") or []))
     if not posixpath.isabs(str(news.get("file", ""))):
         failures.append(CheckFailure("file", "must be an absolute path"))
     if int(news.get("size_gb") or 0) < 1:
         failures.append(CheckFailure("size_gb", "must be at least 1"))
-    inputs["portals"] = sorted(({"ip": p["ip"], "port": int(p.get("port", 3260))}
-                                for p in news.get("portals") or []),
-                               key=lambda p: (p["ip"], p["port"]))
+    if not contains_unknown(news.get("portals")):
+        inputs["portals"] = sorted(({"ip": p["ip"], "port": int(p.get("port", 3260))}
+                                    for p in news.get("portals") or []),
+                                   key=lambda p: (p["ip"], p["port"]))
     return inputs, failures
 
 
@@ -238,7 +257,7 @@ def read_saveconfig_script(path: str = SAVECONFIG) -> str:
 class VolumeProvider(ResourceProvider):
     def check(self, _olds, news):
         inputs, failures = check_volume(news)
-        return CheckResult(inputs, failures)
+        return CheckResult(inputs, known_failures(news, failures))
 
     def diff(self, _id, olds, news):
         return plan_diff(olds, news)

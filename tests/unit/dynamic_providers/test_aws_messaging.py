@@ -65,3 +65,9 @@ def test_checks_and_diffs():
 def test_providers_pickle():
     for cls in (a.TopicProvider, a.QueueProvider, a.SubscriptionProvider):
         assert isinstance(dill.loads(dill.dumps(cls())), cls)
+
+
+def test_unknown_secret_at_preview_is_not_a_failure():
+    conn = {**CONN, "secret_key": a.UNKNOWN}
+    assert a.QueueProvider().check({}, {"name": "jobs", "connection": conn}).failures == []
+    assert a.TopicProvider().check({}, {"name": "", "connection": a.UNKNOWN}).failures[0].property == "name"

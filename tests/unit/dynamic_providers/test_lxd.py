@@ -100,3 +100,13 @@ def test_diff_replaces_only_on_identity():
 def test_providers_pickle():
     for cls in (lxd.ProfileProvider, lxd.ImageProvider, lxd.InstanceProvider):
         assert isinstance(dill.loads(dill.dumps(cls())), cls)
+
+
+def test_unknown_values_at_preview_are_not_failures():
+    # A new stack's preview: the client certificate, and everything derived, is not known yet.
+    news = {"name": "web-1", "image": "debian-bookworm", "size": {"cpus": 1},
+            "user_data": lxd.UNKNOWN, "connection": {"endpoint": "https://10.0.0.11:8443",
+                                                      "client_cert": lxd.UNKNOWN}}
+    assert lxd.InstanceProvider().check({}, news).failures == []
+    bad = {**news, "image": ""}
+    assert [f.property for f in lxd.InstanceProvider().check({}, bad).failures] == ["image"]

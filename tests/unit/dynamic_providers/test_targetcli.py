@@ -93,3 +93,10 @@ def test_provider_reads_through_the_local_transport(tmp_path):
     assert read.inputs["initiators"] == ["iqn.2026-11.mammatus:backup-1", "iqn.2026-11.mammatus:db-1"]
     gone = provider.read("iqn.2026-11.mammatus:storage-1.nope", {**props(), "saveconfig": str(path)})
     assert gone.id is None
+
+
+def test_unknown_connection_and_initiators_are_left_alone():
+    news = props(connection={"host": "10.0.0.21", "private_key": t.UNKNOWN}, initiators=t.UNKNOWN)
+    inputs, failures = t.check_volume(news)
+    assert inputs["initiators"] == t.UNKNOWN
+    assert t.known_failures(news, failures) == []
