@@ -167,3 +167,11 @@ def test_cloud_init_stays_out_of_the_machine(cloud, tmp_path):
     after = {p: os.path.exists(p) for p in before}
     assert after == before
     assert (tmp_path / "ci" / "cloud" / "instance" / "user-data.txt").exists()
+
+
+def test_driver_never_leaves_loopback(tmp_path, dist_packages):
+    # 192.0.2.1 (TEST-NET-1): the guard refuses before any packet is sent.
+    with pytest.raises(RuntimeError, match="Missing mandatory path"):
+        run_cloudinit(tmp_path / "ci", "127.0.0.2", "openstack-reader", "http://192.0.2.1")
+    log = (tmp_path / "ci" / "cloud-init.log").read_text()
+    assert "test guard: connection to 192.0.2.1 refused" in log
