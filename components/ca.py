@@ -18,13 +18,13 @@ import pulumi
 import pulumi_command as command
 import pulumi_tls as tls
 
-from components.configuration import when_hosts_ready
+from components.configuration import ssh_connection, when_hosts_ready
 from components.context import CloudContext
 from components.host import HostFile, HostService
 from components.render import step_ca
 from components.render.dnsmasq import fqdn
-from components.service_manager import Daemon
-from dynamic_providers.step_ca import StepCaCertificate, reload_command
+from components.service_manager import Daemon, digest
+from dynamic_providers.step_ca import StepCaCertificate, StepCaProvisioner, reload_command
 from stacks.spec import ServiceManager
 
 STEP_CA_BINARY = "/usr/local/bin/step-ca"
@@ -58,7 +58,10 @@ class CertificateAuthority(pulumi.ComponentResource):
     intermediate_pem: pulumi.Output[str]
     config: pulumi.Output[str]
 
-    def __init__(self, name: str, ctx: CloudContext, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, ctx: CloudContext, provisioners: Sequence[dict] = (),
+                 opts: Optional[pulumi.ResourceOptions] = None):
+        """`provisioners`: extra step-ca provisioner entries (e.g. an OIDC one) kept in ca.json
+        as StepCaProvisioner resources, beside the rendered ACME and JWK ones."""
         super().__init__("mammatus:pki:CertificateAuthority", name, None, opts)
         access = ctx.placed("ca")
         if access is None:
@@ -128,6 +131,14 @@ class CertificateAuthority(pulumi.ComponentResource):
             create=reload_command(*_reload_target(access)),
             triggers=[text, root.cert_pem, inter.cert_pem],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[service]))
+
+        pid_file, unit = _reload_target(access)
+        target = {"config_path": paths.config, "base_digest": text.apply(digest),
+                  "connection": ssh_connection(ctx, access), "pid_file": pid_file, "unit": unit,
+                  "ca_url": step_ca.ca_url(address), "root_pem": root.cert_pem}
+        for body in provisioners:
+            StepCaProvisioner(f"{name}-provisioner-{body['name']}", body, target,
+                              opts=pulumi.ResourceOptions(parent=self, depends_on=[service]))
 
         self.ca_url = pulumi.Output.from_input(step_ca.ca_url(host_fqdn))
         api_url = step_ca.ca_url(address)  # what Pulumi itself talks to (no DNS needed)

@@ -26,7 +26,8 @@ def home():
     ctx = context(stack_spec("home"))
 
     def build():
-        ca = CertificateAuthority("ca", ctx)
+        ca = CertificateAuthority("ca", ctx, provisioners=[
+            {"type": "OIDC", "name": "sso", "clientID": "mammatus"}])
         key, cert = issue_certificate(ctx, "svc", "svc.mammatus", ["svc"], ["10.0.0.9"], parent=ca)
         return ca
     mocks, ca = registered(build)
@@ -96,3 +97,14 @@ def test_step_ca_reloads_when_certificates_or_config_change(home):
     reload = mocks.inputs("ca-reload")
     assert reload["create"] == "systemctl kill -s HUP mammatus-step-ca || true"
     assert len(reload["triggers"]) == 3 and reload["triggers"][1] == mock_pki().root_pem
+
+
+def test_extra_provisioners_are_provider_resources_on_the_ca_host(home):
+    mocks, _, _ = home
+    prov = mocks.named("ca-provisioner-sso")
+    assert prov.typ == "pulumi-python:dynamic/mammatus:StepCaProvisioner"
+    inputs = mocks.inputs("ca-provisioner-sso")
+    assert inputs["provisioner"]["type"] == "OIDC"
+    assert inputs["config_path"] == "/etc/mammatus/step-ca/config/ca.json"
+    assert inputs["unit"] == "mammatus-step-ca" and inputs["connection"]["host"] == "10.0.0.2"
+    assert len(inputs["base_digest"]) == 16
