@@ -62,11 +62,20 @@ def parse_user_info(text: str) -> dict:
     return {"policies": names, "enabled": info.get("status", "enabled") == "enabled"}
 
 
+def canonical_policy(doc: dict | str) -> dict:
+    """A policy document in one canonical form: MinIO returns actions, resources and statements
+    in its own (unstable) order and one-element lists as strings."""
+    doc = json.loads(doc) if isinstance(doc, str) else doc
+    statements = sorted((_canon_statement(s) for s in doc.get("Statement", [])),
+                        key=lambda s: json.dumps(s, sort_keys=True))
+    return {"Version": doc.get("Version"), "Statement": statements}
+
+
 def parse_policy_info(text: str) -> dict:
     """A canned policy: newer servers wrap it ({"PolicyName", "Policy"}), older return it bare."""
     info = json.loads(text)
     doc = info.get("Policy", info) if isinstance(info, dict) else info
-    return json.loads(policy_json(doc))
+    return canonical_policy(doc)
 
 
 def _canon_statement(statement: dict) -> dict:
@@ -217,7 +226,7 @@ class UserProvider(ResourceProvider):
             failures.append(CheckFailure("secret_key", "must be at least 8 characters"))
         policy = news.get("policy")
         try:
-            policy = json.loads(policy_json(policy)) if policy else None
+            policy = canonical_policy(policy) if policy else None
         except (ValueError, TypeError) as exc:
             failures.append(CheckFailure("policy", f"must be a JSON policy document ({exc})"))
         _check_connection(news.get("connection"), failures)

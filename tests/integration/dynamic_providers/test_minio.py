@@ -21,6 +21,7 @@ from pathlib import Path
 import dill
 import pytest
 
+from components.object_storage import ROOT_USER, env_file
 from components.render import minio_policy
 from dynamic_providers.minio import BucketProvider, UserProvider, user_policy_name
 
@@ -43,8 +44,11 @@ def server(tmp_path_factory):
     data = tmp_path_factory.mktemp("minio")
     port, console = free_port(), free_port()
     root_password = secrets.token_hex(16)
-    env = {"PATH": os.environ["PATH"], "HOME": str(data), "MINIO_ROOT_USER": "mammatus-root",
-           "MINIO_ROOT_PASSWORD": root_password, "MINIO_BROWSER": "off"}
+    # Root credentials the way the ObjectStorage component gives them: its rendered env file,
+    # named by MINIO_CONFIG_ENV_FILE.
+    (data / "minio.env").write_text(env_file(root_password))
+    env = {"PATH": os.environ["PATH"], "HOME": str(data),
+           "MINIO_CONFIG_ENV_FILE": str(data / "minio.env")}
     log = open(data / "minio.log", "w")
     proc = subprocess.Popen([str(MINIO), "server", str(data / "export"), "--address",
                              f"127.0.0.1:{port}", "--console-address", f"127.0.0.1:{console}"],
@@ -59,7 +63,7 @@ def server(tmp_path_factory):
                 time.sleep(0.2)
         else:
             pytest.fail("MinIO did not become ready")
-        yield {"endpoint": f"127.0.0.1:{port}", "access_key": "mammatus-root",
+        yield {"endpoint": f"127.0.0.1:{port}", "access_key": ROOT_USER,
                "secret_key": root_password, "secure": False}
     finally:
         proc.terminate()

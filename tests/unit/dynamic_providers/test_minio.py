@@ -22,6 +22,9 @@ def test_parse_user_info_and_policy_info():
     assert m.parse_user_info('{"status":"disabled"}') == {"policies": [], "enabled": False}
     doc = {"Version": "2012-10-17", "Statement": []}
     assert m.parse_policy_info(json.dumps({"PolicyName": "p", "Policy": doc})) == doc
+    shuffled = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:PutObject", "s3:GetObject"], "Resource": "arn:aws:s3:::b/*"}]}
+    assert m.parse_policy_info(json.dumps(shuffled))["Statement"][0] == {
+        "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": ["arn:aws:s3:::b/*"]}
     assert m.parse_policy_info(json.dumps(doc)) == doc
 
 
