@@ -44,10 +44,11 @@ class BlockStorage(pulumi.ComponentResource):
             host_ready[host_name] = deps
 
         published = {}
+        created = []
         for vol in spec.volumes:
             access = ctx.access(vol.host)
             iqn = target_iqn(vol.name, vol.host, domain)
-            IscsiVolume(
+            volume = IscsiVolume(
                 f"{name}-volume-{vol.name}", name=vol.name, iqn=iqn,
                 file=access.path(f"{VOLUME_DIR}/{vol.name}.img"), size_gb=vol.size_gb,
                 initiators=list(vol.initiators),
@@ -56,6 +57,10 @@ class BlockStorage(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=host_ready[vol.host]))
             published[vol.name] = {"host": vol.host, "iqn": iqn,
                                    "portal": f"{access.host.address}:{ISCSI_PORT}"}
+            created.append(volume)
         ctx.shared["volumes"] = published
-        self.volumes = pulumi.Output.from_input(published)
+        restores = [d for deps in host_ready.values() for d in deps]
+        # Known once every volume (and LIO's boot-time restore) is in place.
+        self.volumes = pulumi.Output.all(*[v.id for v in created], *[r.id for r in restores]).apply(
+            lambda _: published)
         self.register_outputs({"volumes": self.volumes})

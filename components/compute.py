@@ -10,7 +10,9 @@ cloud-init user-data (components/render/cloud_config.py), the spec's MAC if any.
 
 Needs (ctx.shared): "macvlan_profile" (optional), "hosts_ready" (dev stack, optional).
 Puts: "instances" ({name: LxdInstance}, for Configuration and the stack outputs),
-"lxd" ({host: connection dict}). Order: Networking -> Compute -> Configuration.
+"lxd" ({host: connection dict}). With ctx.shared["lxd_socket"] set (the dev stack: one LXD on
+the machine running Pulumi, initialised by the dev box), every compute host's resources go to
+that socket and there is no preseed/trust step. Order: Networking -> Compute -> Configuration.
 """
 
 from __future__ import annotations
@@ -87,8 +89,16 @@ class Compute(pulumi.ComponentResource):
         user_data = instance_user_data(ctx)
         connections: dict[str, dict] = {}
         ready: dict[str, list[pulumi.Resource]] = {}
+        local_socket = ctx.shared.get("lxd_socket")
         for host in compute_hosts:
             access = ctx.access(host.name)
+            if local_socket:
+                # The dev stack: one LXD on the machine running Pulumi, already initialised
+                # (its own preseed), reached over its unix socket; nothing to trust.
+                connections[host.name] = {"socket": local_socket}
+                ready[host.name] = []
+                self._profile_and_images(name, host, spec, profiles_data, connections, ready, child)
+                continue
             text = preseed(str(host.address))
             pre = HostFile(f"{name}-{host.name}-preseed", access, PRESEED_PATH,
                            when_hosts_ready(ctx, text), opts=child)
@@ -102,20 +112,8 @@ class Compute(pulumi.ComponentResource):
             connections[host.name] = {"endpoint": f"https://{host.address}:{LXD_PORT}",
                                       "client_cert": cert.cert_pem,
                                       "client_key": key.private_key_pem, "verify": False}
-            after_init = pulumi.ResourceOptions(parent=self, depends_on=[init])
-            profile = profiles_data.get(host.name) or lxd_profiles.macvlan_profile(host.lan_interface)
-            prof = LxdProfile(f"{name}-{host.name}-profile-{profile['name']}", name=profile["name"],
-                              config=profile.get("config") or {}, devices=profile["devices"],
-                              description=profile.get("description", ""),
-                              connection=connections[host.name], opts=after_init)
-            ready[host.name] = [init, prof]
-            for image in sorted({i.image for i in spec.instances if i.host == host.name}):
-                img = LxdImage(f"{name}-{host.name}-image-{image}", alias=image,
-                               source={"server": DEFAULT_IMAGE_SERVER,
-                                       "alias": IMAGE_ALIASES.get(image, image),
-                                       "protocol": "simplestreams"},
-                               connection=connections[host.name], opts=after_init)
-                ready[host.name].append(img)
+            ready[host.name] = [init]
+            self._profile_and_images(name, host, spec, profiles_data, connections, ready, child)
 
         instances: dict[str, LxdInstance] = {}
         for inst in spec.instances:
@@ -137,7 +135,7 @@ class Compute(pulumi.ComponentResource):
         ctx.shared["lxd"] = connections
         self.hosts = pulumi.Output.from_input([h.name for h in compute_hosts])
         self.endpoints = pulumi.Output.from_input(
-            {h: c["endpoint"] for h, c in connections.items()})
+            {h: c.get("endpoint") or f"unix:{c['socket']}" for h, c in connections.items()})
         hosts_of = {i.name: i.host for i in spec.instances}
         self.instances = pulumi.Output.all(**{
             n: pulumi.Output.all(i.status, i.ipv4, i.mac_address).apply(
@@ -145,3 +143,19 @@ class Compute(pulumi.ComponentResource):
             for n, i in instances.items()}) if instances else pulumi.Output.from_input({})
         self.register_outputs({"hosts": self.hosts, "endpoints": self.endpoints,
                                "instances": self.instances})
+
+    def _profile_and_images(self, name, host, spec, profiles_data, connections, ready, child):
+        """The host's macvlan profile and the images its instances use (after LXD is ready)."""
+        after = pulumi.ResourceOptions(parent=self, depends_on=list(ready[host.name]))
+        profile = profiles_data.get(host.name) or lxd_profiles.macvlan_profile(host.lan_interface)
+        ready[host.name].append(LxdProfile(
+            f"{name}-{host.name}-profile-{profile['name']}", name=profile["name"],
+            config=profile.get("config") or {}, devices=profile["devices"],
+            description=profile.get("description", ""), connection=connections[host.name],
+            opts=after))
+        for image in sorted({i.image for i in spec.instances if i.host == host.name}):
+            ready[host.name].append(LxdImage(
+                f"{name}-{host.name}-image-{image}", alias=image,
+                source={"server": DEFAULT_IMAGE_SERVER, "alias": IMAGE_ALIASES.get(image, image),
+                        "protocol": "simplestreams"},
+                connection=connections[host.name], opts=after))

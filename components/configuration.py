@@ -25,7 +25,8 @@ from components.render import cloud_config, metadata_config
 from components.service_manager import Daemon
 
 # Where the project (and its venv) lives on a host that runs Mammatus' own services; the dev
-# stack overrides it through ctx.shared["service_runtime"] = {"python": …, "root": …}.
+# stack overrides it through ctx.shared["service_runtime"] = {"python": …, "root": …,
+# "nats_server": …, "minio": …}.
 SERVICE_ROOT = "/opt/mammatus"
 SERVICE_PYTHON = "/opt/mammatus/.venv/bin/python"
 
@@ -42,6 +43,12 @@ def ssh_connection(ctx: CloudContext, access: HostAccess) -> dict:
     """The `connection` dict the SSH-based dynamic providers take (a secret: it holds the key)."""
     return {"host": str(access.host.address), "port": access.host.ssh_port,
             "user": access.host.ssh_user, "private_key": ctx.admin_private_key}
+
+
+def runtime_binary(ctx: CloudContext, key: str, default: str) -> str:
+    """A daemon's binary on the hosts ("nats_server", "minio"); the dev stack points them at
+    the project's own builds through ctx.shared["service_runtime"]."""
+    return (ctx.shared.get("service_runtime") or {}).get(key, default)
 
 
 def python_daemon(ctx: CloudContext, name: str, module: str, args: Sequence[str],

@@ -100,7 +100,7 @@ class Functions(pulumi.ComponentResource):
                 pulumi.Output.all(*pollers).apply(lambda es: pollers_config(list(es))), opts=child).path
 
         ctx.shared["functions"] = functions
-        self.gateway = pulumi.Output.from_input(gateway)
+        self.gateway = install.id.apply(lambda _: gateway)   # known once faasd is installed
         self.admin_password = password
         self.functions = pulumi.Output.all(**{n: f.url for n, f in functions.items()}) if functions \
             else pulumi.Output.from_input({})

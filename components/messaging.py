@@ -23,7 +23,7 @@ from typing import Optional
 import pulumi
 import pulumi_random as random
 
-from components.configuration import python_daemon, when_hosts_ready
+from components.configuration import python_daemon, runtime_binary, when_hosts_ready
 from components.context import CloudContext
 from components.host import HostAccess, HostFile, HostService
 from components.render import nats
@@ -69,11 +69,12 @@ class Nats(pulumi.ComponentResource):
         service = HostService(
             f"{name}-nats-server", access,
             Daemon(name="nats", description="NATS with JetStream",
-                   command=[NATS_BINARY, "-c", access.path(NATS_CONFIG)]),
+                   command=[runtime_binary(ctx, "nats_server", NATS_BINARY), "-c",
+                            access.path(NATS_CONFIG)]),
             config=[text], depends_on=[conf], opts=child)
         url = nats.client_url(listen, NATS_PORT)
         ctx.shared["nats"] = {"url": url, "host": access.host.name, "service": service}
-        self.url = pulumi.Output.from_input(url)
+        self.url = service.unit.apply(lambda _: url)   # known once the server runs
         self.config = pulumi.Output.from_input(text)
         self.register_outputs({"url": self.url, "config": self.config})
 
@@ -121,7 +122,7 @@ class Notifications(pulumi.ComponentResource):
                   for t in ctx.spec.topics}
         ctx.shared["sns"] = {"endpoint": endpoint, "connection": connection}
         ctx.shared["topics"] = topics
-        self.endpoint = pulumi.Output.from_input(endpoint)
+        self.endpoint = service.unit.apply(lambda _: endpoint)
         self.topics = pulumi.Output.all(**{n: t.arn for n, t in topics.items()}) if topics \
             else pulumi.Output.from_input({})
         self.register_outputs({"endpoint": self.endpoint, "topics": self.topics})
@@ -183,7 +184,7 @@ class Queues(pulumi.ComponentResource):
                                 opts=pulumi.ResourceOptions(parent=self)))
         ctx.shared["sqs"] = {"endpoint": endpoint, "connection": connection}
         ctx.shared["queues"] = queues
-        self.endpoint = pulumi.Output.from_input(endpoint)
+        self.endpoint = service.unit.apply(lambda _: endpoint)
         self.queues = pulumi.Output.all(**{n: q.url for n, q in queues.items()}) if queues \
             else pulumi.Output.from_input({})
         self.subscriptions = pulumi.Output.all(*[s.arn for s in subscriptions])

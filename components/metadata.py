@@ -29,6 +29,16 @@ TOKEN_KEY = "/etc/mammatus/metadata/token.key"
 PORT = 80
 
 
+def _has_outputs(value) -> bool:
+    if isinstance(value, (pulumi.Output, pulumi.Resource)):
+        return True
+    if isinstance(value, dict):
+        return any(_has_outputs(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_has_outputs(v) for v in value)
+    return False
+
+
 class Metadata(pulumi.ComponentResource):
     url: pulumi.Output[str]
     config: pulumi.Output[str]
@@ -54,10 +64,17 @@ class Metadata(pulumi.ComponentResource):
         token = random.RandomPassword(f"{name}-token-key", length=48, special=False, opts=child)
         key_file = HostFile(f"{name}-token-key", access, TOKEN_KEY,
                             when_hosts_ready(ctx, token.result), mode="0600", opts=child)
-        text = pulumi.Output.from_input(vendor_data or {}).apply(
-            lambda vd: metadata_config.render_config(
+        def render(vd) -> str:
+            return metadata_config.render_config(
                 spec, listen=listen, inventory_path=access.path(INVENTORY), lease_files=leases,
-                vendor_data=vd or None, token_secret_file=access.path(TOKEN_KEY)))
+                vendor_data=vd or None, token_secret_file=access.path(TOKEN_KEY))
+
+        # Plain vendor-data gives a plain config text, whose changes restart the service; with
+        # vendor-data still to be computed (Outputs) the text is an Output and only the flags are
+        # tracked.
+        plain = None if _has_outputs(vendor_data) else render(vendor_data)
+        text = pulumi.Output.from_input(plain) if plain is not None else \
+            pulumi.Output.from_input(vendor_data or {}).apply(render)
         conf = HostFile(f"{name}-config", access, CONFIG, when_hosts_ready(ctx, text), opts=child)
         inv = HostFile(f"{name}-inventory", access, INVENTORY, when_hosts_ready(ctx, inventory),
                        opts=child)
@@ -66,9 +83,9 @@ class Metadata(pulumi.ComponentResource):
         service = HostService(
             f"{name}-service", access,
             python_daemon(ctx, "metadata", "services.metadata", args, "instance metadata"),
-            config=[" ".join(args), listen], depends_on=[conf, inv, key_file], opts=child)
+            config=[" ".join(args), plain or ""], depends_on=[conf, inv, key_file], opts=child)
 
-        self.url = pulumi.Output.from_input(f"http://{listen}")
+        self.url = service.unit.apply(lambda _: f"http://{listen}")
         self.config = text
         self.inventory_path = inv.path
         ctx.shared["metadata"] = {"url": f"http://{listen}", "service": service}

@@ -21,7 +21,7 @@ from typing import Optional
 import pulumi
 import pulumi_random as random
 
-from components.configuration import when_hosts_ready
+from components.configuration import runtime_binary, when_hosts_ready
 from components.context import CloudContext
 from components.host import HostFile, HostService
 from components.render import minio_policy
@@ -62,7 +62,7 @@ class ObjectStorage(pulumi.ComponentResource):
         env = HostFile(f"{name}-env", access, ENV_FILE,
                        when_hosts_ready(ctx, password.result.apply(env_file)), mode="0600",
                        opts=child)
-        command = [MINIO_BINARY, "server", access.path(DATA_DIR), "--address",
+        command = [runtime_binary(ctx, "minio", MINIO_BINARY), "server", access.path(DATA_DIR), "--address",
                    f"{address}:{API_PORT}", "--console-address", f"{address}:{CONSOLE_PORT}"]
         service = HostService(
             f"{name}-minio", access,
@@ -87,7 +87,8 @@ class ObjectStorage(pulumi.ComponentResource):
                       opts=pulumi.ResourceOptions(parent=self, depends_on=[service, *buckets]))
             credentials[user] = secret.result.apply(lambda s, u=user: {"access_key": u, "secret_key": s})
 
-        self.endpoint = pulumi.Output.from_input(f"http://{address}:{API_PORT}")
+        # Known once the server runs.
+        self.endpoint = service.unit.apply(lambda _: f"http://{address}:{API_PORT}")
         self.console = pulumi.Output.from_input(f"http://{address}:{CONSOLE_PORT}")
         self.root_password = pulumi.Output.secret(password.result)
         self.buckets = pulumi.Output.from_input([b.name for b in spec.buckets])

@@ -86,3 +86,18 @@ def test_texts():
     assert "10.0.0.11:8443" in preseed("10.0.0.11")
     cmd = trust_command("/p.yaml", "/c.crt")
     assert cmd.index("lxd init --preseed") < cmd.index("lxc config trust add /c.crt")
+
+
+@pulumi.runtime.test
+def test_a_local_lxd_socket_skips_init_and_trust():
+    ctx = CloudContext(stack_spec("lab"), pulumi.Output.secret("KEY"), "ssh-ed25519 AAAA")
+    ctx.shared["lxd_socket"] = "/var/lib/lxd/unix.socket"
+    comp = Compute("cmp-local", ctx)
+
+    def check(args):
+        assert args[1]["web-1"]["host"] == "node-1"
+        names = {r.name for r in MOCKS.resources}
+        assert "cmp-local-node-1-lxd-init" not in names
+        assert MOCKS.inputs("cmp-local-instance-web-1")["connection"] == {"socket": "/var/lib/lxd/unix.socket"}
+        assert MOCKS.inputs("cmp-local-node-1-profile-macvlan")["connection"] == {"socket": "/var/lib/lxd/unix.socket"}
+    return pulumi.Output.all(comp.urn, comp.instances).apply(check)
