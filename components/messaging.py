@@ -6,7 +6,8 @@ replaces the deprecated NATS Streaming — backs a custom SQS HTTP API).
   lab and home stacks), on the host's address otherwise.
   Puts ctx.shared["nats"] = {"url", "host", "service"}.
 - mammatus:messaging:Notifications — `python -m services.sns --listen ADDR:9911 --nats URL
-  --credentials FILE` on the `sns` host, its access key generated (secret), and the spec's topics
+  --credentials FILE --public-url URL [--sqs-endpoint URL --sqs-credentials FILE]` on the `sns`
+  host, its access key generated (secret; SQS accepts it too, for sqs subscriptions), the spec's topics
   (dynamic_providers/aws_messaging.py). Puts ctx.shared["sns"] = {endpoint, connection} and
   ctx.shared["topics"] = {name: SnsTopic}.
 - mammatus:messaging:Queues — `python -m services.sqs --listen ADDR:9324 --nats URL
@@ -39,9 +40,23 @@ SQS_PORT = 9324
 REGION = "us-east-1"
 
 
-def credentials_ini(access_key: str, secret_key: str) -> str:
-    """The aws-cli style INI the services read (services/awsapi/credentials.py)."""
-    return f"[default]\naws_access_key_id = {access_key}\naws_secret_access_key = {secret_key}\n"
+def credentials_ini(access_key: str, secret_key: str, extra: Optional[dict[str, tuple[str, str]]] = None) -> str:
+    """The aws-cli style INI the services read (services/awsapi/credentials.py): [default] is the
+    service's own key; `extra` adds more accepted keys ({section: (access key, secret)})."""
+    text = f"[default]\naws_access_key_id = {access_key}\naws_secret_access_key = {secret_key}\n"
+    for section, (key, secret) in sorted((extra or {}).items()):
+        text += f"\n[{section}]\naws_access_key_id = {key}\naws_secret_access_key = {secret}\n"
+    return text
+
+
+def sns_args(address: str, sqs_endpoint: Optional[str], credentials: str) -> list[str]:
+    """services.sns' flags besides the common ones: the URL subscribers see, and how it reaches
+    SQS for sqs subscriptions (its own [default] key, which the SQS service also accepts)."""
+    args = ["--public-url", f"http://{address}:{SNS_PORT}"]
+    if sqs_endpoint:
+        args += ["--sqs-endpoint", sqs_endpoint, "--sqs-credentials", credentials,
+                 "--sqs-profile", "default"]
+    return args
 
 
 def nats_listen_host(ctx: CloudContext) -> str:
@@ -80,9 +95,10 @@ class Nats(pulumi.ComponentResource):
 
 
 def _aws_service(component: pulumi.ComponentResource, name: str, ctx: CloudContext,
-                 access: HostAccess, kind: str, port: int):
+                 access: HostAccess, kind: str, port: int, extra_keys: Optional[dict] = None,
+                 extra_args=lambda address, credentials: []):
     """Credentials file + HostService of services.sns / services.sqs; returns (connection,
-    endpoint, service)."""
+    endpoint, service). `extra_keys` ({section: {access_key, secret_key}}) are accepted too."""
     shared_nats = ctx.shared.get("nats")
     if shared_nats is None:
         raise ValueError(f"build the Nats layer before the {kind.upper()} layer (ctx.shared['nats'])")
@@ -90,12 +106,17 @@ def _aws_service(component: pulumi.ComponentResource, name: str, ctx: CloudConte
     access_key = f"mammatus-{kind}"
     secret = random.RandomPassword(f"{name}-{kind}-secret-key", length=40, special=False, opts=child)
     cred_path = f"/etc/mammatus/{kind}/credentials"
+    extra_keys = extra_keys or {}
+    sections = list(extra_keys)
+    text = pulumi.Output.all(secret.result, *[extra_keys[k]["secret_key"] for k in sections]).apply(
+        lambda secrets: credentials_ini(access_key, secrets[0], {
+            k: (extra_keys[k]["access_key"], v) for k, v in zip(sections, secrets[1:])}))
     creds = HostFile(f"{name}-{kind}-credentials", access, cred_path,
-                     when_hosts_ready(ctx, secret.result.apply(lambda s: credentials_ini(access_key, s))),
-                     mode="0600", opts=child)
+                     when_hosts_ready(ctx, pulumi.Output.secret(text)), mode="0600", opts=child)
     address = str(access.host.address)
     args = ["--listen", f"{address}:{port}", "--nats", shared_nats["url"],
-            "--credentials", access.path(cred_path), "--region", REGION]
+            "--credentials", access.path(cred_path), "--region", REGION,
+            *extra_args(address, access.path(cred_path))]
     daemon = python_daemon(ctx, kind, f"services.{kind}", args,
                            f"{kind.upper()} API (Mammatus, on NATS)")
     service = HostService(f"{name}-{kind}", access, daemon, config=[" ".join(args)],
@@ -115,7 +136,11 @@ class Notifications(pulumi.ComponentResource):
         access = ctx.placed("sns")
         if access is None:
             raise ValueError("the Notifications layer needs mammatus:placement.sns")
-        connection, endpoint, service = _aws_service(self, name, ctx, access, "sns", SNS_PORT)
+        sqs_host = ctx.spec.placement.sqs
+        sqs_endpoint = f"http://{ctx.spec.host(sqs_host).address}:{SQS_PORT}" if sqs_host else None
+        connection, endpoint, service = _aws_service(
+            self, name, ctx, access, "sns", SNS_PORT,
+            extra_args=lambda address, creds: sns_args(address, sqs_endpoint, creds))
         after = pulumi.ResourceOptions(parent=self, depends_on=[service])
         topics = {t.name: SnsTopic(f"{name}-topic-{t.name.replace('.', '-')}", name=t.name,
                                    connection=connection, opts=after)
@@ -160,7 +185,12 @@ class Queues(pulumi.ComponentResource):
         access = ctx.placed("sqs")
         if access is None:
             raise ValueError("the Queues layer needs mammatus:placement.sqs")
-        connection, endpoint, service = _aws_service(self, name, ctx, access, "sqs", SQS_PORT)
+        sns = ctx.shared.get("sns")
+        # SNS delivers to sqs subscriptions with its own key: the SQS service accepts it too.
+        extra = {"sns": {"access_key": sns["connection"]["access_key"],
+                         "secret_key": sns["connection"]["secret_key"]}} if sns else {}
+        connection, endpoint, service = _aws_service(self, name, ctx, access, "sqs", SQS_PORT,
+                                                     extra_keys=extra)
         queues: dict[str, SqsQueue] = {}
         for q in queue_order(ctx.spec.queues):
             deps = [service] + ([queues[q.dead_letter_queue]] if q.dead_letter_queue in queues else [])
@@ -170,7 +200,6 @@ class Queues(pulumi.ComponentResource):
                 dead_letter_queue=q.dead_letter_queue, max_receive_count=q.max_receive_count,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=deps))
         topics = ctx.shared.get("topics") or {}
-        sns = ctx.shared.get("sns")
         subscriptions = []
         for q in ctx.spec.queues:
             for topic in q.subscribe_to:

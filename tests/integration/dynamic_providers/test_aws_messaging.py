@@ -1,9 +1,9 @@
-"""The SQS queue provider against the cloud's real SQS service (services/sqs) on a real NATS
-JetStream, both started the way the Queues/Nats components start them: nats-server with the
-rendered config (components/render/nats.py), `python -m services.sqs --listen … --nats …
---credentials FILE` with the rendered credentials file. On loopback.
-
-SNS topics/subscriptions are not exercised here: services/sns is being written concurrently.
+"""The messaging providers against the cloud's real SNS and SQS services (services/sns,
+services/sqs) on a real NATS JetStream, all started the way the Nats/Notifications/Queues
+components start them: nats-server with the rendered config (components/render/nats.py), the
+services with the components' flags and rendered credentials files (SQS also accepting SNS's key,
+SNS told where SQS is). On loopback. Ends with a message published to a topic arriving in a
+queue through a subscription the provider made.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from pathlib import Path
 import dill
 import pytest
 
-from components.messaging import credentials_ini
+from components.messaging import credentials_ini, sns_args
 from components.render import nats
-from dynamic_providers.aws_messaging import QueueProvider, queue_arn
+from dynamic_providers.aws_messaging import QueueProvider, SubscriptionProvider, TopicProvider, queue_arn, topic_arn
 
 pytestmark = pytest.mark.integration
 
@@ -47,32 +47,86 @@ def wait_port(port: int, proc: subprocess.Popen, log: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def sqs(tmp_path_factory):
+def services(tmp_path_factory):
     d = tmp_path_factory.mktemp("messaging")
-    nats_port, sqs_port = free_port(), free_port()
+    nats_port, sqs_port, sns_port = free_port(), free_port(), free_port()
     (d / "nats.conf").write_text(nats.render(server_name="mammatus-test", port=nats_port,
                                              monitor_port=None, store_dir=str(d / "js")))
-    secret = secrets.token_hex(20)
-    (d / "credentials").write_text(credentials_ini("mammatus-sqs", secret))
+    sqs_secret, sns_secret = secrets.token_hex(20), secrets.token_hex(20)
+    (d / "sqs-credentials").write_text(credentials_ini("mammatus-sqs", sqs_secret,
+                                                       {"sns": ("mammatus-sns", sns_secret)}))
+    (d / "sns-credentials").write_text(credentials_ini("mammatus-sns", sns_secret))
+    nats_url = nats.client_url("127.0.0.1", nats_port)
     procs = []
+
+    def start(argv, port, log_name, **kwargs):
+        log = d / log_name
+        procs.append(subprocess.Popen(argv, stdout=open(log, "w"), stderr=subprocess.STDOUT, **kwargs))
+        wait_port(port, procs[-1], log)
+
     try:
-        nats_log = d / "nats.log"
-        procs.append(subprocess.Popen([NATS, "-c", str(d / "nats.conf")],
-                                      stdout=open(nats_log, "w"), stderr=subprocess.STDOUT))
-        wait_port(nats_port, procs[-1], nats_log)
-        sqs_log = d / "sqs.log"
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "services.sqs", "--listen", f"127.0.0.1:{sqs_port}",
-             "--nats", nats.client_url("127.0.0.1", nats_port), "--credentials", str(d / "credentials"),
-             "--region", "us-east-1"],
-            cwd=ROOT, stdout=open(sqs_log, "w"), stderr=subprocess.STDOUT))
-        wait_port(sqs_port, procs[-1], sqs_log)
-        yield {"endpoint": f"http://127.0.0.1:{sqs_port}", "region": "us-east-1",
-               "access_key": "mammatus-sqs", "secret_key": secret}
+        start([NATS, "-c", str(d / "nats.conf")], nats_port, "nats.log")
+        start([sys.executable, "-m", "services.sqs", "--listen", f"127.0.0.1:{sqs_port}",
+               "--nats", nats_url, "--credentials", str(d / "sqs-credentials"), "--region", "us-east-1"],
+              sqs_port, "sqs.log", cwd=ROOT)
+        start([sys.executable, "-m", "services.sns", "--listen", f"127.0.0.1:{sns_port}",
+               "--nats", nats_url, "--credentials", str(d / "sns-credentials"), "--region", "us-east-1",
+               *sns_args("127.0.0.1", f"http://127.0.0.1:{sqs_port}", str(d / "sns-credentials"))],
+              sns_port, "sns.log", cwd=ROOT)
+        yield {"sqs": {"endpoint": f"http://127.0.0.1:{sqs_port}", "region": "us-east-1",
+                       "access_key": "mammatus-sqs", "secret_key": sqs_secret},
+               "sns": {"endpoint": f"http://127.0.0.1:{sns_port}", "region": "us-east-1",
+                       "access_key": "mammatus-sns", "secret_key": sns_secret}}
     finally:
         for proc in reversed(procs):
             proc.terminate()
             proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def sqs(services):
+    return services["sqs"]
+
+
+def boto(service: str, conn: dict):
+    import boto3
+    return boto3.client(service, endpoint_url=conn["endpoint"], region_name="us-east-1",
+                        aws_access_key_id=conn["access_key"], aws_secret_access_key=conn["secret_key"])
+
+
+def test_topic_subscription_and_delivery_to_a_queue(services):
+    sns, sqs = services["sns"], services["sqs"]
+    queues, topics = QueueProvider(), dill.loads(dill.dumps(TopicProvider()))
+    subs = dill.loads(dill.dumps(SubscriptionProvider()))
+    queue_props = {"name": "events-sink", "connection": sqs, "visibility_timeout": 30,
+                   "retention_seconds": 3600, "dead_letter_queue": None, "max_receive_count": 5}
+    queue = queues.create(queue_props)
+    topic_props = {"name": "events", "connection": sns}
+    assert not topics.check({}, topic_props).failures
+    topic = topics.create(topic_props)
+    assert topic.id == topic_arn("events")
+    assert topics.read(topic.id, topic_props).id == topic.id
+
+    sub_props = {"topic_arn": topic.id, "protocol": "sqs", "endpoint": queue.outs["arn"],
+                 "connection": sns, "raw_message_delivery": True}
+    assert not subs.check({}, sub_props).failures
+    sub = subs.create(sub_props)
+    assert sub.id.startswith(topic.id + ":")
+    assert subs.read(sub.id, sub_props).id == sub.id
+
+    boto("sns", sns).publish(TopicArn=topic.id, Message="hello from the cloud")
+    received = []
+    for _ in range(10):
+        received = boto("sqs", sqs).receive_message(QueueUrl=queue.id, WaitTimeSeconds=2).get("Messages", [])
+        if received:
+            break
+    assert [m["Body"] for m in received] == ["hello from the cloud"]
+
+    subs.delete(sub.id, sub_props)
+    assert subs.read(sub.id, sub_props).id is None
+    topics.delete(topic.id, topic_props)
+    assert topics.read(topic.id, topic_props).id is None
+    queues.delete(queue.id, queue_props)
 
 
 def test_queue_with_dead_letter_queue_lifecycle(sqs):

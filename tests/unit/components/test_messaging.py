@@ -51,6 +51,11 @@ def test_sns_and_sqs_services_with_generated_credentials(layers):
         creds = MOCKS.inputs("msg-sns-sns-credentials-write")
         assert "chmod 0600" in creds["create"]
         assert creds["stdin"].startswith("[default]\naws_access_key_id = mammatus-sns\n")
+        sqs_creds = MOCKS.inputs("msg-sqs-sqs-credentials-write")["stdin"]
+        assert "[sns]\naws_access_key_id = mammatus-sns\n" in sqs_creds   # SNS may deliver to SQS
+        sns_run = MOCKS.inputs("msg-sns-sns-run")["create"]
+        assert "--public-url http://10.0.0.2:9911" in sns_run
+        assert "--sqs-endpoint http://10.0.0.2:9324 --sqs-credentials /etc/mammatus/sns/credentials" in sns_run
         run = MOCKS.inputs("msg-sqs-sqs-run")["create"]
         assert "-m services.sqs --listen 10.0.0.2:9324 --nats nats://127.0.0.1:4222" in run
         assert "--credentials /etc/mammatus/sqs/credentials" in run
