@@ -22,6 +22,16 @@ from dynamic_providers.dnsmasq import DnsmasqRecord, DnsmasqReservation
 
 
 
+IPXE_DIR = "/usr/lib/ipxe"
+
+
+def pxe_boot_files_command(pxe, tftp_root: str) -> str:
+    """Copies the BIOS and UEFI iPXE images into the TFTP root, read-only."""
+    copies = [f"install -m 0444 {IPXE_DIR}/{src} {shlex.quote(tftp_root)}/{shlex.quote(dest)}"
+              for src, dest in (("undionly.kpxe", pxe.bios_boot_file), ("ipxe.efi", pxe.efi_boot_file))]
+    return " && ".join(copies)
+
+
 class DhcpDnsTftp(pulumi.ComponentResource):
     host: pulumi.Output[str]
     dns_address: pulumi.Output[str]
@@ -58,12 +68,20 @@ class DhcpDnsTftp(pulumi.ComponentResource):
             f"{name}-check", connection=access.connection(),
             create=f"# {digest(text)}\ndnsmasq --test -C {shlex.quote(paths.config)}",
             opts=pulumi.ResourceOptions(parent=self, depends_on=[dirs, conf]))
+        boot_files = []
+        if net.pxe.enabled:
+            # iPXE from Debian's ipxe package (installed on the DNS host) is what PXE clients load
+            # first; it then chains to pxe.ipxeScript.
+            boot_files.append(command.remote.Command(
+                f"{name}-boot-files", connection=access.connection(),
+                create=pxe_boot_files_command(net.pxe, paths.tftp_root or net.pxe.tftp_root),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[dirs])))
         # dnsmasq re-reads its hosts files on SIGHUP but not dnsmasq.conf: a config change restarts.
         service = HostService(
             f"{name}-dnsmasq", access,
             Daemon(name="dnsmasq", description="DHCP, DNS and TFTP",
                    command=["dnsmasq", "--keep-in-foreground", f"--conf-file={paths.config}"]),
-            config=[text], depends_on=[check], opts=child)
+            config=[text], depends_on=[check, *boot_files], opts=child)
 
         target = {
             "connection": {"host": str(access.host.address), "port": access.host.ssh_port,

@@ -112,6 +112,17 @@ def test_client_holds_a_lease_and_uses_the_clouds_dns(dev):
     assert in_netns("client", "curl", "-s", "-m", "5", "http://upstream.test/").stdout == "hello from upstream\n"
 
 
+def test_client_fetches_the_pxe_boot_file_and_cannot_upload(dev, tmp_path):
+    gw = dev.outputs()["gateway_lan_ip"]
+    got = in_netns("client", "busybox", "tftp", "-g", "-r", "undionly.kpxe",
+                   "-l", str(tmp_path / "boot"), gw)
+    assert got.returncode == 0, got.stderr
+    assert (tmp_path / "boot").read_bytes() == Path("/usr/lib/ipxe/undionly.kpxe").read_bytes()
+    (tmp_path / "evil").write_text("x")
+    put = in_netns("client", "busybox", "tftp", "-p", "-l", str(tmp_path / "evil"), "-r", "evil", gw)
+    assert put.returncode != 0
+
+
 def test_the_wan_cannot_reach_into_the_lan_or_the_gateway(dev):
     into_lan = in_netns("wan", "curl", "-s", "-m", "3", "http://198.51.100.2/")
     assert into_lan.returncode != 0

@@ -77,3 +77,12 @@ def test_dns_placed_off_the_gateway_runs_there():
     mocks, _ = registered(lambda: DhcpDnsTftp("ctl-dns", context(spec)))
     assert plain(mocks.named("ctl-dns-config-write").inputs["connection"])["host"] == "10.0.0.2"
     assert "listen-address=10.0.0.2" in mocks.named("ctl-dns-config-write").inputs["stdin"]
+
+
+def test_pxe_boot_files_come_from_debians_ipxe_read_only():
+    from components.dhcp_dns_tftp import pxe_boot_files_command
+    from stacks.spec import Pxe
+
+    cmd = pxe_boot_files_command(Pxe(), "/srv/tftp")
+    assert "install -m 0444 /usr/lib/ipxe/undionly.kpxe /srv/tftp/undionly.kpxe" in cmd
+    assert "install -m 0444 /usr/lib/ipxe/ipxe.efi /srv/tftp/ipxe.efi" in cmd
