@@ -2,8 +2,9 @@
 
 Rules: CPU busy > 90 %, disk used > 90 %, memory used > 90 % (warn at 80 %) and a deadman
 alert when a host stops reporting (host down). Alerts are logged to a file and posted to an
-HTTP endpoint when one is given. Pure functions; the config is parsed with tomllib and the
-TICKscripts are checked structurally in tests (Kapacitor is not packaged in Debian bookworm).
+HTTP endpoint when one is given. Pure functions; the TICKscripts are built into stream pipelines
+by Kapacitor's own code in tests (tools/ticklint, Kapacitor v1.7.6 from its Go module; Kapacitor
+is not packaged in Debian bookworm), the config is parsed with tomllib.
 """
 
 from __future__ import annotations
