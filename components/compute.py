@@ -17,6 +17,7 @@ that socket and there is no preseed/trust step. Order: Networking -> Compute -> 
 
 from __future__ import annotations
 
+import re
 import shlex
 from typing import Optional
 
@@ -55,13 +56,24 @@ def preseed(address: str, pool: str = "default") -> str:
     }, sort_keys=True)
 
 
-def trust_command(preseed_path: str, cert_path: str) -> str:
-    """Applies the preseed, then trusts the client certificate (once)."""
+SERVER_CERT_PATH = "/var/lib/lxd/server.crt"
+PEM = re.compile(r"-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+-----END CERTIFICATE-----")
+
+
+def trust_command(preseed_path: str, cert_path: str, server_cert: str = SERVER_CERT_PATH) -> str:
+    """Applies the preseed, trusts the client certificate (once), then prints the server's
+    certificate (the provider pins it)."""
     p, c = shlex.quote(preseed_path), shlex.quote(cert_path)
     return (f"lxd waitready --timeout 60 && lxd init --preseed < {p} && "
             f"fp=$(openssl x509 -in {c} -noout -fingerprint -sha256 | cut -d= -f2 | tr -d : | tr A-F a-f) && "
             f"(lxc config trust list --format csv | grep -q \"$(echo $fp | cut -c1-12)\" || "
-            f"lxc config trust add {c} --name mammatus)")
+            f"lxc config trust add {c} --name mammatus) && cat {shlex.quote(server_cert)}")
+
+
+def server_cert_of(stdout: str) -> str:
+    """The server certificate out of the trust command's output."""
+    found = PEM.findall(stdout or "")
+    return found[-1] + "\n" if found else ""
 
 
 class Compute(pulumi.ComponentResource):
@@ -111,7 +123,8 @@ class Compute(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[pre, crt]))
             connections[host.name] = {"endpoint": f"https://{host.address}:{LXD_PORT}",
                                       "client_cert": cert.cert_pem,
-                                      "client_key": key.private_key_pem, "verify": False}
+                                      "client_key": pulumi.Output.secret(key.private_key_pem),
+                                      "server_cert": init.stdout.apply(server_cert_of)}
             ready[host.name] = [init]
             self._profile_and_images(name, host, spec, profiles_data, connections, ready, child)
 

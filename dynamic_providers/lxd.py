@@ -4,10 +4,13 @@ Seed design: LXD on every compute host; instances sit on the LAN through the mac
 (components/render/lxd_profiles.py) and get their address from the cloud's DHCP server.
 
 Where LXD is reached (`connection`):
-- `{"endpoint": "https://10.0.0.11:8443", "client_cert": PEM, "client_key": PEM}` — LXD's HTTPS
-  API on a compute host; the client certificate is trusted by the host (`lxc config trust add`,
-  done by the Compute component). LXD's server certificate is self-signed and names no IP
-  address, so it is not verified (`verify: false`); pinning it is future work.
+- `{"endpoint": "https://10.0.0.11:8443", "client_cert": PEM, "client_key": PEM,
+  "server_cert": PEM}` — LXD's HTTPS API on a compute host; the client certificate is trusted by
+  the host (`lxc config trust add`, done by the Compute component, which also reads the host's
+  self-signed server certificate back). The server is pinned by that certificate's fingerprint
+  (pylxd's LXDSSLAdapter; LXD's certificate names no IP address, so hostname checks cannot
+  work). Without `server_cert` the server is not verified. The requests session ignores
+  REQUESTS_CA_BUNDLE & co., which would otherwise override the pin (a requests quirk).
 - `{"socket": "/var/lib/lxd/unix.socket"}` — the local daemon (the dev stack, the tests).
 
 Pure request builders (`profile_body`, `instance_body`, `instance_config`, `image_pull_body`,
@@ -265,8 +268,16 @@ class _Client:
                     f.write(conn["client_key"])
                 os.chmod(key, 0o600)
                 cert = (crt, key)
-            self.client = pylxd.Client(endpoint=conn["endpoint"], cert=cert,
-                                       verify=conn.get("verify", False))
+            verify = False
+            if conn.get("server_cert"):
+                self._tmp = self._tmp or tempfile.TemporaryDirectory(prefix="mammatus-lxd-")
+                verify = os.path.join(self._tmp.name, "server.crt")
+                with open(verify, "w") as f:
+                    f.write(conn["server_cert"])
+            endpoint = conn["endpoint"].rstrip("/")
+            session = pylxd.client.get_session_for_url(endpoint, verify=verify, cert=cert)
+            session.trust_env = False   # else REQUESTS_CA_BUNDLE replaces the pinned certificate
+            self.client = pylxd.Client(endpoint=endpoint, cert=cert, verify=verify, session=session)
         else:
             self.client = pylxd.Client(endpoint=conn.get("socket") or DEFAULT_SOCKET)
 

@@ -14,6 +14,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tarfile
 import tempfile
 import time
@@ -218,9 +219,10 @@ def test_instance_on_the_macvlan_profile_keeps_its_mac(lxd):
     try:
         assert created.outs["status"] == "Running"
         assert created.outs["mac_address"] == "52:54:00:12:34:56"
-        inside = subprocess.run(["lxc", "exec", "db-1", "--", "cat", "/sys/class/net/eth0/address"],
-                                env=lxd["env"], capture_output=True, text=True, check=True).stdout
-        assert inside.strip() == "52:54:00:12:34:56"
+        inside = wait_for(lambda: subprocess.run(
+            ["lxc", "exec", "db-1", "--", "cat", "/sys/class/net/eth0/address"], env=lxd["env"],
+            capture_output=True, text=True).stdout.strip(), "the container's eth0", attempts=50)
+        assert inside == "52:54:00:12:34:56"
         shown = subprocess.run(["lxc", "config", "show", "db-1", "--expanded"], env=lxd["env"],
                                capture_output=True, text=True, check=True).stdout
         assert yaml.safe_load(shown)["devices"]["eth0"]["nictype"] == "macvlan"
@@ -230,3 +232,81 @@ def test_instance_on_the_macvlan_profile_keeps_its_mac(lxd):
         instances.delete("db-1", props)
         profiles.delete("macvlan", {"connection": conn})
         ImageProvider().delete(image.id, image_props)
+
+
+def client_identity(work: Path) -> tuple[str, str]:
+    """A client certificate like the Compute component's (ECDSA P-384, clientAuth)."""
+    import datetime
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+    key = ec.generate_private_key(ec.SECP384R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mammatus-pulumi")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now)
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+            .sign(key, hashes.SHA256()))
+    return (cert.public_bytes(serialization.Encoding.PEM).decode(),
+            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption()).decode())
+
+
+HTTPS_PROBE = """
+import json, sys
+from dynamic_providers.lxd import ProfileProvider
+conn = json.loads(sys.argv[1])
+provider = ProfileProvider()
+provider.create({"name": "over-https", "config": {}, "description": "", "connection": conn,
+                 "devices": {"eth0": {"type": "nic", "nictype": "macvlan", "parent": "lan0"}}})
+print(json.dumps(provider.read("over-https", {"connection": conn}).outs["devices"]))
+provider.delete("over-https", {"connection": conn})
+"""
+
+
+def test_compute_preseed_and_trust_then_the_https_api(lxd):
+    """Runs the Compute component's own preseed and trust command against the real LXD, then
+    the provider over LXD's HTTPS API with that client certificate (from inside the daemon's
+    namespace, where the API listens). Last in the module: the preseed replaces the default
+    profile (no bridge NIC on compute hosts)."""
+    from components.compute import preseed, server_cert_of, trust_command
+    work = Path(tempfile.mkdtemp(prefix="mammatus-lxd-trust-"))
+    try:
+        cert, key = client_identity(work)
+        (work / "preseed.yaml").write_text(preseed("127.0.0.1"))
+        (work / "client.crt").write_text(cert)
+        command = trust_command(str(work / "preseed.yaml"), str(work / "client.crt"),
+                                lxd["env"]["LXD_DIR"] + "/server.crt")
+        for _ in range(2):   # idempotent: the second run finds the certificate trusted
+            result = subprocess.run(["ip", "netns", "exec", lxd["netns"], "bash", "-c", command],
+                                    env=lxd["env"], capture_output=True, text=True)
+            assert result.returncode == 0, result.stderr
+        server_cert = server_cert_of(result.stdout)
+        assert server_cert == Path(lxd["env"]["LXD_DIR"], "server.crt").read_text()
+        trusted = subprocess.run(["lxc", "config", "trust", "list", "--format", "csv"], env=lxd["env"],
+                                 capture_output=True, text=True, check=True).stdout
+        assert [l.split(",")[1] for l in trusted.strip().splitlines()] == ["mammatus"]
+
+        conn = {"endpoint": "https://127.0.0.1:8443", "client_cert": cert, "client_key": key,
+                "server_cert": server_cert}
+        import json
+        probe = subprocess.run(["ip", "netns", "exec", lxd["netns"], sys.executable, "-c", HTTPS_PROBE,
+                                json.dumps(conn)], cwd=Path(__file__).resolve().parents[3],
+                               capture_output=True, text=True)
+        assert probe.returncode == 0, probe.stderr
+        assert json.loads(probe.stdout.strip().splitlines()[-1])["eth0"]["nictype"] == "macvlan"
+
+        # A server that is not the pinned one is refused, and so is an untrusted client.
+        other_cert, other_key = client_identity(work)
+        impostor = subprocess.run(["ip", "netns", "exec", lxd["netns"], sys.executable, "-c", HTTPS_PROBE,
+                                   json.dumps({**conn, "server_cert": other_cert})],
+                                  cwd=Path(__file__).resolve().parents[3], capture_output=True, text=True)
+        assert impostor.returncode != 0 and "fingerprint" in impostor.stderr.lower()
+        denied = subprocess.run(["ip", "netns", "exec", lxd["netns"], sys.executable, "-c", HTTPS_PROBE,
+                                 json.dumps({**conn, "client_cert": other_cert, "client_key": other_key})],
+                                cwd=Path(__file__).resolve().parents[3], capture_output=True, text=True)
+        assert denied.returncode != 0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

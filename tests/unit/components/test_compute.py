@@ -7,7 +7,7 @@ from tests.support.pulumi_mocks import RecordingMocks
 MOCKS = RecordingMocks()
 pulumi.runtime.set_mocks(MOCKS, project="mammatus", stack="dev", preview=False)
 
-from components.compute import Compute, preseed, trust_command  # noqa: E402
+from components.compute import Compute, preseed, server_cert_of, trust_command  # noqa: E402
 from components.context import CloudContext  # noqa: E402
 from components.render import cloud_config  # noqa: E402
 from tests.support.netlab import stack_spec  # noqa: E402
@@ -56,6 +56,7 @@ def test_macvlan_profile_from_networking_or_the_hosts_lan_interface(compute):
         assert MOCKS.named("cmp-compute-1-profile-macvlan").typ == DYN + "LxdProfile"
         assert shared["devices"]["eth0"]["parent"] == "enp3s0"
         assert shared["connection"]["endpoint"] == "https://10.0.0.11:8443"
+        assert "server_cert" in shared["connection"] and "client_key" in shared["connection"]
         rendered = MOCKS.inputs("cmp-compute-3-profile-macvlan")
         assert rendered["devices"]["eth0"]["nictype"] == "macvlan"
         assert rendered["devices"]["eth0"]["parent"] == "eth0"   # the spec's default lanInterface
@@ -86,6 +87,10 @@ def test_texts():
     assert "10.0.0.11:8443" in preseed("10.0.0.11")
     cmd = trust_command("/p.yaml", "/c.crt")
     assert cmd.index("lxd init --preseed") < cmd.index("lxc config trust add /c.crt")
+    assert cmd.endswith("cat /var/lib/lxd/server.crt")
+    pem = "-----BEGIN CERTIFICATE-----\nMIIBxTCCAUug\n-----END CERTIFICATE-----"
+    assert server_cert_of(f"noise\n{pem}\n") == pem + "\n"
+    assert server_cert_of("no certificate") == ""
 
 
 @pulumi.runtime.test
