@@ -95,6 +95,35 @@ def run_parallel(threads: int, total_calls: int, make_worker):
         return time.perf_counter() - t0
 
 
+NULL_SERVER = """
+import json, sys
+from aiohttp import web
+async def h(req):
+    await req.read()
+    return web.Response(body=json.dumps({"MessageId": "x", "MD5OfMessageBody": "x"}).encode(),
+                        content_type="application/x-amz-json-1.0")
+app = web.Application()
+app.router.add_route("*", "/{t:.*}", h)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
+"""
+
+
+def bench_client_ceiling(tmp, messages, threads):
+    """SendMessage against a server that does nothing: what boto3 itself can issue here."""
+    port = free_port()
+    proc = start([sys.executable, "-c", NULL_SERVER, str(port)], tmp / "null.log")
+    try:
+        wait_for_port(port, proc)
+        endpoint = f"http://127.0.0.1:{port}"
+
+        def sender():
+            cl = client(endpoint)
+            return lambda: cl.send_message(QueueUrl=endpoint + "/0/q", MessageBody="x" * 256)
+        return messages / run_parallel(threads, messages, sender)
+    finally:
+        stop(proc)
+
+
 def bench_sqs(name, endpoint, messages, threads):
     c = client(endpoint)
     results = {}
@@ -207,6 +236,7 @@ def main():
             print("elasticmq: skipped (no mvn/java or Maven Central not reachable)")
 
         awaited, pipelined = asyncio.run(bench_raw_jetstream(nats.url, args.messages * 5))
+        ceiling = bench_client_ceiling(tmp, args.messages, args.threads)
     finally:
         for p in procs:
             stop(p)
@@ -219,6 +249,7 @@ def main():
     for name, r in table.items():
         print(f"{name:24}" + "".join(f"{r[c]:>14.0f}" for c in cols))
     print(f"raw JetStream publish, nats-py, each awaited: {awaited:.0f} msgs/s; pipelined: {pipelined:.0f} msgs/s")
+    print(f"boto3 SendMessage against a do-nothing server (client ceiling): {ceiling:.0f} calls/s")
     ours = table["mammatus (JetStream)"]
     print(f"mammatus send x10 / raw awaited publish: {100 * ours['send x10'] / awaited:.0f} %; "
           f"send x1: {100 * ours['send x1'] / awaited:.0f} %")
