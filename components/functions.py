@@ -7,7 +7,9 @@ password (a secret) and deploys the spec's functions through the gateway's REST 
 (dynamic_providers/faasd.py). Triggers:
 - http: the function's URL (always there);
 - cron: cron-connector annotations (`topic: cron-function`, `schedule`) on the function;
-- sns: an SNS subscription of the function's URL to the topic (needs Notifications first);
+- sns: an SNS subscription of the function's URL to the topic (needs Notifications first). Like
+  AWS, the SNS service sends an http endpoint a SubscriptionConfirmation first: the function
+  confirms it (GET its SubscribeURL) before notifications flow;
 - sqs: an entry in the SQS pollers' config (/etc/mammatus/functions/sqs-pollers.json: queue URL
   -> function URL), which a poller on the functions host consumes (not written yet).
 

@@ -85,3 +85,13 @@ def test_queue_order_puts_dead_letter_queues_first():
     spec = stack_spec("home")
     names = [q.name for q in queue_order(spec.queues)]
     assert names.index("jobs-dlq") < names.index("jobs")
+
+
+def test_nats_listens_on_the_lan_when_a_service_is_elsewhere():
+    from components.messaging import nats_listen_host
+    base = stack_spec("home").model_dump(by_alias=True)
+    base["placement"]["sqs"] = "storage-1"
+    from stacks.spec import StackSpec
+    ctx = CloudContext(StackSpec.model_validate(base), "KEY", "ssh-ed25519 AAAA")
+    assert nats_listen_host(ctx) == "10.0.0.2"
+    assert nats_listen_host(CloudContext(stack_spec("home"), "KEY", "k")) == "127.0.0.1"
