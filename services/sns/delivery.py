@@ -223,6 +223,10 @@ class Deliverer:
             await self._dead_letter(job, sub)
             await self.store.nc.publish(d.reply, b"+TERM")
 
+    async def _handle_in_order(self, jobs: list) -> None:
+        for d in jobs:
+            await self._handle(d)
+
     async def _dead_letter(self, job: dict, sub: dict) -> None:
         raw = sub.get("attrs", {}).get("RedrivePolicy")
         if not raw or job["kind"] != "Notification" or self.sqs is None:
@@ -244,8 +248,12 @@ class Deliverer:
         while True:
             try:
                 msgs = await js.pull(nc, DELIVERY_STREAM, "deliver", 64)
+                # one task per subscription, in stream order: keeps a subscriber's order in a batch
+                by_sub: dict[str, list] = {}
                 for m in msgs:
-                    t = asyncio.create_task(self._handle(js.Delivered.from_msg(m)))
+                    by_sub.setdefault(m.subject, []).append(js.Delivered.from_msg(m))
+                for jobs in by_sub.values():
+                    t = asyncio.create_task(self._handle_in_order(jobs))
                     self._inflight.add(t)
                     t.add_done_callback(self._inflight.discard)
                 if msgs:
