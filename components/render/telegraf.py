@@ -1,7 +1,8 @@
 """Telegraf's config (TOML): cpu, mem, disk, net and system inputs, written to the monitoring
 host's InfluxDB through the `influxdb_v2` output. The same renderer serves the cloud's hosts and,
-through vendor-data, instances (components/render/vendor_data.py). Pure; checked with tomllib
-(telegraf itself is not packaged in Debian bookworm).
+through vendor-data, instances (components/render/vendor_data.py). Pure; loaded and run by the
+real Telegraf in tests (tools/telegraf: a pinned build with just these plugins; Telegraf is not
+packaged in Debian bookworm).
 """
 
 from __future__ import annotations
@@ -56,7 +57,6 @@ def telegraf_config(influx_url: str, hostname: Optional[str] = None,
         '  ignore_fs = ["tmpfs", "devtmpfs", "devfs", "overlay", "aufs", "squashfs"]',
         "",
         "[[inputs.net]]",
-        "  ignore_protocol_stats = true",
         "",
         "[[inputs.system]]",
         "",
