@@ -13,18 +13,17 @@ connects in check or diff, so an offline preview works.
 
 from __future__ import annotations
 
-import io
 import ipaddress
-import os
 import posixpath
 import re
 import shlex
-import subprocess
 from typing import Any, Optional
 
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult
 from pulumi.dynamic import ResourceProvider, UpdateResult
+
+from dynamic_providers.transport import transport
 
 MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -168,99 +167,7 @@ def plan_diff(olds: dict, news: dict, immutable: tuple[str, ...]) -> DiffResult:
     return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=False)
 
 
-# ---------------------------------------------------------------- transports (built per call)
-
-class LocalTransport:
-    def write(self, path: str, text: str) -> None:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = f"{path}.mammatus-new"
-        with open(tmp, "w") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-
-    def read(self, path: str) -> Optional[str]:
-        try:
-            with open(path) as f:
-                return f.read()
-        except FileNotFoundError:
-            return None
-
-    def remove(self, path: str) -> None:
-        try:
-            os.remove(path)
-        except FileNotFoundError:
-            pass
-
-    def run(self, cmd: str) -> None:
-        result = subprocess.run(["sh", "-c", cmd], capture_output=True, text=True)
-        if result.returncode != 0:
-            raise RuntimeError(f"{cmd!r} failed ({result.returncode}): {result.stderr.strip()}")
-
-    def close(self) -> None:
-        pass
-
-
-class SshTransport:
-    """paramiko SSH + SFTP to one host with the admin key."""
-
-    def __init__(self, host: str, port: int, user: str, private_key: str):
-        import paramiko
-        key = _load_key(private_key)
-        self._client = paramiko.SSHClient()
-        # Hosts are identified by the cloud's spec; their host keys are not pinned (yet).
-        self._client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
-        self._client.connect(host, port=port, username=user, pkey=key, look_for_keys=False,
-                             allow_agent=False, timeout=20)
-        self._sftp = self._client.open_sftp()
-
-    def write(self, path: str, text: str) -> None:
-        self.run(f"mkdir -p {shlex.quote(posixpath.dirname(path))}")
-        tmp = f"{path}.mammatus-new"
-        with self._sftp.open(tmp, "w") as f:
-            f.write(text)
-        self._sftp.chmod(tmp, 0o644)
-        self._sftp.posix_rename(tmp, path)
-
-    def read(self, path: str) -> Optional[str]:
-        try:
-            with self._sftp.open(path, "r") as f:
-                return f.read().decode()
-        except FileNotFoundError:
-            return None
-
-    def remove(self, path: str) -> None:
-        try:
-            self._sftp.remove(path)
-        except FileNotFoundError:
-            pass
-
-    def run(self, cmd: str) -> None:
-        _, stdout, stderr = self._client.exec_command(cmd)
-        status = stdout.channel.recv_exit_status()
-        if status != 0:
-            raise RuntimeError(f"{cmd!r} failed ({status}): {stderr.read().decode().strip()}")
-
-    def close(self) -> None:
-        self._sftp.close()
-        self._client.close()
-
-
-def _load_key(text: str):
-    import paramiko
-    for cls in (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey):
-        try:
-            return cls.from_private_key(io.StringIO(text))
-        except (paramiko.SSHException, ValueError):
-            continue
-    raise ValueError("the connection's private_key is not an OpenSSH ed25519, ECDSA or RSA key")
-
-
-def transport(connection: Optional[dict]):
-    if not connection:
-        return LocalTransport()
-    return SshTransport(connection["host"], int(connection.get("port", 22)),
-                        connection.get("user", "root"), connection["private_key"])
+# Transports: dynamic_providers/transport.py (built per call).
 
 
 # ---------------------------------------------------------------- providers

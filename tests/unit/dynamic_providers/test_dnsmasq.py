@@ -1,6 +1,8 @@
 import dill
 import pytest
 
+from dynamic_providers.transport import load_key
+
 from dynamic_providers import dnsmasq as dm
 
 
@@ -110,4 +112,4 @@ def test_providers_survive_dill_pickling():
 
 def test_an_unusable_private_key_is_refused_before_connecting():
     with pytest.raises(ValueError, match="not an OpenSSH"):
-        dm._load_key("not a key")
+        load_key("not a key")

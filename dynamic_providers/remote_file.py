@@ -1,0 +1,105 @@
+"""A file with exact content and mode on a host, over SSH (dynamic_providers/transport.py).
+
+Unlike a remote command, it reads the file back: `pulumi refresh` (or `preview --refresh`) sees a
+hand edit, and the next `up` writes the file again. Nothing connects at check or diff time, so
+previews work with no host reachable.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from typing import Any, Optional
+
+import pulumi
+from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult
+from pulumi.dynamic import ResourceProvider, UpdateResult
+
+from dynamic_providers.transport import transport
+
+IMMUTABLE = ("path", "host")  # a new place is a new file
+
+
+def normalize(news: dict[str, Any]) -> tuple[dict[str, Any], list[CheckFailure]]:
+    props = {"connection": news.get("connection") or None, "path": news.get("path", ""),
+             "content": news.get("content") or "", "mode": str(news.get("mode") or "0644")}
+    failures = []
+    if not isinstance(props["path"], str) or not posixpath.isabs(props["path"]):
+        failures.append(CheckFailure("path", f"must be an absolute path, got {props['path']!r}"))
+    try:
+        if not 0 <= int(props["mode"], 8) <= 0o7777:
+            raise ValueError
+    except ValueError:
+        failures.append(CheckFailure("mode", f"must be an octal mode like 0644, got {props['mode']!r}"))
+    return props, failures
+
+
+def view(props: dict[str, Any]) -> dict[str, Any]:
+    """What a diff compares: where the file is and what it holds."""
+    return {"host": (props.get("connection") or {}).get("host", ""), "path": props.get("path"),
+            "content": props.get("content"), "mode": props.get("mode")}
+
+
+def plan_diff(olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+    old, new = view(olds), view(news)
+    changed = [k for k in new if old[k] != new[k]]
+    return DiffResult(changes=bool(changed), replaces=[k for k in changed if k in IMMUTABLE],
+                      delete_before_replace=True)
+
+
+class RemoteFileProvider(ResourceProvider):
+    def check(self, _olds, news):
+        props, failures = normalize(news)
+        return CheckResult(props, failures)
+
+    def diff(self, _id, olds, news):
+        return plan_diff(olds, news)
+
+    def _write(self, props):
+        t = transport(props["connection"])
+        try:
+            t.write(props["path"], props["content"], int(props["mode"], 8))
+        finally:
+            t.close()
+
+    def create(self, props):
+        self._write(props)
+        return CreateResult(id_=props["path"], outs=props)
+
+    def update(self, _id, _olds, news):
+        self._write(news)
+        return UpdateResult(outs=news)
+
+    def read(self, id_, props):
+        t = transport(props.get("connection"))
+        try:
+            content, mode = t.read(id_), t.mode(id_)
+        finally:
+            t.close()
+        if content is None:
+            return ReadResult(None, {})
+        # As found on the host, as inputs too: a hand edit shows up as a diff against the program.
+        found = {**props, "path": id_, "content": content, "mode": f"{mode:04o}"}
+        return ReadResult(id_, found, found)
+
+    def delete(self, id_, props):
+        t = transport(props.get("connection"))
+        try:
+            t.remove(id_)
+        finally:
+            t.close()
+
+
+class RemoteFile(pulumi.dynamic.Resource, module="host", name="RemoteFile"):
+    path: pulumi.Output[str]
+    content: pulumi.Output[str]
+    mode: pulumi.Output[str]
+
+    def __init__(self, name: str, connection: pulumi.Input[Optional[dict]], path: str,
+                 content: pulumi.Input[str], mode: str = "0644", secret: bool = False,
+                 opts: Optional[pulumi.ResourceOptions] = None):
+        secrets = ["connection", "content"] if secret else ["connection"]
+        opts = pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(additional_secret_outputs=secrets))
+        super().__init__(RemoteFileProvider(), name,
+                         {"connection": connection, "path": path, "content": content, "mode": mode},
+                         opts)

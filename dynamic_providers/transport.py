@@ -1,0 +1,125 @@
+"""The one way dynamic providers reach a host: SSH + SFTP with the cloud's admin key (paramiko),
+or the local machine when no connection is given. Built inside each provider call (providers are
+pickled), closed after it.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import posixpath
+import shlex
+import stat
+import subprocess
+from typing import Optional
+
+
+class CommandFailed(RuntimeError):
+    pass
+
+
+class LocalTransport:
+    def write(self, path: str, text: str, mode: int = 0o644) -> None:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.mammatus-new"
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+
+    def read(self, path: str) -> Optional[str]:
+        try:
+            with open(path) as f:
+                return f.read()
+        except FileNotFoundError:
+            return None
+
+    def mode(self, path: str) -> Optional[int]:
+        try:
+            return stat.S_IMODE(os.stat(path).st_mode)
+        except FileNotFoundError:
+            return None
+
+    def remove(self, path: str) -> None:
+        try:
+            os.remove(path)
+        except FileNotFoundError:
+            pass
+
+    def run(self, cmd: str) -> str:
+        result = subprocess.run(["sh", "-c", cmd], capture_output=True, text=True)
+        if result.returncode != 0:
+            raise CommandFailed(f"{cmd!r} failed ({result.returncode}): {result.stderr.strip()}")
+        return result.stdout
+
+    def close(self) -> None:
+        pass
+
+
+class SshTransport:
+    """paramiko SSH + SFTP to one host with the admin key."""
+
+    def __init__(self, host: str, port: int, user: str, private_key: str):
+        import paramiko
+        self._client = paramiko.SSHClient()
+        # Hosts are identified by the cloud's spec; their host keys are not pinned (yet).
+        self._client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+        self._client.connect(host, port=port, username=user, pkey=load_key(private_key),
+                             look_for_keys=False, allow_agent=False, timeout=20)
+        self._sftp = self._client.open_sftp()
+
+    def write(self, path: str, text: str, mode: int = 0o644) -> None:
+        self.run(f"mkdir -p {shlex.quote(posixpath.dirname(path))}")
+        tmp = f"{path}.mammatus-new"
+        with self._sftp.open(tmp, "w") as f:
+            f.write(text)
+        self._sftp.chmod(tmp, mode)
+        self._sftp.posix_rename(tmp, path)
+
+    def read(self, path: str) -> Optional[str]:
+        try:
+            with self._sftp.open(path, "r") as f:
+                return f.read().decode()
+        except FileNotFoundError:
+            return None
+
+    def mode(self, path: str) -> Optional[int]:
+        try:
+            return stat.S_IMODE(self._sftp.stat(path).st_mode)
+        except FileNotFoundError:
+            return None
+
+    def remove(self, path: str) -> None:
+        try:
+            self._sftp.remove(path)
+        except FileNotFoundError:
+            pass
+
+    def run(self, cmd: str) -> str:
+        _, stdout, stderr = self._client.exec_command(cmd)
+        status = stdout.channel.recv_exit_status()
+        if status != 0:
+            raise CommandFailed(f"{cmd!r} failed ({status}): {stderr.read().decode().strip()}")
+        return stdout.read().decode()
+
+    def close(self) -> None:
+        self._sftp.close()
+        self._client.close()
+
+
+def load_key(text: str):
+    import paramiko
+    for cls in (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey):
+        try:
+            return cls.from_private_key(io.StringIO(text))
+        except (paramiko.SSHException, ValueError):
+            continue
+    raise ValueError("the connection's private_key is not an OpenSSH ed25519, ECDSA or RSA key")
+
+
+def transport(connection: Optional[dict]):
+    """SSH to connection {host, port, user, private_key}; the local machine when None."""
+    if not connection:
+        return LocalTransport()
+    return SshTransport(connection["host"], int(connection.get("port", 22)),
+                        connection.get("user", "root"), connection["private_key"])
