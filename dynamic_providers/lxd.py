@@ -380,7 +380,8 @@ class ImageProvider(ResourceProvider):
     def read(self, id_, props):
         with _Client(props.get("connection")) as client:
             found = self._observe(client, props["alias"])
-        if found is None or found["fingerprint"] != id_:
+        # auto_update may have moved the alias to a newer image: still this resource.
+        if found is None:
             return ReadResult(None, {})
         state = {**props, "fingerprint": found["fingerprint"], "architecture": found["architecture"]}
         inputs = {k: v for k, v in state.items() if k not in OUTPUT_KEYS}
@@ -389,10 +390,13 @@ class ImageProvider(ResourceProvider):
     def delete(self, id_, props):
         from pylxd.exceptions import NotFound
         with _Client(props.get("connection")) as client:
-            try:
-                client.images.get(id_).delete(wait=True)
-            except NotFound:
-                pass
+            found = self._observe(client, props["alias"]) if props.get("alias") else None
+            current = [found["fingerprint"]] if found else []
+            for fingerprint in dict.fromkeys(current + [id_]):
+                try:
+                    client.images.get(fingerprint).delete(wait=True)
+                except NotFound:
+                    pass
 
 
 class InstanceProvider(ResourceProvider):
