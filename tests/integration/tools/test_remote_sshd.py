@@ -4,8 +4,6 @@ A private sshd (Debian's openssh-server, installed by tools/setup/providers.sh) 
 127.0.0.1:<free port> with a temporary host key and an authorized_keys file holding a key made by
 our own tls provider; the resources are driven through the provider servicer.
 """
-import os
-import socket
 import subprocess
 import time
 
@@ -13,69 +11,20 @@ import pytest
 from pulumi.runtime.proto import provider_pb2
 
 from tools.providers import command, tls
+from tests.support.sshd import running_sshd
 from tests.unit.tools.helpers import Client, expect_abort, is_secret, plain, secret
 
 pytestmark = pytest.mark.integration
 
-SSHD = "/usr/sbin/sshd"
 REMOTE = command.RemoteCommand.token
 COPY = command.CopyToRemote.token
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def sshd(tmp_path_factory):
-    if not os.path.exists(SSHD):
-        pytest.fail("openssh-server is missing: run tools/setup/providers.sh as root")
-    if os.geteuid() != 0:
-        pytest.fail("the sshd test runs as root (sshd needs it to switch to the login user)")
-    d = tmp_path_factory.mktemp("sshd")
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / "host_key")], check=True)
     client_key = tls.key_outputs(tls.generate_key("ED25519"))
-    (d / "authorized_keys").write_text(client_key["publicKeyOpenssh"])
-    port = free_port()
-    (d / "sshd_config").write_text(f"""
-ListenAddress 127.0.0.1
-HostKey {d}/host_key
-PidFile {d}/sshd.pid
-AuthorizedKeysFile {d}/authorized_keys
-PermitRootLogin prohibit-password
-PubkeyAuthentication yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-StrictModes no
-AllowTcpForwarding yes
-Subsystem sftp internal-sftp
-LogLevel ERROR
-""")
-    os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # sshd's privilege separation directory
-    proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(d / "sshd_config"), "-p", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    for _ in range(200):  # readiness: until the port answers (not a timing assertion)
-        if proc.poll() is not None:
-            pytest.fail(f"sshd exited: {proc.stdout.read().decode()}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-                if s.recv(4).startswith(b"SSH-"):
-                    break
-        except OSError:
-            time.sleep(0.05)
-    else:
-        proc.kill()
-        pytest.fail("sshd did not come up")
-    host_key = (d / "host_key.pub").read_text().strip()
-    yield {"port": port, "key": client_key, "host_key": host_key, "dir": d}
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    with running_sshd(tmp_path_factory.mktemp("sshd"), client_key["publicKeyOpenssh"]) as server:
+        yield {**server, "key": client_key}
 
 
 @pytest.fixture

@@ -1,0 +1,46 @@
+"""RemoteFile against a real sshd: write, hand edit seen by read, repaired by update, removed."""
+
+import os
+
+import dill
+import pytest
+
+from dynamic_providers.remote_file import RemoteFileProvider
+from tests.support.sshd import running_sshd
+from tools.providers import tls
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def connection(tmp_path_factory):
+    key = tls.key_outputs(tls.generate_key("ED25519"))
+    with running_sshd(tmp_path_factory.mktemp("sshd"), key["publicKeyOpenssh"]) as server:
+        yield {"host": "127.0.0.1", "port": server["port"], "user": "root",
+               "private_key": key["privateKeyOpenssh"]}
+
+
+def test_write_drift_repair_delete(connection, tmp_path):
+    provider = dill.loads(dill.dumps(RemoteFileProvider(), recurse=True))  # as Pulumi ships it
+    path = str(tmp_path / "etc" / "dnsmasq.conf")
+    props = provider.check({}, {"connection": connection, "path": path,
+                                "content": "port=53\n", "mode": "0640"}).inputs
+    created = provider.create(props)
+    assert open(path).read() == "port=53\n" and oct(os.stat(path).st_mode & 0o777) == "0o640"
+
+    with open(path, "a") as f:  # a hand edit on the host
+        f.write("server=8.8.8.8\n")
+    read = provider.read(created.id, created.outs)
+    assert read.inputs["content"] == "port=53\nserver=8.8.8.8\n"
+    diff = provider.diff(created.id, read.inputs, props)
+    assert diff.changes and diff.replaces == []
+
+    provider.update(created.id, read.outs, props)
+    assert open(path).read() == "port=53\n"
+    provider.delete(created.id, props)
+    assert provider.read(created.id, props).id is None
+
+
+def test_check_names_bad_paths_and_modes():
+    failures = RemoteFileProvider().check({}, {"path": "etc/x", "mode": "rw", "content": ""}).failures
+    assert {f.property for f in failures} == {"path", "mode"}
