@@ -75,24 +75,32 @@ def client(endpoint):
                         config=Config(retries={"max_attempts": 0}, max_pool_connections=64))
 
 
+PHASE_SECONDS = 20.0  # each phase stops after its call count or this long, whichever comes first
+
+
 def run_parallel(threads: int, total_calls: int, make_worker):
-    """Split total_calls over threads; each thread gets its own boto3 client. Returns seconds."""
+    """Split total_calls over threads (own boto3 client each); returns (calls done, seconds)."""
     per = [total_calls // threads + (1 if i < total_calls % threads else 0) for i in range(threads)]
     barrier = threading.Barrier(threads + 1)
+    done = [0] * threads
 
-    def body(n):
+    def body(i, n):
         work = make_worker()
         barrier.wait()
+        deadline = time.perf_counter() + PHASE_SECONDS
         for _ in range(n):
             work()
+            done[i] += 1
+            if time.perf_counter() > deadline:
+                break
 
     with ThreadPoolExecutor(threads) as pool:
-        futures = [pool.submit(body, n) for n in per]
+        futures = [pool.submit(body, i, n) for i, n in enumerate(per)]
         barrier.wait()
         t0 = time.perf_counter()
         for f in futures:
             f.result()
-        return time.perf_counter() - t0
+        return sum(done), time.perf_counter() - t0
 
 
 NULL_SERVER = """
@@ -119,7 +127,8 @@ def bench_client_ceiling(tmp, messages, threads):
         def sender():
             cl = client(endpoint)
             return lambda: cl.send_message(QueueUrl=endpoint + "/0/q", MessageBody="x" * 256)
-        return messages / run_parallel(threads, messages, sender)
+        calls, secs = run_parallel(threads, messages, sender)
+        return calls / secs
     finally:
         stop(proc)
 
@@ -134,13 +143,15 @@ def bench_sqs(name, endpoint, messages, threads):
     def sender():
         cl = client(endpoint)
         return lambda: cl.send_message(QueueUrl=url, MessageBody=body)
-    results["send x1"] = messages / run_parallel(threads, messages, sender)
+    calls, secs = run_parallel(threads, messages, sender)
+    results["send x1"] = calls / secs
 
     def batch_sender():
         cl = client(endpoint)
         entries = [{"Id": str(i), "MessageBody": body} for i in range(10)]
         return lambda: cl.send_message_batch(QueueUrl=burl, Entries=entries)
-    results["send x10"] = messages / run_parallel(threads, messages // 10, batch_sender)
+    calls, secs = run_parallel(threads, messages // 10, batch_sender)
+    results["send x10"] = 10 * calls / secs
 
     def receiver(queue, n):
         def make():
@@ -162,10 +173,10 @@ def bench_sqs(name, endpoint, messages, threads):
         return make
 
     received = [0]
-    secs = run_parallel(threads, messages, receiver(url, 1))
+    _, secs = run_parallel(threads, messages, receiver(url, 1))
     results["recv+del x1"] = received[0] / secs
     received = [0]
-    secs = run_parallel(threads, messages // 10, receiver(burl, 10))
+    _, secs = run_parallel(threads, messages // 10, receiver(burl, 10))
     results["recv+del x10"] = received[0] / secs
     return results
 
@@ -244,7 +255,8 @@ def main():
         shutil.rmtree(tmp, ignore_errors=True)
 
     cols = ["send x1", "send x10", "recv+del x1", "recv+del x10"]
-    print(f"\n{args.messages} messages of 256 B, {args.threads} boto3 threads, loopback, msgs/s")
+    print(f"\nup to {args.messages} messages of 256 B per phase (at most {PHASE_SECONDS:.0f} s), "
+          f"{args.threads} boto3 threads, loopback, msgs/s")
     print(f"{'':24}" + "".join(f"{c:>14}" for c in cols))
     for name, r in table.items():
         print(f"{name:24}" + "".join(f"{r[c]:>14.0f}" for c in cols))

@@ -186,7 +186,7 @@ def test_long_poll_wakes_on_send(sqs, sqs_service):
 
 def test_delay_seconds(sqs):
     url = new_queue(sqs)
-    sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=2)
+    sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=4)
     sqs.send_message(QueueUrl=url, MessageBody="now")
     first = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
     assert [m["Body"] for m in first] == ["now"]

@@ -32,6 +32,19 @@ def test_create_get_list_delete(sqs):
     assert "QueueUrls" not in sqs.list_queues(QueueNamePrefix=n)
 
 
+def test_recreated_queue_starts_empty(sqs):
+    n = name()
+    url = sqs.create_queue(QueueName=n)["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="old")
+    sqs.delete_queue(QueueUrl=url)
+    assert sqs.create_queue(QueueName=n, Attributes={"VisibilityTimeout": "5"})["QueueUrl"] == url
+    assert sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])[
+        "Attributes"]["VisibilityTimeout"] == "5"
+    assert "Messages" not in sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1)
+    sqs.send_message(QueueUrl=url, MessageBody="new")
+    assert sqs.receive_message(QueueUrl=url)["Messages"][0]["Body"] == "new"
+
+
 def test_list_queues_paginates(sqs):
     prefix = name("page")
     for i in range(3):
