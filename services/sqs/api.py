@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
@@ -330,7 +331,6 @@ class SqsApi:
             for entry_id, args in checked:
                 ok.append(await one(entry_id, args))
         else:
-            import asyncio
             ok.extend(await asyncio.gather(*(one(i, a) for i, a in checked)))
         return {"Successful": ok, "Failed": failed}
 
@@ -366,7 +366,6 @@ class SqsApi:
         return None
 
     async def do_DeleteMessageBatch(self, p: dict, ctx: Context):
-        import asyncio
         q = await self._queue(p, ctx)
         entries = self._entries(p)
 
@@ -390,7 +389,6 @@ class SqsApi:
         return None
 
     async def do_ChangeMessageVisibilityBatch(self, p: dict, ctx: Context):
-        import asyncio
         q = await self._queue(p, ctx)
         entries = self._entries(p)
 

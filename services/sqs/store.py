@@ -535,11 +535,7 @@ class Store:
                     except nats.errors.NoRespondersError:
                         pass  # queue deleted meanwhile
                     await self.nc.publish(d.reply, b"+ACK")
-                    if target.split(".")[3:4] == ["g"]:
-                        qid = target.split(".")[1]
-                        for qq in list(self._cache.values()):
-                            if qq.id == qid:
-                                await self._ensure_consumer(qq, "g" + target.rsplit(".", 1)[1], target)
+                    # (a FIFO group's consumer is created by the next receive that sees the group)
                 if msgs:
                     await self.nc.flush()
                     continue
