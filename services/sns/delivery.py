@@ -54,11 +54,11 @@ class SqsSender:
             "Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": "AmazonSQS.SendMessage"})
         SigV4Auth(self.creds, "sqs", self.region).add_auth(req)
         try:
-            async with self.session.post(self.endpoint + "/", data=body.encode(),
-                                         headers=dict(req.headers)) as r:
+            async with self.session.post(self.endpoint + "/", data=body.encode(), headers=dict(req.headers),
+                                         timeout=aiohttp.ClientTimeout(total=10)) as r:
                 if r.status != 200:
                     raise DeliveryFailed(f"SQS answered {r.status}: {(await r.text())[:200]}")
-        except aiohttp.ClientError as e:
+        except (aiohttp.ClientError, asyncio.TimeoutError) as e:
             raise DeliveryFailed(f"SQS unreachable: {type(e).__name__}") from None
 
 
@@ -74,7 +74,8 @@ class Deliverer:
         self.public_url = public_url.rstrip("/")
         self.sqs = sqs
         self.session = session
-        self.sem = asyncio.Semaphore(concurrency)
+        self.concurrency = concurrency
+        self.busy = 0  # jobs in hand: pull no more than can start now
         self._task: asyncio.Task | None = None
         self._inflight: set[asyncio.Task] = set()
 
@@ -142,7 +143,7 @@ class Deliverer:
                    **headers}
         try:
             async with self.session.post(sub["endpoint"], data=body.encode(), headers=headers,
-                                         timeout=aiohttp.ClientTimeout(total=15)) as r:
+                                         timeout=aiohttp.ClientTimeout(total=10)) as r:
                 if not 200 <= r.status < 300:
                     raise DeliveryFailed(f"endpoint answered {r.status}")
         except (aiohttp.ClientError, asyncio.TimeoutError, ssl.SSLError) as e:
@@ -198,34 +199,36 @@ class Deliverer:
         return policy
 
     async def _handle(self, d: js.Delivered) -> None:
-        async with self.sem:
-            job = json.loads(d.data)
-            sub = job.get("snapshot") or await self.store.get_sub(job["sub"])
-            if sub is None or (job["kind"] == "Notification" and not sub.get("confirmed")):
-                await self.store.nc.publish(d.reply, b"+ACK")  # unsubscribed meanwhile
+        job = json.loads(d.data)
+        sub = job.get("snapshot") or await self.store.get_sub(job["sub"])
+        if sub is None or (job["kind"] == "Notification" and not sub.get("confirmed")):
+            await self.store.nc.publish(d.reply, b"+ACK")  # unsubscribed meanwhile
+            return
+        try:
+            await self.deliver(job, sub)
+            await self.store.nc.publish(d.reply, b"+ACK")
+            return
+        except DeliveryFailed as e:
+            policy = self._retry_policy(sub)
+            attempt = d.deliveries
+            log.info("delivery to subscription %s failed (attempt %d): %s", sub["id"], attempt, e)
+            if attempt <= policy["numRetries"]:
+                delay = min(policy["maxDelayTarget"], policy["minDelayTarget"] * 2 ** (attempt - 1))
+                await self.store.nc.publish(d.reply, js.nak_delay(delay))
                 return
-            try:
-                await self.deliver(job, sub)
-                await self.store.nc.publish(d.reply, b"+ACK")
-                return
-            except DeliveryFailed as e:
-                policy = self._retry_policy(sub)
-                attempt = d.deliveries
-                log.info("delivery to subscription %s failed (attempt %d): %s", sub["id"], attempt, e)
-                if attempt <= policy["numRetries"]:
-                    delay = min(policy["maxDelayTarget"], policy["minDelayTarget"] * 2 ** (attempt - 1))
-                    await self.store.nc.publish(d.reply, js.nak_delay(delay))
-                    return
-            except Exception:
-                log.exception("delivery job failed")
-                await self.store.nc.publish(d.reply, js.nak_delay(5))
-                return
-            await self._dead_letter(job, sub)
-            await self.store.nc.publish(d.reply, b"+TERM")
+        except Exception:
+            log.exception("delivery job failed")
+            await self.store.nc.publish(d.reply, js.nak_delay(5))
+            return
+        await self._dead_letter(job, sub)
+        await self.store.nc.publish(d.reply, b"+TERM")
 
     async def _handle_in_order(self, jobs: list) -> None:
         for d in jobs:
-            await self._handle(d)
+            try:
+                await self._handle(d)
+            finally:
+                self.busy -= 1
 
     async def _dead_letter(self, job: dict, sub: dict) -> None:
         raw = sub.get("attrs", {}).get("RedrivePolicy")
@@ -247,7 +250,9 @@ class Deliverer:
         wake = await nc.subscribe("snsd.>")
         while True:
             try:
-                msgs = await js.pull(nc, DELIVERY_STREAM, "deliver", 64)
+                free = self.concurrency - self.busy
+                msgs = await js.pull(nc, DELIVERY_STREAM, "deliver", free) if free > 0 else []
+                self.busy += len(msgs)
                 # one task per subscription, in stream order: keeps a subscriber's order in a batch
                 by_sub: dict[str, list] = {}
                 for m in msgs:
@@ -258,6 +263,9 @@ class Deliverer:
                     t.add_done_callback(self._inflight.discard)
                 if msgs:
                     await asyncio.sleep(0)
+                    continue
+                if free <= 0:
+                    await asyncio.sleep(0.05)
                     continue
                 try:
                     await wake.next_msg(timeout=0.5)

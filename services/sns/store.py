@@ -57,7 +57,9 @@ class SnsStore:
             "name": DELIVERY_STREAM, "subjects": ["snsd.>"], "retention": "workqueue",
             "storage": "file", "num_replicas": self.replicas, "max_age": 14 * 86400 * 10**9})
         await js.ensure_consumer(self.nc, DELIVERY_STREAM, {
-            "durable_name": "deliver", "ack_policy": "explicit", "ack_wait": 60 * 10**9,
+            # a job a dead process had in hand comes back after ack_wait; workers only pull what
+            # they can start at once, and an http attempt times out well within it
+            "durable_name": "deliver", "ack_policy": "explicit", "ack_wait": 20 * 10**9,
             "max_deliver": -1, "filter_subject": "snsd.>", "deliver_policy": "all",
             "max_ack_pending": 20000})
         await js.ensure_stream(self.nc, {

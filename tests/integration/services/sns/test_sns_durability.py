@@ -1,0 +1,48 @@
+"""Accepted notifications survive a dead subscriber service and a kill -9 of SNS itself."""
+
+import pytest
+
+from tests.support.nats import NatsServer
+from tests.integration.services.sqs.procs import Service, client, write_credentials
+
+pytestmark = pytest.mark.integration
+
+
+def test_pending_deliveries_survive_outage_and_kill_9(tmp_path, test_ca):
+    nats = NatsServer(tmp_path / "nats").start()
+    creds = write_credentials(tmp_path / "creds")
+    sqs_svc = Service("services.sqs", ["--nats", nats.url, "--credentials", str(creds)], tmp_path / "sqs.log")
+    sns_svc = Service("services.sns", [
+        "--nats", nats.url, "--credentials", str(creds),
+        "--signing-cert", str(test_ca / "sns.pem"), "--signing-key", str(test_ca / "sns.key"),
+        "--sqs-endpoint", sqs_svc.endpoint, "--sqs-credentials", str(creds)], tmp_path / "sns.log")
+    try:
+        sqs_svc.start()
+        sns_svc.start()
+        sqs, sns = client("sqs", sqs_svc.endpoint), client("sns", sns_svc.endpoint)
+        url = sqs.create_queue(QueueName="inbox")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        topic = sns.create_topic(Name="events")["TopicArn"]
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"})
+
+        sqs_svc.stop()  # the subscriber's service is down: deliveries fail and wait to be retried
+        for i in range(5):
+            sns.publish(TopicArn=topic, Message=f"n{i}")
+        sns_svc.kill()  # and SNS dies with them pending
+        sqs_svc.start()
+        sns_svc.start()
+
+        sqs = client("sqs", sqs_svc.endpoint)
+        got = []
+        for _ in range(60):
+            msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+            for m in msgs:
+                got.append(m["Body"])
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+            if len(got) >= 5:
+                break
+        assert sorted(got) == [f"n{i}" for i in range(5)]
+    finally:
+        sns_svc.stop()
+        sqs_svc.stop()
+        nats.stop()
