@@ -1,34 +1,80 @@
-"""The whole cloud of one stack: wires every layer's component in dependency order."""
+"""The whole cloud of one stack: wires every layer's component in dependency order.
+
+Each layer reads what earlier layers put in `ctx.shared` and adds its own (see each component's
+docstring); a layer is built only when the stack's spec asks for it, so the same graph serves a
+one-host lab and the seed's home cloud.
+"""
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional
 
 import pulumi
 
+from components.block_storage import BlockStorage
+from components.ca import CertificateAuthority
+from components.compute import Compute
+from components.configuration import Configuration
+from components.consul import Consul
 from components.context import CloudContext
 from components.dev_box import DevBoxPlane, DevClient, dev_hosts_ready
 from components.dhcp_dns_tftp import DhcpDnsTftp
 from components.firewall import Firewall
 from components.foundation import Foundation
+from components.functions import Functions
 from components.gateway import Gateway
+from components.load_balancer import LoadBalancer
+from components.messaging import Nats, Notifications, Queues
+from components.metadata import Metadata
+from components.monitoring import Monitoring
 from components.networking import Networking
+from components.object_storage import ObjectStorage
+from components.serf import Serf
 from components.ssh_access import SshAccess
+from components.telemetry import InstanceTelemetry
+from components.vault import Vault
 from stacks.spec import Role, StackSpec
+
+Layer = tuple[str, Callable[[StackSpec, CloudContext], bool], Callable]
+
+# (name, wanted for this spec?, component) in dependency order.
+LAYERS: list[Layer] = [
+    ("gateway", lambda s, c: bool(s.gateway and s.network), Gateway),
+    ("firewall", lambda s, c: bool(s.gateway and s.network), Firewall),
+    ("dhcp-dns-tftp", lambda s, c: bool(s.gateway and s.network), DhcpDnsTftp),
+    ("networking", lambda s, c: bool(s.hosts_with(Role.compute)), Networking),
+    ("ca", lambda s, c: bool(s.placement.ca), CertificateAuthority),
+    ("serf", lambda s, c: bool(s.hosts), Serf),
+    ("monitoring", lambda s, c: bool(s.placement.monitoring), Monitoring),
+    ("consul", lambda s, c: bool(s.placement.consul), Consul),
+    ("vault", lambda s, c: bool(s.placement.vault and s.placement.ca), Vault),
+    ("telemetry", lambda s, c: "influx_url" in c.shared, InstanceTelemetry),
+    ("nats", lambda s, c: bool(s.placement.nats), Nats),
+    ("notifications", lambda s, c: bool(s.placement.nats and s.placement.sns), Notifications),
+    ("queues", lambda s, c: bool(s.placement.nats and s.placement.sqs), Queues),
+    ("compute", lambda s, c: bool(s.hosts_with(Role.compute)), Compute),
+    ("configuration", lambda s, c: bool(s.placement.metadata), Configuration),
+    ("metadata", lambda s, c: bool(s.placement.metadata), Metadata),
+    ("block-storage", lambda s, c: bool(s.volumes), BlockStorage),
+    ("object-storage", lambda s, c: bool(s.placement.object_storage), ObjectStorage),
+    ("load-balancer", lambda s, c: bool(s.placement.load_balancer), LoadBalancer),
+    ("functions", lambda s, c: bool(s.placement.functions), Functions),
+]
 
 
 class MammatusCloud(pulumi.ComponentResource):
     foundation: Foundation
     dev_box: Optional[DevBoxPlane]
+    client: Optional[DevClient]
     context: CloudContext
 
     def __init__(self, name: str, spec: StackSpec, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mammatus:index:Cloud", name, None, opts)
         self.spec = spec
-        self.foundation = Foundation(f"{name}-foundation", spec,
-                                     opts=pulumi.ResourceOptions(parent=self))
-        self.context = CloudContext(spec, self.foundation.admin_private_key,
-                                    self.foundation.admin_public_key)
+        child = pulumi.ResourceOptions(parent=self)
+        self.foundation = Foundation(f"{name}-foundation", spec, opts=child)
+        ctx = self.context = CloudContext(spec, self.foundation.admin_private_key,
+                                          self.foundation.admin_public_key)
 
         # The dev stack's "hardware": namespaces wired like the seed's network, one sshd each.
         self.dev_box = None
@@ -36,20 +82,16 @@ class MammatusCloud(pulumi.ComponentResource):
             self.dev_box = DevBoxPlane(
                 f"{name}-box", spec, self.foundation.admin_public_key,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.foundation]))
-            self.context.shared["hosts_ready"] = dev_hosts_ready(self.dev_box)
+            ctx.shared["hosts_ready"] = dev_hosts_ready(self.dev_box)
 
-        ctx, child = self.context, pulumi.ResourceOptions(parent=self)
         self.layers: dict[str, pulumi.ComponentResource] = {}
         if spec.hosts:
             # The dev box runs each host's sshd itself; SshAccess then only places the key.
             self.layers["ssh"] = SshAccess(f"{name}-ssh", ctx, opts=child,
                                            manage_sshd=spec.dev_box is None)
-        if spec.gateway and spec.network:
-            self.layers["gateway"] = Gateway(f"{name}-gateway", ctx, opts=child)
-            self.layers["firewall"] = Firewall(f"{name}-firewall", ctx, opts=child)
-            self.layers["dhcp_dns_tftp"] = DhcpDnsTftp(f"{name}-dhcp-dns-tftp", ctx, opts=child)
-        if spec.hosts_with(Role.compute):
-            self.layers["networking"] = Networking(f"{name}-networking", ctx, opts=child)
+        for layer, wanted, component in LAYERS:
+            if wanted(spec, ctx):
+                self.layers[layer] = component(f"{name}-{layer}", ctx, opts=child)
 
         # A LAN machine with only a DHCP client, for the user (and the e2e tests) to work from.
         self.client = None
@@ -60,7 +102,7 @@ class MammatusCloud(pulumi.ComponentResource):
 
     def export(self) -> None:
         """Stack outputs a user of the cloud reads (`bin/pulumi stack output`)."""
-        spec = self.spec
+        spec, shared = self.spec, self.context.shared
         pulumi.export("run_dir", self.foundation.run_dir)
         pulumi.export("admin_public_key", self.foundation.admin_public_key)
         pulumi.export("admin_public_key_file", self.foundation.admin_public_key_file)
@@ -71,6 +113,23 @@ class MammatusCloud(pulumi.ComponentResource):
             pulumi.export("domain", spec.network.domain)
         if spec.gateway:
             pulumi.export("gateway_lan_ip", str(spec.gateway.lan_address))
+        if "dns" in shared:
+            pulumi.export("dns", shared["dns"]["address"])
+        endpoints = {
+            "ca_url": shared.get("ca_url"), "ca_root_fingerprint": shared.get("ca_root_fingerprint"),
+            "metadata_url": (shared.get("metadata") or {}).get("url"),
+            "sns_endpoint": (shared.get("sns") or {}).get("endpoint"),
+            "sqs_endpoint": (shared.get("sqs") or {}).get("endpoint"),
+            "nats_url": (shared.get("nats") or {}).get("url"),
+            "grafana_url": shared.get("grafana_url"),
+            "object_storage_endpoint": (shared.get("object_storage") or {}).get("endpoint"),
+        }
+        for key, value in endpoints.items():
+            if value is not None:
+                pulumi.export(key, value)
+        if "instances" in shared:
+            pulumi.export("instances", {n: i.address for n, i in shared["instances"].items()
+                                        if hasattr(i, "address")})
         if self.dev_box:
             pulumi.export("upstream_netns", self.dev_box.upstream_netns)
             pulumi.export("host_netns", {h.name: h.netns for h in spec.hosts})
