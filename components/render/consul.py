@@ -1,6 +1,7 @@
 """Consul: the servers' config and the agent config instances get through vendor-data (JSON,
 which Consul reads like HCL). Agents retry-join the servers. Gossip
-encryption is optional (`encrypt`): its key is a secret and vendor-data carries none. Pure; checked structurally in tests (Consul is not packaged in Debian bookworm).
+encryption is optional (`encrypt`): its key is a secret and vendor-data carries none. Pure; `consul validate` (tools/consul, Consul v1.20.6 from its Go module; Consul is not
+packaged in Debian bookworm) checks both in tests.
 """
 
 from __future__ import annotations
