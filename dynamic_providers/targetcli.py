@@ -8,8 +8,9 @@ the state is read back from targetcli's saveconfig JSON (/etc/rtslib-fb-target/s
 the format rtslib-fb's `RTSRoot.dump()` writes), so a refresh sees drift.
 
 Pure builders (`create_batch`, `update_batch`, `delete_batch`, `target_iqn`) and the parser
-(`parse_saveconfig`, `volume_state`) are apart from the transport (paramiko, built per call; a
-local shell when no connection is given). check and diff never connect.
+(`parse_saveconfig`, `volume_state`) are apart from the transport (dynamic_providers/transport.py:
+paramiko, built per call; a local shell when no connection is given). check and diff never
+connect.
 
 Not runnable here: LIO needs the kernel's configfs target support (target_core_mod mounted at
 /sys/kernel/config/target). This machine's kernel has neither configfs nor /proc/modules;
@@ -25,7 +26,6 @@ import json
 import posixpath
 import re
 import shlex
-import subprocess
 from typing import Any, Optional
 
 import pulumi
@@ -66,53 +66,62 @@ def backstore_path(name: str) -> str:
     return f"/backstores/fileio/{name}"
 
 
-def _t(*args: str) -> str:
-    return "targetcli " + " ".join(shlex.quote(a) for a in args)
+def _t(*args: str, binary: str = "targetcli") -> str:
+    return " ".join(shlex.quote(a) for a in (binary, *args))
+
+
+def _tc(props: dict):
+    """The targetcli command builder for a volume (`targetcli` on PATH unless props say)."""
+    binary = props.get("targetcli") or "targetcli"
+    return lambda *args: _t(*args, binary=binary)
 
 
 def create_batch(props: dict) -> list[str]:
     """The commands that create a volume from nothing (run with `set -e`)."""
     iqn, name = props["iqn"], props["name"]
+    t = _tc(props)
     tpg = f"/iscsi/{iqn}/{TPG}"
     commands = [
         # ACLs map existing LUNs; portals are explicit (no default 0.0.0.0:3260).
-        _t("set", "global", "auto_add_mapped_luns=true", "auto_add_default_portal=false",
+        t("set", "global", "auto_add_mapped_luns=true", "auto_add_default_portal=false",
            "auto_save_on_exit=false"),
         f"mkdir -p {shlex.quote(posixpath.dirname(props['file']))}",
-        _t("/backstores/fileio", "create", f"name={name}", f"file_or_dev={props['file']}",
+        t("/backstores/fileio", "create", f"name={name}", f"file_or_dev={props['file']}",
            f"size={int(props['size_gb'])}G", "write_back=false", "sparse=true"),
-        _t("/iscsi", "create", iqn),
-        _t(f"{tpg}/luns", "create", backstore_path(name)),
+        t("/iscsi", "create", iqn),
+        t(f"{tpg}/luns", "create", backstore_path(name)),
     ]
-    commands += [_t(f"{tpg}/portals", "create", ip, str(port))
+    commands += [t(f"{tpg}/portals", "create", ip, str(port))
                  for ip, port in _portals(props)]
-    commands += [_t(f"{tpg}/acls", "create", initiator) for initiator in props.get("initiators", [])]
-    commands.append(_t("saveconfig"))
+    commands += [t(f"{tpg}/acls", "create", initiator) for initiator in props.get("initiators", [])]
+    commands.append(t("saveconfig"))
     return commands
 
 
 def update_batch(olds: dict, news: dict) -> list[str]:
     """ACLs and portals added/removed in place; everything else is a replacement."""
     tpg = f"/iscsi/{news['iqn']}/{TPG}"
+    t = _tc(news)
     old_acls, new_acls = set(olds.get("initiators", [])), set(news.get("initiators", []))
     old_portals, new_portals = set(_portals(olds)), set(_portals(news))
-    commands = [_t("set", "global", "auto_add_mapped_luns=true")]
-    commands += [_t(f"{tpg}/acls", "delete", i) for i in sorted(old_acls - new_acls)]
-    commands += [_t(f"{tpg}/acls", "create", i) for i in sorted(new_acls - old_acls)]
-    commands += [_t(f"{tpg}/portals", "delete", ip, str(port)) for ip, port in sorted(old_portals - new_portals)]
-    commands += [_t(f"{tpg}/portals", "create", ip, str(port)) for ip, port in sorted(new_portals - old_portals)]
-    commands.append(_t("saveconfig"))
+    commands = [t("set", "global", "auto_add_mapped_luns=true")]
+    commands += [t(f"{tpg}/acls", "delete", i) for i in sorted(old_acls - new_acls)]
+    commands += [t(f"{tpg}/acls", "create", i) for i in sorted(new_acls - old_acls)]
+    commands += [t(f"{tpg}/portals", "delete", ip, str(port)) for ip, port in sorted(old_portals - new_portals)]
+    commands += [t(f"{tpg}/portals", "create", ip, str(port)) for ip, port in sorted(new_portals - old_portals)]
+    commands.append(t("saveconfig"))
     return commands
 
 
 def delete_batch(props: dict) -> list[str]:
     """Removes the target and the backstore; the backing file only without `retain_file`."""
+    t = _tc(props)
     commands = [
-        f"if targetcli ls /iscsi/{shlex.quote(props['iqn'])} >/dev/null 2>&1; then "
-        f"{_t('/iscsi', 'delete', props['iqn'])}; fi",
-        f"if targetcli ls {backstore_path(props['name'])} >/dev/null 2>&1; then "
-        f"{_t('/backstores/fileio', 'delete', props['name'])}; fi",
-        _t("saveconfig"),
+        f"if {t('ls', '/iscsi/' + props['iqn'])} >/dev/null 2>&1; then "
+        f"{t('/iscsi', 'delete', props['iqn'])}; fi",
+        f"if {t('ls', backstore_path(props['name']))} >/dev/null 2>&1; then "
+        f"{t('/backstores/fileio', 'delete', props['name'])}; fi",
+        t("saveconfig"),
     ]
     if not props.get("retain_file", True):
         commands.append(f"rm -f {shlex.quote(props['file'])}")
@@ -221,31 +230,14 @@ def plan_diff(olds: dict, news: dict) -> DiffResult:
 # ---------------------------------------------------------------- transport (built per call)
 
 def run_script(connection: Optional[dict], text: str) -> str:
-    """Runs a shell script on the storage host (or locally without a connection); its stdout."""
-    if not connection:
-        result = subprocess.run(["sh", "-c", text], capture_output=True, text=True)
-        if result.returncode:
-            raise RuntimeError(f"targetcli batch failed ({result.returncode}): {result.stderr.strip()}")
-        return result.stdout
-    from dynamic_providers.dnsmasq import _load_key
-    import paramiko
-    client = paramiko.SSHClient()
-    client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
-    client.connect(connection["host"], port=int(connection.get("port", 22)),
-                   username=connection.get("user", "root"),
-                   pkey=_load_key(connection["private_key"]), look_for_keys=False,
-                   allow_agent=False, timeout=20)
+    """Runs a shell script on the storage host over SSH (dynamic_providers/transport.py; the
+    local machine without a connection); its stdout."""
+    from dynamic_providers.transport import transport
+    t = transport(connection)
     try:
-        stdin, stdout, stderr = client.exec_command("sh -s")
-        stdin.write(text)
-        stdin.channel.shutdown_write()
-        status = stdout.channel.recv_exit_status()
-        out = stdout.read().decode()
-        if status:
-            raise RuntimeError(f"targetcli batch failed ({status}): {stderr.read().decode().strip()}")
-        return out
+        return t.run(text)
     finally:
-        client.close()
+        t.close()
 
 
 def read_saveconfig_script(path: str = SAVECONFIG) -> str:
