@@ -29,7 +29,7 @@ def vault_url(host: str, port: int = PORT) -> str:
 
 
 def server_config(paths: VaultPaths, node_id: str, api_addr: str, cluster_addr: str,
-                  listen: str = f"0.0.0.0:{PORT}") -> str:
+                  listen: str = f"0.0.0.0:{PORT}", cluster_port: int = CLUSTER_PORT) -> str:
     return json.dumps({
         "ui": True,
         "disable_mlock": True,
@@ -38,7 +38,7 @@ def server_config(paths: VaultPaths, node_id: str, api_addr: str, cluster_addr: 
         "storage": {"raft": {"path": paths.data_dir, "node_id": node_id}},
         "listener": [{"tcp": {
             "address": listen,
-            "cluster_address": listen.rsplit(":", 1)[0] + f":{CLUSTER_PORT}",
+            "cluster_address": listen.rsplit(":", 1)[0] + f":{cluster_port}",
             "tls_cert_file": paths.tls_cert,
             "tls_key_file": paths.tls_key,
             "tls_min_version": "tls12",

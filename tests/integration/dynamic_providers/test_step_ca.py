@@ -2,7 +2,6 @@
 the step-ca provider's certificates and provisioners against it."""
 
 import json
-import os
 import ssl
 import urllib.request
 
@@ -15,14 +14,10 @@ from cryptography.x509.oid import NameOID
 
 from components.render import step_ca as render
 from dynamic_providers import step_ca as provider
-from tests.support.daemons import free_port, start, stop, wait_for
-from tests.support.paths import ROOT
-from tests.support.pki import make_pki
+from tests.support.daemons import wait_for
+from tests.support.step_ca_server import running_step_ca
 
 pytestmark = pytest.mark.integration
-
-STEP_CA = str(ROOT / ".tools" / "bin" / "step-ca")
-
 
 def _pem_public(key) -> str:
     return key.public_key().public_bytes(serialization.Encoding.PEM,
@@ -36,38 +31,10 @@ def _pem_private(key) -> str:
 
 @pytest.fixture(scope="module")
 def ca(tmp_path_factory):
-    if not os.access(STEP_CA, os.X_OK):
-        pytest.fail(f"{STEP_CA} missing: build it (tools/step-ca, see its go.mod)")
-    root = tmp_path_factory.mktemp("step-ca")
-    pki = make_pki()
-    paths = render.StepCaPaths().under(lambda p: str(root) + p)
-    for path, text in [(paths.root_cert, pki.root_pem), (paths.intermediate_cert, pki.intermediate_pem),
-                       (paths.intermediate_key, pki.intermediate_key_pem)]:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "w") as f:
-            f.write(text)
-    os.makedirs(paths.db_dir, exist_ok=True)
-    jwk_key = ec.generate_private_key(ec.SECP256R1())
-    jwk = render.jwk_from_public_pem(_pem_public(jwk_key))
-    port = free_port()
-    config = render.ca_config(paths, render.dns_names_for("ca.mammatus", "127.0.0.1"),
-                              [render.acme_provisioner(), render.jwk_provisioner(jwk)],
-                              address=f"127.0.0.1:{port}")
-    os.makedirs(os.path.dirname(paths.config), exist_ok=True)
-    with open(paths.config, "w") as f:
-        f.write(config)
-    log = str(root / "step-ca.log")
-    proc = start([STEP_CA, paths.config], log, cwd=str(root))
-    pid_file = str(root / "step-ca.pid")
-    with open(pid_file, "w") as f:
-        f.write(str(proc.pid))
-    url = f"https://127.0.0.1:{port}"
-    ctx = ssl.create_default_context(cadata=pki.root_pem)
-    wait_for(lambda: urllib.request.urlopen(f"{url}/health", context=ctx).status == 200,
-             "step-ca /health", proc=proc, log=log)
-    yield {"url": url, "pki": pki, "ctx": ctx, "paths": paths, "jwk": jwk, "proc": proc,
-           "key_pem": _pem_private(jwk_key), "pid_file": pid_file, "log": log}
-    stop(proc)
+    with running_step_ca(str(tmp_path_factory.mktemp("step-ca"))) as running:
+        yield {"url": running.url, "pki": running.pki, "paths": running.paths, "jwk": running.jwk,
+               "proc": running.proc, "key_pem": running.key_pem, "pid_file": running.pid_file,
+               "log": running.log, "ctx": ssl.create_default_context(cadata=running.pki.root_pem)}
 
 
 def _get(ca, path):
