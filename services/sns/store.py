@@ -66,10 +66,26 @@ class SnsStore:
             "name": DEDUP_STREAM, "subjects": ["snsdedup.>"], "storage": "file",
             "num_replicas": self.replicas, "max_age": 300 * 10**9,
             "duplicate_window": 300 * 10**9})
+        await self._start_watchers()
+
+    async def _start_watchers(self) -> None:
         for kv, cache in ((self.kv_topics, self.topics), (self.kv_subs, self.subs)):
             w = await kv.watchall()
             self._watchers.append(w)
             self._tasks.append(asyncio.create_task(self._watch(w, cache)))
+
+    async def resync(self) -> None:
+        """After a reconnect the watchers' consumers are gone with the server: start new ones
+        (they replay every key, delete markers included)."""
+        for t in self._tasks:
+            t.cancel()
+        self._tasks, self._watchers = [], []
+        for attempt in range(30):
+            try:
+                await self._start_watchers()
+                return
+            except Exception:
+                await asyncio.sleep(min(0.2 * (attempt + 1), 2))
 
     async def close(self) -> None:
         for t in self._tasks:

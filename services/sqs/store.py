@@ -151,12 +151,29 @@ class Store:
             "max_deliver": -1, "filter_subject": "sqsdelay.>", "deliver_policy": "all",
             "max_ack_pending": 100000})
         self._watcher = await self.kv.watchall()
-        self._tasks.append(asyncio.create_task(self._watch()))
+        self._watch_task = asyncio.create_task(self._watch())
         if mover:
             self._tasks.append(asyncio.create_task(self._mover()))
 
+    async def resync(self) -> None:
+        """After a reconnect: the old watcher's consumer died with the server, start a new one
+        (it replays every key, delete markers included, so the cache catches up)."""
+        self._watch_task.cancel()
+        for attempt in range(30):
+            try:
+                self._watcher = await self.kv.watchall()
+                break
+            except Exception:
+                await asyncio.sleep(min(0.2 * (attempt + 1), 2))
+        else:
+            self._cache.clear()  # no watcher: fall back to reading KV on every lookup
+            return
+        self._consumers.clear()
+        self._watch_task = asyncio.create_task(self._watch())
+
     async def close(self) -> None:
         self._closing = True
+        self._tasks.append(self._watch_task)
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:

@@ -1,5 +1,7 @@
 """Accepted notifications survive a dead subscriber service and a kill -9 of SNS itself."""
 
+import time
+
 import pytest
 
 from tests.support.nats import NatsServer
@@ -44,5 +46,46 @@ def test_pending_deliveries_survive_outage_and_kill_9(tmp_path, test_ca):
         assert sorted(got) == [f"n{i}" for i in range(5)]
     finally:
         sns_svc.stop()
+        sqs_svc.stop()
+        nats.stop()
+
+
+def test_sns_rides_through_nats_restart(tmp_path, test_ca):
+    nats = NatsServer(tmp_path / "nats").start()
+    creds = write_credentials(tmp_path / "creds")
+    sqs_svc = Service("services.sqs", ["--nats", nats.url, "--credentials", str(creds)], tmp_path / "sqs.log")
+    sns_args = ["--nats", nats.url, "--credentials", str(creds),
+                "--signing-cert", str(test_ca / "sns.pem"), "--signing-key", str(test_ca / "sns.key"),
+                "--sqs-endpoint", sqs_svc.endpoint, "--sqs-credentials", str(creds)]
+    a = Service("services.sns", sns_args, tmp_path / "a.log")
+    b = Service("services.sns", sns_args, tmp_path / "b.log")
+    try:
+        sqs_svc.start()
+        a.start()
+        b.start()
+        sqs, sa, sb = client("sqs", sqs_svc.endpoint), client("sns", a.endpoint), client("sns", b.endpoint)
+        url = sqs.create_queue(QueueName="after")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        topic = sa.create_topic(Name="restart")["TopicArn"]
+        nats.stop()
+        nats.start()
+        for _ in range(100):  # subscribe through a once NATS is back
+            try:
+                sa.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn,
+                             Attributes={"RawMessageDelivery": "true"})
+                break
+            except Exception:
+                time.sleep(0.1)
+        got = []
+        for i in range(100):  # publish through b until b has seen the new subscription
+            sb.publish(TopicArn=topic, Message=f"p{i}")
+            msgs = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1).get("Messages", [])
+            got += [m["Body"] for m in msgs]
+            if got:
+                break
+        assert got and got[0].startswith("p")
+    finally:
+        a.stop()
+        b.stop()
         sqs_svc.stop()
         nats.stop()

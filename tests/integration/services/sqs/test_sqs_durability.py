@@ -155,3 +155,38 @@ def test_restart_keeps_in_flight_and_metadata(tmp_path):
     finally:
         svc.stop()
         nats.stop()
+
+
+def test_service_rides_through_nats_restart(tmp_path):
+    nats = NatsServer(tmp_path / "nats").start()
+    creds = write_credentials(tmp_path / "creds")
+    a = Service("services.sqs", ["--nats", nats.url, "--credentials", str(creds)], tmp_path / "a.log").start()
+    b = Service("services.sqs", ["--nats", nats.url, "--credentials", str(creds)], tmp_path / "b.log").start()
+    try:
+        ca, cb = client("sqs", a.endpoint), client("sqs", b.endpoint)
+        url = ca.create_queue(QueueName="ride")["QueueUrl"]
+        cb.get_queue_url(QueueName="ride")
+        ca.send_message(QueueUrl=url, MessageBody="before")
+        nats.stop()
+        nats.start()
+        got = None
+        for _ in range(100):  # the client reconnects on its own
+            try:
+                got = cb.receive_message(QueueUrl=url.replace(a.endpoint, b.endpoint), WaitTimeSeconds=1)
+                break
+            except ClientError:
+                time.sleep(0.1)
+        assert got["Messages"][0]["Body"] == "before"
+        # changes made through one process after the restart still reach the other
+        ca.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": "77"})
+        for _ in range(100):
+            attrs = cb.get_queue_attributes(QueueUrl=url.replace(a.endpoint, b.endpoint),
+                                            AttributeNames=["VisibilityTimeout"])["Attributes"]
+            if attrs["VisibilityTimeout"] == "77":
+                break
+            time.sleep(0.1)
+        assert attrs["VisibilityTimeout"] == "77"
+    finally:
+        a.stop()
+        b.stop()
+        nats.stop()

@@ -1,0 +1,158 @@
+"""A real instance: an unprivileged LXD container (Debian 12, systemd, cloud-init 22.4.2) told
+only where the metadata service is, configures itself from it.
+
+The LXD daemon runs in a network namespace the test creates, with its own LXD_DIR, initialised
+by `lxd init --preseed` (dir pool, a bridge on a fixed private subnet, no NAT, no IPv6). The
+service listens on 169.254.169.254 on that bridge and proves the container's identity from the
+bridge's own dnsmasq leases and LXD's instance list (its unix socket): the production chain.
+The image comes from e2e_image.py (debootstrap, cached in .cache/metadata/).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.support.paths import ROOT
+
+from .e2e_image import ensure_image
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.timeout(900),
+    pytest.mark.skipif(not all(shutil.which(t) for t in ("lxd", "lxc", "debootstrap", "ip")),
+                       reason="needs lxd, debootstrap and iproute2 (tools/setup/metadata.sh)"),
+]
+
+BRIDGE = "mdbr0"
+PRESEED = f"""\
+networks:
+- name: {BRIDGE}
+  type: bridge
+  config:
+    ipv4.address: 10.78.0.1/24
+    ipv4.nat: "false"
+    ipv4.dhcp.ranges: 10.78.0.100-10.78.0.150
+    ipv6.address: none
+storage_pools:
+- name: default
+  driver: dir
+profiles:
+- name: default
+  devices:
+    root: {{path: /, pool: default, type: disk}}
+    eth0: {{name: eth0, network: {BRIDGE}, type: nic}}
+"""
+REMOUNT_CGROUPS = r"""
+set -e
+mount -t tmpfs -o mode=755 cgroup /sys/fs/cgroup
+awk '$2 ~ "^/sys/fs/cgroup/" && $3 ~ "^cgroup" { sub("^/sys/fs/cgroup/", "", $2); print $2, $3, $4 }' \
+    /proc/1/mounts | while read -r dir type opts; do
+  mkdir -p "/sys/fs/cgroup/$dir"
+  mount -t "$type" -o "$opts" "$type" "/sys/fs/cgroup/$dir"
+done
+exec lxd --group root --logfile "$1"
+"""
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE2eTestKeyForMammatusE2e e2e@mammatus"
+USER_DATA = "#cloud-config\nruncmd:\n- [sh, -c, 'echo ran > /root/user-data-marker']\n"
+
+
+def sh(*cmd, env=None, netns=None, timeout=120, check=True):
+    if netns:
+        cmd = ("ip", "netns", "exec", netns, *cmd)
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout,
+                          check=check)
+
+
+@pytest.fixture(scope="module")
+def lxd_cloud():
+    image = ensure_image()
+    # Not under pytest's 0700 tmp dir: the container's root must traverse LXD_DIR's parents.
+    work = Path(tempfile.mkdtemp(prefix="mammatus-md-e2e-"))
+    os.chmod(work, 0o711)
+    lxd_dir = work / "d"
+    lxd_dir.mkdir()
+    env = {**os.environ, "LXD_DIR": str(lxd_dir)}
+    ns = f"mde2e-{uuid.uuid4().hex[:6]}"
+    sh("ip", "netns", "add", ns)
+    sh("ip", "link", "set", "lo", "up", netns=ns)
+    log = open(work / "lxd.out", "w")
+    # `ip netns exec` remounts /sys for the namespace, which drops the cgroup mounts that
+    # systemd in the container needs: mount the host's hierarchies again, then start LXD.
+    lxd = subprocess.Popen(["ip", "netns", "exec", ns, "sh", "-c", REMOUNT_CGROUPS,
+                            "lxd-wrapper", str(work / "lxd.log")], env=env, stdout=log,
+                           stderr=subprocess.STDOUT, start_new_session=True)
+    service = None
+    try:
+        sh("lxd", "waitready", "--timeout", "60", env=env)
+        subprocess.run(["lxd", "init", "--preseed"], input=PRESEED, text=True, env=env,
+                       check=True, capture_output=True)
+        sh("ip", "addr", "add", "169.254.169.254/32", "dev", BRIDGE, netns=ns)
+        sh("lxc", "image", "import", str(image), "--alias", "mammatus-e2e", env=env, timeout=300)
+        config = work / "metadata.yaml"
+        config.write_text(json.dumps({
+            "cloud": {"name": "e2e", "domain": "mammatus"},
+            "identity": {
+                "leases": [str(lxd_dir / "networks" / BRIDGE / "dnsmasq.leases")],
+                "inventories": [{"type": "lxd", "endpoint": str(lxd_dir / "unix.socket"),
+                                 "refresh_seconds": 1}]},
+            "vendor_data": {"consul": {"retry_join": ["10.78.0.1"]}},
+        }))
+        service_log = open(work / "service.log", "w")
+        service = subprocess.Popen(
+            ["ip", "netns", "exec", ns, sys.executable, "-m", "services.metadata",
+             "--listen", "169.254.169.254:80", "--config", str(config)],
+            cwd=ROOT, stdout=service_log, stderr=service_log)
+        yield {"env": env, "work": work, "ns": ns, "service_log": work / "service.log"}
+    finally:
+        if service and service.poll() is None:
+            os.kill(service.pid, signal.SIGTERM)
+            service.wait(timeout=10)
+        sh("lxc", "delete", "--force", "web-e2e", env=env, check=False)
+        sh("lxd", "shutdown", "--timeout", "30", env=env, check=False, timeout=60)
+        try:
+            lxd.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            os.killpg(lxd.pid, signal.SIGKILL)
+            lxd.wait()
+        log.close()
+        sh("ip", "netns", "del", ns, check=False)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def test_container_configures_itself_from_the_service(lxd_cloud):
+    env = lxd_cloud["env"]
+    # user-data and the SSH key live in LXD's config; /dev/lxd is off, so the container can
+    # only get them through the metadata service.
+    sh("lxc", "launch", "mammatus-e2e", "web-e2e", "-c", "security.devlxd=false",
+       "-c", f"user.user-data={USER_DATA}", "-c", f"user.mammatus.ssh-keys={KEY}",
+       env=env, timeout=300)
+    status = sh("lxc", "exec", "web-e2e", "--", "cloud-init", "status", "--wait", "--long",
+                env=env, timeout=300, check=False)
+    inside = lambda *cmd: sh("lxc", "exec", "web-e2e", "--", *cmd, env=env,
+                             check=False).stdout
+    detail = (status.stdout, status.stderr, inside("sh", "-c", "grep -E 'WARN|Error' "
+                                                   "/var/log/cloud-init.log | tail -20"))
+    assert "status: done" in status.stdout, detail
+    # "done" alone also means "fell back to DataSourceNone": it must be the seed we served.
+    assert "DataSourceNoCloudNet" in status.stdout and "169.254.169.254" in status.stdout, detail
+    assert inside("cat", "/etc/hostname").strip() == "web-e2e"
+    assert "web-e2e.mammatus" in inside("cat", "/etc/hosts")  # vendor settings: manage_etc_hosts
+    assert KEY in inside("cat", "/home/debian/.ssh/authorized_keys")
+    assert inside("cat", "/root/user-data-marker").strip() == "ran"
+    marker = json.loads(inside("cat", "/var/lib/mammatus/vendor-data.json"))
+    assert marker["name"] == "web-e2e" and marker["services"] == ["consul"]
+    consul = json.loads(inside("cat", "/etc/consul.d/mammatus.json"))
+    assert consul["node_name"] == "web-e2e" and consul["advertise_addr"].startswith("10.78.0.")
+    log = lxd_cloud["service_log"].read_text()
+    assert 'web-e2e "GET /nocloud/meta-data" 200' in log
+    assert 'web-e2e "GET /nocloud/vendor-data" 200' in log
