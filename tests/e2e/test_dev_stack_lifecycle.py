@@ -131,6 +131,15 @@ def test_the_wan_cannot_reach_into_the_lan_or_the_gateway(dev):
     assert ssh_on_gateway.returncode == 124  # timed out: dropped, not even refused
 
 
+def test_serf_sees_every_host_alive_and_each_answers_a_query(dev):
+    hosts = set(dev.outputs()["hosts"])
+    members = in_netns("control", "serf", "members").stdout
+    alive = {line.split()[0] for line in members.splitlines() if " alive " in line}
+    assert alive == hosts
+    query = in_netns("control", "serf", "query", "-timeout", "5s", "uptime").stdout
+    assert {h for h in hosts if f"Response from '{h}'" in query} == hosts
+
+
 def test_secrets_are_encrypted_in_the_state(dev):
     password = dev.outputs()["admin_password"]
     state = dev.pulumi("stack", "export", "--stack", "dev").stdout
@@ -151,6 +160,8 @@ def test_destroy_removes_everything(dev):
     assert subprocess.run(["ip", "link", "show", f"{PREFIX}-lan0"], capture_output=True).returncode != 0
     assert f"{PREFIX}-lan0" not in subprocess.run(["iptables", "-S"], capture_output=True, text=True).stdout
     assert not Path(f"/etc/netns/{PREFIX}-client").exists()
+    leftovers = subprocess.run(["pgrep", "-af", str(dev.run_dir)], capture_output=True, text=True)
+    assert leftovers.stdout == ""  # no daemon of the stack still runs
 
 
 def test_invalid_config_fails_before_any_resource(dev):
