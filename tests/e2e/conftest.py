@@ -3,61 +3,14 @@ user's own `.pulumi/` state or the dev stack's real run directory."""
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
-from pathlib import Path
-
 import pytest
 
 from tests.support.paths import ROOT
-
-
-class Project:
-    def __init__(self, path: Path):
-        self.path = path
-
-    def pulumi(self, *args: str, check: bool = True, timeout: int = 900,
-               env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-        env = {**{k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")},
-               **(env or {})}
-        proc = subprocess.run([str(self.path / "bin" / "pulumi"), *args, "--non-interactive"],
-                              cwd=self.path, env=env, capture_output=True, text=True,
-                              timeout=timeout)
-        if check and proc.returncode != 0:
-            raise AssertionError(f"pulumi {' '.join(args)} failed ({proc.returncode}):\n"
-                                 f"{proc.stdout}\n{proc.stderr}")
-        return proc
-
-    def outputs(self, stack: str = "dev") -> dict:
-        out = self.pulumi("stack", "output", "--json", "--show-secrets", "--stack", stack)
-        return json.loads(out.stdout)
-
-    def resources(self, stack: str = "dev") -> list[dict]:
-        state = json.loads(self.pulumi("stack", "export", "--stack", stack).stdout)
-        return state["deployment"].get("resources") or []
-
-    def set_stack_config(self, stack: str, key: str, value: str) -> None:
-        """Edits Pulumi.<stack>.yaml of the copy as a user would (plain text, no CLI)."""
-        file = self.path / f"Pulumi.{stack}.yaml"
-        lines = [line for line in file.read_text().splitlines() if f"{key}:" not in line]
-        at = lines.index("config:") + 1
-        lines.insert(at, f"  {key}: {value}")
-        file.write_text("\n".join(lines) + "\n")
+from tests.support.project import Project, copy_checkout
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Project:
     if not (ROOT / ".tools" / "bin" / "pulumi").exists():
         pytest.fail("the toolchain is not built: run `make bootstrap`")
-    dest = tmp_path_factory.mktemp("checkout")
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT,
-                           check=True, capture_output=True, text=True).stdout.split()
-    for name in files:
-        if (ROOT / name).is_file():
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, dest / name)
-    for built in (".venv", ".tools"):
-        (dest / built).symlink_to(ROOT / built)
-    return Project(dest)
+    return copy_checkout(tmp_path_factory.mktemp("checkout"))
