@@ -14,8 +14,8 @@ def meta_data(config: Config, ident: Identity) -> str:
     inst = ident.instance
     md = {
         "instance-id": inst.instance_id,
-        "local-hostname": inst.name,
-        "hostname": hostname(config, ident),
+        # The FQDN: cloud-init sets the short name as hostname and puts both in /etc/hosts.
+        "local-hostname": hostname(config, ident),
         "availability-zone": config.cloud.availability_zone,
         "cloud-name": config.cloud.name,
     }

@@ -3,6 +3,9 @@
 #   wrk                       benchmarks/metadata_wrk.py (load generator)
 #   dnsmasq-base udhcpc       test_netns.py: a real DHCP lease for an "instance" namespace
 #   iproute2                  ip netns / veth / bridge for that test
+#   lxd debootstrap           test_lxd_e2e.py: a real Debian 12 container (systemd + cloud-init)
+#                             booted by an LXD started in a test namespace; its image is built
+#                             once with debootstrap from apt's mirror and cached in .cache/metadata/
 #   cloud-init 22.4.2 (.deb)  downloaded with `apt-get download` and extracted into
 #                             .cache/metadata/ -- never installed, so this machine's boot is
 #                             untouched; the tests import it from there.
@@ -26,7 +29,7 @@ if ! declare -F apt_install >/dev/null; then
   }
 fi
 
-apt_install wrk dnsmasq-base udhcpc iproute2
+apt_install wrk dnsmasq-base udhcpc iproute2 lxd debootstrap
 
 # Same as tests/support/cloudinit.py's ensure_cloudinit(), done ahead of the test run.
 cache=.cache/metadata

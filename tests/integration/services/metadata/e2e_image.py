@@ -22,10 +22,11 @@ from pathlib import Path
 from tests.support.paths import ROOT
 
 CACHE = ROOT / ".cache" / "metadata"
-# systemd-resolved: cloud-init's networkd renderer restarts it along with systemd-networkd.
-PACKAGES = ["systemd", "systemd-sysv", "systemd-resolved", "dbus", "cloud-init",
-            "openssh-server", "iproute2", "python3-cffi-backend", "locales", "ca-certificates",
-            "sudo"]
+# ifupdown + isc-dhcp-client: cloud-init's ENI renderer, as in Debian 12's cloud images
+# (systemd-networkd would wait forever for udev, which does not run in the container).
+PACKAGES = ["systemd", "systemd-sysv", "dbus", "cloud-init", "openssh-server", "iproute2",
+            "ifupdown", "isc-dhcp-client", "python3-cffi-backend", "locales",
+            "ca-certificates", "sudo"]
 CLOUD_CFG = """\
 # Mammatus e2e: the only thing this image knows is where the metadata service is.
 datasource_list: [NoCloud, None]
@@ -62,7 +63,8 @@ def build(dest: Path) -> None:
                         "bookworm", str(root), apt_mirror()], check=True, capture_output=True)
         (root / "etc/locale.gen").write_text("en_US.UTF-8 UTF-8\n")
         _chroot(root, "locale-gen")
-        _chroot(root, "systemctl", "enable", "systemd-networkd")
+        (root / "etc/network/interfaces").write_text(
+            "source /etc/network/interfaces.d/*\n\nauto lo\niface lo inet loopback\n")
         _chroot(root, "systemctl", "mask", "systemd-binfmt.service")
         (root / "etc/cloud/cloud.cfg.d/90-mammatus-e2e.cfg").write_text(CLOUD_CFG)
         (root / "etc/hostname").write_text("unconfigured\n")

@@ -120,6 +120,7 @@ def test_unknown_source_gets_nothing(cloud, tmp_path):
 def test_nocloud_net_seedfrom(cloud, tmp_path):
     result = run_cloudinit(tmp_path / "ci", "127.0.0.2", "nocloud", cloud.url)
     assert_user_data_and_hostname(result, cloud)
+    assert result["fqdn"] == "web-1.mammatus"
     assert_vendor_data_merged(result)
 
 

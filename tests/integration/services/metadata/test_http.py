@@ -237,7 +237,7 @@ def test_wrong_methods_are_405(server):
 def test_nocloud_layout(server):
     import yaml
     md = yaml.safe_load(server.get("127.0.0.2", "/nocloud/meta-data").body)
-    assert md["local-hostname"] == "web-1" and md["instance-id"].startswith("i-")
+    assert md["local-hostname"] == "web-1.mammatus" and md["instance-id"].startswith("i-")
     assert md["public-keys"] == WEB1["ssh_keys"]
     assert server.get("127.0.0.2", "/nocloud/user-data").body == WEB1["user_data"]
     assert server.get("127.0.0.3", "/nocloud/user-data").body == ""  # empty, not 404

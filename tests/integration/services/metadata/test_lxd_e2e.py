@@ -146,7 +146,8 @@ def test_container_configures_itself_from_the_service(lxd_cloud):
     # "done" alone also means "fell back to DataSourceNone": it must be the seed we served.
     assert "DataSourceNoCloudNet" in status.stdout and "169.254.169.254" in status.stdout, detail
     assert inside("cat", "/etc/hostname").strip() == "web-e2e"
-    assert "web-e2e.mammatus" in inside("cat", "/etc/hosts")  # vendor settings: manage_etc_hosts
+    # vendor settings (manage_etc_hosts) with the FQDN from meta-data
+    assert "127.0.1.1 web-e2e.mammatus web-e2e" in inside("cat", "/etc/hosts")
     assert KEY in inside("cat", "/home/debian/.ssh/authorized_keys")
     assert inside("cat", "/root/user-data-marker").strip() == "ran"
     marker = json.loads(inside("cat", "/var/lib/mammatus/vendor-data.json"))

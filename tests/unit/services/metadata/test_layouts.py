@@ -67,7 +67,7 @@ def test_errors(path, status):
 
 def test_nocloud():
     md = yaml.safe_load(get("/nocloud/meta-data"))
-    assert md["instance-id"] == WEB.instance_id and md["local-hostname"] == "web-1"
+    assert md["instance-id"] == WEB.instance_id and md["local-hostname"] == "web-1.lab.example"
     assert md["public-keys"] == list(WEB.ssh_keys)
     assert get("/nocloud/user-data", ident(DB)) == ""
     net = yaml.safe_load(get("/nocloud/network-config"))
