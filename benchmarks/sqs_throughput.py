@@ -7,7 +7,7 @@ ReceiveMessage(10)+DeleteMessageBatch, against:
   - elasticmq: ElasticMQ's server assembled from Maven Central with mvn (in memory), if mvn works
 and raw JetStream publish through nats-py (each publish awaited, like a SendMessage) as the ceiling.
 
-Run: .venv/bin/python benchmarks/sqs_throughput.py [--messages 2000] [--threads 4] [--skip-elasticmq]
+Run: .venv/bin/python benchmarks/sqs_throughput.py [--messages 3000] [--procs 3] [--threads 2] [--skip-elasticmq]
 All traffic stays on 127.0.0.1; every daemon is started here and stopped by PID.
 """
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing as mp
 import os
 import shutil
 import signal
@@ -23,7 +24,6 @@ import sys
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import boto3
@@ -76,31 +76,79 @@ def client(endpoint):
 
 
 PHASE_SECONDS = 20.0  # each phase stops after its call count or this long, whichever comes first
+BODY = "x" * 256
 
 
-def run_parallel(threads: int, total_calls: int, make_worker):
-    """Split total_calls over threads (own boto3 client each); returns (calls done, seconds)."""
-    per = [total_calls // threads + (1 if i < total_calls % threads else 0) for i in range(threads)]
-    barrier = threading.Barrier(threads + 1)
-    done = [0] * threads
+def make_call(kind: str, endpoint: str, url: str):
+    """One boto3 call of a phase; returns the number of messages it moved."""
+    cl = client(endpoint)
+    entries = [{"Id": str(i), "MessageBody": BODY} for i in range(10)]
+
+    def send1():
+        cl.send_message(QueueUrl=url, MessageBody=BODY)
+        return 1
+
+    def send10():
+        cl.send_message_batch(QueueUrl=url, Entries=entries)
+        return 10
+
+    def recv1():
+        msgs = cl.receive_message(QueueUrl=url, MaxNumberOfMessages=1).get("Messages", [])
+        for m in msgs:
+            cl.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+        return len(msgs)
+
+    def recv10():
+        msgs = cl.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        if msgs:
+            cl.delete_message_batch(QueueUrl=url, Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(msgs)])
+        return len(msgs)
+
+    return {"send1": send1, "send10": send10, "recv1": recv1, "recv10": recv10}[kind]
+
+
+def _client_process(kind, endpoint, url, threads, calls, barrier, results):
+    per = [calls // threads + (1 if i < calls % threads else 0) for i in range(threads)]
+    moved = [0] * threads
+    ready = threading.Barrier(threads + 1)
 
     def body(i, n):
-        work = make_worker()
-        barrier.wait()
+        call = make_call(kind, endpoint, url)
+        ready.wait()
         deadline = time.perf_counter() + PHASE_SECONDS
         for _ in range(n):
-            work()
-            done[i] += 1
+            moved[i] += call()
             if time.perf_counter() > deadline:
                 break
 
-    with ThreadPoolExecutor(threads) as pool:
-        futures = [pool.submit(body, i, n) for i, n in enumerate(per)]
-        barrier.wait()
-        t0 = time.perf_counter()
-        for f in futures:
-            f.result()
-        return sum(done), time.perf_counter() - t0
+    ts = [threading.Thread(target=body, args=(i, n)) for i, n in enumerate(per)]
+    for t in ts:
+        t.start()
+    barrier.wait()   # every process has its clients built: start together
+    ready.wait()
+    for t in ts:
+        t.join()
+    results.put(sum(moved))
+
+
+def run_phase(kind: str, endpoint: str, url: str, procs: int, threads: int, calls: int) -> float:
+    """calls boto3 calls spread over procs processes x threads threads; returns messages/s."""
+    ctx = mp.get_context("fork")
+    barrier = ctx.Barrier(procs + 1)
+    results = ctx.Queue()
+    per = [calls // procs + (1 if i < calls % procs else 0) for i in range(procs)]
+    ps = [ctx.Process(target=_client_process, args=(kind, endpoint, url, threads, n, barrier, results))
+          for n in per]
+    for p in ps:
+        p.start()
+    barrier.wait()
+    t0 = time.perf_counter()
+    moved = sum(results.get() for _ in ps)
+    secs = time.perf_counter() - t0
+    for p in ps:
+        p.join()
+    return moved / secs
 
 
 NULL_SERVER = """
@@ -116,69 +164,28 @@ web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log
 """
 
 
-def bench_client_ceiling(tmp, messages, threads):
+def bench_client_ceiling(tmp, messages, procs, threads):
     """SendMessage against a server that does nothing: what boto3 itself can issue here."""
     port = free_port()
     proc = start([sys.executable, "-c", NULL_SERVER, str(port)], tmp / "null.log")
     try:
         wait_for_port(port, proc)
         endpoint = f"http://127.0.0.1:{port}"
-
-        def sender():
-            cl = client(endpoint)
-            return lambda: cl.send_message(QueueUrl=endpoint + "/0/q", MessageBody="x" * 256)
-        calls, secs = run_parallel(threads, messages, sender)
-        return calls / secs
+        return run_phase("send1", endpoint, endpoint + "/0/q", procs, threads, messages)
     finally:
         stop(proc)
 
 
-def bench_sqs(name, endpoint, messages, threads):
+def bench_sqs(name, endpoint, messages, procs, threads):
     c = client(endpoint)
-    results = {}
     url = c.create_queue(QueueName=f"bench-{name}-single", Attributes={"VisibilityTimeout": "120"})["QueueUrl"]
     burl = c.create_queue(QueueName=f"bench-{name}-batch", Attributes={"VisibilityTimeout": "120"})["QueueUrl"]
-    body = "x" * 256
-
-    def sender():
-        cl = client(endpoint)
-        return lambda: cl.send_message(QueueUrl=url, MessageBody=body)
-    calls, secs = run_parallel(threads, messages, sender)
-    results["send x1"] = calls / secs
-
-    def batch_sender():
-        cl = client(endpoint)
-        entries = [{"Id": str(i), "MessageBody": body} for i in range(10)]
-        return lambda: cl.send_message_batch(QueueUrl=burl, Entries=entries)
-    calls, secs = run_parallel(threads, messages // 10, batch_sender)
-    results["send x10"] = 10 * calls / secs
-
-    def receiver(queue, n):
-        def make():
-            cl = client(endpoint)
-            counter = {"got": 0}
-
-            def work():
-                r = cl.receive_message(QueueUrl=queue, MaxNumberOfMessages=n)
-                msgs = r.get("Messages", [])
-                if n == 1:
-                    for m in msgs:
-                        cl.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
-                elif msgs:
-                    cl.delete_message_batch(QueueUrl=queue, Entries=[
-                        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(msgs)])
-                counter["got"] += len(msgs)
-                received[0] += len(msgs)
-            return work
-        return make
-
-    received = [0]
-    _, secs = run_parallel(threads, messages, receiver(url, 1))
-    results["recv+del x1"] = received[0] / secs
-    received = [0]
-    _, secs = run_parallel(threads, messages // 10, receiver(burl, 10))
-    results["recv+del x10"] = received[0] / secs
-    return results
+    return {
+        "send x1": run_phase("send1", endpoint, url, procs, threads, messages),
+        "send x10": run_phase("send10", endpoint, burl, procs, threads, messages // 10),
+        "recv+del x1": run_phase("recv1", endpoint, url, procs, threads, messages),
+        "recv+del x10": run_phase("recv10", endpoint, burl, procs, threads, messages // 10),
+    }
 
 
 async def bench_raw_jetstream(url, messages):
@@ -203,7 +210,8 @@ async def bench_raw_jetstream(url, messages):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--messages", type=int, default=2000)
-    ap.add_argument("--threads", type=int, default=4)
+    ap.add_argument("--procs", type=int, default=3, help="client processes (boto3 is CPU-bound)")
+    ap.add_argument("--threads", type=int, default=2, help="threads per client process")
     ap.add_argument("--skip-elasticmq", action="store_true")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="sqs-bench-"))
@@ -219,14 +227,14 @@ def main():
                       "--nats", nats.url, "--credentials", str(creds)], tmp / "sqs.log", env, ROOT)
         procs.append(ours)
         wait_for_port(port, ours)
-        table["mammatus (JetStream)"] = bench_sqs("ours", f"http://127.0.0.1:{port}", args.messages, args.threads)
+        table["mammatus (JetStream)"] = bench_sqs("ours", f"http://127.0.0.1:{port}", args.messages, args.procs, args.threads)
         stop(ours)
 
         mport = free_port()
         moto = start([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(mport)], tmp / "moto.log")
         procs.append(moto)
         wait_for_port(mport, moto)
-        table["moto server"] = bench_sqs("moto", f"http://127.0.0.1:{mport}", args.messages, args.threads)
+        table["moto server"] = bench_sqs("moto", f"http://127.0.0.1:{mport}", args.messages, args.procs, args.threads)
         stop(moto)
 
         cp = None if args.skip_elasticmq else elasticmq_classpath(ROOT / ".cache" / "elasticmq")
@@ -241,13 +249,13 @@ def main():
             procs.append(em)
             wait_for_port(eport, em, timeout=60)
             time.sleep(1)
-            table[f"elasticmq {ELASTICMQ_VERSION}"] = bench_sqs("emq", f"http://127.0.0.1:{eport}", args.messages, args.threads)
+            table[f"elasticmq {ELASTICMQ_VERSION}"] = bench_sqs("emq", f"http://127.0.0.1:{eport}", args.messages, args.procs, args.threads)
             stop(em)
         else:
             print("elasticmq: skipped (no mvn/java or Maven Central not reachable)")
 
         awaited, pipelined = asyncio.run(bench_raw_jetstream(nats.url, args.messages * 5))
-        ceiling = bench_client_ceiling(tmp, args.messages, args.threads)
+        ceiling = bench_client_ceiling(tmp, args.messages, args.procs, args.threads)
     finally:
         for p in procs:
             stop(p)
@@ -256,7 +264,7 @@ def main():
 
     cols = ["send x1", "send x10", "recv+del x1", "recv+del x10"]
     print(f"\nup to {args.messages} messages of 256 B per phase (at most {PHASE_SECONDS:.0f} s), "
-          f"{args.threads} boto3 threads, loopback, msgs/s")
+          f"{args.procs} client processes x {args.threads} boto3 threads, loopback, msgs/s")
     print(f"{'':24}" + "".join(f"{c:>14}" for c in cols))
     for name, r in table.items():
         print(f"{name:24}" + "".join(f"{r[c]:>14.0f}" for c in cols))
