@@ -275,3 +275,25 @@ def test_signing_cert_served_and_auth(sns_service, test_ca):
     with pytest.raises(ClientError) as e:
         bad.list_topics()
     assert code(e) == "SignatureDoesNotMatch"
+
+
+def test_failed_deliveries_go_to_subscription_dead_letter_queue(sns, sqs, test_ca):
+    topic = sns.create_topic(Name=uniq())["TopicArn"]
+    dlq_url, dlq_arn = make_queue(sqs)
+    with Subscriber((test_ca / "ca.pem").read_bytes(), fail_first=10**6) as hook:
+        sns.subscribe(TopicArn=topic, Protocol="http", Endpoint=hook.url, Attributes={
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn}),
+            "DeliveryPolicy": json.dumps({"healthyRetryPolicy": {
+                "numRetries": 1, "minDelayTarget": 1, "maxDelayTarget": 1}})})
+        hook.wait_for(lambda rec: any(h.get("x-amz-sns-message-type") == "SubscriptionConfirmation"
+                                      for h, _ in rec))
+        for _ in range(50):
+            if sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"][0]["SubscriptionArn"] \
+                    != "PendingConfirmation":
+                break
+            time.sleep(0.1)
+        mid = sns.publish(TopicArn=topic, Message="undeliverable")["MessageId"]
+        (m,) = drain(sqs, dlq_url, 1)
+        doc = json.loads(m["Body"])
+        assert doc["MessageId"] == mid and doc["Message"] == "undeliverable"
+        assert hook.attempts == 2  # the first try and one retry, then the dead-letter queue
