@@ -30,6 +30,18 @@ def test_ca(tmp_path_factory):
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=1))
             .sign(ca_key, hashes.SHA256()))
+    # a server certificate for an https subscriber on 127.0.0.1
+    import ipaddress
+    web_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    web = (x509.CertificateBuilder().subject_name(_name("127.0.0.1")).issuer_name(ca.subject)
+           .public_key(web_key.public_key()).serial_number(x509.random_serial_number())
+           .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=1))
+           .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                          critical=False)
+           .sign(ca_key, hashes.SHA256()))
+    (d / "web.pem").write_bytes(web.public_bytes(serialization.Encoding.PEM))
+    (d / "web.key").write_bytes(web_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                      serialization.NoEncryption()))
     (d / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     (d / "sns.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     (d / "sns.key").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
@@ -45,7 +57,7 @@ def sns_service(nats_server, sqs_service, test_ca, tmp_path_factory):  # noqa: F
         "--nats", nats_server.url, "--credentials", str(creds),
         "--signing-cert", str(test_ca / "sns.pem"), "--signing-key", str(test_ca / "sns.key"),
         "--sqs-endpoint", sqs_service.endpoint, "--sqs-credentials", str(creds),
-        "--log-level", "INFO"], d / "sns.log")
+        "--ca-file", str(test_ca / "ca.pem"), "--log-level", "INFO"], d / "sns.log")
     svc.args += ["--public-url", f"http://127.0.0.1:{svc.port}"]
     svc.start()
     yield svc

@@ -30,7 +30,7 @@ def verify(doc: dict, ca_pem: bytes) -> bool:
 
 
 class Subscriber:
-    def __init__(self, ca_pem: bytes, fail_first: int = 0, confirm: bool = True):
+    def __init__(self, ca_pem: bytes, fail_first: int = 0, confirm: bool = True, tls: tuple | None = None):
         self.ca_pem = ca_pem
         self.fail_first = fail_first
         self.confirm = confirm
@@ -68,11 +68,18 @@ class Subscriber:
                     outer.event.notify_all()
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.scheme = "http"
+        if tls:  # (cert file, key file): serve https with a certificate from the test CA
+            import ssl
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*tls)
+            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+            self.scheme = "https"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        return f"{self.scheme}://127.0.0.1:{self.server.server_address[1]}/hook"
 
     def __enter__(self):
         self.thread.start()

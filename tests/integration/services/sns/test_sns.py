@@ -297,3 +297,22 @@ def test_failed_deliveries_go_to_subscription_dead_letter_queue(sns, sqs, test_c
         doc = json.loads(m["Body"])
         assert doc["MessageId"] == mid and doc["Message"] == "undeliverable"
         assert hook.attempts == 2  # the first try and one retry, then the dead-letter queue
+
+
+def test_https_subscriber_with_cloud_ca(sns, test_ca):
+    topic = sns.create_topic(Name=uniq())["TopicArn"]
+    tls = (str(test_ca / "web.pem"), str(test_ca / "web.key"))
+    with Subscriber((test_ca / "ca.pem").read_bytes(), tls=tls) as hook:
+        assert hook.url.startswith("https://")
+        sns.subscribe(TopicArn=topic, Protocol="https", Endpoint=hook.url)
+        hook.wait_for(lambda rec: any(h.get("x-amz-sns-message-type") == "SubscriptionConfirmation"
+                                      for h, _ in rec))
+        for _ in range(50):
+            if sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"][0]["SubscriptionArn"] \
+                    != "PendingConfirmation":
+                break
+            time.sleep(0.1)
+        sns.publish(TopicArn=topic, Message="over https")
+        hook.wait_for(lambda rec: any(h.get("x-amz-sns-message-type") == "Notification" for h, _ in rec))
+        assert [n["Message"] for n in hook.of_type("Notification")] == ["over https"]
+        assert hook.verified == 2
