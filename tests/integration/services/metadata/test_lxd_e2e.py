@@ -54,12 +54,16 @@ profiles:
 """
 REMOUNT_CGROUPS = r"""
 set -e
-mount -t tmpfs -o mode=755 cgroup /sys/fs/cgroup
-awk '$2 ~ "^/sys/fs/cgroup/" && $3 ~ "^cgroup" { sub("^/sys/fs/cgroup/", "", $2); print $2, $3, $4 }' \
-    /proc/1/mounts | while read -r dir type opts; do
-  mkdir -p "/sys/fs/cgroup/$dir"
-  mount -t "$type" -o "$opts" "$type" "/sys/fs/cgroup/$dir"
-done
+if awk '$2 == "/sys/fs/cgroup" && $3 == "cgroup2" { f = 1 } END { exit !f }' /proc/1/mounts; then
+  mount -t cgroup2 cgroup2 /sys/fs/cgroup          # unified (a systemd host)
+else                                                # hybrid/legacy: each hierarchy again
+  mount -t tmpfs -o mode=755 cgroup /sys/fs/cgroup
+  awk '$2 ~ "^/sys/fs/cgroup/" && $3 ~ "^cgroup" { sub("^/sys/fs/cgroup/", "", $2); print $2, $3, $4 }' \
+      /proc/1/mounts | while read -r dir type opts; do
+    mkdir -p "/sys/fs/cgroup/$dir"
+    mount -t "$type" -o "$opts" "$type" "/sys/fs/cgroup/$dir"
+  done
+fi
 exec lxd --group root --logfile "$1"
 """
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE2eTestKeyForMammatusE2e e2e@mammatus"
