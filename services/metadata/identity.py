@@ -2,6 +2,7 @@
 
 Chain: source IP -> active DHCP lease (dnsmasq) -> MAC -> exactly one instance (inventory / LXD)
 whose NIC has that MAC. Every link must be unambiguous; anything else is refused, never guessed.
+Optionally (service on the instances' L2) the kernel's ARP entry for the IP must show that MAC.
 Headers are never trusted for identity, except X-Forwarded-For from a configured proxy that signs
 it (HMAC), which is how OpenStack fixed CVE-2013-6419.
 """
