@@ -8,8 +8,8 @@ password generated (pulumi-random, secret). Buckets and their anonymous policies
 per name in the buckets' writers/readers (generated secret keys, an IAM policy each) are
 dynamic_providers/minio.py resources.
 
-The binary is the pinned build of tools/minio (tools/minio/build; GOARCH=arm64 for the ARM
-storage boards), expected at /usr/local/bin/minio on the host: copying it there is deployment
+The binary is the pinned build of tools/minio (tools/bootstrap; GOARCH=arm64 for the ARM storage
+boards), expected at /usr/local/bin/minio on the host: copying it there is deployment
 (the cloud-in-a-box issue). Needs nothing in ctx.shared besides "hosts_ready" (dev stack).
 Puts: "object_storage" ({endpoint, connection}) for later layers (backups, functions).
 """

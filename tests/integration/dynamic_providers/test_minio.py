@@ -1,6 +1,6 @@
 """The MinIO provider classes against a real MinIO server on loopback.
 
-The server is the pinned build of tools/minio (tools/minio/build -> .tools/bin/minio). The
+The server is the pinned build of tools/minio (tools/bootstrap -> .tools/bin/minio). The
 rendered policies (components/render/minio_policy.py) are set through the providers and then
 enforced by the server: anonymous reads of a public-read bucket work, anonymous writes do not;
 a writer user writes its bucket and cannot touch another; a reader only reads.
