@@ -16,7 +16,6 @@ from typing import Optional
 import pulumi
 import pulumi_command as command
 
-from components.configuration import ssh_connection, when_hosts_ready
 from components.context import CloudContext
 from dynamic_providers.targetcli import IscsiVolume, target_iqn
 from stacks.spec import ServiceManager
@@ -39,7 +38,7 @@ class BlockStorage(pulumi.ComponentResource):
             if access.host.service_manager is ServiceManager.systemd:
                 deps.append(command.remote.Command(
                     f"{name}-{host_name}-lio-restore", connection=access.connection(),
-                    create=when_hosts_ready(ctx, "systemctl enable rtslib-fb-targetctl"),
+                    create="systemctl enable rtslib-fb-targetctl",
                     opts=pulumi.ResourceOptions(parent=self)))
             host_ready[host_name] = deps
 
@@ -53,7 +52,7 @@ class BlockStorage(pulumi.ComponentResource):
                 file=access.path(f"{VOLUME_DIR}/{vol.name}.img"), size_gb=vol.size_gb,
                 initiators=list(vol.initiators),
                 portals=[{"ip": str(access.host.address), "port": ISCSI_PORT}],
-                connection=when_hosts_ready(ctx, ssh_connection(ctx, access)),
+                connection=access.connection_dict(),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=host_ready[vol.host]))
             published[vol.name] = {"host": vol.host, "iqn": iqn,
                                    "portal": f"{access.host.address}:{ISCSI_PORT}"}

@@ -18,7 +18,6 @@ import pulumi
 import pulumi_command as command
 import pulumi_tls as tls
 
-from components.configuration import ssh_connection, when_hosts_ready
 from components.context import CloudContext
 from components.host import HostFile, HostService
 from components.render import step_ca
@@ -107,13 +106,13 @@ class CertificateAuthority(pulumi.ComponentResource):
         after_dirs = pulumi.ResourceOptions(parent=self, depends_on=[dirs])
         files = [
             HostFile(f"{name}-root-cert", access, on_host.root_cert,
-                     when_hosts_ready(ctx, root.cert_pem), opts=after_dirs),
+                     root.cert_pem, opts=after_dirs),
             HostFile(f"{name}-intermediate-cert", access, on_host.intermediate_cert,
-                     when_hosts_ready(ctx, inter.cert_pem), opts=after_dirs),
+                     inter.cert_pem, opts=after_dirs),
             HostFile(f"{name}-intermediate-key", access, on_host.intermediate_key,
-                     when_hosts_ready(ctx, pulumi.Output.secret(inter_key.private_key_pem)),
+                     pulumi.Output.secret(inter_key.private_key_pem),
                      mode="0600", opts=after_dirs),
-            HostFile(f"{name}-config", access, on_host.config, when_hosts_ready(ctx, text),
+            HostFile(f"{name}-config", access, on_host.config, text,
                      mode="0600", opts=after_dirs),
         ]
         service = HostService(
@@ -134,7 +133,7 @@ class CertificateAuthority(pulumi.ComponentResource):
 
         pid_file, unit = _reload_target(access)
         target = {"config_path": paths.config, "base_digest": text.apply(digest),
-                  "connection": ssh_connection(ctx, access), "pid_file": pid_file, "unit": unit,
+                  "connection": access.connection_dict(), "pid_file": pid_file, "unit": unit,
                   "ca_url": step_ca.ca_url(address), "root_pem": root.cert_pem}
         for body in provisioners:
             StepCaProvisioner(f"{name}-provisioner-{body['name']}", body, target,

@@ -26,7 +26,7 @@ import pulumi_command as command
 import pulumi_tls as tls
 import yaml
 
-from components.configuration import instance_user_data, when_hosts_ready
+from components.configuration import instance_user_data
 from components.context import CloudContext
 from components.host import HostFile
 from components.render import lxd_profiles
@@ -113,7 +113,7 @@ class Compute(pulumi.ComponentResource):
                 continue
             text = preseed(str(host.address))
             pre = HostFile(f"{name}-{host.name}-preseed", access, PRESEED_PATH,
-                           when_hosts_ready(ctx, text), opts=child)
+                           text, opts=child)
             crt = HostFile(f"{name}-{host.name}-client-cert", access, CLIENT_CERT_PATH,
                            cert.cert_pem, opts=child)
             init = command.remote.Command(

@@ -31,20 +31,6 @@ SERVICE_ROOT = "/opt/mammatus"
 SERVICE_PYTHON = "/opt/mammatus/.venv/bin/python"
 
 
-def when_hosts_ready(ctx: CloudContext, value):
-    """`value`, carrying a dependency on ctx.shared["hosts_ready"] (the dev stack's hosts)."""
-    ready = list(ctx.shared.get("hosts_ready") or [])
-    if not ready:
-        return value
-    return pulumi.Output.all(*[r.urn for r in ready]).apply(lambda _: value)
-
-
-def ssh_connection(ctx: CloudContext, access: HostAccess) -> dict:
-    """The `connection` dict the SSH-based dynamic providers take (a secret: it holds the key)."""
-    return {"host": str(access.host.address), "port": access.host.ssh_port,
-            "user": access.host.ssh_user, "private_key": ctx.admin_private_key}
-
-
 def runtime_binary(ctx: CloudContext, key: str, default: str) -> str:
     """A daemon's binary on the hosts ("nats_server", "minio"); the dev stack points them at
     the project's own builds through ctx.shared["service_runtime"]."""

@@ -15,7 +15,6 @@ from typing import Optional
 import pulumi
 
 from components.ca import binary, domain_of
-from components.configuration import when_hosts_ready
 from components.context import CloudContext
 from components.host import HostFile, HostService
 from components.monitoring import _dirs
@@ -50,7 +49,7 @@ class Consul(pulumi.ComponentResource):
                                         datacenter, CONSUL_DOMAIN, data_dir=data_dir)
             dirs = _dirs(f"{name}-{host_name}-dirs", access,
                          [data_dir, access.path(CONFIG).rsplit("/", 1)[0]], self)
-            conf = HostFile(f"{name}-{host_name}-config", access, CONFIG, when_hosts_ready(ctx, text),
+            conf = HostFile(f"{name}-{host_name}-config", access, CONFIG, text,
                             opts=pulumi.ResourceOptions(parent=self, depends_on=[dirs]))
             HostService(f"{name}-{host_name}-server", access, Daemon(
                 name="consul", description="Consul server (service discovery)",

@@ -25,7 +25,6 @@ from typing import Optional
 import pulumi
 import pulumi_command as command
 
-from components.configuration import when_hosts_ready
 from components.context import CloudContext
 from components.host import HostFile
 from dynamic_providers.aws_messaging import SnsSubscription
@@ -59,7 +58,7 @@ class Functions(pulumi.ComponentResource):
 
         install = command.remote.Command(
             f"{name}-faasd-install", connection=access.connection(),
-            create=when_hosts_ready(ctx, f"test -s {PASSWORD_FILE} || faasd install"), opts=child)
+            create=f"test -s {PASSWORD_FILE} || faasd install", opts=child)
         read_password = command.remote.Command(
             f"{name}-faasd-password", connection=access.connection(),
             create=f"cat {PASSWORD_FILE}", logging="none",

@@ -16,6 +16,7 @@ import pulumi
 import pulumi_command as command
 
 from components.service_manager import Daemon, digest, lifecycle
+from dynamic_providers.remote_file import RemoteFile
 from stacks.spec import Host
 
 
@@ -38,6 +39,12 @@ class HostAccess:
             host=address, port=self.host.ssh_port, user=self.host.ssh_user,
             private_key=self.private_key, dial_error_limit=10)
 
+    def connection_dict(self) -> dict:
+        """The same connection for dynamic providers (dynamic_providers/transport.py)."""
+        args = self.connection()
+        return {"host": args.host, "port": self.host.ssh_port, "user": self.host.ssh_user,
+                "private_key": self.private_key}
+
     def path(self, path: str) -> str:
         """A path on the host as seen through its file root ("/etc/x" -> "<root>/etc/x")."""
         return posixpath.join(self.host.file_root, path.lstrip("/"))
@@ -48,23 +55,19 @@ class HostAccess:
 
 
 class HostFile(pulumi.ComponentResource):
-    """A file with exact content and mode on a host; rewritten when the content changes."""
+    """A file with exact content and mode on a host. Read back on refresh, so a hand edit is
+    seen and the next `up` repairs it (dynamic_providers/remote_file.py)."""
     path: pulumi.Output[str]
 
     def __init__(self, name: str, access: HostAccess, path: str, content: pulumi.Input[str],
-                 mode: str = "0644", opts: Optional[pulumi.ResourceOptions] = None):
+                 mode: str = "0644", secret: bool = False,
+                 opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("mammatus:host:File", name, None, opts)
         target = access.path(path)
-        quoted = shlex.quote(target)
-        write = (f"mkdir -p {shlex.quote(posixpath.dirname(target))} && "
-                 f"cat > {quoted}.mammatus-new && chmod {mode} {quoted}.mammatus-new && "
-                 f"mv {quoted}.mammatus-new {quoted}")
-        self._command = command.remote.Command(
-            f"{name}-write", connection=access.connection(), create=write,
-            delete=f"rm -f {quoted}", stdin=content,
-            opts=pulumi.ResourceOptions(parent=self))
+        self._file = RemoteFile(f"{name}-write", access.connection_dict(), target, content,
+                                mode=mode, secret=secret, opts=pulumi.ResourceOptions(parent=self))
         # Known once the file is written, so whatever reads `path` waits for the write.
-        self.path = self._command.id.apply(lambda _: target)
+        self.path = self._file.path
         self.register_outputs({"path": self.path})
 
 

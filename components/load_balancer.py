@@ -17,7 +17,6 @@ from typing import Optional, Sequence
 import pulumi
 
 from components.ca import binary, domain_of
-from components.configuration import when_hosts_ready
 from components.context import CloudContext
 from components.host import HostAccess, HostFile, HostService
 from components.monitoring import _dirs
@@ -57,7 +56,7 @@ class Route(pulumi.ComponentResource):
         super().__init__("mammatus:lb:Route", name, None, opts)
         text = traefik.route_config(route, resolver)
         on_host = traefik.route_path(traefik.TraefikPaths(), route)
-        f = HostFile(f"{name}-file", access, on_host, when_hosts_ready(ctx, text),
+        f = HostFile(f"{name}-file", access, on_host, text,
                      opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)))
         dns = ctx.shared.get("dnsmasq")
         if dns is not None:
@@ -100,11 +99,11 @@ class LoadBalancer(pulumi.ComponentResource):
         static = pulumi.Output.from_input(acme).apply(
             lambda directory: traefik.static_config(paths, directory if resolver else None,
                                                     f"admin@{domain}"))
-        files = [HostFile(f"{name}-static", access, on_host.static, when_hosts_ready(ctx, static),
+        files = [HostFile(f"{name}-static", access, on_host.static, static,
                           opts=after_dirs)]
         if resolver:
             files.append(HostFile(f"{name}-root-ca", access, on_host.root_ca,
-                                  when_hosts_ready(ctx, root_pem), opts=after_dirs))
+                                  root_pem, opts=after_dirs))
         ca = ctx.shared.get("ca") or {}
         service = HostService(f"{name}-traefik", access, Daemon(
             name="traefik", description="traefik (load balancer)",

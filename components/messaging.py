@@ -24,7 +24,7 @@ from typing import Optional
 import pulumi
 import pulumi_random as random
 
-from components.configuration import python_daemon, runtime_binary, when_hosts_ready
+from components.configuration import python_daemon, runtime_binary
 from components.context import CloudContext
 from components.host import HostAccess, HostFile, HostService
 from components.render import nats
@@ -80,7 +80,7 @@ class Nats(pulumi.ComponentResource):
         listen = nats_listen_host(ctx)
         text = nats.render(server_name=f"mammatus-{access.host.name}", listen_host=listen,
                            port=NATS_PORT, store_dir=access.path(NATS_STORE))
-        conf = HostFile(f"{name}-config", access, NATS_CONFIG, when_hosts_ready(ctx, text), opts=child)
+        conf = HostFile(f"{name}-config", access, NATS_CONFIG, text, opts=child)
         service = HostService(
             f"{name}-nats-server", access,
             Daemon(name="nats", description="NATS with JetStream",
@@ -112,7 +112,7 @@ def _aws_service(component: pulumi.ComponentResource, name: str, ctx: CloudConte
         lambda secrets: credentials_ini(access_key, secrets[0], {
             k: (extra_keys[k]["access_key"], v) for k, v in zip(sections, secrets[1:])}))
     creds = HostFile(f"{name}-{kind}-credentials", access, cred_path,
-                     when_hosts_ready(ctx, pulumi.Output.secret(text)), mode="0600", opts=child)
+                     pulumi.Output.secret(text), mode="0600", opts=child)
     address = str(access.host.address)
     args = ["--listen", f"{address}:{port}", "--nats", shared_nats["url"],
             "--credentials", access.path(cred_path), "--region", REGION,

@@ -18,7 +18,7 @@ from typing import Optional
 import pulumi
 import pulumi_random as random
 
-from components.configuration import python_daemon, when_hosts_ready
+from components.configuration import python_daemon
 from components.context import CloudContext
 from components.host import HostFile, HostService
 from components.render import metadata_config
@@ -63,7 +63,7 @@ class Metadata(pulumi.ComponentResource):
 
         token = random.RandomPassword(f"{name}-token-key", length=48, special=False, opts=child)
         key_file = HostFile(f"{name}-token-key", access, TOKEN_KEY,
-                            when_hosts_ready(ctx, token.result), mode="0600", opts=child)
+                            token.result, mode="0600", opts=child)
         def render(vd) -> str:
             return metadata_config.render_config(
                 spec, listen=listen, inventory_path=access.path(INVENTORY), lease_files=leases,
@@ -75,8 +75,8 @@ class Metadata(pulumi.ComponentResource):
         plain = None if _has_outputs(vendor_data) else render(vendor_data)
         text = pulumi.Output.from_input(plain) if plain is not None else \
             pulumi.Output.from_input(vendor_data or {}).apply(render)
-        conf = HostFile(f"{name}-config", access, CONFIG, when_hosts_ready(ctx, text), opts=child)
-        inv = HostFile(f"{name}-inventory", access, INVENTORY, when_hosts_ready(ctx, inventory),
+        conf = HostFile(f"{name}-config", access, CONFIG, text, opts=child)
+        inv = HostFile(f"{name}-inventory", access, INVENTORY, inventory,
                        opts=child)
         args = ["--listen", listen, "--config", access.path(CONFIG), "--no-access-log"]
         # The service re-reads the inventory file itself; config changes restart it.

@@ -22,7 +22,6 @@ import pulumi_command as command
 import pulumi_random as random
 
 from components.ca import binary, domain_of
-from components.configuration import when_hosts_ready
 from components.context import CloudContext
 from components.host import HostAccess, HostFile, HostService
 from components.render import grafana, influx, kapacitor, ntopng, telegraf
@@ -81,7 +80,7 @@ class Monitoring(pulumi.ComponentResource):
         after_dirs = pulumi.ResourceOptions(parent=self, depends_on=[dirs])
 
         def file(suffix, path, text, mode="0644"):
-            return HostFile(f"{name}-{suffix}", access, path, when_hosts_ready(ctx, text), mode=mode,
+            return HostFile(f"{name}-{suffix}", access, path, text, mode=mode,
                             opts=after_dirs)
 
         i_conf = file("influxdb-config", i_host.config, i_text)
@@ -136,7 +135,7 @@ class Monitoring(pulumi.ComponentResource):
                 influx_url, hostname=host.name,
                 tags={"roles": ",".join(sorted(r.value for r in host.roles)), "cloud": domain})
             conf = HostFile(f"{name}-telegraf-{host.name}-config", host_access, TELEGRAF_CONFIG,
-                            when_hosts_ready(ctx, text), opts=child)
+                            text, opts=child)
             HostService(f"{name}-telegraf-{host.name}", host_access, Daemon(
                 name="telegraf", description="Telegraf (host metrics)",
                 command=[binary(ctx, "telegraf", "/usr/bin/telegraf"),
@@ -151,7 +150,7 @@ class Monitoring(pulumi.ComponentResource):
             n_paths = n_host.under(gw.path)
             n_text = ntopng.ntopng_config(n_paths, [spec.gateway.lan_interface], [spec.network.lan_subnet])
             n_dirs = _dirs(f"{name}-ntopng-dirs", gw, [n_paths.data_dir], self)
-            n_conf = HostFile(f"{name}-ntopng-config", gw, n_host.config, when_hosts_ready(ctx, n_text),
+            n_conf = HostFile(f"{name}-ntopng-config", gw, n_host.config, n_text,
                               opts=pulumi.ResourceOptions(parent=self, depends_on=[n_dirs]))
             HostService(f"{name}-ntopng", gw, Daemon(
                 name="ntopng", description="ntopng (gateway traffic)",

@@ -21,7 +21,7 @@ from typing import Optional
 import pulumi
 import pulumi_random as random
 
-from components.configuration import runtime_binary, when_hosts_ready
+from components.configuration import runtime_binary
 from components.context import CloudContext
 from components.host import HostFile, HostService
 from components.render import minio_policy
@@ -60,7 +60,7 @@ class ObjectStorage(pulumi.ComponentResource):
         password = random.RandomPassword(f"{name}-root-password", length=32, special=False,
                                          opts=child)
         env = HostFile(f"{name}-env", access, ENV_FILE,
-                       when_hosts_ready(ctx, password.result.apply(env_file)), mode="0600",
+                       password.result.apply(env_file), mode="0600",
                        opts=child)
         command = [runtime_binary(ctx, "minio", MINIO_BINARY), "server", access.path(DATA_DIR), "--address",
                    f"{address}:{API_PORT}", "--console-address", f"{address}:{CONSOLE_PORT}"]

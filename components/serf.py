@@ -15,7 +15,6 @@ import pulumi
 import pulumi_random as random
 
 from components.ca import binary
-from components.configuration import when_hosts_ready
 from components.context import CloudContext
 from components.host import HostFile, HostService
 from components.monitoring import _dirs
@@ -46,12 +45,12 @@ class Serf(pulumi.ComponentResource):
             after_dirs = pulumi.ResourceOptions(parent=self, depends_on=[dirs])
             scripts = serf.handler_files(on_host.handlers_dir)
             files = [HostFile(f"{name}-{host.name}-handler-{path.rsplit('/', 1)[1].removesuffix('.sh')}",
-                              access, path, when_hosts_ready(ctx, script), mode="0755",
+                              access, path, script, mode="0755",
                               opts=after_dirs)
                      for path, script in scripts.items()]
             text = encrypt_key.apply(lambda k, h=host, p=paths: serf.host_config(spec, h, k, p))
             files.append(HostFile(f"{name}-{host.name}-config", access, on_host.config,
-                                  when_hosts_ready(ctx, text), mode="0600", opts=after_dirs))
+                                  text, mode="0600", opts=after_dirs))
             HostService(f"{name}-{host.name}-agent", access, Daemon(
                 name="serf", description="Serf agent (command and control)",
                 command=[binary(ctx, "serf", "/usr/bin/serf"), "agent", f"-config-file={paths.config}"]),

@@ -15,7 +15,6 @@ from typing import Optional
 import pulumi
 
 from components.ca import binary, domain_of, issue_certificate
-from components.configuration import when_hosts_ready
 from components.context import CloudContext
 from components.host import HostFile, HostService
 from components.monitoring import _dirs
@@ -54,11 +53,11 @@ class Vault(pulumi.ComponentResource):
         after_dirs = pulumi.ResourceOptions(parent=self, depends_on=[dirs])
         chain = pulumi.Output.all(cert.certificate_pem, cert.chain_pem).apply(lambda c: (c[0] or "") + (c[1] or ""))
         files = [
-            HostFile(f"{name}-config", access, on_host.config, when_hosts_ready(ctx, text), opts=after_dirs),
-            HostFile(f"{name}-tls-cert", access, on_host.tls_cert, when_hosts_ready(ctx, chain),
+            HostFile(f"{name}-config", access, on_host.config, text, opts=after_dirs),
+            HostFile(f"{name}-tls-cert", access, on_host.tls_cert, chain,
                      opts=after_dirs),
             HostFile(f"{name}-tls-key", access, on_host.tls_key,
-                     when_hosts_ready(ctx, pulumi.Output.secret(key.private_key_pem)), mode="0600",
+                     pulumi.Output.secret(key.private_key_pem), mode="0600",
                      opts=after_dirs),
         ]
         HostService(f"{name}-server", access, Daemon(

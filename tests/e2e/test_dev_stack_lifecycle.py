@@ -152,6 +152,17 @@ def test_second_up_changes_nothing(dev):
     assert "unchanged" in again.stdout
 
 
+def test_a_hand_edit_is_found_by_refresh_and_repaired_by_up(dev):
+    conf = next((dev.run_dir / "hosts" / "gateway").rglob("dnsmasq.conf"))
+    original = conf.read_text()
+    conf.write_text(original + "server=/evil.test/192.0.2.66\n")  # someone edits it by hand
+    preview = dev.pulumi("preview", "--refresh", "--diff", "--stack", "dev")
+    assert "evil.test" in preview.stdout and "RemoteFile" in preview.stdout
+    dev.pulumi("up", "--yes", "--refresh", "--stack", "dev")
+    assert conf.read_text() == original
+    dev.pulumi("up", "--yes", "--expect-no-changes", "--stack", "dev")
+
+
 def test_destroy_removes_everything(dev):
     dev.pulumi("destroy", "--yes", "--stack", "dev")
     assert dev.resources() == []

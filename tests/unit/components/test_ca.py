@@ -51,12 +51,12 @@ def test_ca_json_on_the_placed_host_with_acme_and_jwk(home):
     mocks, _, _ = home
     write = mocks.inputs("ca-config-write")
     assert write["connection"]["host"] == "10.0.0.2"  # home: ca placed on control
-    assert "/etc/mammatus/step-ca/config/ca.json" in write["create"] and "chmod 0600" in write["create"]
-    config = json.loads(write["stdin"])
+    assert "/etc/mammatus/step-ca/config/ca.json" in write["path"] and write["mode"] == "0600"
+    config = json.loads(write["content"])
     assert [p["type"] for p in config["authority"]["provisioners"]] == ["ACME", "JWK"]
     assert config["dnsNames"][:3] == ["control.mammatus", "10.0.0.2", "ca.mammatus"]
     key = mocks.inputs("ca-intermediate-key-write")
-    assert "chmod 0600" in key["create"] and "PRIVATE KEY" in key["stdin"]
+    assert key["mode"] == "0600" and "PRIVATE KEY" in key["content"]
 
 
 def test_step_ca_runs_under_systemd_with_the_config(home):

@@ -38,7 +38,7 @@ def test_lxd_init_and_trust_on_every_compute_host(compute):
         assert urn.endswith("mammatus:compute:Compute::cmp")
         assert hosts == ["compute-1", "compute-2", "compute-3"]
         assert endpoints["compute-2"] == "https://10.0.0.12:8443"
-        pre = yaml.safe_load(MOCKS.inputs("cmp-compute-2-preseed-write")["stdin"])
+        pre = yaml.safe_load(MOCKS.inputs("cmp-compute-2-preseed-write")["content"])
         assert pre["config"]["core.https_address"] == "10.0.0.12:8443"
         assert pre["storage_pools"] == [{"name": "default", "driver": "dir"}]
         assert "networks" not in pre         # no bridge: instances use macvlan

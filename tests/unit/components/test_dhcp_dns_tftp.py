@@ -23,7 +23,7 @@ def home():
 
 def test_dnsmasq_conf_has_range_pxe_and_upstream(home):
     mocks, _, _ = home
-    conf = mocks.named("dns-config-write").inputs["stdin"].splitlines()
+    conf = mocks.named("dns-config-write").inputs["content"].splitlines()
     assert "dhcp-range=set:lan,10.0.0.100,10.0.0.250,255.255.255.0,12h" in conf
     assert "dhcp-option=tag:lan,option:router,10.0.0.1" in conf
     assert "server=1.1.1.1" in conf
@@ -33,7 +33,7 @@ def test_dnsmasq_conf_has_range_pxe_and_upstream(home):
     assert "host-record=gateway.mammatus,10.0.0.1" in conf
     # Reservations are provider resources, not lines here.
     assert not any(l.startswith("dhcp-host=") for l in conf)
-    assert "/etc/mammatus/dnsmasq/dnsmasq.conf" in mocks.named("dns-config-write").inputs["create"]
+    assert "/etc/mammatus/dnsmasq/dnsmasq.conf" in mocks.named("dns-config-write").inputs["path"]
 
 
 def test_checked_by_dnsmasq_then_run_by_the_service_manager(home):
@@ -76,7 +76,7 @@ def test_dns_placed_off_the_gateway_runs_there():
     spec = spec.model_copy(update={"placement": spec.placement.model_copy(update={"dns": "control"})})
     mocks, _ = registered(lambda: DhcpDnsTftp("ctl-dns", context(spec)))
     assert plain(mocks.named("ctl-dns-config-write").inputs["connection"])["host"] == "10.0.0.2"
-    assert "listen-address=10.0.0.2" in mocks.named("ctl-dns-config-write").inputs["stdin"]
+    assert "listen-address=10.0.0.2" in mocks.named("ctl-dns-config-write").inputs["content"]
 
 
 def test_pxe_boot_files_come_from_debians_ipxe_read_only():

@@ -19,11 +19,11 @@ def home():
 def test_one_rules_file_with_nat_and_default_deny(home):
     mocks, _ = home
     write = mocks.named("fw-rules-write")
-    text = write.inputs["stdin"]
+    text = write.inputs["content"]
     assert text == iptables.render(stack_spec("home"))
     assert '-A POSTROUTING -s 10.0.0.0/24 -o eth0 -m comment --comment "mammatus:nat" -j MASQUERADE' in text
     assert ":INPUT DROP [0:0]" in text and ":FORWARD DROP [0:0]" in text
-    assert "/etc/iptables/rules.v4" in write.inputs["create"] and "chmod 0640" in write.inputs["create"]
+    assert "/etc/iptables/rules.v4" in write.inputs["path"] and write.inputs["mode"] == "0640"
     assert plain(write.inputs["connection"])["host"] == "10.0.0.1"
 
 
@@ -40,7 +40,7 @@ def test_applied_atomically_after_a_test_and_reapplied_when_the_file_changes(hom
 
 def test_systemd_hosts_restore_the_rules_at_boot(home):
     mocks, _ = home
-    unit = mocks.named("fw-boot-unit-write").inputs["stdin"]
+    unit = mocks.named("fw-boot-unit-write").inputs["content"]
     assert "ExecStart=/usr/sbin/iptables-restore /etc/iptables/rules.v4" in unit
     assert "systemctl enable mammatus-iptables.service" in mocks.named("fw-boot-enable").inputs["create"]
     assert mocks.named("fw").typ == "mammatus:network:Firewall"

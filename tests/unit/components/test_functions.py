@@ -50,7 +50,7 @@ def test_faasd_install_and_functions_with_triggers(functions):
         sub = MOCKS.inputs("fn-sub-events-on-event")
         assert sub["protocol"] == "http"
         assert set(fns) == {"thumbnail", "nightly-report", "on-event"}
-        pollers = json.loads(MOCKS.inputs("fn-sqs-pollers-write")["stdin"])["pollers"]
+        pollers = json.loads(MOCKS.inputs("fn-sqs-pollers-write")["content"])["pollers"]
         assert [p["queue"] for p in pollers] == ["jobs"]
     return settled(comp).apply(check)
 

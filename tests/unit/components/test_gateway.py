@@ -15,8 +15,8 @@ def lab():
 def test_ip_forward_is_persisted_and_applied_on_the_gateway_host(lab):
     mocks, _, _ = lab
     conf = mocks.named("lab-gw-ip-forward-conf-write")
-    assert conf.inputs["stdin"].endswith("net.ipv4.ip_forward = 1\n")
-    assert SYSCTL_PATH in conf.inputs["create"]
+    assert conf.inputs["content"].endswith("net.ipv4.ip_forward = 1\n")
+    assert SYSCTL_PATH in conf.inputs["path"]
     assert plain(conf.inputs["connection"])["host"] == "10.10.0.1"
     apply = mocks.named("lab-gw-ip-forward")
     assert apply.typ == "command:remote:Command"
@@ -61,7 +61,7 @@ def test_files_wait_for_the_dev_hosts_and_keep_their_content():
         return ctx
 
     mocks, ctx = registered(build)
-    assert mocks.named("ready-gw-ip-forward-conf-write").inputs["stdin"] == SYSCTL_CONF
+    assert mocks.named("ready-gw-ip-forward-conf-write").inputs["content"] == SYSCTL_CONF
     # Every SSH connection to a host waits for the dev plane; without one it is a plain address.
     assert isinstance(ctx.access("gw").connection().host, pulumi.Output)
     assert context(stack_spec("lab")).access("gw").connection().host == "10.10.0.1"

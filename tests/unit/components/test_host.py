@@ -15,18 +15,17 @@ DEV = Host(name="gw", address="10.0.0.1", roles=["gateway"], service_manager="di
 
 
 @pulumi.runtime.test
-def test_file_is_written_atomically_through_the_hosts_file_root():
+def test_file_is_written_through_the_hosts_file_root():
     f = HostFile("dev-conf", HostAccess(DEV, "KEY"), "/etc/dnsmasq.conf", "port=53\n", mode="0600")
 
     def check(path):
         assert path == "/var/lib/mammatus/dev/hosts/gw/etc/dnsmasq.conf"
-        assert MOCKS.named("dev-conf-write").typ == "command:remote:Command"
+        assert MOCKS.named("dev-conf-write").typ == "pulumi-python:dynamic/host:RemoteFile"
         cmd = MOCKS.inputs("dev-conf-write")
-        assert cmd["stdin"] == "port=53\n"
-        assert "chmod 0600" in cmd["create"] and f"mv {path}.mammatus-new {path}" in cmd["create"]
-        assert cmd["delete"] == f"rm -f {path}"
+        assert cmd["content"] == "port=53\n"
+        assert cmd["mode"] == "0600" and cmd["path"] == path
         conn = cmd["connection"]
-        assert (conn["host"], conn["user"], conn["privateKey"]) == ("10.0.0.1", "root", "KEY")
+        assert (conn["host"], conn["user"], conn["private_key"]) == ("10.0.0.1", "root", "KEY")
     return f.path.apply(check)
 
 

@@ -28,11 +28,11 @@ def home():
 
 def test_static_config_uses_the_ca_acme_directory(home):
     mocks, _, _ = home
-    static = yaml.safe_load(mocks.inputs("lb-static-write")["stdin"])
+    static = yaml.safe_load(mocks.inputs("lb-static-write")["content"])
     acme = static["certificatesResolvers"]["stepca"]["acme"]
     assert acme["caServer"] == "https://control.mammatus:9000/acme/acme/directory"
     assert acme["caCertificates"] == ["/etc/mammatus/traefik/root_ca.crt"]
-    assert "BEGIN CERTIFICATE" in mocks.inputs("lb-root-ca-write")["stdin"]
+    assert "BEGIN CERTIFICATE" in mocks.inputs("lb-root-ca-write")["content"]
     assert "--configFile=/etc/mammatus/traefik/traefik.yaml" in mocks.inputs("lb-traefik-run")["create"]
 
 
@@ -41,10 +41,10 @@ def test_each_route_is_a_component_with_its_file_and_dns_record(home):
     routes = mocks.of_type("mammatus:lb:Route")
     assert {r.name for r in routes} == {"lb-route-grafana", "lb-route-chronograf", "lb-route-consul",
                                         "lb-route-app"}
-    app = yaml.safe_load(mocks.inputs("lb-route-app-file-write")["stdin"])
+    app = yaml.safe_load(mocks.inputs("lb-route-app-file-write")["content"])
     assert app["http"]["routers"]["app"]["tls"] == {"certResolver": "stepca"}
-    assert "/etc/mammatus/traefik/dynamic/app.yaml" in mocks.inputs("lb-route-app-file-write")["create"]
-    grafana = yaml.safe_load(mocks.inputs("lb-route-grafana-file-write")["stdin"])
+    assert "/etc/mammatus/traefik/dynamic/app.yaml" in mocks.inputs("lb-route-app-file-write")["path"]
+    grafana = yaml.safe_load(mocks.inputs("lb-route-grafana-file-write")["content"])
     assert grafana["http"]["services"]["grafana"]["loadBalancer"]["servers"] == [{"url": "http://10.0.0.2:3000"}]
     record = [r for r in mocks.of_type(RECORD) if r.name == "lb-route-app-record"][0]
     assert (record.inputs["name"], record.inputs["address"]) == ("app.mammatus", "10.0.0.2")
@@ -55,9 +55,9 @@ def test_without_a_ca_routes_are_plain():
     ctx = context(spec)
     mocks, _ = registered(lambda: LoadBalancer("plainlb", ctx, routes=[
         traefik.Route("x", "x.lab.mammatus", ["http://10.10.0.5"])]))
-    static = yaml.safe_load(mocks.inputs("plainlb-static-write")["stdin"])
+    static = yaml.safe_load(mocks.inputs("plainlb-static-write")["content"])
     assert "certificatesResolvers" not in static
-    assert yaml.safe_load(mocks.inputs("plainlb-route-x-file-write")["stdin"])["http"]["routers"]["x"]["tls"] == {}
+    assert yaml.safe_load(mocks.inputs("plainlb-route-x-file-write")["content"])["http"]["routers"]["x"]["tls"] == {}
 
 
 def test_duplicate_routes_are_refused():

@@ -35,7 +35,7 @@ def test_nats_with_jetstream_on_loopback_when_sns_and_sqs_share_its_host(layers)
     def check(args):
         assert args[0].endswith("mammatus:messaging:Nats::msg-nats")
         assert args[3] == "nats://127.0.0.1:4222"
-        conf = MOCKS.inputs("msg-nats-config-write")["stdin"]
+        conf = MOCKS.inputs("msg-nats-config-write")["content"]
         assert 'listen: "127.0.0.1:4222"' in conf and "jetstream {" in conf
         run = MOCKS.inputs("msg-nats-nats-server-run")
         assert "nats-server -c /etc/mammatus/nats/nats.conf" in run["create"]
@@ -49,9 +49,9 @@ def test_sns_and_sqs_services_with_generated_credentials(layers):
         assert args[1].endswith("mammatus:messaging:Notifications::msg-sns")
         assert (args[4], args[5]) == ("http://10.0.0.2:9911", "http://10.0.0.2:9324")
         creds = MOCKS.inputs("msg-sns-sns-credentials-write")
-        assert "chmod 0600" in creds["create"]
-        assert creds["stdin"].startswith("[default]\naws_access_key_id = mammatus-sns\n")
-        sqs_creds = MOCKS.inputs("msg-sqs-sqs-credentials-write")["stdin"]
+        assert creds["mode"] == "0600"
+        assert creds["content"].startswith("[default]\naws_access_key_id = mammatus-sns\n")
+        sqs_creds = MOCKS.inputs("msg-sqs-sqs-credentials-write")["content"]
         assert "[sns]\naws_access_key_id = mammatus-sns\n" in sqs_creds   # SNS may deliver to SQS
         sns_run = MOCKS.inputs("msg-sns-sns-run")["create"]
         assert "--public-url http://10.0.0.2:9911" in sns_run

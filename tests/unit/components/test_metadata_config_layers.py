@@ -44,7 +44,7 @@ def test_configuration_inventory_has_the_instances_user_data_and_mac(layers):
         (web,) = parse_inventory(args[2])
         assert web.name == "web-1" and web.macs == ("52:54:00:aa:00:01",)
         assert "nginx" in web.user_data and web.ssh_keys == ("ssh-ed25519 AAAA",)
-        assert MOCKS.inputs("md-inventory-write")["stdin"] == args[2]
+        assert MOCKS.inputs("md-inventory-write")["content"] == args[2]
     return settled(layers).apply(check)
 
 
@@ -60,7 +60,7 @@ def test_metadata_service_config_leases_and_vendor_data(layers):
         assert str(config.tokens.secret_file) == "/etc/mammatus/metadata/token.key"
         run = MOCKS.inputs("md-service-run")["create"]
         assert "-m services.metadata --listen 10.10.0.1:80 --config /etc/mammatus/metadata/metadata.yaml" in run
-        assert "chmod 0600" in MOCKS.inputs("md-token-key-write")["create"]
+        assert MOCKS.inputs("md-token-key-write")["mode"] == "0600"
     return settled(layers).apply(check)
 
 

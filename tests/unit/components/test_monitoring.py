@@ -19,7 +19,7 @@ def test_telegraf_on_every_host_writes_to_influxdb(home):
     for host in ctx.spec.hosts:
         write = mocks.inputs(f"mon-telegraf-{host.name}-config-write")
         assert write["connection"]["host"] == str(host.address)
-        config = tomllib.loads(write["stdin"])
+        config = tomllib.loads(write["content"])
         assert config["outputs"]["influxdb_v2"][0]["urls"] == ["http://10.0.0.2:8086"]
         assert config["agent"]["hostname"] == host.name
         assert set(config["inputs"]) == {"cpu", "mem", "disk", "net", "system"}
@@ -31,28 +31,28 @@ def test_tick_stack_and_grafana_on_the_monitoring_host(home):
     for service in ("influxdb", "kapacitor", "chronograf", "grafana"):
         run = mocks.inputs(f"mon-{service}-run")
         assert run["connection"]["host"] == "10.0.0.2" and f"mammatus-{service}" in run["create"]
-    ds = yaml.safe_load(mocks.inputs("mon-grafana-datasource-write")["stdin"])
+    ds = yaml.safe_load(mocks.inputs("mon-grafana-datasource-write")["content"])
     assert ds["datasources"][0]["url"] == "http://10.0.0.2:8086"
-    assert '"uid": "mammatus-hosts"' in mocks.inputs("mon-grafana-dashboard-hosts-write")["stdin"]
+    assert '"uid": "mammatus-hosts"' in mocks.inputs("mon-grafana-dashboard-hosts-write")["content"]
     ini = mocks.inputs("mon-grafana-config-write")
-    assert "admin_password = " + "x" * 24 in ini["stdin"] and "chmod 0600" in ini["create"]
+    assert "admin_password = " + "x" * 24 in ini["content"] and ini["mode"] == "0600"
 
 
 def test_kapacitor_alert_rules_are_files_in_its_load_dir(home):
     mocks, mon, _ = home
     for rule in ("cpu-high", "disk-high", "mem-high", "host-down"):
         write = mocks.inputs(f"mon-kapacitor-task-{rule}-write")
-        assert "/etc/mammatus/kapacitor/load/tasks/" in write["create"]
-        assert 'dbrp "telegraf"."autogen"' in write["stdin"]
-    assert "|deadman(" in mocks.inputs("mon-kapacitor-task-host-down-write")["stdin"]
-    assert "> 90" in mocks.inputs("mon-kapacitor-task-cpu-high-write")["stdin"]
+        assert "/etc/mammatus/kapacitor/load/tasks/" in write["path"]
+        assert 'dbrp "telegraf"."autogen"' in write["content"]
+    assert "|deadman(" in mocks.inputs("mon-kapacitor-task-host-down-write")["content"]
+    assert "> 90" in mocks.inputs("mon-kapacitor-task-cpu-high-write")["content"]
 
 
 def test_ntopng_on_the_gateway_lan_port(home):
     mocks, _, _ = home
     write = mocks.inputs("mon-ntopng-config-write")
     assert write["connection"]["host"] == "10.0.0.1"
-    lines = write["stdin"].splitlines()
+    lines = write["content"].splitlines()
     assert "-i=eth1" in lines and "-m=10.0.0.0/24" in lines
 
 

@@ -32,8 +32,8 @@ def test_minio_server_on_the_placed_host_with_a_secret_env_file(storage):
         assert args[0].endswith("mammatus:storage:ObjectStorage::obj")
         assert args[1] == "http://10.0.0.21:9000"
         env = MOCKS.inputs("obj-env-write")
-        assert "chmod 0600" in env["create"]
-        assert env["stdin"] == f"MINIO_ROOT_USER=mammatus-admin\nMINIO_ROOT_PASSWORD={'x' * 32}\nMINIO_BROWSER=on\n"
+        assert env["mode"] == "0600"
+        assert env["content"] == f"MINIO_ROOT_USER=mammatus-admin\nMINIO_ROOT_PASSWORD={'x' * 32}\nMINIO_BROWSER=on\n"
         run = MOCKS.inputs("obj-minio-run")["create"]
         assert "minio server /var/lib/mammatus/minio --address 10.0.0.21:9000" in run
         assert "MINIO_CONFIG_ENV_FILE=/etc/mammatus/minio/minio.env" in run

@@ -23,8 +23,8 @@ def test_agent_on_every_host_with_role_tags_and_join_list(lab):
     mocks, _, ctx = lab
     for host in ctx.spec.hosts:
         write = mocks.inputs(f"cnc-{host.name}-config-write")
-        assert "chmod 0600" in write["create"]
-        config = json.loads(write["stdin"])
+        assert write["mode"] == "0600"
+        config = json.loads(write["content"])
         assert config["tags"]["roles"] == ",".join(sorted(r.value for r in host.roles))
         assert config["encrypt_key"] and len(config["encrypt_key"]) == 44
         expected = [] if host.name == "gw" else ["10.10.0.1:7946"]
@@ -36,8 +36,8 @@ def test_agent_on_every_host_with_role_tags_and_join_list(lab):
 def test_handler_scripts_are_executable_files(lab):
     mocks, _, _ = lab
     write = mocks.inputs("cnc-node-1-handler-uptime-write")
-    assert "chmod 0755" in write["create"] and "uptime" in write["stdin"]
-    assert mocks.inputs("cnc-node-1-handler-deploy-write")["stdin"].startswith("#!/bin/sh")
+    assert write["mode"] == "0755" and "uptime" in write["content"]
+    assert mocks.inputs("cnc-node-1-handler-deploy-write")["content"].startswith("#!/bin/sh")
 
 
 def test_shared_join(lab):

@@ -43,7 +43,7 @@ def home():
 
 def test_consul_server_on_its_host(home):
     mocks, _, _ = home
-    config = json.loads(mocks.inputs("consul-control-config-write")["stdin"])
+    config = json.loads(mocks.inputs("consul-control-config-write")["content"])
     assert config["server"] is True and config["bootstrap_expect"] == 1
     assert "consul agent -config-file=/etc/mammatus/consul/consul.json" in \
         mocks.inputs("consul-control-server-run")["create"]
@@ -56,9 +56,9 @@ def test_vault_tls_certificate_comes_from_step_ca(home):
     csr = mocks.inputs("vault-tls-csr")
     assert csr["subject"]["commonName"] == "vault.mammatus"
     assert "control.mammatus" in csr["dnsNames"] and "10.0.0.2" in csr["ipAddresses"]
-    config = json.loads(mocks.inputs("vault-config-write")["stdin"])
+    config = json.loads(mocks.inputs("vault-config-write")["content"])
     assert config["api_addr"] == "https://control.mammatus:8200"
-    assert "chmod 0600" in mocks.inputs("vault-tls-key-write")["create"]
+    assert mocks.inputs("vault-tls-key-write")["mode"] == "0600"
 
 
 def test_merged_vendor_data_has_consul_vault_telegraf_and_the_root(home):

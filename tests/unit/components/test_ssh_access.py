@@ -14,14 +14,14 @@ def test_every_host_trusts_the_admin_key(lab):
     for host, address in [("gw", "10.10.0.1"), ("node-1", "10.10.0.11"), ("node-2", "10.10.0.12"),
                           ("store-1", "10.10.0.21")]:
         keys = mocks.named(f"ssh-{host}-authorized-keys-write").inputs
-        assert keys["stdin"] == "ssh-ed25519 AAAAtest admin\n"
-        assert "/etc/ssh/authorized_keys.d/root" in keys["create"]
+        assert keys["content"] == "ssh-ed25519 AAAAtest admin\n"
+        assert "/etc/ssh/authorized_keys.d/root" in keys["path"]
         assert plain(keys["connection"])["host"] == address
 
 
 def test_sshd_config_has_passwords_off(lab):
     mocks, _ = lab
-    text = mocks.named("ssh-gw-sshd-config-write").inputs["stdin"].splitlines()
+    text = mocks.named("ssh-gw-sshd-config-write").inputs["content"].splitlines()
     assert "PasswordAuthentication no" in text
     assert "KbdInteractiveAuthentication no" in text
     assert "PermitRootLogin prohibit-password" in text
@@ -45,7 +45,7 @@ def test_dev_hosts_use_their_file_root_and_signal_sshd():
     create = mocks.named("dev-node-1-sshd-reload").inputs["create"]
     assert "ssh-keygen -A -f /srv/dev/node-1" in create
     assert 'kill -HUP "$(cat /srv/dev/node-1/run/sshd.pid)"' in create
-    text = mocks.named("dev-node-1-sshd-config-write").inputs["stdin"]
+    text = mocks.named("dev-node-1-sshd-config-write").inputs["content"]
     assert "HostKey /srv/dev/node-1/etc/ssh/ssh_host_ed25519_key" in text
     assert mocks.named("dev").typ == "mammatus:access:SshAccess"
 
