@@ -17,22 +17,9 @@ import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult
 from pulumi.dynamic import ResourceProvider, UpdateResult
 
-
-UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # pulumi.runtime.rpc.UNKNOWN: not known at preview
-
-
-def contains_unknown(value) -> bool:
-    """Whether a value (or anything inside it) is still unknown (a preview of a new stack)."""
-    if isinstance(value, dict):
-        return any(contains_unknown(v) for v in value.values())
-    if isinstance(value, list):
-        return any(contains_unknown(v) for v in value)
-    return value == UNKNOWN
+from dynamic_providers.preview import known_failures
 
 
-def known_failures(news: dict, failures: list) -> list:
-    """Failures about values that are known: unknown ones are checked again when they are."""
-    return [f for f in failures if not contains_unknown(news.get(f.property))]
 
 DEFAULT_REGION = "us-east-1"
 DEFAULT_ACCOUNT = "000000000000"   # the services' default account id

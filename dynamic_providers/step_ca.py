@@ -29,9 +29,9 @@ import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult
 from pulumi.dynamic import ResourceProvider, UpdateResult
 
+from dynamic_providers.preview import UNKNOWN
+
 TOKEN_LIFETIME = 300
-# How the engine passes a value not known yet (a preview) to a dynamic provider's check.
-UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 
 
 # ---------------------------------------------------------------- pure builders and parsers

@@ -4,6 +4,7 @@ import json
 
 import dill
 
+from dynamic_providers.preview import UNKNOWN
 from dynamic_providers import aws_messaging as a
 
 CONN = {"endpoint": "http://10.0.0.2:9324", "region": "us-east-1", "access_key": "k", "secret_key": "s"}
@@ -68,6 +69,6 @@ def test_providers_pickle():
 
 
 def test_unknown_secret_at_preview_is_not_a_failure():
-    conn = {**CONN, "secret_key": a.UNKNOWN}
+    conn = {**CONN, "secret_key": UNKNOWN}
     assert a.QueueProvider().check({}, {"name": "jobs", "connection": conn}).failures == []
-    assert a.TopicProvider().check({}, {"name": "", "connection": a.UNKNOWN}).failures[0].property == "name"
+    assert a.TopicProvider().check({}, {"name": "", "connection": UNKNOWN}).failures[0].property == "name"

@@ -3,6 +3,7 @@
 import dill
 import pytest
 
+from dynamic_providers.preview import UNKNOWN
 from dynamic_providers import lxd
 
 
@@ -105,8 +106,8 @@ def test_providers_pickle():
 def test_unknown_values_at_preview_are_not_failures():
     # A new stack's preview: the client certificate, and everything derived, is not known yet.
     news = {"name": "web-1", "image": "debian-bookworm", "size": {"cpus": 1},
-            "user_data": lxd.UNKNOWN, "connection": {"endpoint": "https://10.0.0.11:8443",
-                                                      "client_cert": lxd.UNKNOWN}}
+            "user_data": UNKNOWN, "connection": {"endpoint": "https://10.0.0.11:8443",
+                                                      "client_cert": UNKNOWN}}
     assert lxd.InstanceProvider().check({}, news).failures == []
     bad = {**news, "image": ""}
     assert [f.property for f in lxd.InstanceProvider().check({}, bad).failures] == ["image"]

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import dill
 
+from dynamic_providers.preview import UNKNOWN
 from dynamic_providers import targetcli as t
 
 FIXTURE = (Path(__file__).parent / "fixtures" / "saveconfig.json").read_text()
@@ -96,7 +97,7 @@ def test_provider_reads_through_the_local_transport(tmp_path):
 
 
 def test_unknown_connection_and_initiators_are_left_alone():
-    news = props(connection={"host": "10.0.0.21", "private_key": t.UNKNOWN}, initiators=t.UNKNOWN)
+    news = props(connection={"host": "10.0.0.21", "private_key": UNKNOWN}, initiators=UNKNOWN)
     inputs, failures = t.check_volume(news)
-    assert inputs["initiators"] == t.UNKNOWN
+    assert inputs["initiators"] == UNKNOWN
     assert t.known_failures(news, failures) == []
