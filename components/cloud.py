@@ -7,6 +7,7 @@ one-host lab and the seed's home cloud.
 
 from __future__ import annotations
 
+import os
 from typing import Callable, Optional
 
 import pulumi
@@ -17,7 +18,7 @@ from components.compute import Compute
 from components.configuration import Configuration
 from components.consul import Consul
 from components.context import CloudContext
-from components.dev_box import DevBoxPlane, DevClient, dev_hosts_ready
+from components.dev_box import DevBoxPlane, DevClient, dev_hosts_ready, dev_service_runtime
 from components.dhcp_dns_tftp import DhcpDnsTftp
 from components.firewall import Firewall
 from components.foundation import Foundation
@@ -83,6 +84,8 @@ class MammatusCloud(pulumi.ComponentResource):
                 f"{name}-box", spec, self.foundation.admin_public_key,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.foundation]))
             ctx.shared["hosts_ready"] = dev_hosts_ready(self.dev_box)
+            # The dev hosts share this machine's filesystem: daemons run from this checkout.
+            ctx.shared["service_runtime"] = dev_service_runtime(os.getcwd())
 
         self.layers: dict[str, pulumi.ComponentResource] = {}
         if spec.hosts:
@@ -127,6 +130,11 @@ class MammatusCloud(pulumi.ComponentResource):
         for key, value in endpoints.items():
             if value is not None:
                 pulumi.export(key, value)
+        for service in ("sns", "sqs"):  # an access key each service accepts, for its users
+            if service in shared:
+                conn = shared[service]["connection"]
+                pulumi.export(f"{service}_credentials", pulumi.Output.secret(
+                    {"access_key": conn["access_key"], "secret_key": conn["secret_key"]}))
         if "instances" in shared:
             pulumi.export("instances", {n: i.address for n, i in shared["instances"].items()
                                         if hasattr(i, "address")})

@@ -121,10 +121,16 @@ def plan_diff(olds: dict, news: dict, immutable: tuple[str, ...], outputs=("arn"
 
 def _client(service: str, conn: dict):
     import boto3
+    from botocore.config import Config
+
+    # The service may have been (re)started a moment ago by the same `up`: keep trying to
+    # connect for a while (standard mode backs off exponentially between attempts).
     return boto3.client(service, endpoint_url=conn["endpoint"],
                         region_name=conn.get("region", DEFAULT_REGION),
                         aws_access_key_id=conn["access_key"],
-                        aws_secret_access_key=conn["secret_key"])
+                        aws_secret_access_key=conn["secret_key"],
+                        config=Config(retries={"mode": "standard", "max_attempts": 10},
+                                      connect_timeout=5))
 
 
 def _error_code(exc) -> str:

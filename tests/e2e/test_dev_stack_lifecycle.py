@@ -140,6 +140,17 @@ def test_serf_sees_every_host_alive_and_each_answers_a_query(dev):
     assert {h for h in hosts if f"Response from '{h}'" in query} == hosts
 
 
+def test_sns_fans_out_to_sqs_for_a_client_on_the_lan(dev):
+    import json
+    import sys
+
+    script = Path(__file__).parent / "scripts" / "sns_to_sqs.py"
+    out = json.dumps(dev.outputs())
+    got = in_netns("client", sys.executable, str(script), out)
+    assert got.returncode == 0, got.stderr
+    assert "hello from the client" in got.stdout
+
+
 def test_secrets_are_encrypted_in_the_state(dev):
     password = dev.outputs()["admin_password"]
     state = dev.pulumi("stack", "export", "--stack", "dev").stdout
