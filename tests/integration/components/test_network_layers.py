@@ -12,6 +12,7 @@ from components.firewall import Firewall
 from components.gateway import Gateway
 from components.ssh_access import SshAccess
 from dynamic_providers.dnsmasq import RecordProvider
+from dynamic_providers.remote_file import RemoteFileProvider
 from stacks.spec import StackSpec
 from tests.support.netlab import context, netns, plain, registered, run, veth
 
@@ -43,9 +44,11 @@ def sh(script: str, ns: str | None = None, stdin: str | None = None) -> subproce
 
 
 def write(mocks, name: str, ns: str | None = None) -> None:
-    """What HostFile does on the host: its command with the content on stdin."""
+    """What HostFile does on the host, by its own provider (here on the local filesystem, which
+    the namespace hosts share)."""
     file = mocks.named(f"{name}-write").inputs
-    sh(file["create"], ns, plain(file["stdin"]))
+    RemoteFileProvider().create({"connection": None, "path": file["path"],
+                                 "content": plain(file["content"]), "mode": file["mode"]})
 
 
 def test_gateway_and_firewall_commands_on_a_namespace_host(tmp_path):
