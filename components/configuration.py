@@ -9,7 +9,7 @@ config's `vendor_data` section — consul/vault/telegraf). Puts: "user_data" ({i
 "metadata_inventory" (Output[str]), "metadata_vendor_data" (the vendor_data it saw).
 Order: Compute -> Configuration -> Metadata.
 
-Also holds the small helpers the placement components share (hosts_ready, SSH targets, how a
+Also holds the small helpers the placement components share (which binary a daemon runs, how a
 Mammatus Python service is started on a host).
 """
 

@@ -42,11 +42,13 @@ def start(argv: list[str], log: str, cwd: str | None = None, env: dict | None = 
                             env={**os.environ, **(env or {})}, start_new_session=True)
 
 
-def stop(proc: subprocess.Popen) -> None:
+def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
+    """Stops a process we started, by its PID: `sig` first (SIGKILL for a crash test), then
+    SIGKILL if it has not exited after 15 s."""
     if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(sig)
         try:
-            proc.wait(10)
+            proc.wait(15)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()

@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+from tests.support.daemons import stop as stop_process
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -68,13 +70,7 @@ class NatsServer:
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, sig)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        stop_process(self.proc, sig)
         self.proc = None
 
     def kill(self) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import boto3
 from botocore.config import Config
 
+from tests.support.daemons import stop as stop_process
 from tests.support.nats import free_port, wait_for_port
 from tests.support.paths import ROOT
 
@@ -51,13 +52,7 @@ class Service:
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, sig)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        stop_process(self.proc, sig)
         self.proc = None
 
     def kill(self) -> None:
