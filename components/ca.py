@@ -18,6 +18,7 @@ import pulumi
 import pulumi_command as command
 import pulumi_tls as tls
 
+from components.configuration import runtime_binary
 from components.context import CloudContext
 from components.host import HostFile, HostService
 from components.render import step_ca
@@ -34,12 +35,6 @@ CA_USES = ["cert_signing", "crl_signing", "digital_signature"]
 
 def domain_of(ctx: CloudContext) -> str:
     return ctx.spec.network.domain if ctx.spec.network else "mammatus"
-
-
-def binary(ctx: CloudContext, name: str, default: str) -> str:
-    """A daemon's binary on its host; the dev stack may point at this machine's builds through
-    ctx.shared["binaries"] = {"step-ca": …}."""
-    return (ctx.shared.get("binaries") or {}).get(name, default)
 
 
 def _reload_target(access) -> tuple[Optional[str], Optional[str]]:
@@ -100,8 +95,8 @@ class CertificateAuthority(pulumi.ComponentResource):
         dirs = command.remote.Command(
             f"{name}-dirs", connection=access.connection(),
             create="mkdir -p " + " ".join(shlex.quote(d) for d in (
-                paths.db_dir, *{p.rsplit("/", 1)[0] for p in (
-                    paths.config, paths.root_cert, paths.intermediate_key)})),
+                paths.db_dir, *sorted({p.rsplit("/", 1)[0] for p in (   # sorted: a stable command
+                    paths.config, paths.root_cert, paths.intermediate_key)}))),
             opts=child)
         after_dirs = pulumi.ResourceOptions(parent=self, depends_on=[dirs])
         files = [
@@ -118,7 +113,7 @@ class CertificateAuthority(pulumi.ComponentResource):
         service = HostService(
             f"{name}-step-ca", access,
             Daemon(name="step-ca", description="step-ca certificate authority",
-                   command=[binary(ctx, "step-ca", STEP_CA_BINARY), paths.config]),
+                   command=[runtime_binary(ctx, "step-ca", STEP_CA_BINARY), paths.config]),
             config=[step_ca.ca_config(paths, names, [step_ca.acme_provisioner(),
                                                     step_ca.jwk_provisioner({"kid": "-"})])],
             depends_on=files, opts=child)

@@ -120,6 +120,7 @@ class MammatusCloud(pulumi.ComponentResource):
             pulumi.export("dns", shared["dns"]["address"])
         endpoints = {
             "ca_url": shared.get("ca_url"), "ca_root_fingerprint": shared.get("ca_root_fingerprint"),
+            "ca_root_pem": shared.get("ca_root_pem"),
             "metadata_url": (shared.get("metadata") or {}).get("url"),
             "sns_endpoint": (shared.get("sns") or {}).get("endpoint"),
             "sqs_endpoint": (shared.get("sqs") or {}).get("endpoint"),

@@ -14,7 +14,8 @@ from typing import Optional
 
 import pulumi
 
-from components.ca import binary, domain_of
+from components.ca import domain_of
+from components.configuration import runtime_binary
 from components.context import CloudContext
 from components.host import HostFile, HostService
 from components.monitoring import _dirs
@@ -53,7 +54,7 @@ class Consul(pulumi.ComponentResource):
                             opts=pulumi.ResourceOptions(parent=self, depends_on=[dirs]))
             HostService(f"{name}-{host_name}-server", access, Daemon(
                 name="consul", description="Consul server (service discovery)",
-                command=[binary(ctx, "consul", "/usr/bin/consul"), "agent",
+                command=[runtime_binary(ctx, "consul", "/usr/bin/consul"), "agent",
                          f"-config-file={access.path(CONFIG)}"]),
                 config=[text], depends_on=[conf], opts=child)
 

@@ -16,7 +16,8 @@ from typing import Optional, Sequence
 
 import pulumi
 
-from components.ca import binary, domain_of
+from components.ca import domain_of
+from components.configuration import runtime_binary
 from components.context import CloudContext
 from components.host import HostAccess, HostFile, HostService
 from components.monitoring import _dirs
@@ -107,7 +108,7 @@ class LoadBalancer(pulumi.ComponentResource):
         ca = ctx.shared.get("ca") or {}
         service = HostService(f"{name}-traefik", access, Daemon(
             name="traefik", description="traefik (load balancer)",
-            command=[binary(ctx, "traefik", TRAEFIK_BINARY), f"--configFile={paths.static}"]),
+            command=[runtime_binary(ctx, "traefik", TRAEFIK_BINARY), f"--configFile={paths.static}"]),
             config=[traefik.static_config(paths, "acme" if resolver else None, "")],
             depends_on=[*files, *([ca["service"]] if "service" in ca else [])], opts=child)
         self.route_resources = [Route(f"{name}-route-{r.name}", ctx, access, r, resolver,

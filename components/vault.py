@@ -14,7 +14,8 @@ from typing import Optional
 
 import pulumi
 
-from components.ca import binary, domain_of, issue_certificate
+from components.ca import domain_of, issue_certificate
+from components.configuration import runtime_binary
 from components.context import CloudContext
 from components.host import HostFile, HostService
 from components.monitoring import _dirs
@@ -62,7 +63,7 @@ class Vault(pulumi.ComponentResource):
         ]
         HostService(f"{name}-server", access, Daemon(
             name="vault", description="Vault server (secrets)",
-            command=[binary(ctx, "vault", "/usr/bin/vault"), "server", f"-config={paths.config}"]),
+            command=[runtime_binary(ctx, "vault", "/usr/bin/vault"), "server", f"-config={paths.config}"]),
             config=[text], depends_on=files, opts=child)
 
         add_vendor_data(ctx, "vault", vendor_data.vault_agent_part(api_addr),

@@ -151,6 +151,21 @@ def test_sns_fans_out_to_sqs_for_a_client_on_the_lan(dev):
     assert "hello from the client" in got.stdout
 
 
+def test_the_ca_answers_over_tls_that_its_root_verifies(dev, tmp_path):
+    import hashlib
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    out = dev.outputs()
+    root = x509.load_pem_x509_certificate(out["ca_root_pem"].encode())
+    assert hashlib.sha256(root.public_bytes(Encoding.DER)).hexdigest() == out["ca_root_fingerprint"]
+    (tmp_path / "root.pem").write_text(out["ca_root_pem"])
+    health = in_netns("client", "curl", "-s", "-m", "5", "--cacert", str(tmp_path / "root.pem"),
+                      f"{out['ca_url']}/health")
+    assert health.stdout.strip() == '{"status":"ok"}', health.stderr
+
+
 def test_secrets_are_encrypted_in_the_state(dev):
     password = dev.outputs()["admin_password"]
     state = dev.pulumi("stack", "export", "--stack", "dev").stdout
