@@ -67,3 +67,14 @@ class RecordingMocks(pulumi.runtime.Mocks):
     def inputs(self, name: str) -> dict:
         """The plain inputs of the resource registered under `name`."""
         return unsecret(dict(self.named(name).inputs))
+
+
+def resolved(value):
+    """The plain value of an Output (or plain input) under mocks, for asserting on it."""
+    box = {}
+
+    @pulumi.runtime.test
+    def run():
+        return pulumi.Output.from_input(value).apply(lambda v: box.setdefault("v", v))
+    run()
+    return box["v"]

@@ -3,6 +3,8 @@ import json
 import pulumi
 import pytest
 
+from tests.support.pulumi_mocks import resolved
+
 from components.ca import CertificateAuthority, issue_certificate
 from components.render import step_ca
 from tests.support.netlab import context, registered, stack_spec
@@ -10,15 +12,6 @@ from tests.support.pki import mock_pki
 
 CERT = "pulumi-python:dynamic/mammatus:StepCaCertificate"
 
-
-def resolved(value):
-    box = {}
-
-    @pulumi.runtime.test
-    def run():
-        return pulumi.Output.from_input(value).apply(lambda v: box.setdefault("v", v))
-    run()
-    return box["v"]
 
 
 @pytest.fixture(scope="module")

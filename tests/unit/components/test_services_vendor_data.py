@@ -6,6 +6,8 @@ import json
 import pulumi
 import pytest
 
+from tests.support.pulumi_mocks import resolved
+
 from components.ca import CertificateAuthority
 from components.consul import Consul
 from components.monitoring import Monitoring
@@ -16,15 +18,6 @@ from tests.support.netlab import context, registered, stack_spec
 
 CERT = "pulumi-python:dynamic/mammatus:StepCaCertificate"
 
-
-def resolved(value):
-    box = {}
-
-    @pulumi.runtime.test
-    def run():
-        return pulumi.Output.from_input(value).apply(lambda v: box.setdefault("v", v))
-    run()
-    return box["v"]
 
 
 @pytest.fixture(scope="module")
