@@ -59,6 +59,22 @@ def parse_spec(section: Mapping[str, Any]) -> StackSpec:
     return spec
 
 
+def stack_file_section(path) -> dict[str, Any]:
+    """The `mammatus:*` keys of a `Pulumi.<stack>.yaml`, as the engine would hand them over
+    (plain config only: secrets in the file stay encrypted and are not needed for a spec)."""
+    import yaml
+
+    with open(path) as f:
+        config = (yaml.safe_load(f) or {}).get("config") or {}
+    prefix = f"{NAMESPACE}:"
+    return {key[len(prefix):]: value for key, value in config.items() if key.startswith(prefix)}
+
+
+def load_stack_file(path) -> StackSpec:
+    """The validated spec of a stack file (diagrams, tests), without the Pulumi engine."""
+    return parse_spec(stack_file_section(path))
+
+
 def load_stack_spec() -> StackSpec:
     """The running stack's spec, from the config the engine handed to the program."""
     from pulumi.runtime.config import CONFIG

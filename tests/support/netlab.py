@@ -7,21 +7,19 @@ from __future__ import annotations
 import contextlib
 import subprocess
 import uuid
-from pathlib import Path
 from typing import Iterator
 
 import yaml
 
-from stacks.load import parse_spec
+from stacks.load import load_stack_file
 from stacks.spec import StackSpec
+from tests.support.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def stack_spec(stack: str) -> StackSpec:
     """The spec of an example stack (Pulumi.<stack>.yaml), as `preview` would load it."""
-    config = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
-    return parse_spec({key.split(":", 1)[1]: value for key, value in config.items()})
+    return load_stack_file(ROOT / f"Pulumi.{stack}.yaml")
 
 
 def run(*argv: str, netns: str | None = None, check: bool = True, **kwargs

@@ -12,9 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import yaml
-
-from stacks.load import parse_spec
+from stacks.load import load_stack_file
 from stacks.spec import Role, StackSpec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,9 +82,7 @@ def to_dot(name: str, spec: StackSpec) -> str:
 
 
 def load(stack: str) -> StackSpec:
-    config = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
-    return parse_spec({key.split(":", 1)[1]: value for key, value in config.items()
-                       if key.startswith("mammatus:")})
+    return load_stack_file(ROOT / f"Pulumi.{stack}.yaml")
 
 
 def main(argv: list[str]) -> int:

@@ -1,5 +1,4 @@
 import pulumi
-import yaml
 
 from tests.support.paths import ROOT
 from tests.support.pulumi_mocks import RecordingMocks
@@ -8,12 +7,11 @@ MOCKS = RecordingMocks()
 pulumi.runtime.set_mocks(MOCKS, project="mammatus", stack="dev", preview=False)
 
 from components.dev_box import DevBoxPlane, host_sshd_config, isolation_rules  # noqa: E402
-from stacks.load import parse_spec  # noqa: E402
+from stacks.load import load_stack_file  # noqa: E402
 
 
 def dev_spec():
-    config = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())["config"]
-    return parse_spec({k.split(":", 1)[1]: v for k, v in config.items()})
+    return load_stack_file(ROOT / "Pulumi.dev.yaml")
 
 
 def test_dev_hosts_default_to_namespaces_with_their_own_file_roots():

@@ -3,21 +3,18 @@
 import copy
 
 import pytest
-import yaml
 
-from stacks.load import SpecError, parse_spec
+from stacks.load import SpecError, load_stack_file, parse_spec, stack_file_section
 from tests.support.paths import ROOT
 
 
 def lab_section() -> dict:
-    config = yaml.safe_load((ROOT / "Pulumi.lab.yaml").read_text())["config"]
-    return {key.split(":", 1)[1]: value for key, value in config.items()}
+    return stack_file_section(ROOT / "Pulumi.lab.yaml")
 
 
 @pytest.mark.parametrize("stack", ["dev", "lab", "home"])
 def test_committed_stacks_are_valid(stack):
-    config = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
-    parse_spec({key.split(":", 1)[1]: value for key, value in config.items()})
+    assert load_stack_file(ROOT / f"Pulumi.{stack}.yaml").run_dir.startswith("/var/lib/mammatus/")
 
 
 def broken(edit) -> str:

@@ -1,20 +1,6 @@
 """Broken firewall rules fail preview with one message naming the key."""
 
-import copy
-
-import pytest
-
-from stacks.load import SpecError, parse_spec
-from tests.support.netlab import ROOT  # noqa: F401  (same stacks as the other checks)
-from tests.unit.stacks.test_checks import lab_section
-
-
-def broken(edit) -> str:
-    section = copy.deepcopy(lab_section())
-    edit(section)
-    with pytest.raises(SpecError) as err:
-        parse_spec(section)
-    return str(err.value)
+from tests.unit.stacks.test_checks import broken
 
 
 def test_icmp_with_ports():
