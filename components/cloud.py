@@ -53,9 +53,9 @@ LAYERS: list[Layer] = [
     ("nats", lambda s, c: bool(s.placement.nats), Nats),
     ("notifications", lambda s, c: bool(s.placement.nats and s.placement.sns), Notifications),
     ("queues", lambda s, c: bool(s.placement.nats and s.placement.sqs), Queues),
-    ("compute", lambda s, c: bool(s.hosts_with(Role.compute)), Compute),
     ("configuration", lambda s, c: bool(s.placement.metadata), Configuration),
     ("metadata", lambda s, c: bool(s.placement.metadata), Metadata),
+    ("compute", lambda s, c: bool(s.hosts_with(Role.compute)), Compute),
     ("block-storage", lambda s, c: bool(s.volumes), BlockStorage),
     ("object-storage", lambda s, c: bool(s.placement.object_storage), ObjectStorage),
     ("load-balancer", lambda s, c: bool(s.placement.load_balancer), LoadBalancer),
@@ -86,6 +86,8 @@ class MammatusCloud(pulumi.ComponentResource):
             ctx.shared["hosts_ready"] = dev_hosts_ready(self.dev_box)
             # The dev hosts share this machine's filesystem: daemons run from this checkout.
             ctx.shared["service_runtime"] = dev_service_runtime(os.getcwd())
+            # No image server is reachable: instances boot the image built here.
+            ctx.shared["image_sources"] = self.dev_box.image_sources
 
         self.layers: dict[str, pulumi.ComponentResource] = {}
         if spec.hosts:

@@ -6,13 +6,24 @@ default profile with the root disk and no bridge), the cloud's LXD client certif
 the macvlan profile (ctx.shared["macvlan_profile"][host] from Networking, or rendered here from
 the host's lanInterface), the images its instances use (pulled from an image server), and the
 spec's instances (dynamic_providers/lxd.py): image, profiles default+macvlan, limits from size,
-cloud-init user-data (components/render/cloud_config.py), the spec's MAC if any.
+cloud-init user-data (components/render/cloud_config.py), the instance's MAC
+(StackSpec.instance_mac: the spec's, or derived, so DHCP and the metadata inventory know it
+before the instance boots).
 
-Needs (ctx.shared): "macvlan_profile" (optional), "hosts_ready" (dev stack, optional).
+Images come from `ctx.shared["image_sources"]` ({spec image name: {"path": tarball}}, the dev
+stack's debootstrap build, uploaded over the API) or else from an image server.
+
+A host whose service manager is `direct` (the dev stack's namespace hosts: no init system
+starts LXD there) gets the LXD daemon itself as a HostService, run by `DIRECT_LXD` with LXD_DIR
+under the host's file root; a real host runs its distribution's LXD unit.
+
+Needs (ctx.shared): "macvlan_profile" (optional), "hosts_ready" (dev stack, optional),
+"image_sources" (optional), "metadata" (optional: instances boot once it serves their data).
 Puts: "instances" ({name: LxdInstance}, for Configuration and the stack outputs),
 "lxd" ({host: connection dict}). With ctx.shared["lxd_socket"] set (the dev stack: one LXD on
 the machine running Pulumi, initialised by the dev box), every compute host's resources go to
-that socket and there is no preseed/trust step. Order: Networking -> Compute -> Configuration.
+that socket and there is no preseed/trust step.
+Order: Networking -> Configuration -> Metadata -> Compute.
 """
 
 from __future__ import annotations
@@ -28,10 +39,11 @@ import yaml
 
 from components.configuration import instance_user_data
 from components.context import CloudContext
-from components.host import HostFile
+from components.host import HostFile, HostService
 from components.render import lxd_profiles
+from components.service_manager import Daemon
 from dynamic_providers.lxd import DEFAULT_IMAGE_SERVER, LxdImage, LxdInstance, LxdProfile
-from stacks.spec import Role
+from stacks.spec import Role, ServiceManager
 
 LXD_PORT = 8443
 PRESEED_PATH = "/etc/mammatus/lxd/preseed.yaml"
@@ -56,18 +68,45 @@ def preseed(address: str, pool: str = "default") -> str:
     }, sort_keys=True)
 
 
-SERVER_CERT_PATH = "/var/lib/lxd/server.crt"
+LXD_DIR = "/var/lib/lxd"
 PEM = re.compile(r"-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+-----END CERTIFICATE-----")
 
+# LXD on a host without an init system, inside a network namespace (the dev stack's hosts are
+# started with `ip netns exec`, which remounts /sys and so drops the cgroup mounts systemd in a
+# container needs): mount the machine's cgroup hierarchies again, then run LXD in the foreground.
+DIRECT_LXD = r"""
+set -e
+if ! mountpoint -q /sys/fs/cgroup; then
+  if awk '$2 == "/sys/fs/cgroup" && $3 == "cgroup2" { f = 1 } END { exit !f }' /proc/1/mounts; then
+    mount -t cgroup2 cgroup2 /sys/fs/cgroup          # unified (a systemd host)
+  else                                                # hybrid/legacy: each hierarchy again
+    mount -t tmpfs -o mode=755 cgroup /sys/fs/cgroup
+    awk '$2 ~ "^/sys/fs/cgroup/" && $3 ~ "^cgroup" { sub("^/sys/fs/cgroup/", "", $2); print $2, $3, $4 }' \
+        /proc/1/mounts | while read -r dir type opts; do
+      mkdir -p "/sys/fs/cgroup/$dir"
+      mount -t "$type" -o "$opts" "$type" "/sys/fs/cgroup/$dir"
+    done
+  fi
+fi
+mkdir -p "$LXD_DIR" && chmod 0711 "$LXD_DIR"
+exec lxd --group root --logfile "$1"
+"""
 
-def trust_command(preseed_path: str, cert_path: str, server_cert: str = SERVER_CERT_PATH) -> str:
+
+def direct_lxd_daemon(lxd_dir: str, log_file: str) -> Daemon:
+    return Daemon(name="lxd", description="LXD (no init system here)",
+                  command=["sh", "-c", DIRECT_LXD, "lxd", log_file],
+                  environment={"LXD_DIR": lxd_dir})
+
+
+def trust_command(preseed_path: str, cert_path: str, lxd_dir: str = LXD_DIR) -> str:
     """Applies the preseed, trusts the client certificate (once), then prints the server's
     certificate (the provider pins it)."""
-    p, c = shlex.quote(preseed_path), shlex.quote(cert_path)
-    return (f"lxd waitready --timeout 60 && lxd init --preseed < {p} && "
+    p, c, d = shlex.quote(preseed_path), shlex.quote(cert_path), shlex.quote(lxd_dir)
+    return (f"export LXD_DIR={d} && lxd waitready --timeout 60 && lxd init --preseed < {p} && "
             f"fp=$(openssl x509 -in {c} -noout -fingerprint -sha256 | cut -d= -f2 | tr -d : | tr A-F a-f) && "
             f"(lxc config trust list --format csv | grep -q \"$(echo $fp | cut -c1-12)\" || "
-            f"lxc config trust add {c} --name mammatus) && cat {shlex.quote(server_cert)}")
+            f"lxc config trust add {c} --name mammatus) && cat {d}/server.crt")
 
 
 def server_cert_of(stdout: str) -> str:
@@ -98,6 +137,7 @@ class Compute(pulumi.ComponentResource):
             opts=child)
 
         profiles_data = ctx.shared.get("macvlan_profile") or lxd_profiles.macvlan_profiles(spec)
+        self._image_sources = ctx.shared.get("image_sources") or {}
         user_data = instance_user_data(ctx)
         connections: dict[str, dict] = {}
         ready: dict[str, list[pulumi.Resource]] = {}
@@ -116,11 +156,17 @@ class Compute(pulumi.ComponentResource):
                            text, opts=child)
             crt = HostFile(f"{name}-{host.name}-client-cert", access, CLIENT_CERT_PATH,
                            cert.cert_pem, opts=child)
+            lxd_dir = access.path(LXD_DIR)
+            after: list[pulumi.Resource] = [pre, crt]
+            if host.service_manager is ServiceManager.direct:
+                after.append(HostService(
+                    f"{name}-{host.name}-lxd", access,
+                    direct_lxd_daemon(lxd_dir, f"{access.run_dir}/lxd.log"), opts=child))
             init = command.remote.Command(
                 f"{name}-{host.name}-lxd-init", connection=access.connection(),
-                create=trust_command(PRESEED_PATH, CLIENT_CERT_PATH),
+                create=trust_command(access.path(PRESEED_PATH), access.path(CLIENT_CERT_PATH), lxd_dir),
                 triggers=[text, cert.cert_pem],
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[pre, crt]))
+                opts=pulumi.ResourceOptions(parent=self, depends_on=after))
             connections[host.name] = {"endpoint": f"https://{host.address}:{LXD_PORT}",
                                       "client_cert": cert.cert_pem,
                                       "client_key": pulumi.Output.secret(key.private_key_pem),
@@ -128,6 +174,9 @@ class Compute(pulumi.ComponentResource):
             ready[host.name] = [init]
             self._profile_and_images(name, host, spec, profiles_data, connections, ready, child)
 
+        # An instance asks the metadata service who it is while it boots: serve first.
+        metadata = ctx.shared.get("metadata") or {}
+        served = [metadata["service"]] if metadata.get("service") else []
         instances: dict[str, LxdInstance] = {}
         for inst in spec.instances:
             if inst.host not in connections:
@@ -140,9 +189,9 @@ class Compute(pulumi.ComponentResource):
                 f"{name}-instance-{inst.name}", name=inst.name, image=inst.image,
                 size={"cpus": inst.size.cpus, "memory_mb": inst.size.memory_mb,
                       "disk_gb": inst.size.disk_gb},
-                profiles=profiles, user_data=user_data[inst.name], mac=inst.mac,
+                profiles=profiles, user_data=user_data[inst.name], mac=spec.instance_mac(inst),
                 connection=connections[inst.host],
-                opts=pulumi.ResourceOptions(parent=self, depends_on=ready[inst.host]))
+                opts=pulumi.ResourceOptions(parent=self, depends_on=ready[inst.host] + served))
 
         ctx.shared["instances"] = instances
         ctx.shared["lxd"] = connections
@@ -166,9 +215,11 @@ class Compute(pulumi.ComponentResource):
             config=profile.get("config") or {}, devices=profile["devices"],
             description=profile.get("description", ""), connection=connections[host.name],
             opts=after))
+        sources = self._image_sources
         for image in sorted({i.image for i in spec.instances if i.host == host.name}):
+            source = sources.get(image) or {
+                "server": DEFAULT_IMAGE_SERVER, "alias": IMAGE_ALIASES.get(image, image),
+                "protocol": "simplestreams"}
             ready[host.name].append(LxdImage(
-                f"{name}-{host.name}-image-{image}", alias=image,
-                source={"server": DEFAULT_IMAGE_SERVER, "alias": IMAGE_ALIASES.get(image, image),
-                        "protocol": "simplestreams"},
+                f"{name}-{host.name}-image-{image}", alias=image, source=source,
                 connection=connections[host.name], opts=after))

@@ -3,11 +3,10 @@ instances): the user-data of each spec instance (components/render/cloud_config.
 metadata service's inventory of instances (name, MACs, image, host, admin SSH key, user-data),
 which the Metadata layer writes next to its config and serves with the vendor-data.
 
-Needs (ctx.shared): "instances" from Compute ({name: LxdInstance}; MACs of instances without a
-spec MAC come from LXD), "vendor_data" (optional, from the Services layers: the metadata
+Needs (ctx.shared): "vendor_data" (optional, from the Services layers: the metadata
 config's `vendor_data` section — consul/vault/telegraf). Puts: "user_data" ({instance: text}),
 "metadata_inventory" (Output[str]), "metadata_vendor_data" (the vendor_data it saw).
-Order: Compute -> Configuration -> Metadata.
+Order: Configuration -> Metadata -> Compute (instances boot once their data is served).
 
 Also holds the small helpers the placement components share (which binary a daemon runs, how a
 Mammatus Python service is started on a host).
@@ -61,16 +60,11 @@ class Configuration(pulumi.ComponentResource):
         super().__init__("mammatus:config:Configuration", name, None, opts)
         spec = ctx.spec
         user_data = instance_user_data(ctx)
-        instances: dict[str, Any] = ctx.shared.get("instances") or {}
-        names = [i.name for i in spec.instances]
-        macs = [instances[n].mac_address if n in instances else None for n in names]
-
-        def inventory(args) -> str:
-            public_key, *found = args
-            return metadata_config.render_inventory(
-                spec, dict(zip(names, found)), user_data, ssh_keys=[public_key] if public_key else [])
-
-        self.inventory = pulumi.Output.all(ctx.admin_public_key, *macs).apply(inventory)
+        # Every MAC is known from the spec (StackSpec.instance_mac), so the inventory is ready
+        # before the instances boot and ask the metadata service who they are.
+        self.inventory = pulumi.Output.from_input(ctx.admin_public_key).apply(
+            lambda key: metadata_config.render_inventory(spec, user_data,
+                                                         ssh_keys=[key] if key else []))
         self.user_data = pulumi.Output.from_input(user_data)
         ctx.shared["user_data"] = user_data
         ctx.shared["metadata_inventory"] = self.inventory

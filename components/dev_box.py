@@ -6,8 +6,12 @@
         |  veth
     LAN switch ns (bridge br0) ---- veth ---- each LAN host ns (control, storage …)
         |  veth
-    this machine: <devBox.machineLanAddress> on `<prefix>-lan0` (SSH to the hosts; LXD's macvlan
-    parent), with FORWARD dropped both ways so nothing on the LAN reaches the real uplink.
+    this machine: <devBox.machineLanAddress> on `<prefix>-lan0` (SSH to the hosts), with FORWARD
+    dropped both ways so nothing on the LAN reaches the real uplink.
+
+The compute host is a namespace like the others: the Compute layer starts LXD in it and its
+instances sit on the LAN through a macvlan on the host's LAN veth. Their image is built here
+with debootstrap (dynamic_providers/rootfs_image.py) and cached between runs.
 
 Every host gets its own file root (`<runDir>/hosts/<name>`) and its own sshd (keys only),
 started in its namespace; from then on it is configured over SSH like a real host.
@@ -27,7 +31,13 @@ from components.render import sshd
 from components.service_manager import digest
 from dynamic_providers.local_daemon import LocalDaemon
 from dynamic_providers.netplane import Bridge, NetNamespace, VethPair
+from dynamic_providers.rootfs_image import RootfsImage
+from stacks.checks import DEV_IMAGES
 from stacks.spec import DevBox, Host, StackSpec
+
+
+# The one image the dev stack can offer its instances (stacks.checks refuses others).
+DEV_IMAGE = DEV_IMAGES[0]
 
 
 def host_netns(box: DevBox, host: Host) -> str:
@@ -107,7 +117,7 @@ class DevBoxPlane(pulumi.ComponentResource):
             is_gateway = gateway is not None and host.name == gateway.host
             lan = VethPair(
                 f"{name}-{host.name}-lan",
-                a={"netns": ns.name, "ifname": gateway.lan_interface if is_gateway else "eth0",
+                a={"netns": ns.name, "ifname": gateway.lan_interface if is_gateway else host.lan_interface,
                    "addresses": [lan_address],
                    "gateway": "" if is_gateway else str(gateway.lan_address)},
                 b={"netns": switch.name, "ifname": host.name[:15], "master": "br0"},
@@ -126,6 +136,12 @@ class DevBoxPlane(pulumi.ComponentResource):
             ready.append(self._sshd(name, host, ns, admin_public_key, links))
         # The upstream address exists once the gateway's WAN link is up.
         ready += self._upstream_services(name, spec, box, upstream, wan_links)
+
+        # The instances' image, built with debootstrap and cached machine-wide (rootfs_image.py).
+        self.image_sources: dict[str, dict] = {}
+        if spec.instances:
+            image = RootfsImage(f"{name}-image-{DEV_IMAGE}", opts=child())
+            self.image_sources[DEV_IMAGE] = {"path": image.path}
 
         self.machine_lan_address = pulumi.Output.from_input(str(box.machine_lan_address.ip))
         self.upstream_netns = upstream.name

@@ -3,12 +3,15 @@ layouts, the "who am I" of instances) on the host placed as `metadata`.
 
 Writes its YAML config (components/render/metadata_config.py: listen address, cloud domain and
 subnet, identity sources, vendor-data) and the instance inventory from the Configuration layer,
-then runs `python -m services.metadata --listen ADDR:80 --config FILE`. dnsmasq's lease file is
-an identity source only when the service shares the DHCP server's host.
+then runs `python -m services.metadata --listen 169.254.169.254:80 --config FILE`, with that
+link-local address added to the host's LAN interface (as clouds do: instances' cloud-init looks
+there). Instances reach it through their default route when the service is on the gateway, or
+through the DHCP server's classless static route otherwise (components/render/dnsmasq.py).
+dnsmasq's lease file is an identity source only when the service shares the DHCP server's host.
 
 Needs (ctx.shared): "metadata_inventory" (Configuration), "metadata_vendor_data" (optional),
 "dnsmasq" (optional: its lease_file, when on the same host). Puts: "metadata" ({url}).
-Order: Compute -> Configuration -> Metadata.
+Order: Configuration -> Metadata -> Compute.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 from typing import Optional
 
 import pulumi
+import pulumi_command as command
 import pulumi_random as random
 
 from components.configuration import python_daemon
@@ -27,6 +31,19 @@ CONFIG = "/etc/mammatus/metadata/metadata.yaml"
 INVENTORY = "/etc/mammatus/metadata/inventory.yaml"
 TOKEN_KEY = "/etc/mammatus/metadata/token.key"
 PORT = 80
+ADDRESS = "169.254.169.254"
+
+
+def lan_interface(spec, host) -> str:
+    """The host's LAN port (the gateway's is named in the gateway section)."""
+    return spec.gateway.lan_interface if spec.gateway and spec.gateway.host == host.name \
+        else host.lan_interface
+
+
+def address_commands(interface: str) -> tuple[str, str]:
+    """(add, remove) of the well-known metadata address on a LAN interface."""
+    return (f"ip addr replace {ADDRESS}/32 dev {interface}",
+            f"ip addr del {ADDRESS}/32 dev {interface} 2>/dev/null || true")
 
 
 def _has_outputs(value) -> bool:
@@ -54,8 +71,11 @@ class Metadata(pulumi.ComponentResource):
         if inventory is None:
             raise ValueError("build the Configuration layer before Metadata (ctx.shared['metadata_inventory'])")
         child = pulumi.ResourceOptions(parent=self)
-        address = str(access.host.address)
-        listen = f"{address}:{PORT}"
+        listen = f"{ADDRESS}:{PORT}"
+        add, remove = address_commands(lan_interface(spec, access.host))
+        link_local = command.remote.Command(
+            f"{name}-address", connection=access.connection(), create=add, delete=remove,
+            opts=child)
         dns_host = spec.placement.dns or (spec.gateway.host if spec.gateway else None)
         dnsmasq = ctx.shared.get("dnsmasq") or {}
         leases = [dnsmasq["lease_file"]] if dns_host == access.host.name and dnsmasq.get("lease_file") else []
@@ -83,7 +103,8 @@ class Metadata(pulumi.ComponentResource):
         service = HostService(
             f"{name}-service", access,
             python_daemon(ctx, "metadata", "services.metadata", args, "instance metadata"),
-            config=[" ".join(args), plain or ""], depends_on=[conf, inv, key_file], opts=child)
+            config=[" ".join(args), plain or ""], depends_on=[conf, inv, key_file, link_local],
+            opts=child)
 
         self.url = service.unit.apply(lambda _: f"http://{listen}")
         self.config = text

@@ -342,13 +342,36 @@ class ImageProvider(ResourceProvider):
         except NotFound:
             return None
 
+    @staticmethod
+    def _upload(client, path: str, alias: str) -> None:
+        """Uploads a unified tarball (its sha256 is LXD's fingerprint) unless LXD has it
+        already, e.g. from an `up` that failed after the upload; then points the alias at it."""
+        import hashlib
+        from pylxd.exceptions import NotFound
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        fingerprint = h.hexdigest()
+        if client.images.exists(fingerprint):
+            image = client.images.get(fingerprint)
+        else:
+            with open(path, "rb") as f:
+                image = client.images.create(f, wait=True)
+        try:
+            target = client.api.images.aliases[alias].get().json()["metadata"]["target"]
+        except NotFound:
+            target = None
+        if target != fingerprint:
+            if target is not None:
+                client.api.images.aliases[alias].delete()
+            image.add_alias(alias, "")
+
     def create(self, props):
         source = props["source"]
         with _Client(props.get("connection")) as client:
             if source.get("path"):
-                with open(source["path"], "rb") as f:
-                    image = client.images.create(f.read(), wait=True)
-                image.add_alias(props["alias"], props.get("description", ""))
+                self._upload(client, source["path"], props["alias"])
             else:
                 body = image_pull_body(props["alias"], source["server"], source.get("alias", ""),
                                        source.get("protocol", "simplestreams"))

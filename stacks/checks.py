@@ -73,7 +73,7 @@ def check_placement(spec: StackSpec) -> Iterator[Problem]:
         yield from _host_exists(spec, f"volumes[{i}].host", vol.host, Role.storage)
     for name in _duplicates(i.name for i in spec.instances):
         yield "instances", f"instance name {name!r} is used twice"
-    for mac in _duplicates(i.mac for i in spec.instances if i.mac):
+    for mac in _duplicates(spec.instance_mac(i) for i in spec.instances):
         yield "instances", f"MAC {mac} is given to two instances"
 
 
@@ -107,7 +107,25 @@ def check_firewall(spec: StackSpec) -> Iterator[Problem]:
             yield f"firewall[{i}].ports", f"rule {rule.name!r}: icmp has no ports"
 
 
-CHECKS = (check_hosts, check_network, check_placement, check_messaging, check_firewall)
+# What the dev stack's instances can boot: its own debootstrap build (no image server here).
+DEV_IMAGES = ("debian-bookworm",)
+
+
+def check_dev_box(spec: StackSpec) -> Iterator[Problem]:
+    if spec.dev_box is None:
+        return
+    for i, inst in enumerate(spec.instances):
+        if inst.image not in DEV_IMAGES:
+            yield (f"instances[{i}].image", f"the dev stack builds only {', '.join(DEV_IMAGES)} "
+                   f"(no image server is reachable), got {inst.image!r}")
+    machine = spec.dev_box.machine_lan_address.ip
+    for i, host in enumerate(spec.hosts):
+        if host.address == machine:
+            yield f"hosts[{i}].address", f"{machine} is devBox.machineLanAddress (this machine)"
+
+
+CHECKS = (check_hosts, check_network, check_placement, check_messaging, check_firewall,
+          check_dev_box)
 
 
 def problems(spec: StackSpec) -> list[Problem]:

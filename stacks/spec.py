@@ -9,6 +9,7 @@ cloud (addresses inside subnets, placements on existing hosts, duplicates) are i
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import os
 import re
@@ -304,3 +305,13 @@ class StackSpec(Model):
 
     def hosts_with(self, role: Role) -> list[Host]:
         return [h for h in self.hosts if role in h.roles]
+
+    def instance_mac(self, instance: "Instance") -> str:
+        """The instance's MAC: the spec's, else one derived from the cloud's domain and the
+        instance's name (LXD's 00:16:3e prefix), so that DHCP, the metadata service's inventory
+        and LXD agree on it before the instance exists."""
+        if instance.mac:
+            return instance.mac
+        domain = self.network.domain if self.network else ""
+        digest = hashlib.sha256(f"{domain}/{instance.name}".encode()).digest()
+        return "00:16:3e:" + ":".join(f"{b:02x}" for b in digest[:3])

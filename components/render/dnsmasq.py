@@ -136,6 +136,7 @@ def render(spec: StackSpec, paths: DnsmasqPaths = DnsmasqPaths(), *, inline_reso
         "dhcp-authoritative",
         f"dhcp-range=set:lan,{rng.start},{rng.end},{netmask},{rng.lease_time}",
         f"dhcp-option=tag:lan,option:router,{router}",
+        *metadata_route(spec, router),
         f"dhcp-option=tag:lan,option:dns-server,{listen.address}",
         f"dhcp-option=tag:lan,option:domain-search,{net.domain}",
         f"dhcp-leasefile={paths.lease_file}",
@@ -153,6 +154,21 @@ def render(spec: StackSpec, paths: DnsmasqPaths = DnsmasqPaths(), *, inline_reso
         "log-facility=-",
     ]
     return "\n".join(lines) + "\n"
+
+
+METADATA_ADDRESS = "169.254.169.254"
+
+
+def metadata_route(spec: StackSpec, router) -> list[str]:
+    """When the metadata service is not on the router, a classless static route (option 121)
+    leads instances to it; such a route list replaces the router option, so it repeats the
+    default route (RFC 3442)."""
+    host = spec.placement.metadata
+    if not host or (spec.gateway and host == spec.gateway.host):
+        return []
+    address = spec.host(host).address
+    return [f"dhcp-option=tag:lan,option:classless-static-route,"
+            f"{METADATA_ADDRESS}/32,{address},0.0.0.0/0,{router}"]
 
 
 def directories(spec: StackSpec, paths: DnsmasqPaths) -> list[str]:

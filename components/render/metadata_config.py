@@ -35,14 +35,12 @@ def render_config(spec: StackSpec, *, listen: str, inventory_path: str,
         config, sort_keys=True, default_flow_style=False)
 
 
-def render_inventory(spec: StackSpec, macs: Mapping[str, Optional[str]],
-                     user_data: Mapping[str, str], ssh_keys: Sequence[str] = ()) -> str:
-    """One entry per spec instance whose MAC is known (the spec's, or LXD's once created)."""
+def render_inventory(spec: StackSpec, user_data: Mapping[str, str],
+                     ssh_keys: Sequence[str] = ()) -> str:
+    """One entry per spec instance, with its MAC (StackSpec.instance_mac)."""
     instances = []
     for inst in spec.instances:
-        mac = inst.mac or macs.get(inst.name)
-        if not mac:
-            continue
+        mac = spec.instance_mac(inst)
         item: dict[str, Any] = {"name": inst.name, "macs": [mac], "image": inst.image,
                                 "host": inst.host, "type": "lxd.container"}
         if ssh_keys:

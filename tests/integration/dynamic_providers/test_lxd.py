@@ -278,7 +278,7 @@ def test_compute_preseed_and_trust_then_the_https_api(lxd):
         (work / "preseed.yaml").write_text(preseed("127.0.0.1"))
         (work / "client.crt").write_text(cert)
         command = trust_command(str(work / "preseed.yaml"), str(work / "client.crt"),
-                                lxd["env"]["LXD_DIR"] + "/server.crt")
+                                lxd["env"]["LXD_DIR"])
         for _ in range(2):   # idempotent: the second run finds the certificate trusted
             result = subprocess.run(["ip", "netns", "exec", lxd["netns"], "bash", "-c", command],
                                     env=lxd["env"], capture_output=True, text=True)

@@ -53,13 +53,16 @@ def test_metadata_service_config_leases_and_vendor_data(layers):
     def check(args):
         assert args[1].endswith("mammatus:metadata:Metadata::md")
         config = parse_config(args[3])
-        assert config.listen == "10.10.0.1:80" and args[4] == "http://10.10.0.1:80"
+        # Instances look for it at the link-local address, on the gateway's LAN port.
+        assert config.listen == "169.254.169.254:80" and args[4] == "http://169.254.169.254:80"
+        assert MOCKS.inputs("md-address")["create"] == \
+            f"ip addr replace 169.254.169.254/32 dev enp2s0"
         # metadata and dnsmasq share the gateway in the lab: leases identify instances.
         assert [str(p) for p in config.identity.leases] == ["/var/lib/misc/dnsmasq.leases"]
         assert config.vendor_data.consul.datacenter == "lab"
         assert str(config.tokens.secret_file) == "/etc/mammatus/metadata/token.key"
         run = MOCKS.inputs("md-service-run")["create"]
-        assert "-m services.metadata --listen 10.10.0.1:80 --config /etc/mammatus/metadata/metadata.yaml" in run
+        assert "-m services.metadata --listen 169.254.169.254:80 --config /etc/mammatus/metadata/metadata.yaml" in run
         assert MOCKS.inputs("md-token-key-write")["mode"] == "0600"
     return settled(layers).apply(check)
 

@@ -94,3 +94,14 @@ def test_paths_map_into_a_file_root():
 def test_no_network_no_dnsmasq():
     with pytest.raises(ValueError, match="mammatus:network"):
         dnsmasq.render(StackSpec(runDir="/tmp/x"))
+
+
+def test_instances_get_a_route_to_the_metadata_service_off_the_router():
+    # home: metadata on control, so option 121 leads there and repeats the default route
+    home = stack_spec("home")
+    control = str(home.host("control").address)
+    route = [l for l in lines(home) if "classless-static-route" in l]
+    assert route == [f"dhcp-option=tag:lan,option:classless-static-route,169.254.169.254/32,"
+                     f"{control},0.0.0.0/0,{home.gateway.lan_address}"]
+    # lab: metadata on the gateway itself, the default route already leads there
+    assert not any("classless-static-route" in l for l in lines(stack_spec("lab")))

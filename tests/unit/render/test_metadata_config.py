@@ -23,14 +23,14 @@ def test_config_loads_with_the_services_parser():
     assert str(config.tokens.secret_file) == "/etc/m/token.key"
 
 
-def test_inventory_loads_with_the_services_parser_and_skips_unknown_macs():
+def test_inventory_loads_with_the_services_parser_with_every_instances_mac():
     spec = stack_spec("home")
     text = metadata_config.render_inventory(
-        spec, {"web-1": "00:16:3E:00:00:01", "web-2": None, "db-1": "00:16:3e:00:00:03"},
-        {"web-1": "#cloud-config\npackages: [nginx]\n"}, ssh_keys=["ssh-ed25519 AAAA admin"])
+        spec, {"web-1": "#cloud-config\npackages: [nginx]\n"}, ssh_keys=["ssh-ed25519 AAAA admin"])
     instances = {i.name: i for i in parse_inventory(text)}
-    assert sorted(instances) == ["db-1", "web-1"]       # web-2's MAC is not known yet
-    assert instances["web-1"].macs == ("00:16:3e:00:00:01",)
+    assert sorted(instances) == sorted(i.name for i in spec.instances)
+    for inst in spec.instances:   # the spec's MAC, or the derived one LXD is given
+        assert instances[inst.name].macs == (spec.instance_mac(inst),)
     assert instances["web-1"].user_data.startswith("#cloud-config")
     assert instances["web-1"].host == "compute-1"
     assert instances["db-1"].ssh_keys == ("ssh-ed25519 AAAA admin",)

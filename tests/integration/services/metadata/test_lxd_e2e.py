@@ -5,7 +5,7 @@ The LXD daemon runs in a network namespace the test creates, with its own LXD_DI
 by `lxd init --preseed` (dir pool, a bridge on a fixed private subnet, no NAT, no IPv6). The
 service listens on 169.254.169.254 on that bridge and proves the container's identity from the
 bridge's own dnsmasq leases and LXD's instance list (its unix socket): the production chain.
-The image comes from e2e_image.py (debootstrap, cached in .cache/metadata/).
+The image comes from e2e_image.py (debootstrap, cached in /var/cache/mammatus/images).
 """
 
 from __future__ import annotations
