@@ -138,9 +138,8 @@ class MammatusCloud(pulumi.ComponentResource):
                 conn = shared[service]["connection"]
                 pulumi.export(f"{service}_credentials", pulumi.Output.secret(
                     {"access_key": conn["access_key"], "secret_key": conn["secret_key"]}))
-        if "instances" in shared:
-            pulumi.export("instances", {n: i.address for n, i in shared["instances"].items()
-                                        if hasattr(i, "address")})
+        if "compute" in self.layers:   # {name: {host, status, ipv4, mac}}
+            pulumi.export("instances", self.layers["compute"].instances)
         if self.dev_box:
             pulumi.export("upstream_netns", self.dev_box.upstream_netns)
             pulumi.export("host_netns", {h.name: h.netns for h in spec.hosts})

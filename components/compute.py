@@ -46,6 +46,7 @@ from dynamic_providers.lxd import DEFAULT_IMAGE_SERVER, LxdImage, LxdInstance, L
 from stacks.spec import Role, ServiceManager
 
 LXD_PORT = 8443
+ADDRESS_TIMEOUT = 120  # seconds an instance on the LAN may take to get its DHCP lease
 PRESEED_PATH = "/etc/mammatus/lxd/preseed.yaml"
 CLIENT_CERT_PATH = "/etc/mammatus/lxd/mammatus-client.crt"
 # Spec image names -> image server aliases (simplestreams, cloud variants ship cloud-init).
@@ -191,6 +192,8 @@ class Compute(pulumi.ComponentResource):
                       "disk_gb": inst.size.disk_gb},
                 profiles=profiles, user_data=user_data[inst.name], mac=spec.instance_mac(inst),
                 connection=connections[inst.host],
+                # On the LAN, `up` waits for the DHCP lease (the instance's address output).
+                address_timeout=ADDRESS_TIMEOUT if inst.profile == lxd_profiles.MACVLAN_PROFILE else None,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=ready[inst.host] + served))
 
         ctx.shared["instances"] = instances

@@ -29,7 +29,9 @@ class Foundation(pulumi.ComponentResource):
         # For the web consoles that insist on a password (Grafana, MinIO): generated, never typed.
         password = random.RandomPassword(f"{name}-admin-password", length=24, special=False,
                                          opts=child)
-        run_dir = LocalDirectory(f"{name}-run-dir", path=spec.run_dir, mode="0750", opts=child)
+        # 0711: others may pass through but not list it; the dev stack's LXD keeps containers
+        # below it, and their unprivileged root must traverse every parent directory.
+        run_dir = LocalDirectory(f"{name}-run-dir", path=spec.run_dir, mode="0711", opts=child)
 
         key_file = f"{spec.run_dir}/admin_ed25519.pub"
         publish = command.local.Command(

@@ -448,10 +448,42 @@ class InstanceProvider(ResourceProvider):
         with _Client(props.get("connection")) as client:
             response = client.api.instances.post(json=instance_body(props))
             client.operations.wait_for_operation(response.json()["operation"])
-            if props.get("running", True):
-                self._set_state(client, props["name"], "start")
-            found = self._observe(client, props["name"])
+            try:
+                if props.get("running", True):
+                    self._set_state(client, props["name"], "start")
+                found = self._observe(client, props["name"])
+                if props.get("running", True) and props.get("address_timeout"):
+                    found = self._wait_for_address(client, props["name"], props["address_timeout"])
+            except Exception:
+                # A failed create leaves nothing behind (Pulumi records no state for it), so
+                # the next `up` can create it again.
+                self._remove(client, props["name"])
+                raise
         return CreateResult(id_=props["name"], outs=self._outs(props, found))
+
+    def _wait_for_address(self, client, name: str, timeout: float) -> dict:
+        """The instance once its NIC has a global IPv4 (a DHCP lease on macvlan), so that
+        `up` ends with instances that can be reached."""
+        import time
+        deadline = time.monotonic() + float(timeout)
+        while True:
+            found = self._observe(client, name)
+            if found["ipv4"] or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        if not found["ipv4"]:
+            raise RuntimeError(f"instance {name!r} got no IPv4 address within {timeout} s "
+                               f"(status {found['status']}): is a DHCP server on its network?")
+        return found
+
+    def _remove(self, client, name: str) -> None:
+        found = self._observe(client, name)
+        if found is None:
+            return
+        if found["status"] == "Running":
+            self._stop(client, name)
+        response = client.api.instances[name].delete()
+        client.operations.wait_for_operation(response.json()["operation"])
 
     def update(self, id_, _olds, news):
         with _Client(news.get("connection")) as client:
@@ -479,13 +511,7 @@ class InstanceProvider(ResourceProvider):
 
     def delete(self, id_, props):
         with _Client(props.get("connection")) as client:
-            found = self._observe(client, id_)
-            if found is None:
-                return
-            if found["status"] == "Running":
-                self._stop(client, id_)
-            response = client.api.instances[id_].delete()
-            client.operations.wait_for_operation(response.json()["operation"])
+            self._remove(client, id_)
 
 
 # ---------------------------------------------------------------- resources
@@ -535,10 +561,12 @@ class LxdInstance(pulumi.dynamic.Resource, module="mammatus", name="LxdInstance"
                  user_data: pulumi.Input[Optional[str]] = None, mac: pulumi.Input[Optional[str]] = None,
                  connection: pulumi.Input[Optional[dict]] = None, pool: str = "default",
                  running: bool = True, config: Optional[dict] = None,
+                 address_timeout: Optional[float] = None,
                  opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(InstanceProvider(), resource_name,
                          {"name": name, "image": image, "size": size, "profiles": profiles,
                           "user_data": user_data, "mac": mac, "connection": connection,
                           "pool": pool, "running": running, "config": config or {},
+                          "address_timeout": address_timeout,
                           "status": None, "ipv4": None, "ipv6": None, "mac_address": None},
                          _opts(opts))

@@ -59,8 +59,9 @@ def recipe(suite: str = SUITE, packages=PACKAGES, cloud_cfg: Optional[str] = Non
 
 
 def recipe_digest(props: dict) -> str:
-    """Names the tarball: the same recipe is the same file (version 2: LXD unified tarball)."""
-    key = [props["suite"], sorted(props["packages"]), props["cloud_cfg"], 2]
+    """Names the tarball: the same recipe is the same file (the last item: this builder's
+    version, raised when _build changes)."""
+    key = [props["suite"], sorted(props["packages"]), props["cloud_cfg"], 3]
     return hashlib.sha256(json.dumps(key).encode()).hexdigest()[:12]
 
 
@@ -112,7 +113,9 @@ def _build(props: dict, dest: Path) -> None:
             "source /etc/network/interfaces.d/*\n\nauto lo\niface lo inet loopback\n")
         _chroot(root, "systemctl", "mask", "systemd-binfmt.service")
         (root / "etc/cloud/cloud.cfg.d/90-mammatus.cfg").write_text(props["cloud_cfg"])
-        (root / "etc/hostname").write_text("unconfigured\n")
+        # No /etc/hostname: systemd keeps the name LXD gives the container (the instance's),
+        # which is what its first DHCP request sends, before cloud-init runs.
+        (root / "etc/hostname").unlink(missing_ok=True)
         (root / "etc/machine-id").write_text("")  # systemd makes one per instance
         shutil.rmtree(root / "var/cache/apt/archives", ignore_errors=True)
         shutil.rmtree(root / "var/lib/apt/lists", ignore_errors=True)

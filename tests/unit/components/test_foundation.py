@@ -57,5 +57,5 @@ def test_public_key_is_published_into_the_run_dir(foundation):
         assert publish.inputs["delete"].startswith("rm -f ")
         assert publish.inputs["stdin"] == "ssh-ed25519 AAAAmock"
         run_dir = MOCKS.named("t-run-dir")
-        assert (run_dir.inputs["path"], run_dir.inputs["mode"]) == ("/var/lib/mammatus/test", "0750")
+        assert (run_dir.inputs["path"], run_dir.inputs["mode"]) == ("/var/lib/mammatus/test", "0711")
     return settled(foundation).apply(check)
