@@ -207,6 +207,17 @@ def observe(ep: dict[str, Any]) -> Optional[dict[str, Any]]:
     return parse_endpoint(ep["netns"], proc.stdout, routes)
 
 
+def managed_view(found: Optional[dict[str, Any]], wanted: dict[str, Any]) -> Optional[dict[str, Any]]:
+    """What a read reports of an endpoint: only the addresses and default route this resource
+    manages. Others belong to other owners (the metadata service's 169.254.169.254, a DHCP
+    client's lease) and are no drift; a managed address that is gone is."""
+    if found is None:
+        return None
+    present = set(found["addresses"])
+    return {**found, "addresses": [a for a in wanted.get("addresses") or [] if a in present],
+            "gateway": found["gateway"] if wanted.get("gateway") else ""}
+
+
 def drifted(old: dict[str, Any], new: dict[str, Any]) -> bool:
     """Whether an endpoint as recorded (or as read back) differs from what the program wants;
     a link found down counts as drift."""
@@ -232,7 +243,7 @@ class VethProvider(ResourceProvider):
                             outs={"a": observe(props["a"]), "b": observe(props["b"])})
 
     def read(self, id_, props):
-        a, b = observe(endpoint(props["a"])), observe(endpoint(props["b"]))
+        a, b = (managed_view(observe(endpoint(props[k])), endpoint(props[k])) for k in ("a", "b"))
         if a is None or b is None:
             return ReadResult(None, {})
         return ReadResult(id_, {"a": a, "b": b}, {"a": a, "b": b})
@@ -267,7 +278,7 @@ class BridgeProvider(ResourceProvider):
         return CreateResult(id_=f"{br['netns']}/{br['ifname']}", outs={"bridge": observe(br)})
 
     def read(self, id_, props):
-        br = observe(endpoint(props["bridge"]))
+        br = managed_view(observe(endpoint(props["bridge"])), endpoint(props["bridge"]))
         if br is None:
             return ReadResult(None, {})
         return ReadResult(id_, {"bridge": br}, {"bridge": br})

@@ -67,3 +67,17 @@ def test_a_failed_step_undoes_the_link(monkeypatch):
     with pytest.raises(netplane.IpError):
         netplane.run_all_or_undo([["add"], ["set", "master", "br0"], ["up"]], ["del"])
     assert ran == [["add"], ["set", "master", "br0"], ["del"]]
+
+
+def test_a_read_reports_only_what_the_resource_manages():
+    from dynamic_providers.netplane import managed_view
+    found = {"netns": "g", "ifname": "lan0", "master": "", "mac": "aa", "up": True,
+             "gateway": "198.51.100.1",
+             "addresses": ["198.51.100.1/24", "169.254.169.254/32"]}   # + the metadata address
+    wanted = {"addresses": ["198.51.100.1/24"], "gateway": ""}
+    view = managed_view(found, wanted)
+    assert view["addresses"] == ["198.51.100.1/24"] and view["gateway"] == ""
+    # a managed address that went away is drift
+    gone = managed_view({**found, "addresses": []}, wanted)
+    assert gone["addresses"] == []
+    assert managed_view(None, wanted) is None
