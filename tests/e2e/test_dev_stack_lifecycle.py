@@ -60,7 +60,8 @@ def test_up_creates_every_kind_of_resource(dev):
 
     out = dev.outputs()
     assert out["run_dir"] == str(dev.run_dir) and dev.run_dir.is_dir()
-    assert {f"{PREFIX}-{n}" for n in ("wan", "lan", "gateway", "control", "storage")} <= set(netns_list())
+    assert {f"{PREFIX}-{n}" for n in ("wan", "lan", "gateway", "control", "storage", "compute")} \
+        <= set(netns_list())
     assert out["admin_public_key"].startswith("ssh-ed25519 ")
     assert Path(out["admin_public_key_file"]).read_text() == out["admin_public_key"]
     assert len(out["admin_password"]) == 24 and out["admin_password"].isalnum()
@@ -166,6 +167,53 @@ def test_the_ca_answers_over_tls_that_its_root_verifies(dev, tmp_path):
     assert health.stdout.strip() == '{"status":"ok"}', health.stderr
 
 
+def instance_ssh(key_file: Path, fqdn: str, command: str) -> subprocess.CompletedProcess:
+    """SSH from the LAN client to an instance's default user (Debian's `debian`), with the
+    stack's key, which the metadata service handed to cloud-init."""
+    return in_netns("client", "ssh", "-i", str(key_file), "-o", "BatchMode=yes",
+                    "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                    "-o", "ConnectTimeout=5", f"debian@{fqdn}", command)
+
+
+def test_an_instance_on_macvlan_holds_a_lease_answers_and_ran_its_user_data(dev, tmp_path):
+    import ipaddress
+    import time
+
+    out = dev.outputs()
+    web = out["instances"]["web"]
+    assert web["status"] == "Running" and len(web["ipv4"]) == 1
+    address = web["ipv4"][0]
+    assert ipaddress.ip_address("198.51.100.100") <= ipaddress.ip_address(address) \
+        <= ipaddress.ip_address("198.51.100.199")
+    # Its lease is dnsmasq's, under the name the cloud gave it, and the LAN resolves that name.
+    leases = next((dev.run_dir / "hosts" / "gateway").rglob("*.leases")).read_text()
+    assert f" {web['mac']} {address} web " in leases
+    fqdn = f"web.{out['domain']}"
+    assert in_netns("client", "dig", "+short", fqdn).stdout.strip() == address
+    # It answers on the LAN: SSH with the stack's key, and cloud-init ran the spec's user-data
+    # with data from the metadata service (NoCloud seeded from 169.254.169.254).
+    key = tmp_path / "admin_key"
+    key.write_text(out["admin_private_key"])
+    key.chmod(0o600)
+    deadline = time.monotonic() + 180
+    while True:
+        done = instance_ssh(key, fqdn, "cloud-init status --wait --long >/dev/null; "
+                                       "cloud-init status --long; cat /var/lib/mammatus/hello.txt")
+        if done.returncode == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert done.returncode == 0, done.stderr
+    assert "status: done" in done.stdout
+    assert "DataSourceNoCloudNet" in done.stdout and "169.254.169.254" in done.stdout
+    assert done.stdout.rstrip().endswith("hello from the dev stack")
+    assert instance_ssh(key, fqdn, "hostname -f").stdout.strip() == fqdn
+    # A password is refused there too.
+    refused = in_netns("client", "ssh", "-o", "BatchMode=yes", "-o", "PubkeyAuthentication=no",
+                       "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                       f"debian@{fqdn}", "true")
+    assert refused.returncode == 255 and "Permission denied" in refused.stderr
+
+
 def test_secrets_are_encrypted_in_the_state(dev):
     password = dev.outputs()["admin_password"]
     state = dev.pulumi("stack", "export", "--stack", "dev").stdout
@@ -189,7 +237,31 @@ def test_a_hand_edit_is_found_by_refresh_and_repaired_by_up(dev):
     dev.pulumi("up", "--yes", "--expect-no-changes", "--stack", "dev")
 
 
+def test_a_host_refusing_ssh_half_way_leaves_a_state_the_next_up_completes(dev):
+    # Serf's agent on the storage host goes (as if never created), and the host refuses SSH.
+    urns = [r["urn"] for r in dev.resources()
+            if r["type"] == "command:remote:Command" and "serf" in r["urn"] and "storage" in r["urn"]]
+    assert urns
+    dev.pulumi("destroy", "--yes", "--stack", "dev", *(f"--target={u}" for u in urns),
+               "--target-dependents")
+    block = ["iptables", "-I", "INPUT", "-p", "tcp", "--dport", "22", "-j", "REJECT"]
+    assert in_netns("storage", *block).returncode == 0
+    try:
+        failed = dev.pulumi("up", "--yes", "--stack", "dev", check=False)
+        assert failed.returncode != 0
+        said = failed.stdout + failed.stderr
+        assert "dev-serf-storage" in said and "Unable to connect to port 22 on 198.51.100.3" in said
+    finally:
+        in_netns("storage", "iptables", "-D", *block[2:])
+    done = dev.pulumi("up", "--yes", "--stack", "dev")
+    assert "created" in done.stdout
+    dev.pulumi("up", "--yes", "--expect-no-changes", "--stack", "dev")
+    members = in_netns("control", "serf", "members").stdout
+    assert any(line.split()[0] == "storage" and " alive " in line for line in members.splitlines())
+
+
 def test_destroy_removes_everything(dev):
+    instance_mac = dev.outputs()["instances"]["web"]["mac"]
     dev.pulumi("destroy", "--yes", "--stack", "dev")
     assert dev.resources() == []
     assert not dev.run_dir.exists()
@@ -198,7 +270,12 @@ def test_destroy_removes_everything(dev):
     assert f"{PREFIX}-lan0" not in subprocess.run(["iptables", "-S"], capture_output=True, text=True).stdout
     assert not Path(f"/etc/netns/{PREFIX}-client").exists()
     leftovers = subprocess.run(["pgrep", "-af", str(dev.run_dir)], capture_output=True, text=True)
-    assert leftovers.stdout == ""  # no daemon of the stack still runs
+    assert leftovers.stdout == ""  # no daemon of the stack still runs (LXD and its monitors too)
+    # No LXD instance is left: their MAC is nowhere on this machine's links.
+    links = subprocess.run(["ip", "-all", "netns", "exec", "ip", "link"], capture_output=True,
+                           text=True).stdout + subprocess.run(["ip", "link"], capture_output=True,
+                                                              text=True).stdout
+    assert instance_mac not in links
 
 
 def test_invalid_config_fails_before_any_resource(dev):
