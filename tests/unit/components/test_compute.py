@@ -86,6 +86,7 @@ def test_instances_get_size_user_data_and_profiles(compute):
 def test_texts():
     assert "10.0.0.11:8443" in preseed("10.0.0.11")
     cmd = trust_command("/p.yaml", "/c.crt")
+    assert cmd.startswith("export LXD_DIR=/var/lib/lxd && ")
     assert cmd.index("lxd init --preseed") < cmd.index("lxc config trust add /c.crt")
     assert cmd.endswith("cat /var/lib/lxd/server.crt")
     pem = "-----BEGIN CERTIFICATE-----\nMIIBxTCCAUug\n-----END CERTIFICATE-----"
@@ -105,4 +106,33 @@ def test_a_local_lxd_socket_skips_init_and_trust():
         assert "cmp-local-node-1-lxd-init" not in names
         assert MOCKS.inputs("cmp-local-instance-web-1")["connection"] == {"socket": "/var/lib/lxd/unix.socket"}
         assert MOCKS.inputs("cmp-local-node-1-profile-macvlan")["connection"] == {"socket": "/var/lib/lxd/unix.socket"}
+    return pulumi.Output.all(comp.urn, comp.instances).apply(check)
+
+
+@pulumi.runtime.test
+def test_dev_hosts_run_lxd_themselves_boot_the_built_image_after_the_metadata_service():
+    from stacks.spec import ServiceManager
+    spec = stack_spec("dev")
+    host = spec.host("compute")
+    assert host.service_manager is ServiceManager.direct
+    ctx = CloudContext(spec, pulumi.Output.secret("KEY"), "ssh-ed25519 AAAA")
+    ctx.shared["image_sources"] = {"debian-bookworm": {"path": "/var/cache/x.tar"}}
+    metadata = pulumi.CustomResource("test:index:Service", "md-service")
+    ctx.shared["metadata"] = {"url": "http://169.254.169.254:80", "service": metadata}
+    comp = Compute("cmp-dev", ctx)
+    lxd_dir = f"{host.file_root}/var/lib/lxd"
+
+    def check(_):
+        run = MOCKS.inputs("cmp-dev-compute-lxd-run")["create"]
+        assert f"LXD_DIR={lxd_dir}" in run and "lxd --group root" in run
+        assert "mount -t cgroup2" in run          # systemd in the instances needs cgroups
+        init = MOCKS.inputs("cmp-dev-compute-lxd-init")["create"]
+        assert init.startswith(f"export LXD_DIR={lxd_dir} && ")
+        assert f"< {host.file_root}/etc/mammatus/lxd/preseed.yaml" in init
+        assert MOCKS.inputs("cmp-dev-compute-image-debian-bookworm")["source"] == {"path": "/var/cache/x.tar"}
+        web = MOCKS.named("cmp-dev-instance-web")
+        assert web.inputs["mac"] == spec.instance_mac(spec.instances[0])
+        assert web.inputs["address_timeout"] == 120   # `up` waits for its DHCP lease
+        profile = MOCKS.inputs("cmp-dev-compute-profile-macvlan")
+        assert profile["devices"]["eth0"]["parent"] == host.lan_interface
     return pulumi.Output.all(comp.urn, comp.instances).apply(check)

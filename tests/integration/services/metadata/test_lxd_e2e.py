@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from components.compute import DIRECT_LXD
 from tests.support.paths import ROOT
 
 from .e2e_image import ensure_image
@@ -52,20 +53,6 @@ profiles:
     root: {{path: /, pool: default, type: disk}}
     eth0: {{name: eth0, network: {BRIDGE}, type: nic}}
 """
-REMOUNT_CGROUPS = r"""
-set -e
-if awk '$2 == "/sys/fs/cgroup" && $3 == "cgroup2" { f = 1 } END { exit !f }' /proc/1/mounts; then
-  mount -t cgroup2 cgroup2 /sys/fs/cgroup          # unified (a systemd host)
-else                                                # hybrid/legacy: each hierarchy again
-  mount -t tmpfs -o mode=755 cgroup /sys/fs/cgroup
-  awk '$2 ~ "^/sys/fs/cgroup/" && $3 ~ "^cgroup" { sub("^/sys/fs/cgroup/", "", $2); print $2, $3, $4 }' \
-      /proc/1/mounts | while read -r dir type opts; do
-    mkdir -p "/sys/fs/cgroup/$dir"
-    mount -t "$type" -o "$opts" "$type" "/sys/fs/cgroup/$dir"
-  done
-fi
-exec lxd --group root --logfile "$1"
-"""
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE2eTestKeyForMammatusE2e e2e@mammatus"
 USER_DATA = "#cloud-config\nruncmd:\n- [sh, -c, 'echo ran > /root/user-data-marker']\n"
 
@@ -90,10 +77,9 @@ def lxd_cloud():
     sh("ip", "netns", "add", ns)
     sh("ip", "link", "set", "lo", "up", netns=ns)
     log = open(work / "lxd.out", "w")
-    # `ip netns exec` remounts /sys for the namespace, which drops the cgroup mounts that
-    # systemd in the container needs: mount the host's hierarchies again, then start LXD.
-    lxd = subprocess.Popen(["ip", "netns", "exec", ns, "sh", "-c", REMOUNT_CGROUPS,
-                            "lxd-wrapper", str(work / "lxd.log")], env=env, stdout=log,
+    # As on the dev stack's hosts: the cgroup mounts `ip netns exec` drops, then LXD.
+    lxd = subprocess.Popen(["ip", "netns", "exec", ns, "sh", "-c", DIRECT_LXD,
+                            "lxd", str(work / "lxd.log")], env=env, stdout=log,
                            stderr=subprocess.STDOUT, start_new_session=True)
     service = None
     try:
