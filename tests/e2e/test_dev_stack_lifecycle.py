@@ -99,6 +99,32 @@ def test_lan_reaches_the_upstream_through_nat_and_resolves_names(dev):
     assert "192.0.2.2" in log and "198.51.100.2" not in log
 
 
+def test_a_port_the_firewall_blocks_is_blocked_on_the_way_out(dev, tmp_path):
+    import sys
+    import time
+
+    # A server on the WAN side that answers on 25 as well as 80 ...
+    server = subprocess.Popen(["ip", "netns", "exec", f"{PREFIX}-wan", sys.executable, "-m",
+                               "http.server", "--bind", "192.0.2.1", "--directory", str(tmp_path), "25"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(50):
+            if in_netns("wan", "curl", "-s", "-o", "/dev/null", "-m", "1", "http://192.0.2.1:25/").returncode == 0:
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail("the test's server on 192.0.2.1:25 did not start")
+        # ... is reached from the LAN on 80, and refused on 25 by the gateway's no-smtp-out rule.
+        assert in_netns("client", "curl", "-s", "-m", "5", "http://192.0.2.1/").returncode == 0
+        blocked = in_netns("client", "curl", "-s", "-m", "5", "http://192.0.2.1:25/")
+        assert blocked.returncode == 7      # connection refused: REJECT, as the rule says
+        counters = in_netns("gateway", "iptables", "-L", "FORWARD", "-v", "-n").stdout
+        assert next(l for l in counters.splitlines() if "no-smtp-out" in l).split()[0] != "0"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
 def test_client_holds_a_lease_and_uses_the_clouds_dns(dev):
     import ipaddress
 
