@@ -156,15 +156,18 @@ class CertificateAuthority(pulumi.ComponentResource):
 
 def issue_certificate(ctx: CloudContext, name: str, common_name: str,
                       dns_names: Sequence[str] = (), ip_addresses: Sequence[str] = (),
-                      parent: Optional[pulumi.Resource] = None
+                      parent: Optional[pulumi.Resource] = None, algorithm: str = "ECDSA"
                       ) -> tuple[tls.PrivateKey, StepCaCertificate]:
-    """A key (pulumi_tls) and a certificate for it signed by the cloud's step-ca (the
-    CertificateAuthority layer must be built first)."""
+    """A key (pulumi_tls: ECDSA P-256, or RSA 2048 for signatures that must be RSA, like SNS's)
+    and a certificate for it signed by the cloud's step-ca (the CertificateAuthority layer must
+    be built first)."""
     ca = ctx.shared.get("ca")
     if ca is None:
         raise ValueError(f"{name}: certificates need the CertificateAuthority layer first")
     opts = pulumi.ResourceOptions(parent=parent)
-    key = tls.PrivateKey(f"{name}-key", algorithm="ECDSA", ecdsa_curve="P256", opts=opts)
+    key = tls.PrivateKey(f"{name}-key", algorithm="RSA", rsa_bits=2048, opts=opts) \
+        if algorithm == "RSA" else tls.PrivateKey(f"{name}-key", algorithm="ECDSA",
+                                                  ecdsa_curve="P256", opts=opts)
     csr = tls.CertRequest(
         f"{name}-csr", private_key_pem=key.private_key_pem,
         subject=tls.CertRequestSubjectArgs(common_name=common_name, organization="Mammatus"),

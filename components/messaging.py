@@ -6,8 +6,9 @@ replaces the deprecated NATS Streaming — backs a custom SQS HTTP API).
   lab and home stacks), on the host's address otherwise.
   Puts ctx.shared["nats"] = {"url", "host", "service"}.
 - mammatus:messaging:Notifications — `python -m services.sns --listen ADDR:9911 --nats URL
-  --credentials FILE --public-url URL [--sqs-endpoint URL --sqs-credentials FILE]` on the `sns`
-  host, its access key generated (secret; SQS accepts it too, for sqs subscriptions), the spec's topics
+  --credentials FILE --public-url URL [--sqs-endpoint URL --sqs-credentials FILE]
+  [--signing-cert FILE --signing-key FILE]` on the `sns` host (the signing certificate issued by
+  the cloud's step-ca when there is one), its access key generated (secret; SQS accepts it too, for sqs subscriptions), the spec's topics
   (dynamic_providers/aws_messaging.py). Puts ctx.shared["sns"] = {endpoint, connection} and
   ctx.shared["topics"] = {name: SnsTopic}.
 - mammatus:messaging:Queues — `python -m services.sqs --listen ADDR:9324 --nats URL
@@ -38,6 +39,8 @@ NATS_PORT = 4222
 SNS_PORT = 9911
 SQS_PORT = 9324
 REGION = "us-east-1"
+SIGNING_CERT = "/etc/mammatus/sns/signing.crt"
+SIGNING_KEY = "/etc/mammatus/sns/signing.key"
 
 
 def credentials_ini(access_key: str, secret_key: str, extra: Optional[dict[str, tuple[str, str]]] = None) -> str:
@@ -96,7 +99,7 @@ class Nats(pulumi.ComponentResource):
 
 def _aws_service(component: pulumi.ComponentResource, name: str, ctx: CloudContext,
                  access: HostAccess, kind: str, port: int, extra_keys: Optional[dict] = None,
-                 extra_args=lambda address, credentials: []):
+                 extra_args=lambda address, credentials: [], extra_files=()):
     """Credentials file + HostService of services.sns / services.sqs; returns (connection,
     endpoint, service). `extra_keys` ({section: {access_key, secret_key}}) are accepted too."""
     shared_nats = ctx.shared.get("nats")
@@ -120,7 +123,7 @@ def _aws_service(component: pulumi.ComponentResource, name: str, ctx: CloudConte
     daemon = python_daemon(ctx, kind, f"services.{kind}", args,
                            f"{kind.upper()} API (Mammatus, on NATS)")
     service = HostService(f"{name}-{kind}", access, daemon, config=[" ".join(args)],
-                          depends_on=[creds, shared_nats["service"]], opts=child)
+                          depends_on=[creds, shared_nats["service"], *extra_files], opts=child)
     endpoint = f"http://{address}:{port}"
     connection = {"endpoint": endpoint, "region": REGION, "access_key": access_key,
                   "secret_key": pulumi.Output.secret(secret.result)}
@@ -138,9 +141,11 @@ class Notifications(pulumi.ComponentResource):
             raise ValueError("the Notifications layer needs mammatus:placement.sns")
         sqs_host = ctx.spec.placement.sqs
         sqs_endpoint = f"http://{ctx.spec.host(sqs_host).address}:{SQS_PORT}" if sqs_host else None
+        signing_args, signing_files = self._signing_identity(name, ctx, access)
         connection, endpoint, service = _aws_service(
             self, name, ctx, access, "sns", SNS_PORT,
-            extra_args=lambda address, creds: sns_args(address, sqs_endpoint, creds))
+            extra_args=lambda address, creds: sns_args(address, sqs_endpoint, creds) + signing_args,
+            extra_files=signing_files)
         after = pulumi.ResourceOptions(parent=self, depends_on=[service])
         topics = {t.name: SnsTopic(f"{name}-topic-{t.name.replace('.', '-')}", name=t.name,
                                    connection=connection, opts=after)
@@ -151,6 +156,27 @@ class Notifications(pulumi.ComponentResource):
         self.topics = pulumi.Output.all(**{n: t.arn for n, t in topics.items()}) if topics \
             else pulumi.Output.from_input({})
         self.register_outputs({"endpoint": self.endpoint, "topics": self.topics})
+
+
+    def _signing_identity(self, name: str, ctx: CloudContext, access: HostAccess):
+        """With the cloud's CA: an RSA key and a certificate from step-ca for message signatures
+        (SNS signs with RSA), so subscribers can verify them against the CA's root. Without a
+        CA the service signs with a throwaway self-signed certificate (it says so in its log)."""
+        if "ca" not in ctx.shared:
+            return [], []
+        from components.ca import domain_of, issue_certificate
+        from components.render.dnsmasq import fqdn
+        key, cert = issue_certificate(ctx, f"{name}-signing", fqdn(f"sns-{access.host.name}", domain_of(ctx)),
+                                      parent=self, algorithm="RSA")
+        child = pulumi.ResourceOptions(parent=self)
+        # Leaf then intermediate: the service publishes the file at SigningCertURL, so a
+        # subscriber holding only the root can build the chain.
+        chain = pulumi.Output.all(cert.certificate_pem, cert.chain_pem).apply(lambda c: c[0] + c[1])
+        cert_file = HostFile(f"{name}-signing-cert-file", access, SIGNING_CERT, chain, opts=child)
+        key_file = HostFile(f"{name}-signing-key-file", access, SIGNING_KEY,
+                            pulumi.Output.secret(key.private_key_pem), mode="0600", opts=child)
+        return (["--signing-cert", access.path(SIGNING_CERT), "--signing-key", access.path(SIGNING_KEY)],
+                [cert_file, key_file])
 
 
 def queue_order(queues) -> list:

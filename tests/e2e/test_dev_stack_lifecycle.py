@@ -176,6 +176,7 @@ def test_sns_fans_out_to_sqs_for_a_client_on_the_lan(dev):
     got = in_netns("client", sys.executable, str(script), out)
     assert got.returncode == 0, got.stderr
     assert "hello from the client" in got.stdout
+    assert "signature verified up to the cloud CA's root" in got.stdout
 
 
 def test_the_ca_answers_over_tls_that_its_root_verifies(dev, tmp_path):

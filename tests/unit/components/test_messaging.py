@@ -95,3 +95,28 @@ def test_nats_listens_on_the_lan_when_a_service_is_elsewhere():
     ctx = CloudContext(StackSpec.model_validate(base), "KEY", "ssh-ed25519 AAAA")
     assert nats_listen_host(ctx) == "10.0.0.2"
     assert nats_listen_host(CloudContext(stack_spec("home"), "KEY", "k")) == "127.0.0.1"
+
+
+@pulumi.runtime.test
+def test_sns_signs_with_a_certificate_from_the_clouds_ca():
+    from components.ca import CertificateAuthority
+    ctx = CloudContext(stack_spec("home"), pulumi.Output.secret("KEY"), "ssh-ed25519 AAAA")
+    CertificateAuthority("sig-ca", ctx)
+    Nats("sig-nats", ctx)
+    sns = Notifications("sig-sns", ctx)
+
+    def check(_):
+        key = MOCKS.named("sig-sns-signing-key")
+        assert key.inputs["algorithm"] == "RSA"      # SNS signatures are RSA (SHA1/SHA256)
+        assert MOCKS.named("sig-sns-signing-cert").typ == DYN + "StepCaCertificate"
+        assert MOCKS.inputs("sig-sns-signing-key-file-write")["mode"] == "0600"
+        run = MOCKS.inputs("sig-sns-sns-run")["create"]
+        assert "--signing-cert /etc/mammatus/sns/signing.crt --signing-key /etc/mammatus/sns/signing.key" in run
+    return pulumi.Output.all(sns.urn, sns.endpoint).apply(check)
+
+
+@pulumi.runtime.test
+def test_without_a_ca_sns_gets_no_signing_files(layers):
+    def check(_):
+        assert "--signing-cert" not in MOCKS.inputs("msg-sns-sns-run")["create"]
+    return settled(layers).apply(check)
