@@ -171,7 +171,7 @@ class Notifications(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         # Leaf then intermediate: the service publishes the file at SigningCertURL, so a
         # subscriber holding only the root can build the chain.
-        chain = pulumi.Output.all(cert.certificate_pem, cert.chain_pem).apply(lambda c: c[0] + c[1])
+        chain = pulumi.Output.all(cert.certificate_pem, cert.chain_pem).apply(lambda c: (c[0] or "") + (c[1] or ""))
         cert_file = HostFile(f"{name}-signing-cert-file", access, SIGNING_CERT, chain, opts=child)
         key_file = HostFile(f"{name}-signing-key-file", access, SIGNING_KEY,
                             pulumi.Output.secret(key.private_key_pem), mode="0600", opts=child)
