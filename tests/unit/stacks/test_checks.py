@@ -72,3 +72,33 @@ def test_unknown_key_is_named():
     def edit(s):
         s["network"]["dhcpRagne"] = {}
     assert "mammatus:network.dhcpRagne: unknown key" in broken(edit)
+
+
+def dev_broken(edit) -> str:
+    section = copy.deepcopy(stack_file_section(ROOT / "Pulumi.dev.yaml"))
+    edit(section)
+    with pytest.raises(SpecError) as err:
+        parse_spec(section)
+    return str(err.value)
+
+
+def test_the_dev_stack_offers_only_the_image_it_builds():
+    def edit(s):
+        s["instances"][0]["image"] = "ubuntu-noble"
+    message = dev_broken(edit)
+    assert "mammatus:instances[0].image: the dev stack builds only debian-bookworm" in message
+    assert "'ubuntu-noble'" in message
+
+
+def test_a_dev_host_cannot_take_this_machines_lan_address():
+    def edit(s):
+        s["hosts"][3]["address"] = "198.51.100.254"
+    assert "mammatus:hosts[3].address: 198.51.100.254 is devBox.machineLanAddress" in dev_broken(edit)
+
+
+def test_two_instances_cannot_share_a_mac():
+    def edit(s):
+        s["instances"].append({"name": "web2", "host": "compute", "mac": "00:16:3e:e7:c3:83"})
+    dev = load_stack_file(ROOT / "Pulumi.dev.yaml")
+    assert dev.instance_mac(dev.instances[0]) == "00:16:3e:e7:c3:83"   # derived, stable
+    assert "mammatus:instances: MAC 00:16:3e:e7:c3:83 is given to two instances" in dev_broken(edit)
