@@ -3,9 +3,10 @@
 #   wrk                       benchmarks/metadata_wrk.py (load generator)
 #   dnsmasq-base udhcpc       test_netns.py: a real DHCP lease for an "instance" namespace
 #   iproute2                  ip netns / veth / bridge for that test
-#   lxd debootstrap           test_lxd_e2e.py: a real Debian 12 container (systemd + cloud-init)
-#                             booted by an LXD started in a test namespace; its image is built
-#                             once with debootstrap from apt's mirror and cached in .cache/metadata/
+#   lxd debootstrap           the dev stack's compute host and test_lxd_e2e.py: a real Debian 12
+#                             container (systemd + cloud-init) booted by an LXD started in a
+#                             namespace; its image is built once with debootstrap from apt's
+#                             mirror and cached in /var/cache/mammatus/images
 #   cloud-init 22.4.2 (.deb)  downloaded with `apt-get download` and extracted into
 #                             .cache/metadata/ -- never installed, so this machine's boot is
 #                             untouched; the tests import it from there.
