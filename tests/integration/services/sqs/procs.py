@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
 import boto3
 from botocore.config import Config
 
-from tests.support.daemons import stop as stop_process
-from tests.support.nats import free_port, wait_for_port
+from tests.support.daemons import LoopbackDaemon
 from tests.support.paths import ROOT
 
 ACCESS_KEY = "AKIDMAMMATUSTEST"
@@ -27,36 +24,27 @@ def write_credentials(path: Path, extra: dict[str, str] | None = None) -> Path:
     return path
 
 
-class Service:
+class Service(LoopbackDaemon):
+    """`python -m services.<module> --listen 127.0.0.1:PORT …` from this checkout."""
+
     def __init__(self, module: str, args: list[str], log_path: Path, port: int | None = None):
+        super().__init__(port)
         self.module = module
         self.args = args
-        self.port = port or free_port()
         self.log_path = log_path
-        self.proc: subprocess.Popen | None = None
 
     @property
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "Service":
-        log = open(self.log_path, "ab")
-        env = dict(os.environ, PYTHONPATH=str(ROOT))
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", self.module, "--listen", f"127.0.0.1:{self.port}", *self.args],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        log.close()
-        wait_for_port(self.port, self.proc)
-        return self
+    def argv(self) -> list[str]:
+        return [sys.executable, "-m", self.module, "--listen", f"127.0.0.1:{self.port}", *self.args]
 
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc is None:
-            return
-        stop_process(self.proc, sig)
-        self.proc = None
+    def log_file(self) -> str:
+        return str(self.log_path)
 
-    def kill(self) -> None:
-        self.stop(signal.SIGKILL)
+    def popen_kwargs(self) -> dict:
+        return {"cwd": ROOT, "env": dict(os.environ, PYTHONPATH=str(ROOT))}
 
 
 def client(service: str, endpoint: str, key: str = ACCESS_KEY, secret: str = SECRET_KEY):
