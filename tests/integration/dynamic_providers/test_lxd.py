@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tarfile
@@ -27,28 +26,12 @@ import pytest
 from components.render import cloud_config
 from components.render.lxd_profiles import macvlan_profile
 from dynamic_providers.lxd import ImageProvider, InstanceProvider, ProfileProvider
+from tests.support.lxd import bridged_preseed, lxd_in_netns
 from tests.support.netlab import netns, run
 
 pytestmark = pytest.mark.integration
 
-PRESEED = """\
-networks:
-- name: mmtbr0
-  type: bridge
-  config:
-    ipv4.address: 198.51.100.1/24
-    ipv4.nat: "false"
-    ipv4.dhcp.ranges: 198.51.100.100-198.51.100.150
-    ipv6.address: none
-storage_pools:
-- name: default
-  driver: dir
-profiles:
-- name: default
-  devices:
-    root: {path: /, pool: default, type: disk}
-    eth0: {name: eth0, network: mmtbr0, type: nic}
-"""
+PRESEED = bridged_preseed("mmtbr0", "198.51.100.1/24", "198.51.100.100-198.51.100.150")
 
 UDHCPC_SCRIPT = """#!/bin/sh
 case "$1" in
@@ -90,37 +73,13 @@ def build_image(dest: Path) -> Path:
 def lxd():
     if not shutil.which("lxd"):
         pytest.fail("lxd is not installed: run tools/setup/system.sh")
-    # Not under pytest's 0700 tmp dir: the container's root must traverse LXD_DIR's parents.
-    work = Path(tempfile.mkdtemp(prefix="mammatus-lxd-"))
-    os.chmod(work, 0o711)
-    lxd_dir = work / "d"
-    lxd_dir.mkdir()
-    env = {**os.environ, "LXD_DIR": str(lxd_dir)}
     with netns("lxd") as ns:
         run("ip", "link", "add", "lan0", "type", "veth", "peer", "name", "lan0-peer", netns=ns)
         run("ip", "link", "set", "lan0-peer", "up", netns=ns)
         run("ip", "link", "set", "lan0", "up", netns=ns)
-        log = open(work / "lxd.out", "w")
-        proc = subprocess.Popen(["ip", "netns", "exec", ns, "lxd", "--group", "root",
-                                 "--logfile", str(work / "lxd.log")],
-                                env=env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-        (work / "lxd.pid").write_text(str(proc.pid))
-        try:
-            subprocess.run(["lxd", "waitready", "--timeout", "60"], env=env, check=True)
-            subprocess.run(["lxd", "init", "--preseed"], input=PRESEED, text=True, env=env,
-                           check=True)
-            yield {"connection": {"socket": str(lxd_dir / "unix.socket")},
-                   "tarball": build_image(work), "netns": ns, "env": env}
-        finally:
-            subprocess.run(["lxd", "shutdown", "--timeout", "30"], env=env, check=False)
-            try:
-                proc.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-            log.close()
-            shutil.rmtree(work, ignore_errors=True)
+        with lxd_in_netns(ns, PRESEED) as daemon:
+            yield {"connection": {"socket": daemon.socket}, "tarball": build_image(daemon.work),
+                   "netns": ns, "env": daemon.env}
 
 
 def wait_for(predicate, what: str, attempts: int = 100):

@@ -16,13 +16,11 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
-import uuid
-from pathlib import Path
 
 import pytest
 
-from components.compute import DIRECT_LXD
+from tests.support.lxd import bridged_preseed, lxd_in_netns
+from tests.support.netlab import netns
 from tests.support.paths import ROOT
 
 from .e2e_image import ensure_image
@@ -35,24 +33,7 @@ pytestmark = [
 ]
 
 BRIDGE = "mdbr0"
-PRESEED = f"""\
-networks:
-- name: {BRIDGE}
-  type: bridge
-  config:
-    ipv4.address: 10.78.0.1/24
-    ipv4.nat: "false"
-    ipv4.dhcp.ranges: 10.78.0.100-10.78.0.150
-    ipv6.address: none
-storage_pools:
-- name: default
-  driver: dir
-profiles:
-- name: default
-  devices:
-    root: {{path: /, pool: default, type: disk}}
-    eth0: {{name: eth0, network: {BRIDGE}, type: nic}}
-"""
+PRESEED = bridged_preseed(BRIDGE, "10.78.0.1/24", "10.78.0.100-10.78.0.150")
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE2eTestKeyForMammatusE2e e2e@mammatus"
 USER_DATA = "#cloud-config\nruncmd:\n- [sh, -c, 'echo ran > /root/user-data-marker']\n"
 
@@ -67,56 +48,31 @@ def sh(*cmd, env=None, netns=None, timeout=120, check=True):
 @pytest.fixture(scope="module")
 def lxd_cloud():
     image = ensure_image()
-    # Not under pytest's 0700 tmp dir: the container's root must traverse LXD_DIR's parents.
-    work = Path(tempfile.mkdtemp(prefix="mammatus-md-e2e-"))
-    os.chmod(work, 0o711)
-    lxd_dir = work / "d"
-    lxd_dir.mkdir()
-    env = {**os.environ, "LXD_DIR": str(lxd_dir)}
-    ns = f"mde2e-{uuid.uuid4().hex[:6]}"
-    sh("ip", "netns", "add", ns)
-    sh("ip", "link", "set", "lo", "up", netns=ns)
-    log = open(work / "lxd.out", "w")
-    # As on the dev stack's hosts: the cgroup mounts `ip netns exec` drops, then LXD.
-    lxd = subprocess.Popen(["ip", "netns", "exec", ns, "sh", "-c", DIRECT_LXD,
-                            "lxd", str(work / "lxd.log")], env=env, stdout=log,
-                           stderr=subprocess.STDOUT, start_new_session=True)
-    service = None
-    try:
-        sh("lxd", "waitready", "--timeout", "60", env=env)
-        subprocess.run(["lxd", "init", "--preseed"], input=PRESEED, text=True, env=env,
-                       check=True, capture_output=True)
-        sh("ip", "addr", "add", "169.254.169.254/32", "dev", BRIDGE, netns=ns)
-        sh("lxc", "image", "import", str(image), "--alias", "mammatus-e2e", env=env, timeout=300)
-        config = work / "metadata.yaml"
-        config.write_text(json.dumps({
-            "cloud": {"name": "e2e", "domain": "mammatus"},
-            "identity": {
-                "leases": [str(lxd_dir / "networks" / BRIDGE / "dnsmasq.leases")],
-                "inventories": [{"type": "lxd", "endpoint": str(lxd_dir / "unix.socket"),
-                                 "refresh_seconds": 1}]},
-            "vendor_data": {"consul": {"retry_join": ["10.78.0.1"]}},
-        }))
-        service_log = open(work / "service.log", "w")
-        service = subprocess.Popen(
-            ["ip", "netns", "exec", ns, sys.executable, "-m", "services.metadata",
-             "--listen", "169.254.169.254:80", "--config", str(config)],
-            cwd=ROOT, stdout=service_log, stderr=service_log)
-        yield {"env": env, "work": work, "ns": ns, "service_log": work / "service.log"}
-    finally:
-        if service and service.poll() is None:
-            os.kill(service.pid, signal.SIGTERM)
-            service.wait(timeout=10)
-        sh("lxc", "delete", "--force", "web-e2e", env=env, check=False)
-        sh("lxd", "shutdown", "--timeout", "30", env=env, check=False, timeout=60)
+    with netns("mde2e") as ns, lxd_in_netns(ns, PRESEED, prefix="mammatus-md-e2e-") as lxd:
+        env, work, lxd_dir = lxd.env, lxd.work, lxd.lxd_dir
+        service = None
         try:
-            lxd.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            os.killpg(lxd.pid, signal.SIGKILL)
-            lxd.wait()
-        log.close()
-        sh("ip", "netns", "del", ns, check=False)
-        shutil.rmtree(work, ignore_errors=True)
+            sh("ip", "addr", "add", "169.254.169.254/32", "dev", BRIDGE, netns=ns)
+            sh("lxc", "image", "import", str(image), "--alias", "mammatus-e2e", env=env, timeout=300)
+            config = work / "metadata.yaml"
+            config.write_text(json.dumps({
+                "cloud": {"name": "e2e", "domain": "mammatus"},
+                "identity": {
+                    "leases": [str(lxd_dir / "networks" / BRIDGE / "dnsmasq.leases")],
+                    "inventories": [{"type": "lxd", "endpoint": lxd.socket, "refresh_seconds": 1}]},
+                "vendor_data": {"consul": {"retry_join": ["10.78.0.1"]}},
+            }))
+            service_log = open(work / "service.log", "w")
+            service = subprocess.Popen(
+                ["ip", "netns", "exec", ns, sys.executable, "-m", "services.metadata",
+                 "--listen", "169.254.169.254:80", "--config", str(config)],
+                cwd=ROOT, stdout=service_log, stderr=service_log)
+            yield {"env": env, "work": work, "ns": ns, "service_log": work / "service.log"}
+        finally:
+            if service and service.poll() is None:
+                os.kill(service.pid, signal.SIGTERM)
+                service.wait(timeout=10)
+            sh("lxc", "delete", "--force", "web-e2e", env=env, check=False)
 
 
 def test_container_configures_itself_from_the_service(lxd_cloud):
