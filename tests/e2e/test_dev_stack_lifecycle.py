@@ -234,6 +234,9 @@ def test_an_instance_on_macvlan_holds_a_lease_answers_and_ran_its_user_data(dev,
     assert "DataSourceNoCloudNet" in done.stdout and "169.254.169.254" in done.stdout
     assert done.stdout.rstrip().endswith("hello from the dev stack")
     assert instance_ssh(key, fqdn, "hostname -f").stdout.strip() == fqdn
+    # From inside, the cloud's DNS and the gateway's NAT work as for any LAN machine.
+    fetch = "python3 -c \"import urllib.request as u; print(u.urlopen('http://upstream.test/').read().decode())\""
+    assert instance_ssh(key, fqdn, fetch).stdout == "hello from upstream\n\n"
     # A password is refused there too.
     refused = in_netns("client", "ssh", "-o", "BatchMode=yes", "-o", "PubkeyAuthentication=no",
                        "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
