@@ -84,6 +84,7 @@ class MammatusCloud(pulumi.ComponentResource):
                 f"{name}-box", spec, self.foundation.admin_public_key,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.foundation]))
             ctx.shared["hosts_ready"] = dev_hosts_ready(self.dev_box)
+            ctx.shared["host_keys"] = self.dev_box.host_keys
             # The dev hosts share this machine's filesystem: daemons run from this checkout.
             ctx.shared["service_runtime"] = dev_service_runtime(os.getcwd())
             # No image server is reachable: instances boot the image built here.

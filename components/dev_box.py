@@ -110,6 +110,8 @@ class DevBoxPlane(pulumi.ComponentResource):
             opts=child(machine_link))
 
         ready: list[pulumi.Resource] = [guard]
+        # Each host's public host key: every SSH connection to it insists on that key.
+        self.host_keys: dict[str, pulumi.Output[str]] = {}
         wan_links: list[pulumi.Resource] = []
         for host in spec.hosts:
             ns = NetNamespace(f"{name}-ns-{host.name}", name=host_netns(box, host), opts=child())
@@ -181,6 +183,7 @@ class DevBoxPlane(pulumi.ComponentResource):
         root = host.file_root
         opts = pulumi.ResourceOptions(parent=self)
         host_key = tls.PrivateKey(f"{name}-{host.name}-host-key", algorithm="ED25519", opts=opts)
+        self.host_keys[host.name] = host_key.public_key_openssh.apply(lambda k: (k or "").strip() or None)
         files = [
             command.local.Command(
                 f"{name}-{host.name}-host-key-file",

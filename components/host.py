@@ -29,6 +29,9 @@ class HostAccess:
     host: Host
     private_key: pulumi.Input[str]
     ready: tuple = ()
+    # The host's public host key to insist on (spec `hostKey`, or the dev stack's own); None
+    # accepts any key, as plain pulumi-command does.
+    host_key: Optional[pulumi.Input[str]] = None
 
     def connection(self) -> command.remote.ConnectionArgs:
         address: pulumi.Input[str] = str(self.host.address)
@@ -37,13 +40,16 @@ class HostAccess:
                 lambda _: str(self.host.address))
         return command.remote.ConnectionArgs(
             host=address, port=self.host.ssh_port, user=self.host.ssh_user,
-            private_key=self.private_key, dial_error_limit=10)
+            private_key=self.private_key, dial_error_limit=10, host_key=self.host_key)
 
     def connection_dict(self) -> dict:
         """The same connection for dynamic providers (dynamic_providers/transport.py)."""
         args = self.connection()
-        return {"host": args.host, "port": self.host.ssh_port, "user": self.host.ssh_user,
+        conn = {"host": args.host, "port": self.host.ssh_port, "user": self.host.ssh_user,
                 "private_key": self.private_key}
+        if self.host_key is not None:
+            conn["host_key"] = self.host_key
+        return conn
 
     def path(self, path: str) -> str:
         """A path on the host as seen through its file root ("/etc/x" -> "<root>/etc/x")."""

@@ -59,11 +59,14 @@ class LocalTransport:
 class SshTransport:
     """paramiko SSH + SFTP to one host with the admin key."""
 
-    def __init__(self, host: str, port: int, user: str, private_key: str):
+    def __init__(self, host: str, port: int, user: str, private_key: str,
+                 host_key: Optional[str] = None):
         import paramiko
         self._client = paramiko.SSHClient()
-        # Hosts are identified by the cloud's spec; their host keys are not pinned (yet).
-        self._client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+        # With the host's key known (the spec's hostKey, the dev stack's own) anything else is
+        # refused; without it the key is accepted, as plain pulumi-command does.
+        self._client.set_missing_host_key_policy(
+            pinned_host_key(host_key) if host_key else paramiko.AutoAddPolicy())
         self._client.connect(host, port=port, username=user, pkey=load_key(private_key),
                              look_for_keys=False, allow_agent=False, timeout=20)
         self._sftp = self._client.open_sftp()
@@ -107,6 +110,32 @@ class SshTransport:
         self._client.close()
 
 
+class HostKeyMismatch(RuntimeError):
+    pass
+
+
+def pinned_host_key(expected: str):
+    """A paramiko policy that accepts only `expected` ("type base64 [comment]")."""
+    import paramiko
+    kind, blob = expected.split()[:2]
+
+    class Pinned(paramiko.MissingHostKeyPolicy):
+        def missing_host_key(self, client, hostname, key):
+            if key.get_name() != kind or key.get_base64() != blob:
+                raise HostKeyMismatch(
+                    f"ssh: host key mismatch for {hostname}: it offers {key.get_name()} "
+                    f"{fingerprint(key.get_base64())}, the cloud expects {kind} {fingerprint(blob)}")
+    return Pinned()
+
+
+def fingerprint(blob: str) -> str:
+    """OpenSSH's SHA256 fingerprint of a base64 public key blob."""
+    import base64
+    import hashlib
+    digest = hashlib.sha256(base64.b64decode(blob)).digest()
+    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+
+
 def load_key(text: str):
     import paramiko
     for cls in (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey):
@@ -118,8 +147,10 @@ def load_key(text: str):
 
 
 def transport(connection: Optional[dict]):
-    """SSH to connection {host, port, user, private_key}; the local machine when None."""
+    """SSH to connection {host, port, user, private_key[, host_key]}; the local machine when
+    None."""
     if not connection:
         return LocalTransport()
     return SshTransport(connection["host"], int(connection.get("port", 22)),
-                        connection.get("user", "root"), connection["private_key"])
+                        connection.get("user", "root"), connection["private_key"],
+                        connection.get("host_key"))

@@ -17,7 +17,7 @@ def connection(tmp_path_factory):
     key = tls.key_outputs(tls.generate_key("ED25519"))
     with running_sshd(tmp_path_factory.mktemp("sshd"), key["publicKeyOpenssh"]) as server:
         yield {"host": "127.0.0.1", "port": server["port"], "user": "root",
-               "private_key": key["privateKeyOpenssh"]}
+               "private_key": key["privateKeyOpenssh"], "host_key": server["host_key"]}
 
 
 def test_write_drift_repair_delete(connection, tmp_path):
@@ -44,3 +44,15 @@ def test_write_drift_repair_delete(connection, tmp_path):
 def test_check_names_bad_paths_and_modes():
     failures = RemoteFileProvider().check({}, {"path": "etc/x", "mode": "rw", "content": ""}).failures
     assert {f.property for f in failures} == {"path", "mode"}
+
+
+def test_a_host_offering_another_key_is_refused(connection, tmp_path):
+    from dynamic_providers.transport import HostKeyMismatch
+    impostor = tls.key_outputs(tls.generate_key("ED25519"))["publicKeyOpenssh"].strip()
+    provider = RemoteFileProvider()
+    path = str(tmp_path / "never-written")
+    with pytest.raises(HostKeyMismatch, match=r"host key mismatch for \[127.0.0.1\]:\d+: it offers "
+                                              r"ssh-ed25519 SHA256:\S+, the cloud expects"):
+        provider.create({"connection": {**connection, "host_key": impostor}, "path": path,
+                         "content": "x\n", "mode": "0644"})
+    assert not os.path.exists(path)

@@ -43,3 +43,32 @@ def test_service_uses_the_hosts_service_manager_and_tracks_its_config():
         assert "/var/lib/mammatus/dev/hosts/gw/run/mammatus/mammatus-serf.pid" in dev_cmd["create"]
         assert "systemctl" not in dev_cmd["create"]
     return pulumi.Output.all(real.unit, dev.unit, real.urn, dev.urn).apply(check)
+
+
+HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGlvdGVzdGtleQ"
+
+
+@pulumi.runtime.test
+def test_a_known_host_key_goes_with_every_connection():
+    from components.context import CloudContext
+    from stacks.spec import StackSpec
+    pinned = Host(name="gw", address="10.0.0.1", roles=["gateway"], host_key=HOST_KEY)
+    spec = StackSpec(run_dir="/var/lib/mammatus/t", hosts=[pinned])
+    access = CloudContext(spec, "KEY", "PUB").access("gw")
+    assert access.connection_dict()["host_key"] == HOST_KEY
+    f = HostFile("pinned-conf", access, "/etc/x", "x\n")
+    s = HostService("pinned-svc", access, Daemon("x", ["x"]))
+    # without a key: none is sent, any is accepted (as plain pulumi-command does)
+    assert "host_key" not in HostAccess(REAL, "KEY").connection_dict()
+
+    def check(_):
+        assert MOCKS.inputs("pinned-conf-write")["connection"]["host_key"] == HOST_KEY
+        assert MOCKS.inputs("pinned-svc-run")["connection"]["hostKey"] == HOST_KEY
+    return pulumi.Output.all(f.path, s.unit).apply(check)
+
+
+def test_a_malformed_host_key_is_refused_by_the_spec():
+    import pydantic
+    import pytest
+    with pytest.raises(pydantic.ValidationError, match="host_key|hostKey"):
+        Host(name="gw", address="10.0.0.1", roles=["gateway"], host_key="AAAA-not-a-key")
