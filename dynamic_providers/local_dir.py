@@ -36,6 +36,16 @@ def plan_diff(olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
                       delete_before_replace=False)
 
 
+def missing_parents(path: str) -> list[str]:
+    """The ancestors of `path` that do not exist yet, deepest first (what makedirs will make)."""
+    missing = []
+    parent = os.path.dirname(os.path.normpath(path))
+    while parent and parent != "/" and not os.path.exists(parent):
+        missing.append(parent)
+        parent = os.path.dirname(parent)
+    return missing
+
+
 def observed(path: str) -> dict[str, Any] | None:
     """What is on disk, in the shape of the resource's outputs; None when the directory is gone."""
     try:
@@ -56,23 +66,32 @@ class LocalDirectoryProvider(ResourceProvider):
         return plan_diff(olds, news)
 
     def create(self, props):
+        parents = missing_parents(props["path"])
         os.makedirs(props["path"], exist_ok=True)
         os.chmod(props["path"], int(props["mode"], 8))
-        return CreateResult(id_=props["path"], outs=observed(props["path"]))
+        return CreateResult(id_=props["path"], outs={**observed(props["path"]),
+                                                     "created_parents": parents})
 
     def read(self, id_, props):
         outs = observed(id_)
         if outs is None:
             return ReadResult(None, {})
         # Inputs as found, so a refresh followed by `up` repairs a hand-changed mode.
-        return ReadResult(id_, outs, outs)
+        return ReadResult(id_, {**outs, "created_parents": props.get("created_parents") or []}, outs)
 
-    def update(self, _id, _olds, news):
+    def update(self, _id, olds, news):
         os.chmod(news["path"], int(news["mode"], 8))
-        return UpdateResult(outs=observed(news["path"]))
+        return UpdateResult(outs={**observed(news["path"]),
+                                  "created_parents": olds.get("created_parents") or []})
 
-    def delete(self, id_, _props):
+    def delete(self, id_, props):
         shutil.rmtree(id_, ignore_errors=True)
+        # The parents this resource made go too, when nothing else has moved in since.
+        for parent in props.get("created_parents") or []:
+            try:
+                os.rmdir(parent)
+            except OSError:
+                break
 
 
 class LocalDirectory(pulumi.dynamic.Resource, module="mammatus", name="LocalDirectory"):

@@ -295,6 +295,7 @@ def test_destroy_removes_everything(dev):
     dev.pulumi("destroy", "--yes", "--stack", "dev")
     assert dev.resources() == []
     assert not dev.run_dir.exists()
+    assert not dev.run_dir.parent.exists()      # the parent `up` made goes too
     assert not [ns for ns in netns_list() if ns.startswith(f"{PREFIX}-")]
     assert subprocess.run(["ip", "link", "show", f"{PREFIX}-lan0"], capture_output=True).returncode != 0
     assert f"{PREFIX}-lan0" not in subprocess.run(["iptables", "-S"], capture_output=True, text=True).stdout
