@@ -57,9 +57,7 @@ class CertificateAuthority(pulumi.ComponentResource):
         """`provisioners`: extra step-ca provisioner entries (e.g. an OIDC one) kept in ca.json
         as StepCaProvisioner resources, beside the rendered ACME and JWK ones."""
         super().__init__("mammatus:pki:CertificateAuthority", name, None, opts)
-        access = ctx.placed("ca")
-        if access is None:
-            raise ValueError("the CertificateAuthority layer needs mammatus:placement.ca")
+        access = ctx.placed_for("ca", "CertificateAuthority")
         child = pulumi.ResourceOptions(parent=self)
         domain = domain_of(ctx)
         host_fqdn = fqdn(access.host.name, domain)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
+from pydantic.alias_generators import to_camel
 
 from components.host import HostAccess
 from stacks.spec import Role, StackSpec
@@ -42,3 +43,11 @@ class CloudContext:
         """The host a service is placed on (`mammatus:placement`), if any."""
         name = getattr(self.spec.placement, service)
         return self.access(name) if name else None
+
+    def placed_for(self, service: str, layer: str) -> HostAccess:
+        """The host of a service the `layer` cannot do without; a clear error when unplaced."""
+        access = self.placed(service)
+        if access is None:
+            key = to_camel(service)
+            raise ValueError(f"the {layer} layer needs mammatus:placement.{key}")
+        return access

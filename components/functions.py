@@ -50,9 +50,7 @@ class Functions(pulumi.ComponentResource):
     def __init__(self, name: str, ctx: CloudContext, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("mammatus:functions:Functions", name, None, opts)
         spec = ctx.spec
-        access = ctx.placed("functions")
-        if access is None:
-            raise ValueError("the Functions layer needs mammatus:placement.functions")
+        access = ctx.placed_for("functions", "Functions")
         child = pulumi.ResourceOptions(parent=self)
         gateway = f"http://{access.host.address}:{GATEWAY_PORT}"
 

@@ -78,9 +78,7 @@ class LoadBalancer(pulumi.ComponentResource):
     def __init__(self, name: str, ctx: CloudContext, routes: Optional[Sequence[traefik.Route]] = None,
                  opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("mammatus:lb:LoadBalancer", name, None, opts)
-        access = ctx.placed("load_balancer")
-        if access is None:
-            raise ValueError("the LoadBalancer layer needs mammatus:placement.loadBalancer")
+        access = ctx.placed_for("load_balancer", "LoadBalancer")
         routes = list(default_routes(ctx) if routes is None else routes)
         names = [r.name for r in routes]
         duplicates = sorted({n for n in names if names.count(n) > 1})

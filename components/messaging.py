@@ -136,9 +136,7 @@ class Notifications(pulumi.ComponentResource):
 
     def __init__(self, name: str, ctx: CloudContext, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("mammatus:messaging:Notifications", name, None, opts)
-        access = ctx.placed("sns")
-        if access is None:
-            raise ValueError("the Notifications layer needs mammatus:placement.sns")
+        access = ctx.placed_for("sns", "Notifications")
         sqs_host = ctx.spec.placement.sqs
         sqs_endpoint = f"http://{ctx.spec.host(sqs_host).address}:{SQS_PORT}" if sqs_host else None
         signing_args, signing_files = self._signing_identity(name, ctx, access)
@@ -208,9 +206,7 @@ class Queues(pulumi.ComponentResource):
 
     def __init__(self, name: str, ctx: CloudContext, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("mammatus:messaging:Queues", name, None, opts)
-        access = ctx.placed("sqs")
-        if access is None:
-            raise ValueError("the Queues layer needs mammatus:placement.sqs")
+        access = ctx.placed_for("sqs", "Queues")
         sns = ctx.shared.get("sns")
         # SNS delivers to sqs subscriptions with its own key: the SQS service accepts it too.
         extra = {"sns": {"access_key": sns["connection"]["access_key"],

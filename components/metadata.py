@@ -64,9 +64,7 @@ class Metadata(pulumi.ComponentResource):
     def __init__(self, name: str, ctx: CloudContext, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("mammatus:metadata:Metadata", name, None, opts)
         spec = ctx.spec
-        access = ctx.placed("metadata")
-        if access is None:
-            raise ValueError("the Metadata layer needs mammatus:placement.metadata")
+        access = ctx.placed_for("metadata", "Metadata")
         inventory = ctx.shared.get("metadata_inventory")
         if inventory is None:
             raise ValueError("build the Configuration layer before Metadata (ctx.shared['metadata_inventory'])")

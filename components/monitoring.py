@@ -54,9 +54,7 @@ class Monitoring(pulumi.ComponentResource):
 
     def __init__(self, name: str, ctx: CloudContext, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("mammatus:monitoring:Monitoring", name, None, opts)
-        access = ctx.placed("monitoring")
-        if access is None:
-            raise ValueError("the Monitoring layer needs mammatus:placement.monitoring")
+        access = ctx.placed_for("monitoring", "Monitoring")
         spec = ctx.spec
         domain = domain_of(ctx)
         child = pulumi.ResourceOptions(parent=self)

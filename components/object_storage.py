@@ -51,9 +51,7 @@ class ObjectStorage(pulumi.ComponentResource):
     def __init__(self, name: str, ctx: CloudContext, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("mammatus:storage:ObjectStorage", name, None, opts)
         spec = ctx.spec
-        access = ctx.placed("object_storage")
-        if access is None:
-            raise ValueError("the ObjectStorage layer needs mammatus:placement.objectStorage")
+        access = ctx.placed_for("object_storage", "ObjectStorage")
         child = pulumi.ResourceOptions(parent=self)
         address = str(access.host.address)
 

@@ -32,9 +32,7 @@ class Vault(pulumi.ComponentResource):
 
     def __init__(self, name: str, ctx: CloudContext, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("mammatus:secrets:Vault", name, None, opts)
-        access = ctx.placed("vault")
-        if access is None:
-            raise ValueError("the Secrets layer needs mammatus:placement.vault")
+        access = ctx.placed_for("vault", "Secrets")
         if "ca" not in ctx.shared:
             raise ValueError("the Secrets layer needs the CertificateAuthority layer first (Vault's TLS)")
         child = pulumi.ResourceOptions(parent=self)
