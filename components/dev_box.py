@@ -119,7 +119,7 @@ class DevBoxPlane(pulumi.ComponentResource):
             is_gateway = gateway is not None and host.name == gateway.host
             lan = VethPair(
                 f"{name}-{host.name}-lan",
-                a={"netns": ns.name, "ifname": gateway.lan_interface if is_gateway else host.lan_interface,
+                a={"netns": ns.name, "ifname": spec.lan_interface_of(host),
                    "addresses": [lan_address],
                    "gateway": "" if is_gateway else str(gateway.lan_address)},
                 b={"netns": switch.name, "ifname": host.name[:15], "master": "br0"},

@@ -47,7 +47,7 @@ class DhcpDnsTftp(pulumi.ComponentResource):
         net = spec.network
         if net is None:
             raise ValueError("the DhcpDnsTftp layer needs mammatus:network")
-        host_name = spec.placement.dns or (spec.gateway.host if spec.gateway else None)
+        host_name = spec.dns_host
         if host_name is None:
             raise ValueError("the DhcpDnsTftp layer needs mammatus:placement.dns or mammatus:gateway")
         access = ctx.access(host_name)

@@ -31,13 +31,7 @@ CONFIG = "/etc/mammatus/metadata/metadata.yaml"
 INVENTORY = "/etc/mammatus/metadata/inventory.yaml"
 TOKEN_KEY = "/etc/mammatus/metadata/token.key"
 PORT = 80
-ADDRESS = "169.254.169.254"
-
-
-def lan_interface(spec, host) -> str:
-    """The host's LAN port (the gateway's is named in the gateway section)."""
-    return spec.gateway.lan_interface if spec.gateway and spec.gateway.host == host.name \
-        else host.lan_interface
+ADDRESS = metadata_config.ADDRESS
 
 
 def address_commands(interface: str) -> tuple[str, str]:
@@ -70,13 +64,12 @@ class Metadata(pulumi.ComponentResource):
             raise ValueError("build the Configuration layer before Metadata (ctx.shared['metadata_inventory'])")
         child = pulumi.ResourceOptions(parent=self)
         listen = f"{ADDRESS}:{PORT}"
-        add, remove = address_commands(lan_interface(spec, access.host))
+        add, remove = address_commands(spec.lan_interface_of(access.host))
         link_local = command.remote.Command(
             f"{name}-address", connection=access.connection(), create=add, delete=remove,
             opts=child)
-        dns_host = spec.placement.dns or (spec.gateway.host if spec.gateway else None)
         dnsmasq = ctx.shared.get("dnsmasq") or {}
-        leases = [dnsmasq["lease_file"]] if dns_host == access.host.name and dnsmasq.get("lease_file") else []
+        leases = [dnsmasq["lease_file"]] if spec.dns_host == access.host.name and dnsmasq.get("lease_file") else []
         vendor_data = ctx.shared.get("metadata_vendor_data")
 
         token = random.RandomPassword(f"{name}-token-key", length=48, special=False, opts=child)

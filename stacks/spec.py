@@ -310,6 +310,17 @@ class StackSpec(Model):
     def hosts_with(self, role: Role) -> list[Host]:
         return [h for h in self.hosts if role in h.roles]
 
+    @property
+    def dns_host(self) -> Optional[str]:
+        """The host running DHCP/DNS/TFTP: placement `dns`, by default the gateway."""
+        return self.placement.dns or (self.gateway.host if self.gateway else None)
+
+    def lan_interface_of(self, host: Host) -> str:
+        """A host's LAN port (the gateway's is named in the gateway section)."""
+        if self.gateway and self.gateway.host == host.name:
+            return self.gateway.lan_interface
+        return host.lan_interface
+
     def instance_mac(self, instance: "Instance") -> str:
         """The instance's MAC: the spec's, else one derived from the cloud's domain and the
         instance's name (LXD's 00:16:3e prefix), so that DHCP, the metadata service's inventory

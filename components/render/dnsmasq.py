@@ -12,6 +12,7 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Optional
 
+from components.render import metadata_config
 from stacks.spec import Network, StackSpec
 
 # DHCP option 93 (client architecture) values, RFC 4578 / IANA.
@@ -47,7 +48,7 @@ class Listen:
 def listen_of(spec: StackSpec) -> Listen:
     """dnsmasq runs on the host placed as `dns`, by default the gateway (on its LAN port)."""
     gw = spec.gateway
-    name = spec.placement.dns or (gw.host if gw else None)
+    name = spec.dns_host
     if name is None:
         raise ValueError("dnsmasq needs mammatus:placement.dns or a mammatus:gateway")
     if gw is not None and name == gw.host:
@@ -158,9 +159,6 @@ def render(spec: StackSpec, paths: DnsmasqPaths = DnsmasqPaths(), *, inline_reso
     return "\n".join(lines) + "\n"
 
 
-METADATA_ADDRESS = "169.254.169.254"
-
-
 def metadata_route(spec: StackSpec, router) -> list[str]:
     """When the metadata service is not on the router, a classless static route (option 121)
     leads instances to it; such a route list replaces the router option, so it repeats the
@@ -170,7 +168,7 @@ def metadata_route(spec: StackSpec, router) -> list[str]:
         return []
     address = spec.host(host).address
     return [f"dhcp-option=tag:lan,option:classless-static-route,"
-            f"{METADATA_ADDRESS}/32,{address},0.0.0.0/0,{router}"]
+            f"{metadata_config.ADDRESS}/32,{address},0.0.0.0/0,{router}"]
 
 
 def directories(spec: StackSpec, paths: DnsmasqPaths) -> list[str]:

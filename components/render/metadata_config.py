@@ -14,6 +14,9 @@ import yaml
 
 from stacks.spec import StackSpec
 
+# Where instances look for the service (cloud-init's EC2/NoCloud seeds, every cloud's convention).
+ADDRESS = "169.254.169.254"
+
 
 def render_config(spec: StackSpec, *, listen: str, inventory_path: str,
                   lease_files: Sequence[str] = (), vendor_data: Optional[Mapping[str, Any]] = None,
