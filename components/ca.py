@@ -163,9 +163,8 @@ def issue_certificate(ctx: CloudContext, name: str, common_name: str,
     if ca is None:
         raise ValueError(f"{name}: certificates need the CertificateAuthority layer first")
     opts = pulumi.ResourceOptions(parent=parent)
-    key = tls.PrivateKey(f"{name}-key", algorithm="RSA", rsa_bits=2048, opts=opts) \
-        if algorithm == "RSA" else tls.PrivateKey(f"{name}-key", algorithm="ECDSA",
-                                                  ecdsa_curve="P256", opts=opts)
+    key_args = {"rsa_bits": 2048} if algorithm == "RSA" else {"ecdsa_curve": "P256"}
+    key = tls.PrivateKey(f"{name}-key", algorithm=algorithm, **key_args, opts=opts)
     csr = tls.CertRequest(
         f"{name}-csr", private_key_pem=key.private_key_pem,
         subject=tls.CertRequestSubjectArgs(common_name=common_name, organization="Mammatus"),

@@ -19,7 +19,7 @@ under the host's file root; a real host runs its distribution's LXD unit.
 
 Needs (ctx.shared): "macvlan_profile" (optional), "hosts_ready" (dev stack, optional),
 "image_sources" (optional), "metadata" (optional: instances boot once it serves their data).
-Puts: "instances" ({name: LxdInstance}, for Configuration and the stack outputs),
+Puts: "instances" ({name: LxdInstance}, for the stack outputs),
 "lxd" ({host: connection dict}). With ctx.shared["lxd_socket"] set (the dev stack: one LXD on
 the machine running Pulumi, initialised by the dev box), every compute host's resources go to
 that socket and there is no preseed/trust step.
@@ -138,7 +138,7 @@ class Compute(pulumi.ComponentResource):
             opts=child)
 
         profiles_data = ctx.shared.get("macvlan_profile") or lxd_profiles.macvlan_profiles(spec)
-        self._image_sources = ctx.shared.get("image_sources") or {}
+        image_sources = ctx.shared.get("image_sources") or {}
         user_data = instance_user_data(ctx)
         connections: dict[str, dict] = {}
         ready: dict[str, list[pulumi.Resource]] = {}
@@ -150,7 +150,7 @@ class Compute(pulumi.ComponentResource):
                 # (its own preseed), reached over its unix socket; nothing to trust.
                 connections[host.name] = {"socket": local_socket}
                 ready[host.name] = []
-                self._profile_and_images(name, host, spec, profiles_data, connections, ready, child)
+                self._profile_and_images(name, host, spec, profiles_data, image_sources, connections, ready)
                 continue
             text = preseed(str(host.address))
             pre = HostFile(f"{name}-{host.name}-preseed", access, PRESEED_PATH,
@@ -173,7 +173,7 @@ class Compute(pulumi.ComponentResource):
                                       "client_key": pulumi.Output.secret(key.private_key_pem),
                                       "server_cert": init.stdout.apply(server_cert_of)}
             ready[host.name] = [init]
-            self._profile_and_images(name, host, spec, profiles_data, connections, ready, child)
+            self._profile_and_images(name, host, spec, profiles_data, image_sources, connections, ready)
 
         # An instance asks the metadata service who it is while it boots: serve first.
         metadata = ctx.shared.get("metadata") or {}
@@ -209,7 +209,7 @@ class Compute(pulumi.ComponentResource):
         self.register_outputs({"hosts": self.hosts, "endpoints": self.endpoints,
                                "instances": self.instances})
 
-    def _profile_and_images(self, name, host, spec, profiles_data, connections, ready, child):
+    def _profile_and_images(self, name, host, spec, profiles_data, image_sources, connections, ready):
         """The host's macvlan profile and the images its instances use (after LXD is ready)."""
         after = pulumi.ResourceOptions(parent=self, depends_on=list(ready[host.name]))
         profile = profiles_data.get(host.name) or lxd_profiles.macvlan_profile(host.lan_interface)
@@ -218,9 +218,8 @@ class Compute(pulumi.ComponentResource):
             config=profile.get("config") or {}, devices=profile["devices"],
             description=profile.get("description", ""), connection=connections[host.name],
             opts=after))
-        sources = self._image_sources
         for image in sorted({i.image for i in spec.instances if i.host == host.name}):
-            source = sources.get(image) or {
+            source = image_sources.get(image) or {
                 "server": DEFAULT_IMAGE_SERVER, "alias": IMAGE_ALIASES.get(image, image),
                 "protocol": "simplestreams"}
             ready[host.name].append(LxdImage(

@@ -25,10 +25,12 @@ from typing import Optional
 import pulumi
 import pulumi_random as random
 
+from components.ca import domain_of, issue_certificate
 from components.configuration import python_daemon, runtime_binary
 from components.context import CloudContext
 from components.host import HostAccess, HostFile, HostService
 from components.render import nats
+from components.render.dnsmasq import fqdn
 from components.service_manager import Daemon
 from dynamic_providers.aws_messaging import SnsSubscription, SnsTopic, SqsQueue
 
@@ -155,15 +157,12 @@ class Notifications(pulumi.ComponentResource):
             else pulumi.Output.from_input({})
         self.register_outputs({"endpoint": self.endpoint, "topics": self.topics})
 
-
     def _signing_identity(self, name: str, ctx: CloudContext, access: HostAccess):
         """With the cloud's CA: an RSA key and a certificate from step-ca for message signatures
         (SNS signs with RSA), so subscribers can verify them against the CA's root. Without a
         CA the service signs with a throwaway self-signed certificate (it says so in its log)."""
         if "ca" not in ctx.shared:
             return [], []
-        from components.ca import domain_of, issue_certificate
-        from components.render.dnsmasq import fqdn
         key, cert = issue_certificate(ctx, f"{name}-signing", fqdn(f"sns-{access.host.name}", domain_of(ctx)),
                                       parent=self, algorithm="RSA")
         child = pulumi.ResourceOptions(parent=self)

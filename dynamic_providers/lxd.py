@@ -346,13 +346,9 @@ class ImageProvider(ResourceProvider):
     def _upload(client, path: str, alias: str) -> None:
         """Uploads a unified tarball (its sha256 is LXD's fingerprint) unless LXD has it
         already, e.g. from an `up` that failed after the upload; then points the alias at it."""
-        import hashlib
         from pylxd.exceptions import NotFound
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        fingerprint = h.hexdigest()
+        from dynamic_providers.rootfs_image import sha256_of
+        fingerprint = sha256_of(path)
         if client.images.exists(fingerprint):
             image = client.images.get(fingerprint)
         else:
