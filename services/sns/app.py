@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 
 import aiohttp
-import nats
 from aiohttp import web
 
+from services.awsapi.nats_store import connect_store
 from services.awsapi.server import make_handler
 from .api import SnsApi
 from .delivery import Deliverer, SqsSender
@@ -21,16 +20,8 @@ async def build(nats_url: str, keys: dict[str, str], signer: Signer, public_url:
                 sqs_endpoint: str | None = None, sqs_key: tuple[str, str] | None = None,
                 region: str = "us-east-1", account: str = "000000000000", replicas: int = 1,
                 ca_file: str | None = None) -> web.Application:
-    holder: dict = {}
-
-    async def reconnected():
-        if "store" in holder:
-            asyncio.create_task(holder["store"].resync())
-
-    nc = await nats.connect(nats_url, max_reconnect_attempts=-1, reconnect_time_wait=0.5,
-                            name="mammatus-sns", reconnected_cb=reconnected)
-    store = holder["store"] = SnsStore(nc, region, account, replicas)
-    await store.start()
+    nc, store = await connect_store(nats_url, "mammatus-sns",
+                                    lambda nc: SnsStore(nc, region, account, replicas))
     ctx = ssl.create_default_context(cafile=ca_file) if ca_file else None
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx) if ctx else None)
     sqs = SqsSender(session, sqs_endpoint, sqs_key[0], sqs_key[1], region) if sqs_endpoint and sqs_key else None

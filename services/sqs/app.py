@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-
-import nats
 from aiohttp import web
 
+from services.awsapi.nats_store import connect_store
 from services.awsapi.server import make_handler
 from .api import SqsApi
 from .store import Store
@@ -15,16 +13,8 @@ from .wire import SPEC
 
 async def build(nats_url: str, keys: dict[str, str], region: str = "us-east-1",
                 account: str = "000000000000", replicas: int = 1) -> web.Application:
-    holder: dict = {}
-
-    async def reconnected():
-        if "store" in holder:
-            asyncio.create_task(holder["store"].resync())
-
-    nc = await nats.connect(nats_url, max_reconnect_attempts=-1, reconnect_time_wait=0.5,
-                            name="mammatus-sqs", reconnected_cb=reconnected)
-    store = holder["store"] = Store(nc, region, account, replicas)
-    await store.start()
+    nc, store = await connect_store(nats_url, "mammatus-sqs",
+                                    lambda nc: Store(nc, region, account, replicas))
     api = SqsApi(store)
 
     async def dispatch(action, params, ctx):
