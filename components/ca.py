@@ -11,7 +11,6 @@ and ["ca"] (what `issue_certificate` needs). Build it before Vault and LoadBalan
 
 from __future__ import annotations
 
-import shlex
 from typing import Optional, Sequence
 
 import pulumi
@@ -20,7 +19,7 @@ import pulumi_tls as tls
 
 from components.configuration import runtime_binary
 from components.context import CloudContext
-from components.host import HostFile, HostService
+from components.host import HostFile, HostService, host_dirs, parent_dirs
 from components.render import step_ca
 from components.render.dnsmasq import fqdn
 from components.service_manager import Daemon, digest
@@ -90,12 +89,8 @@ class CertificateAuthority(pulumi.ComponentResource):
         text = jwk.apply(lambda k: step_ca.ca_config(
             paths, names, [step_ca.acme_provisioner(), step_ca.jwk_provisioner(k)]))
 
-        dirs = command.remote.Command(
-            f"{name}-dirs", connection=access.connection(),
-            create="mkdir -p " + " ".join(shlex.quote(d) for d in (
-                paths.db_dir, *sorted({p.rsplit("/", 1)[0] for p in (   # sorted: a stable command
-                    paths.config, paths.root_cert, paths.intermediate_key)}))),
-            opts=child)
+        dirs = host_dirs(f"{name}-dirs", access, [
+            paths.db_dir, *parent_dirs(paths.config, paths.root_cert, paths.intermediate_key)], self)
         after_dirs = pulumi.ResourceOptions(parent=self, depends_on=[dirs])
         files = [
             HostFile(f"{name}-root-cert", access, on_host.root_cert,
@@ -176,3 +171,10 @@ def issue_certificate(ctx: CloudContext, name: str, common_name: str,
         provisioner_key=ca["provisioner_key"], kid=ca["kid"],
         opts=pulumi.ResourceOptions(parent=parent, depends_on=[ca["service"]]))
     return key, cert
+
+
+def full_chain(cert: StepCaCertificate) -> pulumi.Output[str]:
+    """The leaf then its intermediates, as servers and signers hand them out (a client holding
+    only the root can then build the chain)."""
+    return pulumi.Output.all(cert.certificate_pem, cert.chain_pem).apply(
+        lambda c: (c[0] or "") + (c[1] or ""))

@@ -17,8 +17,7 @@ import pulumi
 from components.ca import domain_of
 from components.configuration import runtime_binary
 from components.context import CloudContext
-from components.host import HostFile, HostService
-from components.monitoring import _dirs
+from components.host import HostFile, HostService, host_dirs
 from components.render import consul
 from components.render import vendor_data
 from components.service_manager import Daemon
@@ -48,7 +47,7 @@ class Consul(pulumi.ComponentResource):
             data_dir = access.path(DATA_DIR)
             text = consul.server_config(host_name, str(access.host.address), servers, None,
                                         datacenter, CONSUL_DOMAIN, data_dir=data_dir)
-            dirs = _dirs(f"{name}-{host_name}-dirs", access,
+            dirs = host_dirs(f"{name}-{host_name}-dirs", access,
                          [data_dir, access.path(CONFIG).rsplit("/", 1)[0]], self)
             conf = HostFile(f"{name}-{host_name}-config", access, CONFIG, text,
                             opts=pulumi.ResourceOptions(parent=self, depends_on=[dirs]))

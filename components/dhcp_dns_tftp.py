@@ -13,8 +13,7 @@ import pulumi
 import pulumi_command as command
 
 from components.context import CloudContext
-from components.host import HostFile
-from components.host import HostService
+from components.host import HostFile, HostService, host_dirs
 from components.render import dnsmasq
 from components.service_manager import Daemon, digest
 from dynamic_providers.dnsmasq import DnsmasqRecord, DnsmasqReservation
@@ -57,11 +56,7 @@ class DhcpDnsTftp(pulumi.ComponentResource):
         text = dnsmasq.render(spec, paths, inline_resources=False)
         child = pulumi.ResourceOptions(parent=self)
 
-        dirs = command.remote.Command(
-            f"{name}-dirs", connection=access.connection(),
-            create="mkdir -p " + " ".join(
-                shlex.quote(d) for d in dnsmasq.directories(spec, paths)),
-            opts=child)
+        dirs = host_dirs(f"{name}-dirs", access, dnsmasq.directories(spec, paths), self)
         conf = HostFile(f"{name}-config", access, on_host.config, text,
                         opts=child)
         check = command.remote.Command(

@@ -94,3 +94,17 @@ class HostService(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)))
         self.unit = self._command.id.apply(lambda _: f"mammatus-{daemon.name}")
         self.register_outputs({"unit": self.unit})
+
+
+def host_dirs(name: str, access: HostAccess, dirs, parent: pulumi.Resource) -> command.remote.Command:
+    """Directories a layer's files and daemons need on a host (created once, sorted so the
+    command text is stable)."""
+    return command.remote.Command(
+        name, connection=access.connection(),
+        create="mkdir -p " + " ".join(shlex.quote(d) for d in sorted(set(dirs))),
+        opts=pulumi.ResourceOptions(parent=parent))
+
+
+def parent_dirs(*paths: str) -> list[str]:
+    """The directories holding these files."""
+    return [posixpath.dirname(p) for p in paths]

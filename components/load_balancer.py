@@ -19,8 +19,7 @@ import pulumi
 from components.ca import domain_of
 from components.configuration import runtime_binary
 from components.context import CloudContext
-from components.host import HostAccess, HostFile, HostService
-from components.monitoring import _dirs
+from components.host import HostAccess, HostFile, HostService, host_dirs, parent_dirs
 from components.render import consul as consul_render
 from components.render import grafana, influx, traefik
 from components.render.dnsmasq import fqdn
@@ -92,8 +91,8 @@ class LoadBalancer(pulumi.ComponentResource):
         root_pem = ctx.shared.get("ca_root_pem")
         resolver = traefik.RESOLVER if acme is not None and root_pem is not None else None
 
-        dirs = _dirs(f"{name}-dirs", access, [paths.dynamic_dir, paths.acme_storage.rsplit("/", 1)[0],
-                                             paths.static.rsplit("/", 1)[0]], self)
+        dirs = host_dirs(f"{name}-dirs", access,
+                         [paths.dynamic_dir, *parent_dirs(paths.acme_storage, paths.static)], self)
         after_dirs = pulumi.ResourceOptions(parent=self, depends_on=[dirs])
         static = pulumi.Output.from_input(acme).apply(
             lambda directory: traefik.static_config(paths, directory if resolver else None,

@@ -25,7 +25,7 @@ from typing import Optional
 import pulumi
 import pulumi_random as random
 
-from components.ca import domain_of, issue_certificate
+from components.ca import domain_of, full_chain, issue_certificate
 from components.configuration import python_daemon, runtime_binary
 from components.context import CloudContext
 from components.host import HostAccess, HostFile, HostService
@@ -168,8 +168,8 @@ class Notifications(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         # Leaf then intermediate: the service publishes the file at SigningCertURL, so a
         # subscriber holding only the root can build the chain.
-        chain = pulumi.Output.all(cert.certificate_pem, cert.chain_pem).apply(lambda c: (c[0] or "") + (c[1] or ""))
-        cert_file = HostFile(f"{name}-signing-cert-file", access, SIGNING_CERT, chain, opts=child)
+        cert_file = HostFile(f"{name}-signing-cert-file", access, SIGNING_CERT, full_chain(cert),
+                             opts=child)
         key_file = HostFile(f"{name}-signing-key-file", access, SIGNING_KEY,
                             pulumi.Output.secret(key.private_key_pem), mode="0600", opts=child)
         return (["--signing-cert", access.path(SIGNING_CERT), "--signing-key", access.path(SIGNING_KEY)],

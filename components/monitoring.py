@@ -14,33 +14,20 @@ Build it before Telemetry (instances' Telegraf) and LoadBalancer (Grafana route)
 
 from __future__ import annotations
 
-import shlex
 from typing import Optional
 
 import pulumi
-import pulumi_command as command
 import pulumi_random as random
 
 from components.ca import domain_of
 from components.configuration import runtime_binary
 from components.context import CloudContext
-from components.host import HostAccess, HostFile, HostService
+from components.host import HostFile, HostService, host_dirs, parent_dirs
 from components.render import grafana, influx, kapacitor, ntopng, telegraf
 from components.render.dnsmasq import fqdn
 from components.service_manager import Daemon
 
 TELEGRAF_CONFIG = "/etc/mammatus/telegraf/telegraf.conf"
-
-
-def _dirs(name: str, access: HostAccess, dirs, parent) -> command.remote.Command:
-    return command.remote.Command(
-        name, connection=access.connection(),
-        create="mkdir -p " + " ".join(shlex.quote(d) for d in sorted(set(dirs))),
-        opts=pulumi.ResourceOptions(parent=parent))
-
-
-def _parent_dirs(*paths: str) -> list[str]:
-    return [p.rsplit("/", 1)[0] for p in paths]
 
 
 class Monitoring(pulumi.ComponentResource):
@@ -71,11 +58,11 @@ class Monitoring(pulumi.ComponentResource):
         k_paths = k_host.under(access.path)
         g_host = grafana.GrafanaPaths()
         g_paths = g_host.under(access.path)
-        dirs = _dirs(f"{name}-dirs", access, [
-            i_paths.data_root, *_parent_dirs(i_paths.config, i_paths.chronograf_db),
-            k_paths.data_dir, f"{k_paths.load_dir}/tasks", *_parent_dirs(k_paths.config, k_paths.alerts_log),
+        dirs = host_dirs(f"{name}-dirs", access, [
+            i_paths.data_root, *parent_dirs(i_paths.config, i_paths.chronograf_db),
+            k_paths.data_dir, f"{k_paths.load_dir}/tasks", *parent_dirs(k_paths.config, k_paths.alerts_log),
             g_paths.data, g_paths.dashboards, f"{g_paths.provisioning}/datasources",
-            f"{g_paths.provisioning}/dashboards", *_parent_dirs(g_paths.config)], self)
+            f"{g_paths.provisioning}/dashboards", *parent_dirs(g_paths.config)], self)
         after_dirs = pulumi.ResourceOptions(parent=self, depends_on=[dirs])
 
         def file(suffix, path, text, mode="0644"):
@@ -148,7 +135,7 @@ class Monitoring(pulumi.ComponentResource):
             n_host = ntopng.NtopngPaths()
             n_paths = n_host.under(gw.path)
             n_text = ntopng.ntopng_config(n_paths, [spec.gateway.lan_interface], [spec.network.lan_subnet])
-            n_dirs = _dirs(f"{name}-ntopng-dirs", gw, [n_paths.data_dir], self)
+            n_dirs = host_dirs(f"{name}-ntopng-dirs", gw, [n_paths.data_dir], self)
             n_conf = HostFile(f"{name}-ntopng-config", gw, n_host.config, n_text,
                               opts=pulumi.ResourceOptions(parent=self, depends_on=[n_dirs]))
             HostService(f"{name}-ntopng", gw, Daemon(

@@ -16,8 +16,7 @@ import pulumi_random as random
 
 from components.configuration import runtime_binary
 from components.context import CloudContext
-from components.host import HostFile, HostService
-from components.monitoring import _dirs
+from components.host import HostFile, HostService, host_dirs
 from components.render import serf
 from components.service_manager import Daemon
 
@@ -39,7 +38,7 @@ class Serf(pulumi.ComponentResource):
         for access in ctx.accesses():
             host = access.host
             paths = on_host.under(access.path)
-            dirs = _dirs(f"{name}-{host.name}-dirs", access,
+            dirs = host_dirs(f"{name}-{host.name}-dirs", access,
                          [paths.handlers_dir, paths.snapshot.rsplit("/", 1)[0],
                           paths.config.rsplit("/", 1)[0]], self)
             after_dirs = pulumi.ResourceOptions(parent=self, depends_on=[dirs])

@@ -14,11 +14,10 @@ from typing import Optional
 
 import pulumi
 
-from components.ca import domain_of, issue_certificate
+from components.ca import domain_of, full_chain, issue_certificate
 from components.configuration import runtime_binary
 from components.context import CloudContext
-from components.host import HostFile, HostService
-from components.monitoring import _dirs
+from components.host import HostFile, HostService, host_dirs, parent_dirs
 from components.render import vault, vendor_data
 from components.render.dnsmasq import fqdn
 from components.service_manager import Daemon
@@ -47,10 +46,10 @@ class Vault(pulumi.ComponentResource):
         api_addr = vault.vault_url(host_fqdn)
         text = vault.server_config(paths, access.host.name, api_addr,
                                    f"https://{address}:{vault.CLUSTER_PORT}")
-        dirs = _dirs(f"{name}-dirs", access, [paths.data_dir, paths.tls_cert.rsplit("/", 1)[0],
-                                             paths.config.rsplit("/", 1)[0]], self)
+        dirs = host_dirs(f"{name}-dirs", access,
+                         [paths.data_dir, *parent_dirs(paths.tls_cert, paths.config)], self)
         after_dirs = pulumi.ResourceOptions(parent=self, depends_on=[dirs])
-        chain = pulumi.Output.all(cert.certificate_pem, cert.chain_pem).apply(lambda c: (c[0] or "") + (c[1] or ""))
+        chain = full_chain(cert)
         files = [
             HostFile(f"{name}-config", access, on_host.config, text, opts=after_dirs),
             HostFile(f"{name}-tls-cert", access, on_host.tls_cert, chain,
