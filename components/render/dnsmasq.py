@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from components.render import metadata_config
+from components.render.paths import HostPaths
 from stacks.spec import Network, StackSpec
 
 # DHCP option 93 (client architecture) values, RFC 4578 / IANA.
@@ -22,7 +23,7 @@ ARCH_EFI_ARM64 = 11
 
 
 @dataclass(frozen=True)
-class DnsmasqPaths:
+class DnsmasqPaths(HostPaths):
     """Where dnsmasq's files live on its host (already mapped into the host's file root)."""
     config: str = "/etc/mammatus/dnsmasq/dnsmasq.conf"
     conf_dir: str = "/etc/mammatus/dnsmasq/conf.d"
@@ -32,10 +33,6 @@ class DnsmasqPaths:
     pid_file: str = "/run/mammatus/dnsmasq.pid"
     # None: the spec's network.pxe.tftpRoot as is.
     tftp_root: Optional[str] = None
-
-    def under(self, root_of) -> "DnsmasqPaths":
-        """The same paths mapped by `root_of` (e.g. HostAccess.path) into a host's file root."""
-        return DnsmasqPaths(**{k: (root_of(v) if v else v) for k, v in self.__dict__.items()})
 
 
 @dataclass(frozen=True)

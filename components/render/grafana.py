@@ -11,20 +11,18 @@ from dataclasses import dataclass
 import yaml
 
 from components.render.influx import DATABASE
+from components.render.paths import HostPaths
 
 PORT = 3000
 DATASOURCE_UID = "mammatus-influxdb"
 
 
 @dataclass(frozen=True)
-class GrafanaPaths:
+class GrafanaPaths(HostPaths):
     config: str = "/etc/mammatus/grafana/grafana.ini"
     provisioning: str = "/etc/mammatus/grafana/provisioning"
     dashboards: str = "/var/lib/mammatus/grafana/dashboards"
     data: str = "/var/lib/mammatus/grafana/data"
-
-    def under(self, root_of) -> "GrafanaPaths":
-        return GrafanaPaths(**{k: root_of(v) for k, v in self.__dict__.items()})
 
     @property
     def datasource_file(self) -> str:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from components.render.paths import HostPaths
+
 HTTP_PORT = 8086
 CHRONOGRAF_PORT = 8888
 DATABASE = "telegraf"
@@ -17,13 +19,10 @@ RETENTION_POLICY = "autogen"
 
 
 @dataclass(frozen=True)
-class InfluxPaths:
+class InfluxPaths(HostPaths):
     config: str = "/etc/mammatus/influxdb/influxdb.conf"
     data_root: str = "/var/lib/mammatus/influxdb"
     chronograf_db: str = "/var/lib/mammatus/chronograf/chronograf-v1.db"
-
-    def under(self, root_of) -> "InfluxPaths":
-        return InfluxPaths(**{k: root_of(v) for k, v in self.__dict__.items()})
 
 
 def _q(value: str) -> str:

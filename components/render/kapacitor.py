@@ -14,20 +14,18 @@ from dataclasses import dataclass
 from typing import Optional
 
 from components.render.influx import DATABASE, RETENTION_POLICY
+from components.render.paths import HostPaths
 
 PORT = 9092
 
 
 @dataclass(frozen=True)
-class KapacitorPaths:
+class KapacitorPaths(HostPaths):
     config: str = "/etc/mammatus/kapacitor/kapacitor.conf"
     # Kapacitor's [load] dir; TICKscripts go in its tasks/ sub-directory.
     load_dir: str = "/etc/mammatus/kapacitor/load"
     data_dir: str = "/var/lib/mammatus/kapacitor"
     alerts_log: str = "/var/log/mammatus/kapacitor-alerts.log"
-
-    def under(self, root_of) -> "KapacitorPaths":
-        return KapacitorPaths(**{k: root_of(v) for k, v in self.__dict__.items()})
 
 
 @dataclass(frozen=True)

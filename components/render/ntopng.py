@@ -8,16 +8,15 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Sequence
 
+from components.render.paths import HostPaths
+
 PORT = 3001
 
 
 @dataclass(frozen=True)
-class NtopngPaths:
+class NtopngPaths(HostPaths):
     config: str = "/etc/mammatus/ntopng/ntopng.conf"
     data_dir: str = "/var/lib/mammatus/ntopng"
-
-    def under(self, root_of) -> "NtopngPaths":
-        return NtopngPaths(**{k: root_of(v) for k, v in self.__dict__.items()})
 
 
 def ntopng_config(paths: NtopngPaths, interfaces: Sequence[str],

@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Mapping, Optional, Sequence
 
+from components.render.paths import HostPaths
 from stacks.spec import Host, Role, StackSpec
 
 BIND_PORT = 7946
@@ -19,13 +20,10 @@ RPC_ADDR = "127.0.0.1:7373"
 
 
 @dataclass(frozen=True)
-class SerfPaths:
+class SerfPaths(HostPaths):
     config: str = "/etc/mammatus/serf/serf.json"
     handlers_dir: str = "/etc/mammatus/serf/handlers"
     snapshot: str = "/var/lib/mammatus/serf/snapshot"
-
-    def under(self, root_of) -> "SerfPaths":
-        return SerfPaths(**{k: root_of(v) for k, v in self.__dict__.items()})
 
 
 # Handlers every agent has: name -> (kind, script). Queries answer on stdout.

@@ -17,22 +17,21 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from components.render.paths import HostPaths
+
 DEFAULT_PORT = 9000
 ACME_PROVISIONER = "acme"
 JWK_PROVISIONER = "mammatus"
 
 
 @dataclass(frozen=True)
-class StepCaPaths:
+class StepCaPaths(HostPaths):
     """Where step-ca's files live on its host (map with `under(HostAccess.path)`)."""
     config: str = "/etc/mammatus/step-ca/config/ca.json"
     root_cert: str = "/etc/mammatus/step-ca/certs/root_ca.crt"
     intermediate_cert: str = "/etc/mammatus/step-ca/certs/intermediate_ca.crt"
     intermediate_key: str = "/etc/mammatus/step-ca/secrets/intermediate_ca_key"
     db_dir: str = "/var/lib/mammatus/step-ca/db"
-
-    def under(self, root_of) -> "StepCaPaths":
-        return StepCaPaths(**{k: root_of(v) for k, v in self.__dict__.items()})
 
 
 def _b64url(data: bytes) -> str:

@@ -15,19 +15,18 @@ from typing import Optional, Sequence
 
 import yaml
 
+from components.render.paths import HostPaths
+
 RESOLVER = "stepca"
 ROUTE_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
 
 @dataclass(frozen=True)
-class TraefikPaths:
+class TraefikPaths(HostPaths):
     static: str = "/etc/mammatus/traefik/traefik.yaml"
     dynamic_dir: str = "/etc/mammatus/traefik/dynamic"
     acme_storage: str = "/var/lib/mammatus/traefik/acme.json"
     root_ca: str = "/etc/mammatus/traefik/root_ca.crt"
-
-    def under(self, root_of) -> "TraefikPaths":
-        return TraefikPaths(**{k: root_of(v) for k, v in self.__dict__.items()})
 
 
 @dataclass(frozen=True)

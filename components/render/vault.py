@@ -9,19 +9,18 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from components.render.paths import HostPaths
+
 PORT = 8200
 CLUSTER_PORT = 8201
 
 
 @dataclass(frozen=True)
-class VaultPaths:
+class VaultPaths(HostPaths):
     config: str = "/etc/mammatus/vault/vault.json"
     tls_cert: str = "/etc/mammatus/vault/tls/vault.crt"
     tls_key: str = "/etc/mammatus/vault/tls/vault.key"
     data_dir: str = "/var/lib/mammatus/vault/raft"
-
-    def under(self, root_of) -> "VaultPaths":
-        return VaultPaths(**{k: root_of(v) for k, v in self.__dict__.items()})
 
 
 def vault_url(host: str, port: int = PORT) -> str:

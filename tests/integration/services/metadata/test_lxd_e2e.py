@@ -5,7 +5,8 @@ The LXD daemon runs in a network namespace the test creates, with its own LXD_DI
 by `lxd init --preseed` (dir pool, a bridge on a fixed private subnet, no NAT, no IPv6). The
 service listens on 169.254.169.254 on that bridge and proves the container's identity from the
 bridge's own dnsmasq leases and LXD's instance list (its unix socket): the production chain.
-The image comes from e2e_image.py (debootstrap, cached in /var/cache/mammatus/images).
+The image is the dev stack's (dynamic_providers/rootfs_image.py: debootstrap, cached in
+/var/cache/mammatus/images).
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ import sys
 
 import pytest
 
+from dynamic_providers import rootfs_image
 from tests.support.lxd import bridged_preseed, lxd_in_netns
 from tests.support.netlab import netns
 from tests.support.paths import ROOT
 
-from .e2e_image import ensure_image
 
 pytestmark = [
     pytest.mark.integration,
@@ -47,7 +48,7 @@ def sh(*cmd, env=None, netns=None, timeout=120, check=True):
 
 @pytest.fixture(scope="module")
 def lxd_cloud():
-    image = ensure_image()
+    image = rootfs_image.ensure(rootfs_image.recipe())   # the dev stack's own image
     with netns("mde2e") as ns, lxd_in_netns(ns, PRESEED, prefix="mammatus-md-e2e-") as lxd:
         env, work, lxd_dir = lxd.env, lxd.work, lxd.lxd_dir
         service = None
