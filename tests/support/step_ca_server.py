@@ -14,10 +14,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from components.render import step_ca as render
 from tests.support.daemons import free_port, start, stop, wait_for
-from tests.support.paths import ROOT
+from tests.support.paths import built_tool
 from tests.support.pki import TestPki, make_pki
 
-STEP_CA = str(ROOT / ".tools" / "bin" / "step-ca")
 
 
 @dataclass
@@ -34,8 +33,7 @@ class RunningCa:
 
 @contextlib.contextmanager
 def running_step_ca(root: str) -> Iterator[RunningCa]:
-    if not os.access(STEP_CA, os.X_OK):
-        raise AssertionError(f"{STEP_CA} missing: build it (tools/step-ca, see its go.mod)")
+    step_ca_binary = built_tool("step-ca")
     pki = make_pki()
     paths = render.StepCaPaths().under(lambda p: root + p)
     for path, text in [(paths.root_cert, pki.root_pem), (paths.intermediate_cert, pki.intermediate_pem),
@@ -54,7 +52,7 @@ def running_step_ca(root: str) -> Iterator[RunningCa]:
                                  [render.acme_provisioner(), render.jwk_provisioner(jwk)],
                                  address=f"127.0.0.1:{port}"))
     log = os.path.join(root, "step-ca.log")
-    proc = start([STEP_CA, paths.config], log, cwd=root)
+    proc = start([step_ca_binary, paths.config], log, cwd=root)
     pid_file = os.path.join(root, "step-ca.pid")
     with open(pid_file, "w") as f:
         f.write(str(proc.pid))

@@ -2,25 +2,21 @@
 (tools/consul: Consul v1.20.6 from its Go module; Consul is not packaged in Debian bookworm)."""
 
 import base64
-import os
 import subprocess
 
 import pytest
 
 from components.render import consul
-from tests.support.paths import ROOT
+from tests.support.paths import built_tool
 
 pytestmark = pytest.mark.integration
 
-CONSUL = str(ROOT / ".tools" / "bin" / "consul")
 KEY = base64.b64encode(bytes(range(32))).decode()
 
 
 @pytest.fixture(scope="module")
 def binary():
-    if not os.access(CONSUL, os.X_OK):
-        pytest.skip(f"{CONSUL} not built (tools/consul, about 10 minutes the first time)")
-    return CONSUL
+    return built_tool("consul")
 
 
 def _validate(binary, path):

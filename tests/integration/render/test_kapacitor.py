@@ -2,25 +2,19 @@
 v1.7.6's parser and stream pipeline builder, as kapacitord defines a task), and the rendered
 kapacitor.conf parsed as TOML."""
 
-import os
 import subprocess
 import tomllib
 
 import pytest
 
 from components.render import kapacitor
-from tests.support.paths import ROOT
+from tests.support.paths import built_tool
 
 pytestmark = pytest.mark.integration
 
-TICKLINT = str(ROOT / ".tools" / "bin" / "ticklint")
-
-
 @pytest.fixture(scope="module")
 def ticklint():
-    if not os.access(TICKLINT, os.X_OK):
-        pytest.fail(f"{TICKLINT} missing: build it (tools/ticklint, see its go.mod)")
-    return TICKLINT
+    return built_tool("ticklint")
 
 
 def _write(tmp_path, tasks):

@@ -5,25 +5,19 @@ Debian is 1.6 without that API)."""
 
 import gzip
 import http.server
-import os
 import subprocess
 import threading
 
 import pytest
 
 from components.render import telegraf
-from tests.support.paths import ROOT
+from tests.support.paths import built_tool
 
 pytestmark = pytest.mark.integration
 
-TELEGRAF = str(ROOT / ".tools" / "bin" / "telegraf")
-
-
 @pytest.fixture(scope="module")
 def binary():
-    if not os.access(TELEGRAF, os.X_OK):
-        pytest.fail(f"{TELEGRAF} missing: build it (tools/telegraf, see its go.mod)")
-    return TELEGRAF
+    return built_tool("telegraf")
 
 
 def test_every_rendered_input_gathers(binary, tmp_path):

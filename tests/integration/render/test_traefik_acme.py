@@ -15,12 +15,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from components.render import step_ca, traefik
 from tests.support.daemons import start, stop, wait_for
 from tests.support.netlab import netns, run
-from tests.support.paths import ROOT
+from tests.support.paths import ROOT, built_tool
 from tests.support.pki import make_pki
 
 pytestmark = pytest.mark.integration
 
-STEP_CA = str(ROOT / ".tools" / "bin" / "step-ca")
 TRAEFIK = str(ROOT / ".venv" / "bin" / "traefik")
 
 
@@ -31,8 +30,7 @@ def _write(path, text):
 
 
 def test_route_certificate_comes_from_step_ca_acme(tmp_path):
-    if not os.access(STEP_CA, os.X_OK):
-        pytest.fail(f"{STEP_CA} missing: build it (tools/step-ca)")
+    step_ca_binary = built_tool("step-ca")
     pki = make_pki()
     ca_paths = step_ca.StepCaPaths().under(lambda p: str(tmp_path / "ca") + p)
     _write(ca_paths.root_cert, pki.root_pem)
@@ -62,7 +60,7 @@ def test_route_certificate_comes_from_step_ca_acme(tmp_path):
 
     with netns("mmca") as ns:
         inside = ["ip", "netns", "exec", ns]
-        procs = [start([*inside, STEP_CA, ca_paths.config], str(tmp_path / "step-ca.log")),
+        procs = [start([*inside, step_ca_binary, ca_paths.config], str(tmp_path / "step-ca.log")),
                  start([*inside, "python3", "-m", "http.server", "--bind", "127.0.0.1", "8081",
                         "--directory", str(site)], str(tmp_path / "site.log")),
                  start([*inside, TRAEFIK, f"--configFile={lb_paths.static}"], str(tmp_path / "traefik.log"))]
