@@ -14,21 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-if ! declare -F apt_install >/dev/null; then
-  apt_install() {
-    local missing=()
-    for pkg in "$@"; do
-      dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' || missing+=("$pkg")
-    done
-    [ ${#missing[@]} -eq 0 ] && return 0
-    if [ ! -f /usr/sbin/policy-rc.d ]; then
-      printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
-      chmod +x /usr/sbin/policy-rc.d
-    fi
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  }
-fi
+declare -F apt_install >/dev/null || . tools/setup/lib.sh   # run on its own
 
 apt_install wrk dnsmasq-base udhcpc iproute2 lxd debootstrap
 
