@@ -470,6 +470,16 @@ def run_remote(conn: dict, command: str, *, environment=None, stdin=None, previo
     return {"stdout": trim_newline(stdout), "stderr": trim_newline(stderr)}
 
 
+def checked_connection(inputs: dict, failures: list) -> tuple[dict, list]:
+    """The connection checked as a whole (its own messages replace the generic one) and filled
+    with pulumi-command's defaults."""
+    failures = [f for f in failures if f.property != "connection"]
+    failures += connection_failures(inputs.get("connection"))
+    if isinstance(inputs.get("connection"), dict):
+        inputs["connection"] = connection_with_defaults(inputs["connection"])
+    return inputs, failures
+
+
 class RemoteCommand(_Command):
     token = "command:remote:Command"
     inputs = {"connection": "object", "create": "string", "update": "string", "delete": "string",
@@ -479,11 +489,7 @@ class RemoteCommand(_Command):
     secret_outputs = frozenset({"connection"})
 
     def check(self, olds, news):
-        inputs, failures = super().check(olds, news)
-        failures = [f for f in failures if f.property != "connection"]
-        failures += connection_failures(inputs.get("connection"))
-        if isinstance(inputs.get("connection"), dict):
-            inputs["connection"] = connection_with_defaults(inputs["connection"])
+        inputs, failures = checked_connection(*super().check(olds, news))
         env = inputs.get("environment")
         if isinstance(env, dict):
             failures += [CheckFailure(f"environment.{k}", "not a valid environment variable name")
@@ -629,11 +635,7 @@ class CopyToRemote(ResourceType):
     outputs_secret_if_any_input_secret = True
 
     def check(self, olds, news):
-        inputs, failures = super().check(olds, news)
-        failures = [f for f in failures if f.property != "connection"]
-        failures += connection_failures(inputs.get("connection"))
-        if isinstance(inputs.get("connection"), dict):
-            inputs["connection"] = connection_with_defaults(inputs["connection"])
+        inputs, failures = checked_connection(*super().check(olds, news))
         src = inputs.get("source")
         if src is not None and src is not UNKNOWN and _source_kind(src) is None:
             failures.append(CheckFailure("asset", "either asset or archive must be set"))
