@@ -209,6 +209,19 @@ def test_fifo_topic_to_fifo_queue(sns, sqs):
     assert sorted(got) == [f"m{i}" for i in range(5)]  # the duplicate was dropped
 
 
+def confirmed(sns, topic: str, hook) -> str:
+    """Waits for the SubscriptionConfirmation to reach `hook` and for the subscriber's visit to
+    SubscribeURL to confirm it; the subscription's ARN."""
+    hook.wait_for(lambda rec: any(h.get("x-amz-sns-message-type") == "SubscriptionConfirmation"
+                                  for h, _ in rec))
+    for _ in range(50):
+        arn = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"][0]["SubscriptionArn"]
+        if arn != "PendingConfirmation":
+            return arn
+        time.sleep(0.1)
+    return arn
+
+
 def test_http_subscription_confirms_verifies_and_retries(sns, test_ca):
     topic = sns.create_topic(Name=uniq())["TopicArn"]
     ca = (test_ca / "ca.pem").read_bytes()
@@ -217,14 +230,7 @@ def test_http_subscription_confirms_verifies_and_retries(sns, test_ca):
                           Attributes={"DeliveryPolicy": json.dumps(
                               {"healthyRetryPolicy": {"numRetries": 3, "minDelayTarget": 1, "maxDelayTarget": 2}})})
         assert r["SubscriptionArn"] == "pending confirmation"
-        hook.wait_for(lambda rec: any(h.get("x-amz-sns-message-type") == "SubscriptionConfirmation"
-                                      for h, _ in rec))
-        for _ in range(50):  # the subscriber confirms by visiting SubscribeURL
-            subs = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
-            if subs[0]["SubscriptionArn"] != "PendingConfirmation":
-                break
-            time.sleep(0.1)
-        sub_arn = subs[0]["SubscriptionArn"]
+        sub_arn = confirmed(sns, topic, hook)
         assert sub_arn.startswith(topic + ":")
         attrs = sns.get_subscription_attributes(SubscriptionArn=sub_arn)["Attributes"]
         assert attrs["PendingConfirmation"] == "false"
@@ -285,13 +291,7 @@ def test_failed_deliveries_go_to_subscription_dead_letter_queue(sns, sqs, test_c
             "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn}),
             "DeliveryPolicy": json.dumps({"healthyRetryPolicy": {
                 "numRetries": 1, "minDelayTarget": 1, "maxDelayTarget": 1}})})
-        hook.wait_for(lambda rec: any(h.get("x-amz-sns-message-type") == "SubscriptionConfirmation"
-                                      for h, _ in rec))
-        for _ in range(50):
-            if sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"][0]["SubscriptionArn"] \
-                    != "PendingConfirmation":
-                break
-            time.sleep(0.1)
+        assert confirmed(sns, topic, hook) != "PendingConfirmation"
         mid = sns.publish(TopicArn=topic, Message="undeliverable")["MessageId"]
         (m,) = drain(sqs, dlq_url, 1)
         doc = json.loads(m["Body"])
@@ -305,13 +305,7 @@ def test_https_subscriber_with_cloud_ca(sns, test_ca):
     with Subscriber((test_ca / "ca.pem").read_bytes(), tls=tls) as hook:
         assert hook.url.startswith("https://")
         sns.subscribe(TopicArn=topic, Protocol="https", Endpoint=hook.url)
-        hook.wait_for(lambda rec: any(h.get("x-amz-sns-message-type") == "SubscriptionConfirmation"
-                                      for h, _ in rec))
-        for _ in range(50):
-            if sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"][0]["SubscriptionArn"] \
-                    != "PendingConfirmation":
-                break
-            time.sleep(0.1)
+        assert confirmed(sns, topic, hook) != "PendingConfirmation"
         sns.publish(TopicArn=topic, Message="over https")
         hook.wait_for(lambda rec: any(h.get("x-amz-sns-message-type") == "Notification" for h, _ in rec))
         assert [n["Message"] for n in hook.of_type("Notification")] == ["over https"]
