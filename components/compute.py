@@ -18,7 +18,9 @@ starts LXD there) gets the LXD daemon itself as a HostService, run by `DIRECT_LX
 under the host's file root; a real host runs its distribution's LXD unit.
 
 Needs (ctx.shared): "macvlan_profile" (optional), "hosts_ready" (dev stack, optional),
-"image_sources" (optional), "metadata" (optional: instances boot once it serves their data).
+"image_sources" (optional), "metadata" (optional: instances boot once it serves their data),
+"dnsmasq" (optional: each instance is named there by its MAC, a DnsmasqReservation without
+an address).
 Puts: "instances" ({name: LxdInstance}, for the stack outputs),
 "lxd" ({host: connection dict}). With ctx.shared["lxd_socket"] set (the dev stack: one LXD on
 the machine running Pulumi, initialised by the dev box), every compute host's resources go to
@@ -42,6 +44,7 @@ from components.context import CloudContext
 from components.host import HostFile, HostService
 from components.render import lxd_profiles
 from components.service_manager import Daemon
+from dynamic_providers.dnsmasq import DnsmasqReservation
 from dynamic_providers.lxd import DEFAULT_IMAGE_SERVER, LxdImage, LxdInstance, LxdProfile
 from stacks.spec import Role, ServiceManager
 
@@ -178,11 +181,20 @@ class Compute(pulumi.ComponentResource):
         # An instance asks the metadata service who it is while it boots: serve first.
         metadata = ctx.shared.get("metadata") or {}
         served = [metadata["service"]] if metadata.get("service") else []
+        dhcp = ctx.shared.get("dnsmasq") or {}
+        after_dhcp = [dhcp["resource"]] if dhcp.get("resource") else []
         instances: dict[str, LxdInstance] = {}
         for inst in spec.instances:
             if inst.host not in connections:
                 raise ValueError(f"mammatus:instances: {inst.name!r} is on {inst.host!r}, "
                                  "which is not a compute host")
+            # The cloud's DHCP server names the instance by its MAC (whatever hostname its
+            # first request sends), so its DNS name holds from its first lease.
+            named = [DnsmasqReservation(
+                f"{name}-dhcp-name-{inst.name}", mac=spec.instance_mac(inst), address=None,
+                hostname=inst.name, target=dhcp,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=after_dhcp))] \
+                if dhcp.get("dhcp_hosts_dir") else []
             profile_name = (profiles_data.get(inst.host) or {}).get("name", lxd_profiles.MACVLAN_PROFILE)
             profiles = ["default", profile_name] if inst.profile == lxd_profiles.MACVLAN_PROFILE \
                 else ["default", inst.profile]
@@ -194,7 +206,7 @@ class Compute(pulumi.ComponentResource):
                 connection=connections[inst.host],
                 # On the LAN, `up` waits for the DHCP lease (the instance's address output).
                 address_timeout=ADDRESS_TIMEOUT if inst.profile == lxd_profiles.MACVLAN_PROFILE else None,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=ready[inst.host] + served))
+                opts=pulumi.ResourceOptions(parent=self, depends_on=ready[inst.host] + served + named))
 
         ctx.shared["instances"] = instances
         ctx.shared["lxd"] = connections

@@ -79,8 +79,7 @@ class DhcpDnsTftp(pulumi.ComponentResource):
             config=[text], depends_on=[check, *boot_files], opts=child)
 
         target = {
-            "connection": {"host": str(access.host.address), "port": access.host.ssh_port,
-                           "user": access.host.ssh_user, "private_key": ctx.admin_private_key},
+            "connection": access.connection_dict(),
             "dhcp_hosts_dir": paths.dhcp_hosts_dir, "hosts_dir": paths.hosts_dir,
             "lease_file": paths.lease_file, "pid_file": paths.pid_file,
         }

@@ -1,6 +1,7 @@
 """dnsmasq reservations and DNS records as resources: one small file each, then SIGHUP.
 
-A reservation is a line in a file of dnsmasq's `dhcp-hostsfile` directory (`mac,address,name`),
+A reservation is a line in a file of dnsmasq's `dhcp-hostsfile` directory (`mac,address,name`,
+or `mac,name` to name a client whose address comes from the range, as an instance's),
 a record a line in a file of its `addn-hosts` directory (`address name`); dnsmasq re-reads both
 on SIGHUP (sent to the pid in its pid-file). `read` reads the file back (and, for a reservation,
 the lease file) so a refresh sees drift. Files travel over SSH (paramiko, SFTP) with the admin
@@ -41,9 +42,10 @@ def record_path(hosts_dir: str, name: str) -> str:
     return posixpath.join(hosts_dir, "mammatus-" + name)
 
 
-def reservation_line(mac: str, address: str, hostname: str) -> str:
-    """A dhcp-hostsfile entry (the dhcp-host= syntax without the option name)."""
-    return f"{HEADER}{mac},{address},{hostname}\n"
+def reservation_line(mac: str, address: Optional[str], hostname: str) -> str:
+    """A dhcp-hostsfile entry (the dhcp-host= syntax without the option name); without an
+    address it only names the client."""
+    return f"{HEADER}{mac},{address + ',' if address else ''}{hostname}\n"
 
 
 def record_line(name: str, address: str) -> str:
@@ -58,14 +60,15 @@ def _content_lines(text: str) -> list[str]:
 
 
 def parse_reservation(text: str) -> Optional[dict[str, str]]:
-    """{mac, address, hostname} from a reservation file; None when it holds none."""
+    """{mac, address (None: named only), hostname} from a reservation file; None when it holds
+    none."""
     for line in _content_lines(text):
         fields = [f.strip() for f in line.split(",")]
         mac = next((f.lower() for f in fields if MAC.match(f.lower())), None)
         address = next((f for f in fields if _is_ipv4(f)), None)
         rest = [f for f in fields if f.lower() != mac and f != address
                 and not f.startswith(("set:", "tag:", "id:")) and not re.match(r"^\d+[smhd]?$|^infinite$", f)]
-        if mac and address:
+        if mac:
             return {"mac": mac, "address": address, "hostname": rest[0] if rest else ""}
     return None
 
@@ -115,12 +118,14 @@ def _is_ipv4(value: str) -> bool:
         return False
 
 
-def _check_common(inputs: dict, failures: list[CheckFailure], dir_key: str) -> None:
+def _check_common(inputs: dict, failures: list[CheckFailure], dir_key: str,
+                  address_optional: bool = False) -> None:
     for key in (dir_key, "pid_file"):
         value = inputs.get(key)
         if not isinstance(value, str) or not posixpath.isabs(value):
             failures.append(CheckFailure(key, f"must be an absolute path, got {value!r}"))
-    if not _is_ipv4(str(inputs.get("address"))):
+    if not (address_optional and inputs.get("address") is None) and \
+            not _is_ipv4(str(inputs.get("address"))):
         failures.append(CheckFailure("address", f"must be an IPv4 address, got {inputs.get('address')!r}"))
     conn = inputs.get("connection")
     if conn is not None and (not isinstance(conn, dict) or not conn.get("host")):
@@ -135,7 +140,7 @@ def check_reservation(news: dict) -> tuple[dict, list[CheckFailure]]:
         failures.append(CheckFailure("mac", f"must be a MAC like 52:54:00:12:34:56, got {news.get('mac')!r}"))
     if not LABEL.match(str(inputs.get("hostname", ""))):
         failures.append(CheckFailure("hostname", f"must be a DNS label, got {news.get('hostname')!r}"))
-    _check_common(inputs, failures, "dhcp_hosts_dir")
+    _check_common(inputs, failures, "dhcp_hosts_dir", address_optional=True)
     return inputs, failures
 
 
@@ -234,7 +239,7 @@ class ReservationProvider(_FileProvider):
         return reservation_path(props["dhcp_hosts_dir"], props["mac"])
 
     def _content(self, props):
-        return reservation_line(props["mac"], props["address"], props["hostname"])
+        return reservation_line(props["mac"], props.get("address"), props["hostname"])
 
     def _parse(self, text):
         return parse_reservation(text)
@@ -269,14 +274,15 @@ def _secret_opts(opts: Optional[pulumi.ResourceOptions]) -> pulumi.ResourceOptio
 
 
 class DnsmasqReservation(pulumi.dynamic.Resource, module="mammatus", name="DnsmasqReservation"):
-    """A DHCP reservation (MAC -> address, hostname) on the cloud's dnsmasq."""
+    """A DHCP reservation (MAC -> address, hostname) on the cloud's dnsmasq; with address None
+    it names the MAC's client (DNS included) and leaves its address to the range."""
     mac: pulumi.Output[str]
     address: pulumi.Output[str]
     hostname: pulumi.Output[str]
     path: pulumi.Output[str]
     lease: pulumi.Output[Any]
 
-    def __init__(self, name: str, mac: pulumi.Input[str], address: pulumi.Input[str],
+    def __init__(self, name: str, mac: pulumi.Input[str], address: pulumi.Input[Optional[str]],
                  hostname: pulumi.Input[str], target: dict[str, Any],
                  opts: Optional[pulumi.ResourceOptions] = None):
         props = {"mac": mac, "address": address, "hostname": hostname,

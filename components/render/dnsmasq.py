@@ -138,8 +138,6 @@ def render(spec: StackSpec, paths: DnsmasqPaths = DnsmasqPaths(), *, inline_reso
         f"dhcp-option=tag:lan,option:dns-server,{listen.address}",
         f"dhcp-option=tag:lan,option:domain-search,{net.domain}",
         f"dhcp-leasefile={paths.lease_file}",
-        "# Instances are named by the cloud, whatever hostname their DHCP request sends.",
-        *(f"dhcp-host={spec.instance_mac(i)},{i.name}" for i in spec.instances),
     ]
     if inline_resources:
         lines += [f"dhcp-host={r.mac},{r.address},{r.hostname}" for r in net.reservations]

@@ -144,6 +144,18 @@ def test_a_reservation_is_handed_out_by_dhcp_and_read_back_with_its_lease(lab):
     assert provider.read(created.id, created.outs).id is None
 
 
+def test_a_named_only_reservation_names_a_client_from_the_range(lab):
+    provider = ReservationProvider()
+    # no address at all: the engine drops a None input before the provider sees it
+    inputs = provider.check({}, props(lab, mac=CLIENT_MAC, hostname="named-1")).inputs
+    created = provider.create(inputs)
+    assert Path(created.id).read_text().splitlines()[-1] == f"{CLIENT_MAC},named-1"
+    got = udhcpc(lab, "hostname:something-else")     # the client calls itself otherwise
+    assert got["ip"] != "10.77.0.42" and got["hostname"] == "named-1"
+    assert dig(lab, "named-1.lab.test") == got["ip"]
+    assert provider.read(created.id, created.outs).outs["lease"]["address"] == got["ip"]
+
+
 def test_records_resolve_after_sighup_and_follow_updates_and_deletes(lab):
     run("ip", "addr", "add", "10.77.0.200/24", "dev", "eth0", netns=lab["cli"])
     provider = RecordProvider()

@@ -119,6 +119,8 @@ def test_dev_hosts_run_lxd_themselves_boot_the_built_image_after_the_metadata_se
     ctx.shared["image_sources"] = {"debian-bookworm": {"path": "/var/cache/x.tar"}}
     metadata = pulumi.CustomResource("test:index:Service", "md-service")
     ctx.shared["metadata"] = {"url": "http://169.254.169.254:80", "service": metadata}
+    ctx.shared["dnsmasq"] = {"connection": None, "dhcp_hosts_dir": "/etc/d", "lease_file": "/l",
+                             "pid_file": "/run/dnsmasq.pid", "resource": metadata}
     comp = Compute("cmp-dev", ctx)
     lxd_dir = f"{host.file_root}/var/lib/lxd"
 
@@ -133,6 +135,11 @@ def test_dev_hosts_run_lxd_themselves_boot_the_built_image_after_the_metadata_se
         web = MOCKS.named("cmp-dev-instance-web")
         assert web.inputs["mac"] == spec.instance_mac(spec.instances[0])
         assert web.inputs["address_timeout"] == 120   # `up` waits for its DHCP lease
+        # dnsmasq names it by that MAC, its address left to the range
+        named = MOCKS.named("cmp-dev-dhcp-name-web")
+        assert named.typ == DYN + "DnsmasqReservation"
+        assert (named.inputs["mac"], named.inputs["hostname"], named.inputs.get("address")) == \
+            (web.inputs["mac"], "web", None)
         profile = MOCKS.inputs("cmp-dev-compute-profile-macvlan")
         assert profile["devices"]["eth0"]["parent"] == host.lan_interface
     return pulumi.Output.all(comp.urn, comp.instances).apply(check)

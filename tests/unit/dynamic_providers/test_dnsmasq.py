@@ -17,7 +17,21 @@ def test_reservation_parser_reads_dnsmasq_syntax_written_by_hand():
     assert dm.parse_reservation("# x\n\nset:pxe,52:54:00:AA:00:01,web,10.0.0.9,infinite\n") == {
         "mac": "52:54:00:aa:00:01", "address": "10.0.0.9", "hostname": "web"}
     assert dm.parse_reservation("# only a comment\n") is None
-    assert dm.parse_reservation("52:54:00:aa:00:01,web\n") is None
+    # no address: the client is only named (an instance whose address comes from the range)
+    assert dm.parse_reservation("52:54:00:aa:00:01,web\n") == {
+        "mac": "52:54:00:aa:00:01", "address": None, "hostname": "web"}
+    assert dm.parse_reservation("web,10.0.0.9\n") is None      # no MAC: not a reservation
+
+
+def test_a_named_only_reservation_round_trips_and_checks():
+    text = dm.reservation_line("00:16:3e:00:00:01", None, "web")
+    assert text.splitlines()[-1] == "00:16:3e:00:00:01,web"
+    assert dm.parse_reservation(text) == {"mac": "00:16:3e:00:00:01", "address": None, "hostname": "web"}
+    _, failures = dm.check_reservation({**BASE, "mac": "00:16:3e:00:00:01", "address": None,
+                                        "hostname": "web"})
+    assert failures == []
+    _, failures = dm.check_record({**BASE, "name": "web", "address": None})
+    assert [f.property for f in failures] == ["address"]      # a record always needs one
 
 
 def test_record_file_round_trips_with_the_short_name():

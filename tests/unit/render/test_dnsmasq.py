@@ -55,8 +55,7 @@ def test_reservations_and_records_inline_or_left_to_the_provider():
     assert "dhcp-host=52:54:00:00:00:11,10.10.0.11,node-1" in inline
     assert "host-record=files.lab.mammatus,10.10.0.30" in inline
     apart = lines(spec, inline_resources=False)
-    instance_names = {f"dhcp-host={spec.instance_mac(i)},{i.name}" for i in spec.instances}
-    assert not any(l.startswith("dhcp-host=") and l not in instance_names for l in apart)
+    assert not any(l.startswith("dhcp-host=") for l in apart)
     assert "host-record=files.lab.mammatus,10.10.0.30" not in apart
     assert "dhcp-hostsfile=/etc/mammatus/dnsmasq/dhcp-hosts" in apart
     assert "addn-hosts=/etc/mammatus/dnsmasq/hosts" in apart
@@ -107,9 +106,3 @@ def test_instances_get_a_route_to_the_metadata_service_off_the_router():
     # lab: metadata on the gateway itself, the default route already leads there
     assert not any("classless-static-route" in l for l in lines(stack_spec("lab")))
 
-
-def test_instances_are_named_by_their_mac():
-    home = stack_spec("home")
-    text = lines(home)
-    for inst in home.instances:
-        assert f"dhcp-host={home.instance_mac(inst)},{inst.name}" in text
