@@ -36,12 +36,16 @@ def runtime_binary(ctx: CloudContext, key: str, default: str) -> str:
     return (ctx.shared.get("service_runtime") or {}).get(key, default)
 
 
+def service_python(ctx: CloudContext) -> tuple[str, str]:
+    """(python, PYTHONPATH) that run Mammatus' own services on a host."""
+    runtime = ctx.shared.get("service_runtime") or {}
+    return runtime.get("python", SERVICE_PYTHON), runtime.get("root", SERVICE_ROOT)
+
+
 def python_daemon(ctx: CloudContext, name: str, module: str, args: Sequence[str],
                   description: str) -> Daemon:
     """A Mammatus Python service (`python -m services.x …`) as a Daemon."""
-    runtime = ctx.shared.get("service_runtime") or {}
-    python = runtime.get("python", SERVICE_PYTHON)
-    root = runtime.get("root", SERVICE_ROOT)
+    python, root = service_python(ctx)
     return Daemon(name=name, description=description, command=[python, "-m", module, *args],
                   environment={"PYTHONPATH": root, "PYTHONUNBUFFERED": "1"})
 

@@ -12,9 +12,10 @@ from typing import Optional
 import pulumi
 import pulumi_command as command
 
+from components.configuration import service_python
 from components.context import CloudContext
 from components.host import HostFile, HostService, host_dirs
-from components.render import dnsmasq
+from components.render import dnsmasq, metadata_config
 from components.service_manager import Daemon, digest
 from dynamic_providers.dnsmasq import DnsmasqRecord, DnsmasqReservation
 
@@ -71,18 +72,30 @@ class DhcpDnsTftp(pulumi.ComponentResource):
                 f"{name}-boot-files", connection=access.connection(),
                 create=pxe_boot_files_command(net.pxe, paths.tftp_root or net.pxe.tftp_root),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[dirs])))
+        hook = []
+        if metadata_config.pushes_leases(spec):
+            # The metadata service is elsewhere: dnsmasq's lease script tells it every lease
+            # (its config and key come with the Metadata layer; until then the hook is idle).
+            python, pythonpath = service_python(ctx)
+            hook.append(HostFile(
+                f"{name}-lease-hook", access, on_host.lease_hook,
+                dnsmasq.lease_hook_script(python, pythonpath, paths.lease_hook_config),
+                mode="0755", opts=pulumi.ResourceOptions(parent=self, depends_on=[dirs])))
         # dnsmasq re-reads its hosts files on SIGHUP but not dnsmasq.conf: a config change restarts.
         service = HostService(
             f"{name}-dnsmasq", access,
             Daemon(name="dnsmasq", description="DHCP, DNS and TFTP",
                    command=["dnsmasq", "--keep-in-foreground", f"--conf-file={paths.config}"]),
-            config=[text], depends_on=[check, *boot_files], opts=child)
+            config=[text], depends_on=[check, *boot_files, *hook], opts=child)
 
         target = {
             "connection": access.connection_dict(),
             "dhcp_hosts_dir": paths.dhcp_hosts_dir, "hosts_dir": paths.hosts_dir,
             "lease_file": paths.lease_file, "pid_file": paths.pid_file,
         }
+        # For the Metadata layer on another host: where the lease hook looks (host's view).
+        lease_hook = {"hook": paths.lease_hook, "config": on_host.lease_hook_config,
+                      "key": on_host.lease_hook_key, "key_path": paths.lease_hook_key}
         after_service = pulumi.ResourceOptions(parent=self, depends_on=[service])
         reservations = [
             DnsmasqReservation(f"{name}-reservation-{r.hostname}", mac=r.mac, address=str(r.address),
@@ -102,7 +115,7 @@ class DhcpDnsTftp(pulumi.ComponentResource):
         self.records = pulumi.Output.all(*[r.path for r in records])
         # For later layers: where to add reservations/records (DnsmasqReservation/DnsmasqRecord
         # with target=ctx.shared["dnsmasq"]), and the DNS server instances should use.
-        ctx.shared["dnsmasq"] = {**target, "resource": service}
+        ctx.shared["dnsmasq"] = {**target, "resource": service, "lease_hook": lease_hook}
         ctx.shared["dns"] = {"address": str(listen.address), "domain": net.domain}
         self.register_outputs({"host": self.host, "dns_address": self.dns_address,
                                "domain": self.domain, "config_path": self.config_path,

@@ -7,7 +7,10 @@ then runs `python -m services.metadata --listen 169.254.169.254:80 --config FILE
 link-local address added to the host's LAN interface (as clouds do: instances' cloud-init looks
 there). Instances reach it through their default route when the service is on the gateway, or
 through the DHCP server's classless static route otherwise (components/render/dnsmasq.py).
-dnsmasq's lease file is an identity source only when the service shares the DHCP server's host.
+dnsmasq's lease file is the identity source when the service shares the DHCP server's host;
+otherwise dnsmasq's lease script pushes every lease to the service's own listener on its LAN
+address (services/metadata/lease_push.py, signed with a key written to both hosts), and `up`
+sends the whole lease file once the service answers.
 
 Needs (ctx.shared): "metadata_inventory" (Configuration), "metadata_vendor_data" (optional),
 "dnsmasq" (optional: its lease_file, when on the same host). Puts: "metadata" ({url}).
@@ -16,6 +19,7 @@ Order: Configuration -> Metadata -> Compute.
 
 from __future__ import annotations
 
+import shlex
 from typing import Optional
 
 import pulumi
@@ -30,6 +34,8 @@ from components.render import metadata_config
 CONFIG = "/etc/mammatus/metadata/metadata.yaml"
 INVENTORY = "/etc/mammatus/metadata/inventory.yaml"
 TOKEN_KEY = "/etc/mammatus/metadata/token.key"
+LEASE_PUSH_KEY = "/etc/mammatus/metadata/lease-push.key"
+PUSHED_LEASES = "/var/lib/mammatus/metadata/pushed.leases"
 PORT = 80
 ADDRESS = metadata_config.ADDRESS
 
@@ -74,11 +80,22 @@ class Metadata(pulumi.ComponentResource):
 
         token = random.RandomPassword(f"{name}-token-key", length=48, special=False, opts=child)
         key_file = HostFile(f"{name}-token-key", access, TOKEN_KEY,
-                            token.result, mode="0600", opts=child)
+                            token.result, mode="0600", secret=True, opts=child)
+        key_files = [key_file]
+        push = None
+        if metadata_config.pushes_leases(spec):
+            push_key = random.RandomPassword(f"{name}-lease-push-key", length=48, special=False,
+                                             opts=child)
+            key_files.append(HostFile(f"{name}-lease-push-key", access, LEASE_PUSH_KEY,
+                                      push_key.result, mode="0600", secret=True, opts=child))
+            push = {"listen": f"{access.host.address}:{metadata_config.LEASE_PUSH_PORT}",
+                    "secret_file": access.path(LEASE_PUSH_KEY),
+                    "state_file": access.path(PUSHED_LEASES)}
+
         def render(vd) -> str:
             return metadata_config.render_config(
                 spec, listen=listen, inventory_path=access.path(INVENTORY), lease_files=leases,
-                vendor_data=vd or None, token_secret_file=access.path(TOKEN_KEY))
+                vendor_data=vd or None, token_secret_file=access.path(TOKEN_KEY), lease_push=push)
 
         # Plain vendor-data gives a plain config text, whose changes restart the service; with
         # vendor-data still to be computed (Outputs) the text is an Output and only the flags are
@@ -94,8 +111,10 @@ class Metadata(pulumi.ComponentResource):
         service = HostService(
             f"{name}-service", access,
             python_daemon(ctx, "metadata", "services.metadata", args, "instance metadata"),
-            config=[" ".join(args), plain or ""], depends_on=[conf, inv, key_file, link_local],
+            config=[" ".join(args), plain or ""], depends_on=[conf, inv, *key_files, link_local],
             opts=child)
+        if push is not None:
+            self._lease_push(name, ctx, push_key, service)
 
         self.url = service.unit.apply(lambda _: f"http://{listen}")
         self.config = text
@@ -103,3 +122,26 @@ class Metadata(pulumi.ComponentResource):
         ctx.shared["metadata"] = {"url": f"http://{listen}", "service": service}
         self.register_outputs({"url": self.url, "config": self.config,
                                "inventory_path": self.inventory_path})
+
+    def _lease_push(self, name: str, ctx: CloudContext, key: random.RandomPassword,
+                    service: HostService) -> None:
+        """On the DHCP server's host: the lease hook's key and config, then one full sync."""
+        dnsmasq = ctx.shared.get("dnsmasq")
+        if dnsmasq is None:
+            raise ValueError("build the DhcpDnsTftp layer before Metadata (ctx.shared['dnsmasq'])")
+        hook = dnsmasq["lease_hook"]
+        dns = ctx.access(ctx.spec.dns_host)
+        url = metadata_config.lease_push_url(ctx.spec)
+        child = pulumi.ResourceOptions(parent=self)
+        files = [
+            HostFile(f"{name}-hook-key", dns, hook["key"], key.result, mode="0600", secret=True,
+                     opts=child),
+            HostFile(f"{name}-hook-config", dns, hook["config"],
+                     metadata_config.render_lease_hook_config(url=url, secret_file=hook["key_path"]),
+                     opts=child),
+        ]
+        # Leases dnsmasq gave before the service existed (or while it was down) arrive now.
+        command.remote.Command(
+            f"{name}-lease-sync", connection=dns.connection(),
+            create=f"# {url}\n{shlex.quote(hook['hook'])} --sync {shlex.quote(dnsmasq['lease_file'])}",
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*files, service]))

@@ -71,6 +71,12 @@ def check_placement(spec: StackSpec) -> Iterator[Problem]:
         yield from _host_exists(spec, f"instances[{i}].host", inst.host, Role.compute)
     for i, vol in enumerate(spec.volumes):
         yield from _host_exists(spec, f"volumes[{i}].host", vol.host, Role.storage)
+    if p.metadata and (spec.network is None or spec.dns_host is None):
+        # Identity is source IP -> DHCP lease -> MAC: without the cloud's DHCP server nothing
+        # proves who asks, and every instance would be refused.
+        yield "placement.metadata", ("the metadata service proves who asks by the cloud's DHCP "
+                                     "leases: it needs mammatus:network and a gateway "
+                                     "(or placement.dns)")
     for name in _duplicates(i.name for i in spec.instances):
         yield "instances", f"instance name {name!r} is used twice"
     for mac in _duplicates(spec.instance_mac(i) for i in spec.instances):

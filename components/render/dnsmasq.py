@@ -9,6 +9,7 @@ Pure functions; validated by the real `dnsmasq --test -C` in tests.
 from __future__ import annotations
 
 import ipaddress
+import shlex
 from dataclasses import dataclass
 from typing import Optional
 
@@ -31,6 +32,11 @@ class DnsmasqPaths(HostPaths):
     hosts_dir: str = "/etc/mammatus/dnsmasq/hosts"
     lease_file: str = "/var/lib/mammatus/dnsmasq/dnsmasq.leases"
     pid_file: str = "/run/mammatus/dnsmasq.pid"
+    # The lease script (services/metadata/lease_hook.py) and what it reads, used when the
+    # metadata service is on another host (metadata_config.pushes_leases).
+    lease_hook: str = "/etc/mammatus/dnsmasq/lease-hook"
+    lease_hook_config: str = "/etc/mammatus/dnsmasq/lease-push.yaml"
+    lease_hook_key: str = "/etc/mammatus/dnsmasq/lease-push.key"
     # None: the spec's network.pxe.tftpRoot as is.
     tftp_root: Optional[str] = None
 
@@ -139,6 +145,9 @@ def render(spec: StackSpec, paths: DnsmasqPaths = DnsmasqPaths(), *, inline_reso
         f"dhcp-option=tag:lan,option:domain-search,{net.domain}",
         f"dhcp-leasefile={paths.lease_file}",
     ]
+    if metadata_config.pushes_leases(spec):
+        lines += ["# Every lease (and renewal) goes to the metadata service on another host.",
+                  f"dhcp-script={paths.lease_hook}", "script-on-renewal"]
     if inline_resources:
         lines += [f"dhcp-host={r.mac},{r.address},{r.hostname}" for r in net.reservations]
     lines += pxe_lines(net, listen.address, paths.tftp_root or net.pxe.tftp_root)
@@ -164,6 +173,13 @@ def metadata_route(spec: StackSpec, router) -> list[str]:
     address = spec.host(host).address
     return [f"dhcp-option=tag:lan,option:classless-static-route,"
             f"{metadata_config.ADDRESS}/32,{address},0.0.0.0/0,{router}"]
+
+
+def lease_hook_script(python: str, pythonpath: str, config: str) -> str:
+    """dnsmasq's dhcp-script: the lease hook with the host's Mammatus runtime."""
+    return ("#!/bin/sh\n# Mammatus: dnsmasq's lease script (generated; do not edit)\n"
+            f"PYTHONPATH={shlex.quote(pythonpath)} exec {shlex.quote(python)} "
+            f"-m services.metadata.lease_hook --config {shlex.quote(config)} \"$@\"\n")
 
 
 def directories(spec: StackSpec, paths: DnsmasqPaths) -> list[str]:

@@ -16,11 +16,32 @@ from stacks.spec import StackSpec
 
 # Where instances look for the service (cloud-init's EC2/NoCloud seeds, every cloud's convention).
 ADDRESS = "169.254.169.254"
+# The service's listener for leases pushed by the DHCP server's host (services/metadata/lease_push.py).
+LEASE_PUSH_PORT = 8169
+
+
+def pushes_leases(spec: StackSpec) -> bool:
+    """True when the metadata service and the DHCP server are on different hosts: dnsmasq's
+    lease script then sends every lease to the service (its identity proof)."""
+    return bool(spec.placement.metadata and spec.dns_host
+                and spec.placement.metadata != spec.dns_host)
+
+
+def lease_push_url(spec: StackSpec) -> str:
+    return f"http://{spec.host(spec.placement.metadata).address}:{LEASE_PUSH_PORT}/v1/leases"
+
+
+def render_lease_hook_config(*, url: str, secret_file: str) -> str:
+    """What dnsmasq's lease script (services/metadata/lease_hook.py) reads on the DHCP host."""
+    return "# Mammatus: where dnsmasq's lease script sends leases (generated; do not edit)\n" + \
+        yaml.safe_dump({"url": url, "secret_file": secret_file}, sort_keys=True)
 
 
 def render_config(spec: StackSpec, *, listen: str, inventory_path: str,
                   lease_files: Sequence[str] = (), vendor_data: Optional[Mapping[str, Any]] = None,
-                  token_secret_file: Optional[str] = None) -> str:
+                  token_secret_file: Optional[str] = None,
+                  lease_push: Optional[Mapping[str, str]] = None) -> str:
+    """`lease_push`: {listen, secret_file, state_file} when the DHCP server is on another host."""
     net = spec.network
     config: dict[str, Any] = {
         "listen": listen,
@@ -30,6 +51,8 @@ def render_config(spec: StackSpec, *, listen: str, inventory_path: str,
     }
     if net:
         config["cloud"]["subnet"] = str(net.lan_subnet)
+    if lease_push:
+        config["identity"]["lease_push"] = dict(lease_push)
     if token_secret_file:
         config["tokens"] = {"secret_file": token_secret_file}
     if vendor_data:

@@ -13,7 +13,8 @@ import sys
 
 from aiohttp import web
 
-from .app import build_service
+from . import lease_push
+from .app import build_lease_receiver, build_service
 from .config import ConfigError, load_config
 from .server import make_app
 
@@ -27,18 +28,25 @@ def parse_listen(value: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-async def serve(app: web.Application, host: str, port: int) -> None:
-    runner = web.AppRunner(app, access_log=None)  # our middleware logs, without secrets
-    await runner.setup()
-    await web.TCPSite(runner, host, port, reuse_port=True).start()
+async def serve(app: web.Application, host: str, port: int, extra=()) -> None:
+    """Serves `app` on host:port (shared with the workers), and each (app, host, port) of
+    `extra` on a listener of its own (the lease push receiver: the first process only)."""
+    runners = []
+    for site_app, site_host, site_port, shared in ((app, host, port, True),
+                                                   *((*e, False) for e in extra)):
+        runner = web.AppRunner(site_app, access_log=None)  # our middleware logs, without secrets
+        await runner.setup()
+        await web.TCPSite(runner, site_host, site_port, reuse_port=shared).start()
+        runners.append(runner)
+        LOG.info("listening on %s:%d", site_host, site_port)
     gc.freeze()  # startup objects stay out of the collector's scans: steadier tail latency
-    LOG.info("listening on %s:%d", host, port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    await runner.cleanup()
+    for runner in runners:
+        await runner.cleanup()
 
 
 def main(argv=None) -> int:
@@ -63,6 +71,9 @@ def main(argv=None) -> int:
         if listen is None:
             parser.error("no --listen and no `listen` in the config")
         service = build_service(config)
+        receiver = build_lease_receiver(config)
+        push = (lease_push.make_app(receiver),
+                *parse_listen(config.identity.lease_push.listen)) if receiver else None
     except (ConfigError, ValueError, OSError, argparse.ArgumentTypeError) as exc:
         print(f"metadata: {exc}", file=sys.stderr)
         return 2
@@ -73,7 +84,7 @@ def main(argv=None) -> int:
     # Fork after build_service: every worker holds the same token key.
     children = [pid for pid in (_fork_worker(service, listen) for _ in range(args.workers - 1))]
     try:
-        asyncio.run(serve(make_app(service), *listen))
+        asyncio.run(serve(make_app(service), *listen, extra=[push] if push else []))
     finally:
         for pid in children:
             os.kill(pid, signal.SIGTERM)

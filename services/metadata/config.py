@@ -64,9 +64,27 @@ class Proxy(Model):
     secret_file: Path
 
 
+class LeasePush(Model):
+    """Leases sent by the DHCP server's host when it is not this one (services/metadata/
+    lease_push.py): a listener of its own, the shared key (by path), where they are kept."""
+    listen: str
+    secret_file: Path
+    state_file: Path
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"expected HOST:PORT, got {value!r}")
+        return value
+
+
 class Identity(Model):
     # dnsmasq lease files: the IP <-> MAC bindings the cloud's DHCP server handed out.
     leases: list[Path] = []
+    # ... or, with the DHCP server on another host, the leases it pushes here.
+    lease_push: Optional[LeasePush] = None
     inventories: list[Inventory] = []
     proxies: list[Proxy] = []
     # Also require the kernel's ARP entry for the source IP to show the leased MAC. Only when

@@ -102,3 +102,13 @@ def test_two_instances_cannot_share_a_mac():
     dev = load_stack_file(ROOT / "Pulumi.dev.yaml")
     assert dev.instance_mac(dev.instances[0]) == "00:16:3e:e7:c3:83"   # derived, stable
     assert "mammatus:instances: MAC 00:16:3e:e7:c3:83 is given to two instances" in dev_broken(edit)
+
+
+def test_metadata_without_the_clouds_dhcp_server_cannot_prove_identity():
+    def edit(s):
+        del s["network"]
+        del s["gateway"]
+        s["placement"].pop("dns", None)
+        s["firewall"] = []
+    assert ("mammatus:placement.metadata: the metadata service proves who asks by the cloud's "
+            "DHCP leases") in broken(edit)
