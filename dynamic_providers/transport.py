@@ -34,6 +34,15 @@ class LocalTransport:
         except FileNotFoundError:
             return None
 
+    def upload(self, local_path: str, path: str, mode: int = 0o644) -> None:
+        """Copies a local file to `path` (through a temporary name, created with `mode`)."""
+        import shutil
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        with os.fdopen(fd, "wb") as out, open(local_path, "rb") as src:
+            shutil.copyfileobj(src, out, 1 << 20)
+        os.chmod(path, mode)
+
     def mode(self, path: str) -> Optional[int]:
         try:
             return stat.S_IMODE(os.stat(path).st_mode)
@@ -85,6 +94,16 @@ class SshTransport:
                 return f.read().decode()
         except FileNotFoundError:
             return None
+
+    def upload(self, local_path: str, path: str, mode: int = 0o644) -> None:
+        """Copies a local file to `path` over SFTP, the file made with `mode` before any byte."""
+        self.run(f"mkdir -p {shlex.quote(posixpath.dirname(path))} && "
+                 f"rm -f {shlex.quote(path)} && (umask 077 && : > {shlex.quote(path)}) && "
+                 f"chmod {mode:o} {shlex.quote(path)}")
+        with open(local_path, "rb") as src, self._sftp.open(path, "r+") as out:
+            out.set_pipelined(True)
+            while chunk := src.read(1 << 15):
+                out.write(chunk)
 
     def mode(self, path: str) -> Optional[int]:
         try:
