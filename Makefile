@@ -1,10 +1,14 @@
 # Mammatus: the two commands a newcomer needs.
 #   make up    bootstrap, then `pulumi up` of the dev stack (the cloud in a box on this machine)
 #   make test  bootstrap, then every test (unit, integration with real daemons, e2e with the CLI)
-.PHONY: bootstrap system up preview destroy test unit lock
+.PHONY: bootstrap bootstrap-arm64 system up preview destroy test unit lock
 
 bootstrap:
 	@tools/bootstrap
+
+# Also the arm64 builds the Delivery layer puts on ARM hosts (the home stack's storage boards).
+bootstrap-arm64:
+	@tools/bootstrap --arch arm64
 
 system:
 	@tools/setup/system.sh
@@ -13,13 +17,13 @@ up: bootstrap system
 	@bin/pulumi stack select --create dev >/dev/null
 	bin/pulumi up --yes --stack dev
 
-preview: bootstrap
+preview: bootstrap-arm64
 	bin/pulumi preview --stack $(or $(STACK),dev)
 
 destroy: bootstrap
 	bin/pulumi destroy --yes --stack $(or $(STACK),dev)
 
-test: bootstrap system
+test: bootstrap-arm64 system
 	.venv/bin/python -m pytest $(PYTEST_ARGS)
 
 unit: bootstrap

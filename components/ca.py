@@ -17,7 +17,7 @@ import pulumi
 import pulumi_command as command
 import pulumi_tls as tls
 
-from components.configuration import runtime_binary
+from components.delivery import delivered
 from components.context import CloudContext
 from components.host import HostFile, HostService, host_dirs, parent_dirs
 from components.render import step_ca
@@ -26,7 +26,6 @@ from components.service_manager import Daemon, digest
 from dynamic_providers.step_ca import StepCaCertificate, StepCaProvisioner, reload_command
 from stacks.spec import ServiceManager
 
-STEP_CA_BINARY = "/usr/local/bin/step-ca"
 ROOT_DAYS = 3650
 INTERMEDIATE_DAYS = 1825
 CA_USES = ["cert_signing", "crl_signing", "digital_signature"]
@@ -103,13 +102,15 @@ class CertificateAuthority(pulumi.ComponentResource):
             HostFile(f"{name}-config", access, on_host.config, text,
                      mode="0600", opts=after_dirs),
         ]
+        binary = delivered(ctx, access, "step-ca")
         service = HostService(
             f"{name}-step-ca", access,
             Daemon(name="step-ca", description="step-ca certificate authority",
-                   command=[runtime_binary(ctx, "step-ca", STEP_CA_BINARY), paths.config]),
+                   command=[binary.path, paths.config]),
             config=[step_ca.ca_config(paths, names, [step_ca.acme_provisioner(),
-                                                    step_ca.jwk_provisioner({"kid": "-"})])],
-            depends_on=files, opts=child)
+                                                    step_ca.jwk_provisioner({"kid": "-"})]),
+                    binary.sha256],
+            depends_on=[*files, *binary.deps], opts=child)
         # The certificates and the JWK are known only once created: when any of them (or the
         # rendered ca.json) changes, step-ca is told to reload (SIGHUP re-reads ca.json and
         # the certificates it names).

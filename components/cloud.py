@@ -19,6 +19,7 @@ from components.configuration import Configuration
 from components.consul import Consul
 from components.context import CloudContext
 from components.dev_box import DevBoxPlane, DevClient, dev_hosts_ready, dev_service_runtime
+from components.delivery import Delivery
 from components.dhcp_dns_tftp import DhcpDnsTftp
 from components.firewall import Firewall
 from components.foundation import Foundation
@@ -95,6 +96,8 @@ class MammatusCloud(pulumi.ComponentResource):
             # The dev box runs each host's sshd itself; SshAccess then only places the key.
             self.layers["ssh"] = SshAccess(f"{name}-ssh", ctx, opts=child,
                                            manage_sshd=spec.dev_box is None)
+            # What the hosts run, for their architecture, before any layer runs it.
+            self.layers["delivery"] = Delivery(f"{name}-delivery", ctx, opts=child)
         for layer, wanted, component in LAYERS:
             if wanted(spec, ctx):
                 self.layers[layer] = component(f"{name}-{layer}", ctx, opts=child)

@@ -8,8 +8,8 @@ config's `vendor_data` section — consul/vault/telegraf). Puts: "user_data" ({i
 "metadata_inventory" (Output[str]), "metadata_vendor_data" (the vendor_data it saw).
 Order: Configuration -> Metadata -> Compute (instances boot once their data is served).
 
-Also holds the small helpers the placement components share (which binary a daemon runs, how a
-Mammatus Python service is started on a host).
+Also holds the small helper the placement components share: how a Mammatus Python service is
+started on a host.
 """
 
 from __future__ import annotations
@@ -24,16 +24,10 @@ from components.render import cloud_config, metadata_config
 from components.service_manager import Daemon
 
 # Where the project (and its venv) lives on a host that runs Mammatus' own services; the dev
-# stack overrides it through ctx.shared["service_runtime"] = {"python": …, "root": …,
-# "nats_server": …, "minio": …}.
+# stack overrides it through ctx.shared["service_runtime"] = {"python": …, "root": …}.
+# (Daemon binaries are delivered: components/delivery.py.)
 SERVICE_ROOT = "/opt/mammatus"
 SERVICE_PYTHON = "/opt/mammatus/.venv/bin/python"
-
-
-def runtime_binary(ctx: CloudContext, key: str, default: str) -> str:
-    """A daemon's binary on the hosts ("nats_server", "minio"); the dev stack points them at
-    the project's own builds through ctx.shared["service_runtime"]."""
-    return (ctx.shared.get("service_runtime") or {}).get(key, default)
 
 
 def service_python(ctx: CloudContext) -> tuple[str, str]:

@@ -15,7 +15,7 @@ from typing import Optional
 import pulumi
 
 from components.ca import domain_of
-from components.configuration import runtime_binary
+from components.delivery import delivered
 from components.context import CloudContext
 from components.host import HostFile, HostService, host_dirs
 from components.render import consul
@@ -51,11 +51,11 @@ class Consul(pulumi.ComponentResource):
                          [data_dir, access.path(CONFIG).rsplit("/", 1)[0]], self)
             conf = HostFile(f"{name}-{host_name}-config", access, CONFIG, text,
                             opts=pulumi.ResourceOptions(parent=self, depends_on=[dirs]))
+            binary = delivered(ctx, access, "consul")
             HostService(f"{name}-{host_name}-server", access, Daemon(
                 name="consul", description="Consul server (service discovery)",
-                command=[runtime_binary(ctx, "consul", "/usr/bin/consul"), "agent",
-                         f"-config-file={access.path(CONFIG)}"]),
-                config=[text], depends_on=[conf], opts=child)
+                command=[binary.path, "agent", f"-config-file={access.path(CONFIG)}"]),
+                config=[text, binary.sha256], depends_on=[conf, *binary.deps], opts=child)
 
         agent = consul.agent_config(servers, None, datacenter, CONSUL_DOMAIN)
         add_vendor_data(ctx, "consul", vendor_data.consul_agent_part(servers, datacenter, CONSUL_DOMAIN),

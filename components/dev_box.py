@@ -211,11 +211,9 @@ class DevBoxPlane(pulumi.ComponentResource):
 
 
 def dev_service_runtime(root: str) -> dict[str, str]:
-    """Where the dev hosts find Mammatus' services and the daemons built by tools/bootstrap."""
-    return {"python": f"{root}/.venv/bin/python", "root": root,
-            "nats_server": f"{root}/.venv/bin/nats-server", "minio": f"{root}/.tools/bin/minio",
-            "step-ca": f"{root}/.tools/bin/step-ca", "consul": f"{root}/.tools/bin/consul",
-            "telegraf": f"{root}/.tools/bin/telegraf", "traefik": f"{root}/.venv/bin/traefik"}
+    """Where the dev hosts find Mammatus' Python services (this checkout's venv). The daemon
+    binaries are delivered to them as to any host (components/delivery.py)."""
+    return {"python": f"{root}/.venv/bin/python", "root": root}
 
 
 def dev_hosts_ready(plane: DevBoxPlane) -> list[pulumi.Resource]:

@@ -17,7 +17,7 @@ from typing import Optional, Sequence
 import pulumi
 
 from components.ca import domain_of
-from components.configuration import runtime_binary
+from components.delivery import delivered
 from components.context import CloudContext
 from components.host import HostAccess, HostFile, HostService, host_dirs, parent_dirs
 from components.render import consul as consul_render
@@ -26,7 +26,6 @@ from components.render.dnsmasq import fqdn
 from components.service_manager import Daemon
 from dynamic_providers.dnsmasq import DnsmasqRecord
 
-TRAEFIK_BINARY = "/usr/local/bin/traefik"
 
 
 def default_routes(ctx: CloudContext) -> list[traefik.Route]:
@@ -103,11 +102,13 @@ class LoadBalancer(pulumi.ComponentResource):
             files.append(HostFile(f"{name}-root-ca", access, on_host.root_ca,
                                   root_pem, opts=after_dirs))
         ca = ctx.shared.get("ca") or {}
+        binary = delivered(ctx, access, "traefik")
         service = HostService(f"{name}-traefik", access, Daemon(
             name="traefik", description="traefik (load balancer)",
-            command=[runtime_binary(ctx, "traefik", TRAEFIK_BINARY), f"--configFile={paths.static}"]),
-            config=[traefik.static_config(paths, "acme" if resolver else None, "")],
-            depends_on=[*files, *([ca["service"]] if "service" in ca else [])], opts=child)
+            command=[binary.path, f"--configFile={paths.static}"]),
+            config=[traefik.static_config(paths, "acme" if resolver else None, ""), binary.sha256],
+            depends_on=[*files, *binary.deps, *([ca["service"]] if "service" in ca else [])],
+            opts=child)
         self.route_resources = [Route(f"{name}-route-{r.name}", ctx, access, r, resolver,
                                       depends_on=[dirs], opts=child) for r in routes]
 

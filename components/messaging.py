@@ -26,7 +26,8 @@ import pulumi
 import pulumi_random as random
 
 from components.ca import domain_of, full_chain, issue_certificate
-from components.configuration import python_daemon, runtime_binary
+from components.configuration import python_daemon
+from components.delivery import delivered
 from components.context import CloudContext
 from components.host import HostAccess, HostFile, HostService
 from components.render import nats
@@ -34,7 +35,6 @@ from components.render.dnsmasq import fqdn
 from components.service_manager import Daemon
 from dynamic_providers.aws_messaging import SnsSubscription, SnsTopic, SqsQueue
 
-NATS_BINARY = "/usr/local/bin/nats-server"
 NATS_CONFIG = "/etc/mammatus/nats/nats.conf"
 NATS_STORE = "/var/lib/mammatus/nats"
 NATS_PORT = 4222
@@ -86,12 +86,12 @@ class Nats(pulumi.ComponentResource):
         text = nats.render(server_name=f"mammatus-{access.host.name}", listen_host=listen,
                            port=NATS_PORT, store_dir=access.path(NATS_STORE))
         conf = HostFile(f"{name}-config", access, NATS_CONFIG, text, opts=child)
+        binary = delivered(ctx, access, "nats-server")
         service = HostService(
             f"{name}-nats-server", access,
             Daemon(name="nats", description="NATS with JetStream",
-                   command=[runtime_binary(ctx, "nats_server", NATS_BINARY), "-c",
-                            access.path(NATS_CONFIG)]),
-            config=[text], depends_on=[conf], opts=child)
+                   command=[binary.path, "-c", access.path(NATS_CONFIG)]),
+            config=[text, binary.sha256], depends_on=[conf, *binary.deps], opts=child)
         url = nats.client_url(listen, NATS_PORT)
         ctx.shared["nats"] = {"url": url, "host": access.host.name, "service": service}
         self.url = service.unit.apply(lambda _: url)   # known once the server runs

@@ -20,8 +20,8 @@ import pulumi
 import pulumi_random as random
 
 from components.ca import domain_of
-from components.configuration import runtime_binary
 from components.context import CloudContext
+from components.delivery import delivered
 from components.host import HostFile, HostService, host_dirs, parent_dirs
 from components.render import grafana, influx, kapacitor, ntopng, telegraf
 from components.render.dnsmasq import fqdn
@@ -72,7 +72,7 @@ class Monitoring(pulumi.ComponentResource):
         i_conf = file("influxdb-config", i_host.config, i_text)
         influxd = HostService(f"{name}-influxdb", access, Daemon(
             name="influxdb", description="InfluxDB (metrics)",
-            command=[runtime_binary(ctx, "influxd", "/usr/bin/influxd"), "-config", i_paths.config]),
+            command=["/usr/bin/influxd", "-config", i_paths.config]),
             config=[i_text], depends_on=[i_conf], opts=child)
 
         # Kapacitor with the alert rules
@@ -85,11 +85,11 @@ class Monitoring(pulumi.ComponentResource):
             k_files.append(file(f"kapacitor-task-{rule}", on_host, script))
         HostService(f"{name}-kapacitor", access, Daemon(
             name="kapacitor", description="Kapacitor (alerts)",
-            command=[runtime_binary(ctx, "kapacitord", "/usr/bin/kapacitord"), "-config", k_paths.config]),
+            command=["/usr/bin/kapacitord", "-config", k_paths.config]),
             config=[k_text, *tasks.values()], depends_on=[*k_files, influxd], opts=child)
 
         # Chronograf
-        chronograf_cmd = influx.chronograf_command(runtime_binary(ctx, "chronograf", "/usr/bin/chronograf"),
+        chronograf_cmd = influx.chronograf_command("/usr/bin/chronograf",
                                                    i_paths, local_influx, kapacitor_url)
         HostService(f"{name}-chronograf", access, Daemon(
             name="chronograf", description="Chronograf (TICK UI)", command=chronograf_cmd),
@@ -109,7 +109,7 @@ class Monitoring(pulumi.ComponentResource):
         g_files += [file(k, path, text) for k, (path, text) in g_texts.items()]
         HostService(f"{name}-grafana", access, Daemon(
             name="grafana", description="Grafana (dashboards)",
-            command=[runtime_binary(ctx, "grafana-server", "/usr/sbin/grafana-server"),
+            command=["/usr/sbin/grafana-server",
                      f"--config={g_paths.config}", "--homepath=/usr/share/grafana"]),
             config=[t for _, t in g_texts.values()], depends_on=g_files, opts=child)
 
@@ -122,11 +122,11 @@ class Monitoring(pulumi.ComponentResource):
                 tags={"roles": ",".join(sorted(r.value for r in host.roles)), "cloud": domain})
             conf = HostFile(f"{name}-telegraf-{host.name}-config", host_access, TELEGRAF_CONFIG,
                             text, opts=child)
+            binary = delivered(ctx, host_access, "telegraf")
             HostService(f"{name}-telegraf-{host.name}", host_access, Daemon(
                 name="telegraf", description="Telegraf (host metrics)",
-                command=[runtime_binary(ctx, "telegraf", "/usr/bin/telegraf"),
-                         f"--config={host_access.path(TELEGRAF_CONFIG)}"]),
-                config=[text], depends_on=[conf], opts=child)
+                command=[binary.path, f"--config={host_access.path(TELEGRAF_CONFIG)}"]),
+                config=[text, binary.sha256], depends_on=[conf, *binary.deps], opts=child)
             telegraf_hosts.append(host.name)
 
         # ntopng on the gateway's LAN port
@@ -140,7 +140,7 @@ class Monitoring(pulumi.ComponentResource):
                               opts=pulumi.ResourceOptions(parent=self, depends_on=[n_dirs]))
             HostService(f"{name}-ntopng", gw, Daemon(
                 name="ntopng", description="ntopng (gateway traffic)",
-                command=[runtime_binary(ctx, "ntopng", "/usr/bin/ntopng"), n_paths.config]),
+                command=["/usr/bin/ntopng", n_paths.config]),
                 config=[n_text], depends_on=[n_conf], opts=child)
 
         self.influx_url = pulumi.Output.from_input(influx_url)

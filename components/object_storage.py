@@ -9,8 +9,7 @@ per name in the buckets' writers/readers (generated secret keys, an IAM policy e
 dynamic_providers/minio.py resources.
 
 The binary is the pinned build of tools/minio (tools/bootstrap; GOARCH=arm64 for the ARM storage
-boards), expected at /usr/local/bin/minio on the host: copying it there is deployment
-(the cloud-in-a-box issue). Needs nothing in ctx.shared besides "hosts_ready" (dev stack).
+boards), put on the host by the Delivery layer (components/delivery.py). Needs nothing in ctx.shared besides "hosts_ready" (dev stack).
 Puts: "object_storage" ({endpoint, connection}) for later layers (backups, functions).
 """
 
@@ -21,14 +20,13 @@ from typing import Optional
 import pulumi
 import pulumi_random as random
 
-from components.configuration import runtime_binary
+from components.delivery import delivered
 from components.context import CloudContext
 from components.host import HostFile, HostService
 from components.render import minio_policy
 from components.service_manager import Daemon
 from dynamic_providers.minio import MinioBucket, MinioUser
 
-MINIO_BINARY = "/usr/local/bin/minio"
 DATA_DIR = "/var/lib/mammatus/minio"
 ENV_FILE = "/etc/mammatus/minio/minio.env"
 ROOT_USER = "mammatus-admin"
@@ -60,13 +58,14 @@ class ObjectStorage(pulumi.ComponentResource):
         env = HostFile(f"{name}-env", access, ENV_FILE,
                        password.result.apply(env_file), mode="0600",
                        opts=child)
-        command = [runtime_binary(ctx, "minio", MINIO_BINARY), "server", access.path(DATA_DIR), "--address",
+        binary = delivered(ctx, access, "minio")
+        command = [binary.path, "server", access.path(DATA_DIR), "--address",
                    f"{address}:{API_PORT}", "--console-address", f"{address}:{CONSOLE_PORT}"]
         service = HostService(
             f"{name}-minio", access,
             Daemon(name="minio", description="MinIO object storage", command=command,
                    environment={"MINIO_CONFIG_ENV_FILE": access.path(ENV_FILE)}),
-            config=[" ".join(command)], depends_on=[env], opts=child)
+            config=[" ".join(command), binary.sha256], depends_on=[env, *binary.deps], opts=child)
 
         # Known but for the secret, so a preview can check it (the providers keep it secret).
         connection = {"endpoint": f"{address}:{API_PORT}", "access_key": ROOT_USER,

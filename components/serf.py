@@ -14,7 +14,6 @@ from typing import Optional
 import pulumi
 import pulumi_random as random
 
-from components.configuration import runtime_binary
 from components.context import CloudContext
 from components.host import HostFile, HostService, host_dirs
 from components.render import serf
@@ -52,7 +51,7 @@ class Serf(pulumi.ComponentResource):
                                   text, mode="0600", opts=after_dirs))
             HostService(f"{name}-{host.name}-agent", access, Daemon(
                 name="serf", description="Serf agent (command and control)",
-                command=[runtime_binary(ctx, "serf", "/usr/bin/serf"), "agent", f"-config-file={paths.config}"]),
+                command=["/usr/bin/serf", "agent", f"-config-file={paths.config}"]),
                 config=[*scripts.values(), serf.host_config(spec, host, "", paths)],
                 depends_on=files, opts=child)
             members.append(host.name)

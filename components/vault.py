@@ -15,7 +15,6 @@ from typing import Optional
 import pulumi
 
 from components.ca import domain_of, full_chain, issue_certificate
-from components.configuration import runtime_binary
 from components.context import CloudContext
 from components.host import HostFile, HostService, host_dirs, parent_dirs
 from components.render import vault, vendor_data
@@ -60,7 +59,7 @@ class Vault(pulumi.ComponentResource):
         ]
         HostService(f"{name}-server", access, Daemon(
             name="vault", description="Vault server (secrets)",
-            command=[runtime_binary(ctx, "vault", "/usr/bin/vault"), "server", f"-config={paths.config}"]),
+            command=["/usr/bin/vault", "server", f"-config={paths.config}"]),
             config=[text], depends_on=files, opts=child)
 
         add_vendor_data(ctx, "vault", vendor_data.vault_agent_part(api_addr),

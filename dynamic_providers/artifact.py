@@ -131,7 +131,7 @@ class ArtifactProvider(ResourceProvider):
             t.close()
 
 
-class Artifact(pulumi.dynamic.Resource, module="delivery", name="Artifact"):
+class Artifact(pulumi.dynamic.Resource, module="mammatus", name="Artifact"):
     """`artifact` names it in messages ("step-ca linux-arm64"); `source` is the local file."""
     path: pulumi.Output[str]
     sha256: pulumi.Output[str]

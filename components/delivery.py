@@ -1,0 +1,102 @@
+"""mammatus:delivery:Delivery — puts on each host the daemon binaries its roles and placements
+need (stacks/artifacts.py), built for the host's architecture by tools/bootstrap
+(`.tools/dist/<platform>/`, digests in its manifest.json), before any layer runs them.
+
+Each binary is an Artifact (dynamic_providers/artifact.py): copied over SSH, checked by sha256
+on the host; `refresh` finds a deleted or altered one and `up` delivers it again. A layer asks
+`delivered(ctx, access, name)` for the binary's path on the host, the resource to wait for and
+the digest, which goes into the daemon's restart digest: a new pin re-delivers that binary and
+restarts only the daemons that run it.
+
+Built right after SSH access; later layers read ctx.shared["delivery"].
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import posixpath
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import pulumi
+
+from components.context import CloudContext
+from components.host import HostAccess
+from dynamic_providers.artifact import Artifact
+from stacks.artifacts import BIN_DIR, binaries_for, platform_of
+
+# Where tools/bootstrap leaves the builds; MAMMATUS_DIST points elsewhere (another build of a pin).
+DIST_ENV = "MAMMATUS_DIST"
+
+
+def dist_dir() -> Path:
+    return Path(os.environ.get(DIST_ENV) or Path(__file__).resolve().parent.parent / ".tools" / "dist")
+
+
+class MissingBuild(ValueError):
+    pass
+
+
+def load_manifest(dist: Path) -> dict:
+    try:
+        return json.loads((dist / "manifest.json").read_text())
+    except FileNotFoundError:
+        raise MissingBuild(f"no {dist}/manifest.json: run tools/bootstrap") from None
+
+
+def build_of(manifest: dict, dist: Path, platform: str, name: str, host: str) -> tuple[str, str]:
+    """(local file, sha256) of one build; a clear error naming the command that makes it."""
+    entry = manifest.get(platform, {}).get(name)
+    if entry is None:
+        arch = platform.split("-", 1)[1]
+        hint = "tools/bootstrap" if arch == "amd64" else f"tools/bootstrap --arch {arch}"
+        raise MissingBuild(f"host {host} needs {name} for {platform}, which is not built: run {hint}")
+    return str(dist / platform / name), entry["sha256"]
+
+
+@dataclass(frozen=True)
+class Delivered:
+    path: str                       # as commands on the host see it
+    sha256: str                     # "" when no Delivery layer placed it (a layer alone, in tests)
+    resource: Optional[pulumi.Resource] = None
+
+    @property
+    def deps(self) -> list[pulumi.Resource]:
+        return [self.resource] if self.resource is not None else []
+
+
+def delivered(ctx: CloudContext, access: HostAccess, name: str) -> Delivered:
+    """The binary `name` on that host, as the Delivery layer put it there."""
+    found = (ctx.shared.get("delivery") or {}).get((access.host.name, name))
+    if found is not None:
+        return found
+    return Delivered(access.path(posixpath.join(BIN_DIR, name)), "")
+
+
+class Delivery(pulumi.ComponentResource):
+    binaries: pulumi.Output[dict]
+
+    def __init__(self, name: str, ctx: CloudContext, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("mammatus:delivery:Delivery", name, None, opts)
+        dist = dist_dir()
+        wanted = {h.name: binaries_for(ctx.spec, h) for h in ctx.spec.hosts}
+        manifest = load_manifest(dist) if any(wanted.values()) else {}
+        placed: dict = {}
+        summary: dict[str, dict[str, str]] = {}
+        for host in ctx.spec.hosts:
+            access = ctx.access(host.name)
+            platform = platform_of(host)
+            for binary in wanted[host.name]:
+                source, sha = build_of(manifest, dist, platform, binary, host.name)
+                path = access.path(posixpath.join(BIN_DIR, binary))
+                artifact = Artifact(
+                    f"{name}-{host.name}-{binary}", access.connection_dict(),
+                    f"{binary} {platform}", source, sha, path,
+                    opts=pulumi.ResourceOptions(parent=self))
+                placed[(host.name, binary)] = Delivered(path, sha, artifact)
+                summary.setdefault(host.name, {})[binary] = f"{platform} sha256:{sha[:12]}"
+        ctx.shared["delivery"] = placed
+        self.binaries = pulumi.Output.from_input(summary)
+        self.register_outputs({"binaries": self.binaries})

@@ -1,0 +1,61 @@
+"""The Delivery layer under mocks: each host gets its binaries for its own architecture, from
+a dist folder (MAMMATUS_DIST), and a daemon's restart digest follows its binary's pin."""
+
+import json
+
+import pytest
+
+from components.delivery import DIST_ENV, Delivery, MissingBuild, delivered
+from components.object_storage import ObjectStorage
+from tests.support.netlab import context, registered, stack_spec
+
+ARTIFACT = "pulumi-python:dynamic/mammatus:Artifact"
+
+
+def dist(tmp_path, platforms=("linux-amd64", "linux-arm64"), minio_sha="a" * 64):
+    manifest = {}
+    for platform in platforms:
+        (tmp_path / platform).mkdir(parents=True, exist_ok=True)
+        for name in ("consul", "minio", "nats-server", "step-ca", "telegraf", "traefik"):
+            (tmp_path / platform / name).write_bytes(b"")
+            sha = minio_sha if name == "minio" else (platform[-2:] + name.encode().hex() * 8)[:64].ljust(64, "0")
+            manifest.setdefault(platform, {})[name] = {"sha256": sha}
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    return tmp_path
+
+
+def build_home(monkeypatch, folder):
+    monkeypatch.setenv(DIST_ENV, str(folder))
+    ctx = context(stack_spec("home"))
+    mocks, _ = registered(lambda: (Delivery("dl", ctx), ObjectStorage("obj", ctx)))
+    return mocks, ctx
+
+
+def test_each_host_gets_its_binaries_for_its_architecture(monkeypatch, tmp_path):
+    mocks, ctx = build_home(monkeypatch, dist(tmp_path))
+    minio = mocks.inputs("dl-storage-1-minio")
+    assert minio["source"] == str(tmp_path / "linux-arm64" / "minio")
+    assert minio["artifact"] == "minio linux-arm64" and minio["sha256"] == "a" * 64
+    assert minio["path"] == "/opt/mammatus/bin/minio"
+    assert minio["connection"]["host"] == "10.0.0.21"
+    step_ca = mocks.inputs("dl-control-step-ca")
+    assert step_ca["source"] == str(tmp_path / "linux-amd64" / "step-ca")
+    names = {r.name for r in mocks.of_type(ARTIFACT)}
+    assert "dl-storage-2-minio" not in names and "dl-gateway-telegraf" in names
+    assert delivered(ctx, ctx.access("storage-1"), "minio").sha256 == "a" * 64
+
+
+def test_a_new_pin_changes_the_daemons_restart_digest(monkeypatch, tmp_path):
+    first, _ = build_home(monkeypatch, dist(tmp_path / "one", minio_sha="a" * 64))
+    before = first.inputs("obj-minio-run")["create"]
+    second, _ = build_home(monkeypatch, dist(tmp_path / "two", minio_sha="b" * 64))
+    after = second.inputs("obj-minio-run")["create"]
+    assert before != after and "ExecStart=/opt/mammatus/bin/minio server" in after
+
+
+def test_a_missing_arm64_build_names_the_command_that_makes_it(monkeypatch, tmp_path):
+    monkeypatch.setenv(DIST_ENV, str(dist(tmp_path, platforms=("linux-amd64",))))
+    ctx = context(stack_spec("home"))
+    with pytest.raises(MissingBuild, match=r"host storage-1 needs minio for linux-arm64, which "
+                                           r"is not built: run tools/bootstrap --arch arm64"):
+        Delivery("dl-missing", ctx)

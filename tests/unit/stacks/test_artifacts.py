@@ -1,0 +1,27 @@
+from stacks.artifacts import ALL_BINARIES, binaries_for, platform_of
+from tests.support.netlab import stack_spec
+
+
+def test_home_hosts_get_the_binaries_of_their_placements():
+    spec = stack_spec("home")
+    needs = {h.name: binaries_for(spec, h) for h in spec.hosts}
+    assert needs["control"] == ["consul", "nats-server", "step-ca", "telegraf", "traefik"]
+    assert needs["storage-1"] == ["minio", "telegraf"]       # objectStorage: storage-1
+    assert needs["storage-2"] == ["telegraf"]
+    assert needs["gateway"] == ["telegraf"]
+
+
+def test_the_storage_boards_are_arm64():
+    spec = stack_spec("home")
+    assert platform_of(spec.host("storage-1")) == "linux-arm64"
+    assert platform_of(spec.host("control")) == "linux-amd64"
+
+
+def test_dev_delivers_what_its_placement_runs():
+    spec = stack_spec("dev")
+    assert binaries_for(spec, spec.host("control")) == ["nats-server", "step-ca"]
+    assert binaries_for(spec, spec.host("gateway")) == []
+
+
+def test_every_binary_is_one_tools_bootstrap_builds():
+    assert ALL_BINARIES == ("consul", "minio", "nats-server", "step-ca", "telegraf", "traefik")
