@@ -7,7 +7,6 @@ one-host lab and the seed's home cloud.
 
 from __future__ import annotations
 
-import os
 from typing import Callable, Optional
 
 import pulumi
@@ -18,7 +17,7 @@ from components.compute import Compute
 from components.configuration import Configuration
 from components.consul import Consul
 from components.context import CloudContext
-from components.dev_box import DevBoxPlane, DevClient, dev_hosts_ready, dev_service_runtime
+from components.dev_box import DevBoxPlane, DevClient, dev_hosts_ready
 from components.delivery import Delivery
 from components.dhcp_dns_tftp import DhcpDnsTftp
 from components.firewall import Firewall
@@ -86,8 +85,6 @@ class MammatusCloud(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.foundation]))
             ctx.shared["hosts_ready"] = dev_hosts_ready(self.dev_box)
             ctx.shared["host_keys"] = self.dev_box.host_keys
-            # The dev hosts share this machine's filesystem: daemons run from this checkout.
-            ctx.shared["service_runtime"] = dev_service_runtime(os.getcwd())
             # No image server is reachable: instances boot the image built here.
             ctx.shared["image_sources"] = self.dev_box.image_sources
 

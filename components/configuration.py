@@ -19,29 +19,22 @@ from typing import Any, Optional, Sequence
 import pulumi
 
 from components.context import CloudContext
+from components.delivery import python_runtime
 from components.host import HostAccess
 from components.render import cloud_config, metadata_config
 from components.service_manager import Daemon
 
-# Where the project (and its venv) lives on a host that runs Mammatus' own services; the dev
-# stack overrides it through ctx.shared["service_runtime"] = {"python": …, "root": …}.
-# (Daemon binaries are delivered: components/delivery.py.)
-SERVICE_ROOT = "/opt/mammatus"
-SERVICE_PYTHON = "/opt/mammatus/.venv/bin/python"
 
-
-def service_python(ctx: CloudContext) -> tuple[str, str]:
-    """(python, PYTHONPATH) that run Mammatus' own services on a host."""
-    runtime = ctx.shared.get("service_runtime") or {}
-    return runtime.get("python", SERVICE_PYTHON), runtime.get("root", SERVICE_ROOT)
-
-
-def python_daemon(ctx: CloudContext, name: str, module: str, args: Sequence[str],
-                  description: str) -> Daemon:
-    """A Mammatus Python service (`python -m services.x …`) as a Daemon."""
-    python, root = service_python(ctx)
-    return Daemon(name=name, description=description, command=[python, "-m", module, *args],
-                  environment={"PYTHONPATH": root, "PYTHONUNBUFFERED": "1"})
+def python_daemon(ctx: CloudContext, access: HostAccess, name: str, module: str,
+                  args: Sequence[str], description: str) -> tuple[Daemon, list[pulumi.Resource]]:
+    """A Mammatus Python service (`python -m services.x …`) on a host, run by the venv the
+    Delivery layer made there, and the resources to wait for. The interpreter's path holds the
+    bundle's digest, so a new bundle restarts the daemon."""
+    runtime = python_runtime(ctx, access)
+    return (Daemon(name=name, description=description,
+                   command=[runtime.python, "-m", module, *args],
+                   environment={"PYTHONPATH": runtime.pythonpath, "PYTHONUNBUFFERED": "1"}),
+            runtime.deps)
 
 
 def instance_user_data(ctx: CloudContext) -> dict[str, str]:

@@ -8,7 +8,14 @@ on the host; `refresh` finds a deleted or altered one and `up` delivers it again
 the digest, which goes into the daemon's restart digest: a new pin re-delivers that binary and
 restarts only the daemons that run it.
 
-Built right after SSH access; later layers read ctx.shared["delivery"].
+Mammatus' own Python services come as one bundle per platform (tools/dist/bundle.py: the
+services' source plus hash-pinned wheels), delivered the same way to each host that runs one
+and made into a venv there (dynamic_providers/services_runtime.py). A layer asks
+`python_runtime(ctx, access)` for the interpreter and PYTHONPATH: both live in a release folder
+named by the bundle's digest, so a new bundle restarts exactly the Python daemons.
+
+Built right after SSH access; later layers read ctx.shared["delivery"] and
+ctx.shared["python_runtime"].
 """
 
 from __future__ import annotations
@@ -25,7 +32,10 @@ import pulumi
 from components.context import CloudContext
 from components.host import HostAccess
 from dynamic_providers.artifact import Artifact
-from stacks.artifacts import BIN_DIR, binaries_for, platform_of
+from dynamic_providers.services_runtime import ServicesRuntime, python_of, source_of
+from stacks.artifacts import (BIN_DIR, SERVICES_BUNDLE, SERVICES_ROOT, binaries_for, platform_of,
+                              runs_services)
+from tools.dist import bundle
 
 # Where tools/bootstrap leaves the builds; MAMMATUS_DIST points elsewhere (another build of a pin).
 DIST_ENV = "MAMMATUS_DIST"
@@ -75,6 +85,28 @@ def delivered(ctx: CloudContext, access: HostAccess, name: str) -> Delivered:
     return Delivered(access.path(posixpath.join(BIN_DIR, name)), "")
 
 
+@dataclass(frozen=True)
+class PythonRuntime:
+    python: str                     # the venv's interpreter, as commands on the host see it
+    pythonpath: str                 # the services' source
+    sha256: str = ""
+    resource: Optional[pulumi.Resource] = None
+
+    @property
+    def deps(self) -> list[pulumi.Resource]:
+        return [self.resource] if self.resource is not None else []
+
+
+def python_runtime(ctx: CloudContext, access: HostAccess) -> PythonRuntime:
+    """Where the host runs Mammatus' Python services (the Delivery layer's venv)."""
+    found = (ctx.shared.get("python_runtime") or {}).get(access.host.name)
+    if found is not None:
+        return found
+    root = access.path(SERVICES_ROOT)
+    return PythonRuntime(posixpath.join(root, "current", "venv", "bin", "python"),
+                         posixpath.join(root, "current", "src"))
+
+
 class Delivery(pulumi.ComponentResource):
     binaries: pulumi.Output[dict]
 
@@ -98,5 +130,34 @@ class Delivery(pulumi.ComponentResource):
                 placed[(host.name, binary)] = Delivered(path, sha, artifact)
                 summary.setdefault(host.name, {})[binary] = f"{platform} sha256:{sha[:12]}"
         ctx.shared["delivery"] = placed
+        ctx.shared["python_runtime"] = self._python_runtimes(name, ctx, dist)
         self.binaries = pulumi.Output.from_input(summary)
         self.register_outputs({"binaries": self.binaries})
+
+    def _python_runtimes(self, name: str, ctx: CloudContext, dist: Path) -> dict:
+        runtimes, bundles = {}, {}
+        for host in ctx.spec.hosts:
+            if not runs_services(ctx.spec, host):
+                continue
+            access = ctx.access(host.name)
+            platform = platform_of(host)
+            if platform not in bundles:
+                try:
+                    bundles[platform] = bundle.build(dist, platform)
+                except FileNotFoundError as exc:
+                    arch = platform.split("-", 1)[1]
+                    hint = "tools/bootstrap" if arch == "amd64" else f"tools/bootstrap --arch {arch}"
+                    raise MissingBuild(f"host {host.name} runs Mammatus' services, whose "
+                                       f"{platform} bundle cannot be made ({exc}): run {hint}") from None
+            source, sha = bundles[platform]
+            child = pulumi.ResourceOptions(parent=self)
+            copy = Artifact(f"{name}-{host.name}-services-bundle", access.connection_dict(),
+                            f"{bundle.NAME} {platform}", str(source), sha,
+                            access.path(SERVICES_BUNDLE), mode="0644", opts=child)
+            root = access.path(SERVICES_ROOT)
+            runtime = ServicesRuntime(f"{name}-{host.name}-services", access.connection_dict(),
+                                      copy.path, sha, root,
+                                      opts=pulumi.ResourceOptions(parent=self, depends_on=[copy]))
+            runtimes[host.name] = PythonRuntime(python_of(root, sha), source_of(root, sha), sha,
+                                                runtime)
+        return runtimes

@@ -210,12 +210,6 @@ class DevBoxPlane(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*files, *links]))
 
 
-def dev_service_runtime(root: str) -> dict[str, str]:
-    """Where the dev hosts find Mammatus' Python services (this checkout's venv). The daemon
-    binaries are delivered to them as to any host (components/delivery.py)."""
-    return {"python": f"{root}/.venv/bin/python", "root": root}
-
-
 def dev_hosts_ready(plane: DevBoxPlane) -> list[pulumi.Resource]:
     """Resources a layer must depend on before it may SSH into the dev hosts."""
     return plane._ready

@@ -12,7 +12,7 @@ from typing import Optional
 import pulumi
 import pulumi_command as command
 
-from components.configuration import service_python
+from components.delivery import python_runtime
 from components.context import CloudContext
 from components.host import HostFile, HostService, host_dirs
 from components.render import dnsmasq, metadata_config
@@ -76,11 +76,13 @@ class DhcpDnsTftp(pulumi.ComponentResource):
         if metadata_config.pushes_leases(spec):
             # The metadata service is elsewhere: dnsmasq's lease script tells it every lease
             # (its config and key come with the Metadata layer; until then the hook is idle).
-            python, pythonpath = service_python(ctx)
+            runtime = python_runtime(ctx, access)
             hook.append(HostFile(
                 f"{name}-lease-hook", access, on_host.lease_hook,
-                dnsmasq.lease_hook_script(python, pythonpath, paths.lease_hook_config),
-                mode="0755", opts=pulumi.ResourceOptions(parent=self, depends_on=[dirs])))
+                dnsmasq.lease_hook_script(runtime.python, runtime.pythonpath,
+                                          paths.lease_hook_config),
+                mode="0755",
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[dirs, *runtime.deps])))
         # dnsmasq re-reads its hosts files on SIGHUP but not dnsmasq.conf: a config change restarts.
         service = HostService(
             f"{name}-dnsmasq", access,

@@ -122,10 +122,11 @@ def _aws_service(component: pulumi.ComponentResource, name: str, ctx: CloudConte
     args = ["--listen", f"{address}:{port}", "--nats", shared_nats["url"],
             "--credentials", access.path(cred_path), "--region", REGION,
             *extra_args(address, access.path(cred_path))]
-    daemon = python_daemon(ctx, kind, f"services.{kind}", args,
-                           f"{kind.upper()} API (Mammatus, on NATS)")
+    daemon, runtime = python_daemon(ctx, access, kind, f"services.{kind}", args,
+                                    f"{kind.upper()} API (Mammatus, on NATS)")
     service = HostService(f"{name}-{kind}", access, daemon, config=[" ".join(args)],
-                          depends_on=[creds, shared_nats["service"], *extra_files], opts=child)
+                          depends_on=[creds, shared_nats["service"], *extra_files, *runtime],
+                          opts=child)
     endpoint = f"http://{address}:{port}"
     connection = {"endpoint": endpoint, "region": REGION, "access_key": access_key,
                   "secret_key": pulumi.Output.secret(secret.result)}

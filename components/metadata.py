@@ -108,11 +108,12 @@ class Metadata(pulumi.ComponentResource):
                        opts=child)
         args = ["--listen", listen, "--config", access.path(CONFIG), "--no-access-log"]
         # The service re-reads the inventory file itself; config changes restart it.
+        daemon, runtime = python_daemon(ctx, access, "metadata", "services.metadata", args,
+                                        "instance metadata")
         service = HostService(
-            f"{name}-service", access,
-            python_daemon(ctx, "metadata", "services.metadata", args, "instance metadata"),
-            config=[" ".join(args), plain or ""], depends_on=[conf, inv, *key_files, link_local],
-            opts=child)
+            f"{name}-service", access, daemon,
+            config=[" ".join(args), plain or ""],
+            depends_on=[conf, inv, *key_files, link_local, *runtime], opts=child)
         if push is not None:
             self._lease_push(name, ctx, push_key, service)
 

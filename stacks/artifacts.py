@@ -2,8 +2,9 @@
 for its architecture. The Delivery layer (components/delivery.py) puts them in BIN_DIR on the
 host before any layer that runs them; tools/bootstrap builds them into `.tools/dist/<platform>/`.
 
-Debian packages (dnsmasq, iptables, serf, influxdb, lxd …) and Mammatus' own Python services
-are not in this catalogue yet: on a host they come from its apt and `/opt/mammatus/.venv`.
+Mammatus' own Python services come as one bundle per platform (tools/dist/bundle.py) on every
+host that runs one (`runs_services`). Debian packages (dnsmasq, iptables, serf, influxdb, lxd,
+python3-venv …) are not in this catalogue yet: on a host they come from its apt.
 """
 
 from __future__ import annotations
@@ -11,6 +12,10 @@ from __future__ import annotations
 from stacks.spec import Host, StackSpec
 
 BIN_DIR = "/opt/mammatus/bin"
+SERVICES_ROOT = "/opt/mammatus/services"     # releases/<digest>/{venv,src} (services_runtime.py)
+SERVICES_BUNDLE = "/opt/mammatus/dist/mammatus-services.tar"
+# Placements that run one of Mammatus' Python services (python -m services.<name>).
+PYTHON_SERVICES = ("metadata", "sns", "sqs")
 
 # placement key -> binaries the daemon(s) placed there run
 PLACED_BINARIES: dict[str, tuple[str, ...]] = {
@@ -31,6 +36,14 @@ ALL_BINARIES = tuple(sorted({b for names in (*PLACED_BINARIES.values(),
 def platform_of(host: Host) -> str:
     """The `.tools/dist/` folder of the host's builds: linux-amd64, linux-arm64."""
     return f"linux-{host.arch.value}"
+
+
+def runs_services(spec: StackSpec, host: Host) -> bool:
+    """Whether the host runs Mammatus' Python code: a placed service, or dnsmasq's lease hook
+    (the DHCP host when the metadata service is elsewhere)."""
+    if any(getattr(spec.placement, s) == host.name for s in PYTHON_SERVICES):
+        return True
+    return spec.pushes_leases and spec.dns_host == host.name
 
 
 def binaries_for(spec: StackSpec, host: Host) -> list[str]:

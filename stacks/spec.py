@@ -315,6 +315,13 @@ class StackSpec(Model):
         """The host running DHCP/DNS/TFTP: placement `dns`, by default the gateway."""
         return self.placement.dns or (self.gateway.host if self.gateway else None)
 
+    @property
+    def pushes_leases(self) -> bool:
+        """True when the metadata service and the DHCP server are on different hosts: dnsmasq's
+        lease script then sends every lease to the service (its identity proof)."""
+        return bool(self.placement.metadata and self.dns_host
+                    and self.placement.metadata != self.dns_host)
+
     def lan_interface_of(self, host: Host) -> str:
         """A host's LAN port (the gateway's is named in the gateway section)."""
         if self.gateway and self.gateway.host == host.name:

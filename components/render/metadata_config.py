@@ -21,10 +21,8 @@ LEASE_PUSH_PORT = 8169
 
 
 def pushes_leases(spec: StackSpec) -> bool:
-    """True when the metadata service and the DHCP server are on different hosts: dnsmasq's
-    lease script then sends every lease to the service (its identity proof)."""
-    return bool(spec.placement.metadata and spec.dns_host
-                and spec.placement.metadata != spec.dns_host)
+    """dnsmasq's lease script sends every lease to the metadata service (StackSpec.pushes_leases)."""
+    return spec.pushes_leases
 
 
 def lease_push_url(spec: StackSpec) -> str:

@@ -8,6 +8,7 @@ import pytest
 from components.delivery import DIST_ENV, Delivery, MissingBuild, delivered
 from components.object_storage import ObjectStorage
 from tests.support.netlab import context, registered, stack_spec
+from tools.dist import bundle
 
 ARTIFACT = "pulumi-python:dynamic/mammatus:Artifact"
 
@@ -20,6 +21,9 @@ def dist(tmp_path, platforms=("linux-amd64", "linux-arm64"), minio_sha="a" * 64)
             (tmp_path / platform / name).write_bytes(b"")
             sha = minio_sha if name == "minio" else (platform[-2:] + name.encode().hex() * 8)[:64].ljust(64, "0")
             manifest.setdefault(platform, {})[name] = {"sha256": sha}
+        wheels = bundle.wheels_dir(tmp_path, platform)     # no wheels: lock and source only
+        wheels.mkdir(parents=True)
+        (wheels / ".complete").write_text("")
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     return tmp_path
 
@@ -59,3 +63,18 @@ def test_a_missing_arm64_build_names_the_command_that_makes_it(monkeypatch, tmp_
     with pytest.raises(MissingBuild, match=r"host storage-1 needs minio for linux-arm64, which "
                                            r"is not built: run tools/bootstrap --arch arm64"):
         Delivery("dl-missing", ctx)
+
+
+def test_hosts_running_python_services_get_the_bundle_and_a_venv(monkeypatch, tmp_path):
+    mocks, ctx = build_home(monkeypatch, dist(tmp_path))
+    copy = mocks.inputs("dl-control-services-bundle")
+    assert copy["artifact"] == "mammatus-services linux-amd64"
+    assert copy["path"] == "/opt/mammatus/dist/mammatus-services.tar"
+    runtime = mocks.inputs("dl-control-services")
+    assert runtime["sha256"] == copy["sha256"] and runtime["root"] == "/opt/mammatus/services"
+    # home: dnsmasq on the gateway pushes leases to control, so the gateway runs the hook
+    names = {r.name for r in mocks.resources}
+    assert "dl-gateway-services" in names and "dl-storage-1-services" not in names
+    from components.delivery import python_runtime
+    rt = python_runtime(ctx, ctx.access("control"))
+    assert rt.python == f"/opt/mammatus/services/releases/{copy['sha256'][:16]}/venv/bin/python"

@@ -1,0 +1,59 @@
+"""What tools/bootstrap leaves in .tools/dist for the hosts: every delivered binary for both
+architectures, and the services bundle whose compiled wheels match the platform — checked by
+ELF headers (nothing here can run arm64 code)."""
+
+import io
+import json
+import tarfile
+import zipfile
+
+import pytest
+
+from stacks.artifacts import ALL_BINARIES
+from tests.support.paths import ROOT
+from tools.dist import bundle
+from tools.dist.manifest import sha256_of
+
+DIST = ROOT / ".tools" / "dist"
+EM_X86_64, EM_AARCH64 = 62, 183
+MACHINE = {"linux-amd64": EM_X86_64, "linux-arm64": EM_AARCH64}
+
+
+def elf_machine(head: bytes) -> int:
+    assert head[:4] == b"\x7fELF", "not an ELF file"
+    assert head[4] == 2 and head[5] == 1, "not 64-bit little-endian"
+    return int.from_bytes(head[18:20], "little")
+
+
+@pytest.fixture(scope="module")
+def manifest():
+    path = DIST / "manifest.json"
+    if not path.exists():
+        pytest.fail("no .tools/dist/manifest.json: run tools/bootstrap --arch arm64")
+    return json.loads(path.read_text())
+
+
+@pytest.mark.parametrize("platform", sorted(MACHINE))
+def test_every_binary_is_built_for_its_platform_and_pinned_by_the_manifest(manifest, platform):
+    for name in ALL_BINARIES:
+        path = DIST / platform / name
+        with open(path, "rb") as f:
+            assert elf_machine(f.read(64)) == MACHINE[platform], f"{platform}/{name}"
+        assert manifest[platform][name]["sha256"] == sha256_of(path)
+
+
+@pytest.mark.parametrize("platform", sorted(MACHINE))
+def test_the_services_bundle_carries_the_platforms_wheels(platform):
+    path, _ = bundle.build(DIST, platform)
+    with tarfile.open(path) as tar:
+        names = tar.getnames()
+        assert "requirements.lock" in names and "src/services/metadata/__main__.py" in names
+        compiled = 0
+        for member in tar.getmembers():
+            if not member.name.endswith(".whl"):
+                continue
+            with zipfile.ZipFile(io.BytesIO(tar.extractfile(member).read())) as wheel:
+                for so in (n for n in wheel.namelist() if n.endswith(".so")):
+                    assert elf_machine(wheel.read(so)[:64]) == MACHINE[platform], so
+                    compiled += 1
+        assert compiled >= 5    # pydantic-core, cryptography, aiohttp, yarl, pyyaml ...
