@@ -139,6 +139,8 @@ class MammatusCloud(pulumi.ComponentResource):
                 conn = shared[service]["connection"]
                 pulumi.export(f"{service}_credentials", pulumi.Output.secret(
                     {"access_key": conn["access_key"], "secret_key": conn["secret_key"]}))
+        if "delivery" in self.layers:  # {host: {binary: "<platform> sha256:<digest>"}}
+            pulumi.export("delivered", self.layers["delivery"].binaries)
         if "compute" in self.layers:   # {name: {host, status, ipv4, mac}}
             pulumi.export("instances", self.layers["compute"].instances)
         if self.dev_box:

@@ -131,6 +131,9 @@ class Delivery(pulumi.ComponentResource):
                 summary.setdefault(host.name, {})[binary] = f"{platform} sha256:{sha[:12]}"
         ctx.shared["delivery"] = placed
         ctx.shared["python_runtime"] = self._python_runtimes(name, ctx, dist)
+        for host_name, runtime in ctx.shared["python_runtime"].items():
+            platform = platform_of(ctx.spec.host(host_name))
+            summary.setdefault(host_name, {})[bundle.NAME] = f"{platform} sha256:{runtime.sha256[:12]}"
         self.binaries = pulumi.Output.from_input(summary)
         self.register_outputs({"binaries": self.binaries})
 

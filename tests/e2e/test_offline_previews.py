@@ -10,9 +10,20 @@ pytestmark = pytest.mark.e2e
 PASSPHRASE = {"PULUMI_CONFIG_PASSPHRASE": "test-only-passphrase"}
 
 
+PREVIEWS: dict[str, str] = {}
+
+
+def preview(project, stack: str) -> str:
+    """`preview --diff` of a stack, once per module."""
+    if stack not in PREVIEWS:
+        project.pulumi("stack", "init", stack, env=PASSPHRASE)
+        PREVIEWS[stack] = project.pulumi("preview", "--stack", stack, "--diff",
+                                         env=PASSPHRASE).stdout
+    return PREVIEWS[stack]
+
+
 def preview_types(project, stack: str) -> dict[str, int]:
-    project.pulumi("stack", "init", stack, env=PASSPHRASE)
-    out = project.pulumi("preview", "--stack", stack, "--diff", env=PASSPHRASE).stdout
+    out = preview(project, stack)
     counts: dict[str, int] = {}
     for typ in re.findall(r"^\s*\+ ([\w:/.-]+): \(create\)", out, flags=re.M):
         counts[typ] = counts.get(typ, 0) + 1
@@ -42,3 +53,15 @@ def test_preview_shows_the_whole_cloud_offline(project, stack):
           f"{sorted(mammatus)}")
     expected = SEED_LAYERS - ({"mammatus:functions:Functions"} if stack == "lab" else set())
     assert expected <= mammatus, f"missing layers: {sorted(expected - mammatus)}"
+
+
+def test_preview_home_plans_arm64_builds_for_the_storage_boards(project):
+    out = preview(project, "home")
+    blocks = re.split(r"\n(?=\s*\+ )", out)
+    minio = next(b for b in blocks if "mammatus-delivery-storage-1-minio" in b
+                 or re.search(r'artifact\s*:\s*"minio linux-arm64"', b))
+    assert re.search(r'artifact\s*:\s*"minio linux-arm64"', minio), minio
+    assert "/.tools/dist/linux-arm64/minio" in minio
+    bundles = re.findall(r'artifact\s*:\s*"mammatus-services (linux-\w+)"', out)
+    assert bundles and set(bundles) == {"linux-amd64"}    # the boards run no Python service
+    assert not re.search(r'artifact\s*:\s*"minio linux-amd64"', out)
