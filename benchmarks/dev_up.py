@@ -1,7 +1,9 @@
 """Times `pulumi up` of the dev stack from zero and a no-op `up`, on a copy of this checkout
 (its own backend, namespaces prefixed "mb", run dir under /var/lib/mammatus-bench), then
 destroys it. Prints figures; goals on 2 cores: <= 120 s from zero (instance image cached),
-<= 15 s no-op. "From zero" includes LXD's init, the image upload and the instance's boot up to
+<= 10 s no-op. For the up from zero it also prints how long each phase ran, from the CLI's
+event log: hosts (the dev box's namespaces, sshd, image), delivery (binaries and the services'
+venvs), layers (everything else); phases overlap, so the shares need not add up to 100 %. "From zero" includes LXD's init, the image upload and the instance's boot up to
 its DHCP lease; the first run on a machine also builds the image (about 70 s more).
 
     .venv/bin/python benchmarks/dev_up.py [--rounds N]
@@ -10,6 +12,7 @@ its DHCP lease; the first run on a machine also builds the image (about 70 s mor
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 import tempfile
@@ -29,6 +32,32 @@ def timed(project, *args: str) -> float:
     return time.monotonic() - start
 
 
+PHASES = (("hosts", ("mammatus:dev:DevBoxPlane",)), ("delivery", ("mammatus:delivery:Delivery",)))
+
+
+def phase_of(urn: str) -> str:
+    """A resource's phase, from the component types in its URN's type chain."""
+    chain = urn.split("::")[2] if urn.count("::") >= 3 else ""
+    for phase, types in PHASES:
+        if any(t in chain for t in types):
+            return phase
+    return "layers"
+
+
+def phases(event_log: Path) -> dict[str, float]:
+    """Seconds from each phase's first resource step to its last, from `--event-log`."""
+    spans: dict[str, list[float]] = {}
+    for line in event_log.read_text().splitlines():
+        event = json.loads(line)
+        step = event.get("resourcePreEvent") or event.get("resOutputsEvent")
+        if not step or step.get("metadata", {}).get("op") == "same":
+            continue
+        at = float(event["timestamp"])
+        span = spans.setdefault(phase_of(step["metadata"]["urn"]), [at, at])
+        span[0], span[1] = min(span[0], at), max(span[1], at)
+    return {phase: end - start for phase, (start, end) in spans.items()}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=1)
@@ -44,12 +73,17 @@ def main() -> int:
         print(f"instance image {'cached' if image.exists() else 'NOT cached (built in round 1)'}: {image}")
         try:
             for n in range(1, rounds + 1):
-                cold = timed(project, "up", "--yes", "--skip-preview", "--stack", "dev")
+                log = Path(tmp) / f"up-{n}.jsonl"
+                cold = timed(project, "up", "--yes", "--skip-preview", "--stack", "dev",
+                             f"--event-log={log}")
                 resources = len(project.resources())
+                shares = "  ".join(f"{p} {t:5.1f} s ({100 * t / cold:3.0f} %)"
+                                   for p, t in sorted(phases(log).items()))
                 noop = timed(project, "up", "--yes", "--expect-no-changes", "--stack", "dev")
                 down = timed(project, "destroy", "--yes", "--skip-preview", "--stack", "dev")
                 print(f"round {n}: up from zero {cold:6.1f} s ({resources} resources)   "
-                      f"no-op up {noop:5.1f} s   destroy {down:5.1f} s", flush=True)
+                      f"no-op up {noop:5.1f} s   destroy {down:5.1f} s\n"
+                      f"         phases of the up from zero: {shares}", flush=True)
         finally:
             project.pulumi("destroy", "--yes", "--stack", "dev", check=False)
             shutil.rmtree(run_root, ignore_errors=True)

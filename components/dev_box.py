@@ -216,14 +216,24 @@ def dev_hosts_ready(plane: DevBoxPlane) -> list[pulumi.Resource]:
 
 
 DHCP_SCRIPT = """#!/bin/sh
-# udhcpc event script of the dev box's client namespace: address and route from the lease, and
-# DNS into /etc/netns/<ns>/resolv.conf, which `ip netns exec` shows the namespace as its own.
+# udhcpc event script of the dev box's client namespace: address and routes from the lease (the
+# classless static routes of option 121 when given, which replace the router as RFC 3442 says),
+# and DNS into /etc/netns/<ns>/resolv.conf, which `ip netns exec` shows the namespace as its own.
 case "$1" in
   deconfig) ip addr flush dev "$interface"; ip link set "$interface" up ;;
   bound|renew)
     ip addr flush dev "$interface"
     ip addr add "$ip/$mask" dev "$interface"
-    [ -n "$router" ] && ip route replace default via "${router%% *}" dev "$interface"
+    if [ -n "$staticroutes" ]; then
+      set -- $staticroutes
+      while [ $# -ge 2 ]; do
+        if [ "$1" = 0.0.0.0/0 ]; then ip route replace default via "$2" dev "$interface"
+        else ip route replace "$1" via "$2" dev "$interface"; fi
+        shift 2
+      done
+    elif [ -n "$router" ]; then
+      ip route replace default via "${router%% *}" dev "$interface"
+    fi
     mkdir -p "/etc/netns/$NETNS"
     { [ -n "$domain" ] && echo "search $domain"
       for server in $dns; do echo "nameserver $server"; done; } > "/etc/netns/$NETNS/resolv.conf"
@@ -256,7 +266,8 @@ class DevClient(pulumi.ComponentResource):
         client = LocalDaemon(
             f"{name}-dhcp", netns=ns.name, config_digest=digest(DHCP_SCRIPT),
             argv=["env", f"NETNS={netns}", f"LEASE_FILE={lease_file}", "udhcpc", "-f", "-i", "eth0",
-                  "-s", f"{root}/dhcp-event", "-x", "hostname:client", "-t", "20", "-T", "1"],
+                  "-s", f"{root}/dhcp-event", "-x", "hostname:client", "-O", "staticroutes",
+                  "-t", "20", "-T", "1"],
             pid_file=f"{root}/run/udhcpc.pid", log_file=f"{root}/run/udhcpc.log",
             opts=pulumi.ResourceOptions(parent=self, depends_on=[link, script, dhcp_server]))
         # Wait for the lease, so `up` ends with a client that can be used at once.

@@ -139,6 +139,48 @@ def test_client_holds_a_lease_and_uses_the_clouds_dns(dev):
     assert in_netns("client", "curl", "-s", "-m", "5", "http://upstream.test/").stdout == "hello from upstream\n"
 
 
+def test_the_metadata_service_on_control_refuses_a_lan_device_that_is_no_instance(dev):
+    control = dev.outputs()["hosts"]["control"]
+    # The client's lease routes 169.254.169.254 to control (option 121), as an instance's does.
+    route = in_netns("client", "ip", "route", "get", "169.254.169.254").stdout
+    assert f"via {control}" in route
+    got = in_netns("client", "curl", "-s", "-m", "5", "-w", " %{http_code}",
+                   "http://169.254.169.254/latest/meta-data/local-hostname")
+    assert got.stdout.endswith(" 403") and "no instance owns the MAC" in got.stdout
+    # It knows the client's lease only because the gateway's dnsmasq pushed it.
+    pushed = (dev.run_dir / "hosts" / "control" / "var/lib/mammatus/metadata/pushed.leases")
+    assert f" {dev.outputs()['client_address']} client " in pushed.read_text()
+
+
+def delivered_manifest() -> dict:
+    import json
+
+    from tests.support.paths import ROOT
+    return json.loads((ROOT / ".tools" / "dist" / "manifest.json").read_text())
+
+
+def sha256_file(path: Path) -> str:
+    import hashlib
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_hosts_run_the_delivered_binaries_and_services(dev):
+    out = dev.outputs()
+    control = dev.run_dir / "hosts" / "control"
+    manifest = delivered_manifest()["linux-amd64"]
+    for name in ("step-ca", "nats-server"):
+        binary = control / "opt/mammatus/bin" / name
+        assert sha256_file(binary) == manifest[name]["sha256"]
+        assert out["delivered"]["control"][name] == f"linux-amd64 sha256:{manifest[name]['sha256'][:12]}"
+    procs = subprocess.run(["pgrep", "-af", str(dev.run_dir)], capture_output=True, text=True).stdout
+    assert f"{control}/opt/mammatus/bin/nats-server -c" in procs
+    # Mammatus' services run from the venv made on the host from the delivered bundle.
+    venvs = {line.split()[1] for line in procs.splitlines() if "-m services." in line}
+    assert venvs and all(v.startswith(f"{dev.run_dir}/hosts/") and "/opt/mammatus/services/releases/"
+                         in v and v.endswith("/venv/bin/python") for v in venvs)
+    assert not any(str(Path.cwd()) in line for line in procs.splitlines() if "-m services." in line)
+
+
 def test_client_fetches_the_pxe_boot_file_and_cannot_upload(dev, tmp_path):
     gw = dev.outputs()["gateway_lan_ip"]
     got = in_netns("client", "busybox", "tftp", "-g", "-r", "undionly.kpxe",
@@ -234,6 +276,9 @@ def test_an_instance_on_macvlan_holds_a_lease_answers_and_ran_its_user_data(dev,
     assert "DataSourceNoCloudNet" in done.stdout and "169.254.169.254" in done.stdout
     assert done.stdout.rstrip().endswith("hello from the dev stack")
     assert instance_ssh(key, fqdn, "hostname -f").stdout.strip() == fqdn
+    # The metadata service it used is on control, reached by the route its lease gave it.
+    control = out["hosts"]["control"]
+    assert f"via {control}" in instance_ssh(key, fqdn, "ip route get 169.254.169.254").stdout
     # From inside, the cloud's DNS and the gateway's NAT work as for any LAN machine.
     fetch = "python3 -c \"import urllib.request as u; print(u.urlopen('http://upstream.test/').read().decode())\""
     assert instance_ssh(key, fqdn, fetch).stdout == "hello from upstream\n\n"
@@ -264,6 +309,56 @@ def test_a_hand_edit_is_found_by_refresh_and_repaired_by_up(dev):
     assert "evil.test" in preview.stdout and "RemoteFile" in preview.stdout
     dev.pulumi("up", "--yes", "--refresh", "--stack", "dev")
     assert conf.read_text() == original
+    dev.pulumi("up", "--yes", "--expect-no-changes", "--stack", "dev")
+
+
+def test_a_deleted_binary_is_found_by_refresh_and_restored_by_up(dev):
+    binary = dev.run_dir / "hosts" / "control" / "opt/mammatus/bin/step-ca"
+    want = sha256_file(binary)
+    binary.unlink()
+    preview = dev.pulumi("preview", "--refresh", "--stack", "dev")
+    assert "Artifact" in preview.stdout and "create" in preview.stdout
+    dev.pulumi("up", "--yes", "--refresh", "--stack", "dev")
+    assert sha256_file(binary) == want and binary.stat().st_mode & 0o111
+    dev.pulumi("up", "--yes", "--expect-no-changes", "--stack", "dev")
+
+
+def test_a_new_pin_redelivers_one_binary_and_restarts_only_its_daemon(dev, tmp_path):
+    import json
+
+    from tests.support.paths import ROOT
+    from tools.dist import manifest
+
+    # Another build of nats-server's pin: the same binary with bytes appended (still runs).
+    dist = tmp_path / "dist"
+    (dist / "linux-amd64").mkdir(parents=True)
+    source = ROOT / ".tools" / "dist"
+    for entry in (source / "linux-amd64").iterdir():
+        (dist / "linux-amd64" / entry.name).symlink_to(entry)
+    for shared in ("wheels", "bundles"):
+        (dist / shared).symlink_to(source / shared)
+    nats = dist / "linux-amd64" / "nats-server"
+    nats.unlink()
+    nats.write_bytes((source / "linux-amd64" / "nats-server").read_bytes() + b"\0another build")
+    nats.chmod(0o755)
+    manifest.write(dist)
+
+    def pids(pattern):
+        found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout
+        return set(found.split())
+    nats_pattern = f"{dev.run_dir}/hosts/control/opt/mammatus/bin/nats-server -c"
+    sqs_pattern = f"{dev.run_dir}/hosts/control/.*services[.]sqs --listen"
+    nats_before, sqs_before = pids(nats_pattern), pids(sqs_pattern)
+    assert nats_before and sqs_before
+    env = {"MAMMATUS_DIST": str(dist)}
+    plan = json.loads(dev.pulumi("preview", "--json", "--stack", "dev", env=env).stdout)
+    changed = sorted(s["urn"].rsplit("::", 1)[1] for s in plan["steps"] if s["op"] != "same")
+    assert changed == ["dev-delivery-control-nats-server", "dev-nats-nats-server-run"], changed
+    dev.pulumi("up", "--yes", "--stack", "dev", env=env)
+    assert sha256_file(dev.run_dir / "hosts/control/opt/mammatus/bin/nats-server") == sha256_file(nats)
+    assert pids(nats_pattern) and pids(nats_pattern).isdisjoint(nats_before)   # restarted
+    assert pids(sqs_pattern) == sqs_before                                     # left alone
+    dev.pulumi("up", "--yes", "--stack", "dev")                                  # back to the pin
     dev.pulumi("up", "--yes", "--expect-no-changes", "--stack", "dev")
 
 

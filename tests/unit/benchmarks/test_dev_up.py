@@ -1,0 +1,24 @@
+"""Smoke test of benchmarks/dev_up.py's phase accounting (the benchmark itself needs a whole up)."""
+
+import json
+
+from benchmarks.dev_up import phase_of, phases
+
+BOX = "urn:pulumi:dev::mammatus::mammatus:index:Cloud$mammatus:dev:DevBoxPlane$netplane:Ns::dev-box-ns"
+DELIVERY = ("urn:pulumi:dev::mammatus::mammatus:index:Cloud$mammatus:delivery:Delivery$"
+            "pulumi-python:dynamic/mammatus:Artifact::dev-delivery-control-step-ca")
+LAYER = "urn:pulumi:dev::mammatus::mammatus:index:Cloud$mammatus:pki:CertificateAuthority$x::dev-ca-x"
+
+
+def test_phase_of_follows_the_component_chain():
+    assert [phase_of(u) for u in (BOX, DELIVERY, LAYER)] == ["hosts", "delivery", "layers"]
+
+
+def test_phases_span_first_to_last_step(tmp_path):
+    events = [(BOX, 10.0, "resourcePreEvent"), (BOX, 14.0, "resOutputsEvent"),
+              (DELIVERY, 12.0, "resourcePreEvent"), (DELIVERY, 13.5, "resOutputsEvent"),
+              (LAYER, 14.0, "resourcePreEvent"), (LAYER, 20.0, "resOutputsEvent")]
+    log = tmp_path / "events.jsonl"
+    log.write_text("\n".join(json.dumps({"timestamp": t, kind: {"metadata": {"urn": u, "op": "create"}}})
+                             for u, t, kind in events) + "\n" + json.dumps({"timestamp": 30}) + "\n")
+    assert phases(log) == {"hosts": 4.0, "delivery": 1.5, "layers": 6.0}
