@@ -1,17 +1,19 @@
-"""The one way dynamic providers reach a host: SSH + SFTP with the cloud's admin key (paramiko),
-or the local machine when no connection is given. Built inside each provider call (providers are
-pickled), closed after it.
+"""The one way dynamic providers reach a host: SSH + SFTP with the cloud's admin key (through
+tools/ssh.py, the same client the `command` plugin uses), or the local machine when no
+connection is given. Built inside each provider call (providers are pickled), closed after it.
 """
 
 from __future__ import annotations
 
-import io
 import os
 import posixpath
 import shlex
 import stat
 import subprocess
 from typing import Optional
+
+from tools import ssh
+from tools.ssh import HostKeyMismatch  # noqa: F401 - part of this module's interface
 
 
 class CommandFailed(RuntimeError):
@@ -66,18 +68,13 @@ class LocalTransport:
 
 
 class SshTransport:
-    """paramiko SSH + SFTP to one host with the admin key."""
+    """SSH + SFTP to one host with the admin key, by Mammatus' one SSH client (tools/ssh.py:
+    the host's key pinned when known, retries while it boots)."""
 
     def __init__(self, host: str, port: int, user: str, private_key: str,
                  host_key: Optional[str] = None):
-        import paramiko
-        self._client = paramiko.SSHClient()
-        # With the host's key known (the spec's hostKey, the dev stack's own) anything else is
-        # refused; without it the key is accepted, as plain pulumi-command does.
-        self._client.set_missing_host_key_policy(
-            pinned_host_key(host_key) if host_key else paramiko.AutoAddPolicy())
-        self._client.connect(host, port=port, username=user, pkey=load_key(private_key),
-                             look_for_keys=False, allow_agent=False, timeout=20)
+        self._client = ssh.connect(host, port, user, private_key=private_key, host_key=host_key,
+                                   attempts=10)
         self._sftp = self._client.open_sftp()
 
     def write(self, path: str, text: str, mode: int = 0o644) -> None:
@@ -127,42 +124,6 @@ class SshTransport:
     def close(self) -> None:
         self._sftp.close()
         self._client.close()
-
-
-class HostKeyMismatch(RuntimeError):
-    pass
-
-
-def pinned_host_key(expected: str):
-    """A paramiko policy that accepts only `expected` ("type base64 [comment]")."""
-    import paramiko
-    kind, blob = expected.split()[:2]
-
-    class Pinned(paramiko.MissingHostKeyPolicy):
-        def missing_host_key(self, client, hostname, key):
-            if key.get_name() != kind or key.get_base64() != blob:
-                raise HostKeyMismatch(
-                    f"ssh: host key mismatch for {hostname}: it offers {key.get_name()} "
-                    f"{fingerprint(key.get_base64())}, the cloud expects {kind} {fingerprint(blob)}")
-    return Pinned()
-
-
-def fingerprint(blob: str) -> str:
-    """OpenSSH's SHA256 fingerprint of a base64 public key blob."""
-    import base64
-    import hashlib
-    digest = hashlib.sha256(base64.b64decode(blob)).digest()
-    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
-
-
-def load_key(text: str):
-    import paramiko
-    for cls in (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey):
-        try:
-            return cls.from_private_key(io.StringIO(text))
-        except (paramiko.SSHException, ValueError):
-            continue
-    raise ValueError("the connection's private_key is not an OpenSSH ed25519, ECDSA or RSA key")
 
 
 def transport(connection: Optional[dict]):

@@ -29,6 +29,7 @@ from tools.providers._base import (
     ARCHIVE_SIG, ASSET_SIG, SIG_KEY, UNKNOWN, CheckFailure, DiffResult, Interrupt, ProviderError,
     ProviderServicer, ResourceType, bound_logger, contains_unknown, serve, values_equal)
 from tools.providers._version import sdk_version
+from tools import ssh
 
 NAME = "command"
 STDOUT_ENV = "PULUMI_COMMAND_STDOUT"
@@ -338,101 +339,29 @@ def build_remote_command(command: str, environment: Optional[dict] = None,
     return "\n".join([*lines, command]) if lines else command
 
 
-def _load_pkey(text: str, password: Optional[str]):
-    import paramiko
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-
-    data = text.encode()
-    pw = password.encode() if password else None
-    try:
-        if b"OPENSSH PRIVATE KEY" in data:
-            key = serialization.load_ssh_private_key(data, password=pw)
-        else:
-            key = serialization.load_pem_private_key(data, password=pw)
-    except Exception as e:  # noqa: BLE001
-        raise ProviderError(f"failed to parse the connection's private key: {e}") from None
-    # paramiko reads OpenSSH-format keys of every type; convert to that.
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
-                            serialization.NoEncryption()).decode()
-    import io
-    cls = {rsa.RSAPrivateKey: paramiko.RSAKey, ec.EllipticCurvePrivateKey: paramiko.ECDSAKey,
-           ed25519.Ed25519PrivateKey: paramiko.Ed25519Key}
-    for base, kcls in cls.items():
-        if isinstance(key, base):
-            return kcls.from_private_key(io.StringIO(pem))
-    raise ProviderError(f"unsupported private key type {type(key).__name__}")
-
-
-class _FixedHostKey:
-    """paramiko missing-host-key policy that accepts exactly the configured key."""
-
-    def __init__(self, expected: str):
-        parts = expected.split()
-        if len(parts) < 2:
-            raise ProviderError("failed to parse host key: expected 'type base64'")
-        self.type, self.blob = parts[0], parts[1]
-
-    def missing_host_key(self, client, hostname, key):
-        if key.get_name() != self.type or key.get_base64() != self.blob:
-            raise ProviderError(f"ssh: host key mismatch for {hostname}")
-
-
-def _connect_once(conn: dict, sock=None):
-    import paramiko
-
-    client = paramiko.SSHClient()
-    if conn.get("hostKey"):
-        client.set_missing_host_key_policy(_FixedHostKey(conn["hostKey"]))
-    else:
-        client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
-    pkey = _load_pkey(conn["privateKey"], conn.get("privateKeyPassword")) if conn.get("privateKey") else None
-    agent_path = conn.get("agentSocketPath") or os.environ.get("SSH_AUTH_SOCK")
-    old_sock = os.environ.get("SSH_AUTH_SOCK")
-    timeout = conn.get("perDialTimeout") or None
-    try:
-        if agent_path:
-            os.environ["SSH_AUTH_SOCK"] = agent_path
-        client.connect(conn["host"], port=int(conn.get("port") or 22), username=conn.get("user") or "root",
-                       pkey=pkey, password=conn.get("password"), allow_agent=bool(agent_path),
-                       look_for_keys=False, timeout=timeout, banner_timeout=timeout, auth_timeout=timeout,
-                       sock=sock)
-    finally:
-        if agent_path:
-            if old_sock is None:
-                os.environ.pop("SSH_AUTH_SOCK", None)
-            else:
-                os.environ["SSH_AUTH_SOCK"] = old_sock
-    return client
-
-
-def _with_retries(what: str, limit: int, fn, sleep=time.sleep):
-    attempt = 0
-    while True:
-        try:
-            return fn()
-        except ProviderError:
-            raise
-        except Exception as e:  # noqa: BLE001
-            attempt += 1
-            if limit != -1 and attempt >= max(limit, 1):
-                raise ProviderError(f"{what}: after {attempt} failed attempts: {e}") from None
-            sleep(min(0.5 * attempt, 5.0))
+def _ssh_options(conn: dict) -> dict:
+    """tools.ssh.connect()'s keyword arguments for one of pulumi-command's connections."""
+    return {"private_key": conn.get("privateKey") or "", "key_password": conn.get("privateKeyPassword"),
+            "password": conn.get("password"), "host_key": conn.get("hostKey"),
+            "agent_socket": conn.get("agentSocketPath") or os.environ.get("SSH_AUTH_SOCK"),
+            "timeout": conn.get("perDialTimeout") or None}
 
 
 def dial(conn: dict):
-    """An authenticated paramiko SSHClient for a connection (through its proxy, if any)."""
+    """An authenticated paramiko SSHClient for a connection (through its proxy, if any), by
+    Mammatus' one SSH client (tools/ssh.py: host-key pinning, retries)."""
     conn = connection_with_defaults(conn)
-    limit = int(conn.get("dialErrorLimit", 10))
     proxy = conn.get("proxy")
-    if not proxy:
-        return _with_retries("Dial", limit, lambda: _connect_once(conn))
-    jump = _with_retries("Dial proxy", int(proxy.get("dialErrorLimit", 10)), lambda: _connect_once(proxy))
-    channel = _with_retries("Dial from proxy", limit, lambda: jump.get_transport().open_channel(
-        "direct-tcpip", (conn["host"], int(conn["port"])), ("127.0.0.1", 0)))
-    client = _connect_once(conn, sock=channel)
-    client._mammatus_jump = jump  # keep the proxy connection alive with the client
-    return client
+    jump = None
+    if proxy:
+        jump = {"host": proxy["host"], "port": int(proxy["port"]), "user": proxy["user"],
+                "attempts": int(proxy.get("dialErrorLimit", 10)), **_ssh_options(proxy)}
+    try:
+        return ssh.connect(conn["host"], int(conn["port"]), conn["user"],
+                           attempts=int(conn.get("dialErrorLimit", 10)), proxy=jump,
+                           **_ssh_options(conn))
+    except ssh.SshError as exc:
+        raise ProviderError(str(exc)) from None
 
 
 def run_remote(conn: dict, command: str, *, environment=None, stdin=None, previous_env=None,

@@ -1,7 +1,7 @@
 import dill
 import pytest
 
-from dynamic_providers.transport import load_key
+from tools.ssh import SshError, load_key
 
 from dynamic_providers import dnsmasq as dm
 
@@ -125,5 +125,5 @@ def test_providers_survive_dill_pickling():
 
 
 def test_an_unusable_private_key_is_refused_before_connecting():
-    with pytest.raises(ValueError, match="not an OpenSSH"):
+    with pytest.raises(SshError, match="failed to parse the connection's private key"):
         load_key("not a key")

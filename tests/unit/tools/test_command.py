@@ -219,54 +219,6 @@ def test_remote_diff(c):
     assert list(c.diff(REMOTE, outs, {**inputs, "triggers": [2]}, inputs).replaces) == ["triggers"]
 
 
-def test_dial_retries_up_to_the_limit():
-    calls = []
-
-    def failing():
-        calls.append(1)
-        raise OSError("connection refused")
-
-    with pytest.raises(ProviderError, match="after 3 failed attempts: connection refused"):
-        command._with_retries("Dial", 3, failing, sleep=lambda s: None)
-    assert len(calls) == 3
-    attempts = iter([OSError("x"), OSError("y"), "client"])
-
-    def flaky():
-        v = next(attempts)
-        if isinstance(v, Exception):
-            raise v
-        return v
-    assert command._with_retries("Dial", -1, flaky, sleep=lambda s: None) == "client"
-
-
-def test_fixed_host_key_policy():
-    policy = command._FixedHostKey("ssh-ed25519 AAAAkey comment")
-
-    class Key:
-        def __init__(self, name, b64):
-            self.n, self.b = name, b64
-
-        def get_name(self):
-            return self.n
-
-        def get_base64(self):
-            return self.b
-    policy.missing_host_key(None, "h", Key("ssh-ed25519", "AAAAkey"))
-    with pytest.raises(ProviderError, match="host key mismatch"):
-        policy.missing_host_key(None, "h", Key("ssh-ed25519", "AAAAother"))
-
-
-def test_private_key_loading_for_paramiko():
-    from tools.providers import tls
-    for alg in ("RSA", "ED25519"):
-        key = tls.key_outputs(tls.generate_key(alg))
-        for form in ("privateKeyPem", "privateKeyOpenssh", "privateKeyPemPkcs8"):
-            pk = command._load_pkey(key[form], None)
-            assert pk.get_base64() == key["publicKeyOpenssh"].split()[1]
-    with pytest.raises(ProviderError, match="private key"):
-        command._load_pkey("nonsense", None)
-
-
 # -- copy logic on a local stand-in for SFTP -------------------------------------------------------
 
 
