@@ -8,6 +8,7 @@ Pure functions, unit-tested on their text and run for real by the e2e tests.
 from __future__ import annotations
 
 import hashlib
+import re
 import shlex
 from dataclasses import dataclass, field
 
@@ -24,6 +25,16 @@ class Daemon:
     environment: dict[str, str] = field(default_factory=dict)
     # Reload on change (SIGHUP) instead of restarting, for daemons that support it (dnsmasq).
     reload_signal: str | None = None
+    # systemd's usual hardening (SANDBOX); off only for a daemon that cannot live with it.
+    sandboxed: bool = True
+
+
+# What every Mammatus unit gets unless its daemon opts out: no privilege gain through setuid
+# binaries, a private /tmp, /usr /boot /etc read-only and /home /root hidden. Daemons write
+# only under /var/lib/mammatus and /run/mammatus, which stay writable. (Tested under a real
+# systemd in an unprivileged LXD container: tests/integration/components/
+# test_systemd_service_manager.py.)
+SANDBOX = ("NoNewPrivileges=yes", "PrivateTmp=yes", "ProtectSystem=full", "ProtectHome=yes")
 
 
 def digest(*texts: str) -> str:
@@ -38,17 +49,37 @@ def unit_name(daemon: Daemon) -> str:
     return f"mammatus-{daemon.name}"
 
 
+def _unit_text(value: str, dollars: bool = True) -> str:
+    """A value as systemd reads it literally: % starts a specifier, $ a variable (ExecStart)."""
+    value = value.replace("%", "%%")
+    return value.replace("$", "$$") if dollars else value
+
+
+_BARE = re.compile(r"^[A-Za-z0-9_@%+=:,./-]+$")
+
+
+def exec_line(argv: list[str]) -> str:
+    """argv as ExecStart= reads it: bare words, else double-quoted with \\ and \" escaped
+    (systemd's own quoting, which is not the shell's), $ and % doubled."""
+    words = [a if _BARE.match(a) else '"' + a.replace("\\", "\\\\").replace('"', '\\"') + '"'
+             for a in argv]
+    return _unit_text(" ".join(words))
+
+
 def systemd_unit(daemon: Daemon) -> str:
-    env = "".join(f"Environment={shlex.quote(f'{k}={v}')}\n" for k, v in sorted(daemon.environment.items()))
+    env = "".join(f"Environment={_unit_text(shlex.quote(f'{k}={v}'), dollars=False)}\n"
+                  for k, v in sorted(daemon.environment.items()))
     return (
         "[Unit]\n"
         f"Description={daemon.description or daemon.name} (Mammatus)\n"
         "After=network-online.target\nWants=network-online.target\n\n"
         "[Service]\n"
-        f"ExecStart={shlex.join(daemon.command)}\n"
+        f"ExecStart={exec_line(daemon.command)}\n"
         f"{env}"
         + (f"ExecReload=/bin/kill -{daemon.reload_signal} $MAINPID\n" if daemon.reload_signal else "")
-        + "Restart=on-failure\nRestartSec=2\n\n"
+        + "Restart=on-failure\nRestartSec=2\n"
+        + "".join(f"{line}\n" for line in (SANDBOX if daemon.sandboxed else ()))
+        + "\n"
         "[Install]\nWantedBy=multi-user.target\n"
         f"# config {daemon.config_digest}\n"
     )

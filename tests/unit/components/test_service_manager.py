@@ -31,3 +31,16 @@ def test_config_digest_changes_the_commands_so_pulumi_sees_a_change():
     a = lifecycle(ServiceManager.direct, Daemon("x", ["x"], config_digest=digest("one")))
     b = lifecycle(ServiceManager.direct, Daemon("x", ["x"], config_digest=digest("two")))
     assert a[0] != b[0] and a[2] == b[2]
+
+
+def test_systemd_units_are_sandboxed_unless_the_daemon_opts_out():
+    unit = systemd_unit(DNSMASQ)
+    for line in ("NoNewPrivileges=yes", "PrivateTmp=yes", "ProtectSystem=full", "ProtectHome=yes"):
+        assert f"{line}\n" in unit
+    assert "ProtectSystem" not in systemd_unit(Daemon("lxd", ["lxd"], sandboxed=False))
+
+
+def test_systemd_reads_percent_and_dollar_literally():
+    unit = systemd_unit(Daemon("x", ["sh", "-c", 'echo "$1" 100%'], environment={"P": "5%"}))
+    assert 'ExecStart=sh -c "echo \\"$$1\\" 100%%"\n' in unit
+    assert "Environment=P=5%%\n" in unit

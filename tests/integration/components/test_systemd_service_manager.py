@@ -1,0 +1,157 @@
+"""The systemd side of the service-manager seam under a real systemd: an unprivileged LXD
+container (Debian 12, systemd as PID 1: the dev stack's image) runs the exact create/update/
+delete texts `components.service_manager.lifecycle` gives a real host.
+
+Checked: the unit is active and enabled; kill -9 of the daemon -> systemd brings it back; a
+config change restarts it, a reload-capable daemon is reloaded in place (same PID); the sandbox
+holds (no new privileges, /etc read-only, a private /tmp); after `lxc restart` the unit is
+running again with nothing re-applied; delete leaves no unit.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+
+import pytest
+import yaml
+
+from components.service_manager import Daemon, digest, lifecycle
+from dynamic_providers import rootfs_image
+from stacks.spec import ServiceManager
+from tests.support.lxd import lxd_in_netns
+from tests.support.netlab import netns
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.timeout(900),
+    pytest.mark.skipif(not all(shutil.which(t) for t in ("lxd", "lxc", "debootstrap", "ip")),
+                       reason="needs lxd, debootstrap and iproute2 (tools/setup/metadata.sh)"),
+]
+
+PRESEED = yaml.safe_dump({
+    "storage_pools": [{"name": "default", "driver": "dir"}],
+    "profiles": [{"name": "default", "devices": {
+        "root": {"path": "/", "pool": "default", "type": "disk"}}}],
+})
+# A daemon that proves what its sandbox allows, then waits; SIGHUP is its "reload".
+PROBE = ("mkdir -p /var/lib/mammatus/probe; cd /var/lib/mammatus/probe; "
+         "touch /etc/mammatus-probe 2>/dev/null && echo etc-writable > etc || echo etc-read-only > etc; "
+         "echo $$ > /tmp/mine; ls /tmp > tmp; "
+         "trap 'echo reloaded >> reloads' HUP; while :; do sleep 1 & wait $!; done")
+
+
+def probe(digest_of: str, reload: bool = False) -> Daemon:
+    return Daemon(name="probe", description="sandbox probe", command=["/bin/sh", "-c", PROBE],
+                  config_digest=digest(digest_of), reload_signal="HUP" if reload else None)
+
+
+class Container:
+    def __init__(self, env: dict, name: str):
+        self.env, self.name = env, name
+
+    def sh(self, script: str, check: bool = True, timeout: int = 60) -> subprocess.CompletedProcess:
+        done = subprocess.run(["lxc", "exec", self.name, "--", "sh", "-c", script], env=self.env,
+                              capture_output=True, text=True, timeout=timeout)
+        if check and done.returncode != 0:
+            raise AssertionError(f"{script!r} failed ({done.returncode}): {done.stderr}{done.stdout}")
+        return done
+
+    def main_pid(self) -> int:
+        return int(self.sh("systemctl show -p MainPID --value mammatus-probe").stdout.strip() or 0)
+
+    def wait_active(self, not_pid: int = 0, timeout: float = 30) -> int:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            active = self.sh("systemctl is-active mammatus-probe", check=False).stdout.strip()
+            pid = self.main_pid()
+            if active == "active" and pid and pid != not_pid:
+                return pid
+            time.sleep(0.3)
+        status = self.sh("systemctl status mammatus-probe; journalctl -u mammatus-probe -n 30",
+                         check=False)
+        raise AssertionError(f"mammatus-probe not active with a new PID:\n{status.stdout}")
+
+    def wait_booted(self, timeout: float = 120) -> None:
+        """Until systemd answers as PID 1 (degraded is fine: no network in this container)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = self.sh("systemctl is-system-running", check=False).stdout.strip()
+            if state in ("running", "degraded"):
+                return
+            time.sleep(0.5)
+        raise AssertionError(f"systemd did not finish booting: {state!r}")
+
+    def read(self, path: str) -> str:
+        return self.sh(f"cat {path}").stdout
+
+
+@pytest.fixture(scope="module")
+def host():
+    image = rootfs_image.ensure(rootfs_image.recipe())   # the dev stack's own image
+    with netns("mdsd") as ns, lxd_in_netns(ns, PRESEED, prefix="mammatus-systemd-") as lxd:
+        subprocess.run(["lxc", "image", "import", str(image), "--alias", "mammatus-systemd"],
+                       env=lxd.env, check=True, capture_output=True, timeout=300)
+        subprocess.run(["lxc", "launch", "mammatus-systemd", "host"], env=lxd.env, check=True,
+                       capture_output=True, timeout=120)
+        box = Container(lxd.env, "host")
+        box.wait_booted()
+        try:
+            yield box
+        finally:
+            subprocess.run(["lxc", "delete", "--force", "host"], env=lxd.env, capture_output=True,
+                           timeout=120)
+
+
+def test_create_runs_an_enabled_sandboxed_unit(host):
+    create, _, _ = lifecycle(ServiceManager.systemd, probe("one"))
+    host.sh(create)
+    pid = host.wait_active()
+    assert host.sh("systemctl is-enabled mammatus-probe").stdout.strip() == "enabled"
+    status = host.sh(f"cat /proc/{pid}/status").stdout
+    assert "NoNewPrivs:\t1" in status
+    assert host.read("/var/lib/mammatus/probe/etc").strip() == "etc-read-only"
+    assert host.sh("test -e /etc/mammatus-probe", check=False).returncode != 0
+    # Its /tmp is its own: what it wrote there is not in the host's /tmp.
+    assert "mine" in host.read("/var/lib/mammatus/probe/tmp")
+    assert host.sh("test -e /tmp/mine", check=False).returncode != 0
+
+
+def test_kill_9_is_restarted_by_systemd(host):
+    before = host.wait_active()
+    host.sh(f"kill -9 {before}")
+    after = host.wait_active(not_pid=before)
+    assert after != before
+
+
+def test_a_config_change_restarts_and_a_reloadable_daemon_reloads(host):
+    before = host.wait_active()
+    _, update, _ = lifecycle(ServiceManager.systemd, probe("two"))
+    host.sh(update)
+    restarted = host.wait_active(not_pid=before)
+    # Now a reload-capable daemon: its unit changes once (ExecReload), then a change reloads.
+    host.sh(lifecycle(ServiceManager.systemd, probe("three", reload=True))[1])
+    pid = host.wait_active()
+    host.sh(lifecycle(ServiceManager.systemd, probe("four", reload=True))[1])
+    for _ in range(50):
+        if "reloaded" in host.sh("cat /var/lib/mammatus/probe/reloads 2>/dev/null; true").stdout:
+            break
+        time.sleep(0.2)
+    assert "reloaded" in host.read("/var/lib/mammatus/probe/reloads")
+    assert host.main_pid() == pid and restarted != before
+
+
+def test_after_a_reboot_the_unit_runs_again(host):
+    subprocess.run(["lxc", "restart", host.name], env=host.env, check=True, capture_output=True,
+                   timeout=180)
+    host.wait_booted()
+    assert host.wait_active(timeout=60)
+
+
+def test_delete_leaves_no_unit(host):
+    _, _, delete = lifecycle(ServiceManager.systemd, probe("four", reload=True))
+    host.sh(delete)
+    assert host.sh("systemctl is-active mammatus-probe", check=False).stdout.strip() != "active"
+    assert host.sh("test -e /etc/systemd/system/mammatus-probe.service", check=False).returncode != 0
+    host.sh(delete)     # twice is fine (a retried destroy)
