@@ -17,9 +17,10 @@ import shlex
 from typing import Any, Optional
 
 import pulumi
-from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult
+from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, ReadResult
 from pulumi.dynamic import ResourceProvider, UpdateResult
 
+from dynamic_providers.diffing import plan_diff
 from dynamic_providers.transport import CommandFailed, transport
 
 IMMUTABLE = ("host", "path")
@@ -54,13 +55,6 @@ def view(props: dict[str, Any]) -> dict[str, Any]:
             "sha256": props.get("sha256"), "mode": props.get("mode")}
 
 
-def plan_diff(olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-    old, new = view(olds), view(news)
-    changed = [k for k in new if old[k] != new[k]]
-    return DiffResult(changes=bool(changed), replaces=[k for k in changed if k in IMMUTABLE],
-                      delete_before_replace=True)
-
-
 def hash_command(path: str) -> str:
     """Prints the file's sha256, or nothing when there is no such file."""
     q = shlex.quote(path)
@@ -83,7 +77,7 @@ class ArtifactProvider(ResourceProvider):
         return CheckResult(props, failures)
 
     def diff(self, _id, olds, news):
-        return plan_diff(olds, news)
+        return plan_diff(view(olds), view(news), IMMUTABLE)
 
     def _deliver(self, props) -> None:
         path, staged = props["path"], props["path"] + ".mammatus-new"

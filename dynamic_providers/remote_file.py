@@ -11,9 +11,10 @@ import posixpath
 from typing import Any, Optional
 
 import pulumi
-from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult
+from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, ReadResult
 from pulumi.dynamic import ResourceProvider, UpdateResult
 
+from dynamic_providers.diffing import plan_diff
 from dynamic_providers.transport import transport
 
 IMMUTABLE = ("path", "host")  # a new place is a new file
@@ -39,20 +40,13 @@ def view(props: dict[str, Any]) -> dict[str, Any]:
             "content": props.get("content"), "mode": props.get("mode")}
 
 
-def plan_diff(olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-    old, new = view(olds), view(news)
-    changed = [k for k in new if old[k] != new[k]]
-    return DiffResult(changes=bool(changed), replaces=[k for k in changed if k in IMMUTABLE],
-                      delete_before_replace=True)
-
-
 class RemoteFileProvider(ResourceProvider):
     def check(self, _olds, news):
         props, failures = normalize(news)
         return CheckResult(props, failures)
 
     def diff(self, _id, olds, news):
-        return plan_diff(olds, news)
+        return plan_diff(view(olds), view(news), IMMUTABLE)
 
     def _write(self, props):
         t = transport(props["connection"])

@@ -19,9 +19,10 @@ import shlex
 from typing import Any, Optional
 
 import pulumi
-from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult
+from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, ReadResult
 from pulumi.dynamic import ResourceProvider, UpdateResult
 
+from dynamic_providers.diffing import plan_diff
 from dynamic_providers.transport import transport
 
 IMMUTABLE = ("host", "root")
@@ -87,10 +88,7 @@ class ServicesRuntimeProvider(ResourceProvider):
         return CheckResult(props, failures)
 
     def diff(self, _id, olds, news):
-        old, new = view(olds), view(news)
-        changed = [k for k in new if old[k] != new[k]]
-        return DiffResult(changes=bool(changed), replaces=[k for k in changed if k in IMMUTABLE],
-                          delete_before_replace=True)
+        return plan_diff(view(olds), view(news), IMMUTABLE)
 
     def _install(self, props) -> dict:
         t = transport(props["connection"])

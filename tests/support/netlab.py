@@ -54,6 +54,44 @@ def veth(ns_a: str, if_a: str, addr_a: str, ns_b: str, if_b: str, addr_b: str) -
         run("ip", "link", "set", name, "up", netns=ns)
 
 
+# udhcpc's event script for a test "machine" in a namespace: the address, then the classless
+# static routes of option 121 (which replace the router, RFC 3442) or the router; the leased
+# address goes to $LEASED_IP_FILE.
+UDHCPC_SCRIPT = """#!/bin/sh
+case "$1" in
+  bound|renew)
+    ip addr add "$ip/${mask:-24}" dev "$interface"
+    if [ -n "$staticroutes" ]; then
+      set -- $staticroutes
+      while [ $# -ge 2 ]; do
+        if [ "$1" = 0.0.0.0/0 ]; then ip route add default via "$2"; else ip route add "$1" via "$2"; fi
+        shift 2
+      done
+    elif [ -n "$router" ]; then
+      ip route add default via "${router%% *}" dev "$interface"
+    fi
+    echo "$ip" > "$LEASED_IP_FILE" ;;
+esac
+exit 0
+"""
+
+
+def dhcp_lease(netns: str, workdir, interface: str = "eth0") -> str:
+    """One DHCP lease for a namespace by udhcpc (asking for option 121 too); its address."""
+    import os
+    from pathlib import Path
+
+    script = Path(workdir) / "udhcpc.sh"
+    script.write_text(UDHCPC_SCRIPT)
+    script.chmod(0o755)
+    out = Path(workdir) / f"{netns}.ip"
+    subprocess.run(["ip", "netns", "exec", netns, "udhcpc", "-i", interface, "-n", "-q", "-f",
+                    "-t", "10", "-O", "staticroutes", "-s", str(script)], check=True,
+                   capture_output=True, text=True, timeout=60,
+                   env=dict(os.environ, LEASED_IP_FILE=str(out)))
+    return out.read_text().strip()
+
+
 def registered(build):
     """Runs `build()` (which creates components) under fresh RecordingMocks and returns
     (mocks, whatever build returned) once every resource has been registered."""

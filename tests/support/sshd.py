@@ -69,3 +69,15 @@ LogLevel ERROR
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@contextmanager
+def sshd_connection(d: Path) -> Iterator[dict]:
+    """A running sshd and the connection dict the providers take (a fresh admin key, the
+    server's host key pinned)."""
+    from tools.providers import tls
+
+    key = tls.key_outputs(tls.generate_key("ED25519"))
+    with running_sshd(d, key["publicKeyOpenssh"]) as server:
+        yield {"host": "127.0.0.1", "port": server["port"], "user": "root",
+               "private_key": key["privateKeyOpenssh"], "host_key": server["host_key"]}

@@ -6,7 +6,7 @@ import dill
 import pytest
 
 from dynamic_providers.remote_file import RemoteFileProvider
-from tests.support.sshd import running_sshd
+from tests.support.sshd import sshd_connection
 from tools.providers import tls
 
 pytestmark = pytest.mark.integration
@@ -14,10 +14,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def connection(tmp_path_factory):
-    key = tls.key_outputs(tls.generate_key("ED25519"))
-    with running_sshd(tmp_path_factory.mktemp("sshd"), key["publicKeyOpenssh"]) as server:
-        yield {"host": "127.0.0.1", "port": server["port"], "user": "root",
-               "private_key": key["privateKeyOpenssh"], "host_key": server["host_key"]}
+    with sshd_connection(tmp_path_factory.mktemp("sshd")) as conn:
+        yield conn
 
 
 def test_write_drift_repair_delete(connection, tmp_path):

@@ -11,9 +11,8 @@ import pytest
 from dynamic_providers.artifact import ArtifactProvider
 from dynamic_providers.services_runtime import ServicesRuntimeProvider, python_of, source_of
 from tests.support.paths import ROOT
-from tests.support.sshd import running_sshd
+from tests.support.sshd import sshd_connection
 from tools.dist import bundle
-from tools.providers import tls
 
 pytestmark = pytest.mark.integration
 DIST = ROOT / ".tools" / "dist"
@@ -21,10 +20,8 @@ DIST = ROOT / ".tools" / "dist"
 
 @pytest.fixture(scope="module")
 def connection(tmp_path_factory):
-    key = tls.key_outputs(tls.generate_key("ED25519"))
-    with running_sshd(tmp_path_factory.mktemp("sshd"), key["publicKeyOpenssh"]) as server:
-        yield {"host": "127.0.0.1", "port": server["port"], "user": "root",
-               "private_key": key["privateKeyOpenssh"], "host_key": server["host_key"]}
+    with sshd_connection(tmp_path_factory.mktemp("sshd")) as conn:
+        yield conn
 
 
 @pytest.fixture(scope="module")

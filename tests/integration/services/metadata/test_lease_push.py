@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from services.metadata.lease_push import SIGNATURE_HEADER, encode, sign
+from tests.support.netlab import dhcp_lease
 from tests.support.paths import ROOT
 
 from .conftest import WEB1
@@ -38,21 +39,6 @@ CONTROL = "10.78.0.2"
 INSTANCE_MAC = "02:00:00:00:78:02"
 ROGUE_MAC = "02:00:00:00:78:66"
 # udhcpc's event script: address, then the classless static routes (option 121) or the router.
-UDHCPC_SCRIPT = """#!/bin/sh
-case "$1" in
-  bound|renew)
-    ip addr add "$ip/${mask:-24}" dev "$interface"
-    if [ -n "$staticroutes" ]; then
-      set -- $staticroutes
-      while [ $# -ge 2 ]; do
-        if [ "$1" = 0.0.0.0/0 ]; then ip route add default via "$2"; else ip route add "$1" via "$2"; fi
-        shift 2
-      done
-    fi
-    echo "$ip" > "$LEASED_IP_FILE" ;;
-esac
-exit 0
-"""
 
 
 def sh(*cmd, **kwargs):
@@ -90,10 +76,9 @@ class Placement:
         sh("ip", "-n", self.ctl, "addr", "add", f"{IMDS}/32", "dev", "eth0")
         self.key.write_text(os.urandom(24).hex())
         self.key.chmod(0o600)
-        # The lease hook as the DhcpDnsTftp layer writes it, run by dnsmasq as its dhcp-script.
-        hook_config = self.dir / "lease-push.yaml"
-        hook_config.write_text(yaml.safe_dump(
-            {"url": f"http://{CONTROL}:8169/v1/leases", "secret_file": str(self.key)}))
+        # The lease hook as the DhcpDnsTftp layer writes it, run by dnsmasq as its dhcp-script;
+        # idle until the Metadata layer writes its config (configure_hook).
+        hook_config = self.hook_config = self.dir / "lease-push.yaml"
         hook = self.dir / "lease-hook"
         hook.write_text(f"#!/bin/sh\nPYTHONPATH={ROOT} exec {sys.executable} -m "
                         f"services.metadata.lease_hook --config {hook_config} \"$@\"\n")
@@ -109,6 +94,11 @@ class Placement:
              f"--log-facility={self.dir / 'dnsmasq.log'}"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         return self
+
+    def configure_hook(self):
+        """What the Metadata layer writes on the DHCP host: where to push, with which key."""
+        self.hook_config.write_text(yaml.safe_dump(
+            {"url": f"http://{CONTROL}:8169/v1/leases", "secret_file": str(self.key)}))
 
     def start_metadata(self):
         inventory = self.dir / "inventory.yaml"
@@ -137,14 +127,7 @@ class Placement:
         self.metadata.wait(timeout=10)
 
     def lease(self, ns) -> str:
-        script = self.dir / "udhcpc.sh"
-        script.write_text(UDHCPC_SCRIPT)
-        script.chmod(0o755)
-        out = self.dir / f"{ns}.ip"
-        sh("ip", "netns", "exec", ns, "udhcpc", "-i", "eth0", "-n", "-q", "-f", "-t", "10",
-           "-O", "staticroutes", "-s", str(script),
-           env=dict(os.environ, LEASED_IP_FILE=str(out)), timeout=60)
-        return out.read_text().strip()
+        return dhcp_lease(ns, self.dir)
 
     def http(self, ns, host, port, path, method="GET", headers=None, body=None):
         code = ("import http.client,json,sys; a=json.loads(sys.argv[1]);"
@@ -181,6 +164,7 @@ def placement(tmp_path):
 
 
 def test_the_service_on_another_host_knows_the_instance_by_its_pushed_lease(placement):
+    placement.configure_hook()
     placement.start_metadata()
     ip = placement.lease(placement.inst)
     # The route to 169.254.169.254 came by DHCP (option 121) and leads to control.
@@ -211,7 +195,8 @@ def test_the_service_on_another_host_knows_the_instance_by_its_pushed_lease(plac
 
 
 def test_leases_given_before_the_service_arrive_with_the_sync_and_survive_a_restart(placement):
-    ip = placement.lease(placement.inst)          # the service is not there yet
+    ip = placement.lease(placement.inst)          # the Metadata layer is not deployed yet
+    placement.configure_hook()
     placement.start_metadata()
     status, _ = placement.http(placement.inst, IMDS, 80, "/latest/meta-data/local-hostname")
     assert status == 403

@@ -23,6 +23,7 @@ import uuid
 import pytest
 
 from tests.support.cloudinit import run_cloudinit
+from tests.support.netlab import dhcp_lease
 
 from .conftest import WEB1
 
@@ -35,15 +36,6 @@ pytestmark = [
 IMDS = "169.254.169.254"
 INSTANCE_MAC = "02:00:00:00:77:02"
 ROGUE_MAC = "02:00:00:00:77:66"
-UDHCPC_SCRIPT = """#!/bin/sh
-case "$1" in
-  bound|renew)
-    ip addr add "$ip/${mask:-24}" dev "$interface"
-    [ -n "$router" ] && ip route add default via "${router%% *}" dev "$interface"
-    echo "$ip" > "$LEASED_IP_FILE" ;;
-esac
-exit 0
-"""
 
 
 def sh(*cmd, **kwargs):
@@ -84,13 +76,7 @@ class Lan:
         return self
 
     def lease(self, ns) -> str:
-        script = self.dir / "udhcpc.sh"
-        script.write_text(UDHCPC_SCRIPT)
-        script.chmod(0o755)
-        out = self.dir / f"{ns}.ip"
-        sh("ip", "netns", "exec", ns, "udhcpc", "-i", "eth0", "-n", "-q", "-f", "-t", "10",
-           "-s", str(script), env=dict(os.environ, LEASED_IP_FILE=str(out)), timeout=60)
-        return out.read_text().strip()
+        return dhcp_lease(ns, self.dir)
 
     def http(self, ns, path, method="GET", headers=None):
         """(status, body) of one request from inside a namespace."""
