@@ -3,13 +3,13 @@ for its architecture. The Delivery layer (components/delivery.py) puts them in B
 host before any layer that runs them; tools/bootstrap builds them into `.tools/dist/<platform>/`.
 
 Mammatus' own Python services come as one bundle per platform (tools/dist/bundle.py) on every
-host that runs one (`runs_services`). Debian packages (dnsmasq, iptables, serf, influxdb, lxd,
-python3-venv …) are not in this catalogue yet: on a host they come from its apt.
+host that runs one (`runs_services`). Debian packages (`debian_packages_for`) are pinned in
+tools/debian.lock and served to hosts from a repository Mammatus delivers (tools/dist/debs.py).
 """
 
 from __future__ import annotations
 
-from stacks.spec import Host, StackSpec
+from stacks.spec import Host, Role, StackSpec
 
 BIN_DIR = "/opt/mammatus/bin"
 SERVICES_ROOT = "/opt/mammatus/services"     # releases/<digest>/{venv,src} (services_runtime.py)
@@ -56,4 +56,38 @@ def binaries_for(spec: StackSpec, host: Host) -> list[str]:
     for service, names in EVERY_HOST_BINARIES.items():
         if getattr(spec.placement, service):
             needed.update(names)
+    return sorted(needed)
+
+
+# Debian packages (Debian 12's names) by what a host does; every host runs Serf.
+EVERY_HOST_PACKAGES = ("serf",)
+DNS_HOST_PACKAGES = ("dnsmasq-base",)
+PXE_PACKAGES = ("ipxe",)
+GATEWAY_PACKAGES = ("iptables",)
+COMPUTE_PACKAGES = ("lxd",)
+MONITORING_PACKAGES = ("influxdb",)
+VOLUME_PACKAGES = ("targetcli-fb",)
+SERVICES_PACKAGES = ("python3-venv",)
+ALL_DEBIAN_PACKAGES = tuple(sorted({*EVERY_HOST_PACKAGES, *DNS_HOST_PACKAGES, *PXE_PACKAGES,
+                                    *GATEWAY_PACKAGES, *COMPUTE_PACKAGES, *MONITORING_PACKAGES,
+                                    *VOLUME_PACKAGES, *SERVICES_PACKAGES}))
+
+
+def debian_packages_for(spec: StackSpec, host: Host) -> list[str]:
+    """The Debian packages `host` needs, sorted."""
+    needed = set(EVERY_HOST_PACKAGES)
+    if spec.network is not None and spec.dns_host == host.name:
+        needed.update(DNS_HOST_PACKAGES)
+        if spec.network.pxe.enabled:
+            needed.update(PXE_PACKAGES)
+    if spec.gateway is not None and spec.gateway.host == host.name:
+        needed.update(GATEWAY_PACKAGES)
+    if Role.compute in host.roles:
+        needed.update(COMPUTE_PACKAGES)
+    if spec.placement.monitoring == host.name:
+        needed.update(MONITORING_PACKAGES)
+    if any(v.host == host.name for v in spec.volumes):
+        needed.update(VOLUME_PACKAGES)
+    if runs_services(spec, host):
+        needed.update(SERVICES_PACKAGES)
     return sorted(needed)

@@ -70,3 +70,65 @@ def lxd_in_netns(netns: str, preseed: str, prefix: str = "mammatus-lxd-") -> Ite
             proc.wait()
         log.close()
         shutil.rmtree(work, ignore_errors=True)
+
+
+# A dir pool and a root disk only: a container with no network at all (an air-gapped host).
+OFFLINE_PRESEED = yaml.safe_dump({
+    "storage_pools": [{"name": "default", "driver": "dir"}],
+    "profiles": [{"name": "default", "devices": {
+        "root": {"path": "/", "pool": "default", "type": "disk"}}}],
+})
+
+
+class Container:
+    """A running LXD container reached with `lxc exec` (commands as root)."""
+
+    def __init__(self, env: dict, name: str):
+        self.env, self.name = env, name
+
+    def sh(self, script: str, check: bool = True, timeout: int = 60) -> subprocess.CompletedProcess:
+        done = subprocess.run(["lxc", "exec", self.name, "--", "sh", "-c", script], env=self.env,
+                              capture_output=True, text=True, timeout=timeout)
+        if check and done.returncode != 0:
+            raise AssertionError(f"{script!r} failed ({done.returncode}): {done.stderr}{done.stdout}")
+        return done
+
+    def push(self, local: str, path: str) -> None:
+        subprocess.run(["lxc", "file", "push", "--create-dirs", local, f"{self.name}{path}"],
+                       env=self.env, check=True, capture_output=True, timeout=300)
+
+    def wait_booted(self, timeout: float = 120) -> None:
+        """Until systemd answers as PID 1 (degraded is fine: no network in this container)."""
+        import time
+        deadline, state = time.monotonic() + timeout, ""
+        while time.monotonic() < deadline:
+            state = self.sh("systemctl is-system-running", check=False).stdout.strip()
+            if state in ("running", "degraded"):
+                return
+            time.sleep(0.5)
+        raise AssertionError(f"systemd did not finish booting: {state!r}")
+
+    def read(self, path: str) -> str:
+        return self.sh(f"cat {path}").stdout
+
+
+@contextlib.contextmanager
+def booted_container(tag: str, cls=Container) -> Iterator[Container]:
+    """A Debian 12 system container (the dev stack's own image: systemd as PID 1) with no
+    network, in a test LXD of its own, booted; deleted afterwards."""
+    from dynamic_providers import rootfs_image
+    from tests.support.netlab import netns
+
+    image = rootfs_image.ensure(rootfs_image.recipe())
+    with netns(tag) as ns, lxd_in_netns(ns, OFFLINE_PRESEED, prefix=f"mammatus-{tag}-") as lxd:
+        subprocess.run(["lxc", "image", "import", str(image), "--alias", "mammatus-host"],
+                       env=lxd.env, check=True, capture_output=True, timeout=300)
+        subprocess.run(["lxc", "launch", "mammatus-host", "host"], env=lxd.env, check=True,
+                       capture_output=True, timeout=120)
+        box = cls(lxd.env, "host")
+        try:
+            box.wait_booted()
+            yield box
+        finally:
+            subprocess.run(["lxc", "delete", "--force", "host"], env=lxd.env, capture_output=True,
+                           timeout=120)

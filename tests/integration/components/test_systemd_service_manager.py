@@ -15,13 +15,9 @@ import subprocess
 import time
 
 import pytest
-import yaml
-
 from components.service_manager import Daemon, digest, lifecycle
-from dynamic_providers import rootfs_image
 from stacks.spec import ServiceManager
-from tests.support.lxd import lxd_in_netns
-from tests.support.netlab import netns
+from tests.support.lxd import Container, booted_container
 
 pytestmark = [
     pytest.mark.integration,
@@ -30,11 +26,6 @@ pytestmark = [
                        reason="needs lxd, debootstrap and iproute2 (tools/setup/metadata.sh)"),
 ]
 
-PRESEED = yaml.safe_dump({
-    "storage_pools": [{"name": "default", "driver": "dir"}],
-    "profiles": [{"name": "default", "devices": {
-        "root": {"path": "/", "pool": "default", "type": "disk"}}}],
-})
 # A daemon that proves what its sandbox allows, then waits; SIGHUP is its "reload".
 PROBE = ("mkdir -p /var/lib/mammatus/probe; cd /var/lib/mammatus/probe; "
          "touch /etc/mammatus-probe 2>/dev/null && echo etc-writable > etc || echo etc-read-only > etc; "
@@ -47,17 +38,7 @@ def probe(digest_of: str, reload: bool = False) -> Daemon:
                   config_digest=digest(digest_of), reload_signal="HUP" if reload else None)
 
 
-class Container:
-    def __init__(self, env: dict, name: str):
-        self.env, self.name = env, name
-
-    def sh(self, script: str, check: bool = True, timeout: int = 60) -> subprocess.CompletedProcess:
-        done = subprocess.run(["lxc", "exec", self.name, "--", "sh", "-c", script], env=self.env,
-                              capture_output=True, text=True, timeout=timeout)
-        if check and done.returncode != 0:
-            raise AssertionError(f"{script!r} failed ({done.returncode}): {done.stderr}{done.stdout}")
-        return done
-
+class Host(Container):
     def main_pid(self) -> int:
         return int(self.sh("systemctl show -p MainPID --value mammatus-probe").stdout.strip() or 0)
 
@@ -73,35 +54,11 @@ class Container:
                          check=False)
         raise AssertionError(f"mammatus-probe not active with a new PID:\n{status.stdout}")
 
-    def wait_booted(self, timeout: float = 120) -> None:
-        """Until systemd answers as PID 1 (degraded is fine: no network in this container)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            state = self.sh("systemctl is-system-running", check=False).stdout.strip()
-            if state in ("running", "degraded"):
-                return
-            time.sleep(0.5)
-        raise AssertionError(f"systemd did not finish booting: {state!r}")
-
-    def read(self, path: str) -> str:
-        return self.sh(f"cat {path}").stdout
-
 
 @pytest.fixture(scope="module")
 def host():
-    image = rootfs_image.ensure(rootfs_image.recipe())   # the dev stack's own image
-    with netns("mdsd") as ns, lxd_in_netns(ns, PRESEED, prefix="mammatus-systemd-") as lxd:
-        subprocess.run(["lxc", "image", "import", str(image), "--alias", "mammatus-systemd"],
-                       env=lxd.env, check=True, capture_output=True, timeout=300)
-        subprocess.run(["lxc", "launch", "mammatus-systemd", "host"], env=lxd.env, check=True,
-                       capture_output=True, timeout=120)
-        box = Container(lxd.env, "host")
-        box.wait_booted()
-        try:
-            yield box
-        finally:
-            subprocess.run(["lxc", "delete", "--force", "host"], env=lxd.env, capture_output=True,
-                           timeout=120)
+    with booted_container("mdsd", Host) as box:
+        yield box
 
 
 def test_create_runs_an_enabled_sandboxed_unit(host):
