@@ -28,9 +28,11 @@ class CloudContext:
     def _access(self, host) -> HostAccess:
         # The dev stack's plane sets "hosts_ready" (SSH waits until its namespaces answer) and
         # "host_keys" (the keys it gave each sshd); a real host's key comes from its spec.
+        # After the Delivery layer, "host_ready" adds what one host needs first (its packages).
         host_key = (self.shared.get("host_keys") or {}).get(host.name) or host.host_key
-        return HostAccess(host, self.admin_private_key, tuple(self.shared.get("hosts_ready", ())),
-                          host_key)
+        ready = (*self.shared.get("hosts_ready", ()),
+                 *(self.shared.get("host_ready") or {}).get(host.name, ()))
+        return HostAccess(host, self.admin_private_key, ready, host_key)
 
     def access(self, host_name: str) -> HostAccess:
         return self._access(self.spec.host(host_name))

@@ -14,6 +14,12 @@ and made into a venv there (dynamic_providers/services_runtime.py). A layer asks
 `python_runtime(ctx, access)` for the interpreter and PYTHONPATH: both live in a release folder
 named by the bundle's digest, so a new bundle restarts exactly the Python daemons.
 
+Debian packages (dnsmasq-base, iptables, serf, lxd, python3-venv …: stacks/artifacts.py) are
+installed at the versions tools/debian.lock pins, from a repository Mammatus delivers to the
+host (tools/dist/debs.py, dynamic_providers/debian_packages.py): no host needs a mirror. Every
+later command to a host waits for its packages (ctx.shared["host_ready"]). The dev stack's
+namespace hosts share this machine's packages (tools/setup installs them), so they get none.
+
 Built right after SSH access; later layers read ctx.shared["delivery"] and
 ctx.shared["python_runtime"].
 """
@@ -32,10 +38,12 @@ import pulumi
 from components.context import CloudContext
 from components.host import HostAccess
 from dynamic_providers.artifact import Artifact
+from dynamic_providers.debian_packages import DebianPackages
 from dynamic_providers.services_runtime import ServicesRuntime, python_of, source_of
-from stacks.artifacts import (BIN_DIR, SERVICES_BUNDLE, SERVICES_ROOT, binaries_for, platform_of,
-                              runs_services)
-from tools.dist import bundle
+from stacks.artifacts import (BIN_DIR, DEBIAN_REPO, DEBIAN_ROOT, DISTRO_UNITS_TO_MASK,
+                              SERVICES_BUNDLE, SERVICES_ROOT, binaries_for, debian_packages_for,
+                              platform_of, runs_services)
+from tools.dist import bundle, debs
 
 # Where tools/bootstrap leaves the builds; MAMMATUS_DIST points elsewhere (another build of a pin).
 DIST_ENV = "MAMMATUS_DIST"
@@ -56,13 +64,17 @@ def load_manifest(dist: Path) -> dict:
         raise MissingBuild(f"no {dist}/manifest.json: run tools/bootstrap") from None
 
 
+def _bootstrap_hint(platform: str) -> str:
+    arch = platform.split("-", 1)[1]
+    return "tools/bootstrap" if arch == "amd64" else f"tools/bootstrap --arch {arch}"
+
+
 def build_of(manifest: dict, dist: Path, platform: str, name: str, host: str) -> tuple[str, str]:
     """(local file, sha256) of one build; a clear error naming the command that makes it."""
     entry = manifest.get(platform, {}).get(name)
     if entry is None:
-        arch = platform.split("-", 1)[1]
-        hint = "tools/bootstrap" if arch == "amd64" else f"tools/bootstrap --arch {arch}"
-        raise MissingBuild(f"host {host} needs {name} for {platform}, which is not built: run {hint}")
+        raise MissingBuild(f"host {host} needs {name} for {platform}, which is not built: "
+                           f"run {_bootstrap_hint(platform)}")
     return str(dist / platform / name), entry["sha256"]
 
 
@@ -130,14 +142,45 @@ class Delivery(pulumi.ComponentResource):
                 placed[(host.name, binary)] = Delivered(path, sha, artifact)
                 summary.setdefault(host.name, {})[binary] = f"{platform} sha256:{sha[:12]}"
         ctx.shared["delivery"] = placed
-        ctx.shared["python_runtime"] = self._python_runtimes(name, ctx, dist)
+        packages = self._debian_packages(name, ctx, dist)
+        ctx.shared["python_runtime"] = self._python_runtimes(name, ctx, dist, packages)
+        # From here on, every command to a host waits for its packages.
+        ctx.shared["host_ready"] = {host: [resource] for host, resource in packages.items()}
         for host_name, runtime in ctx.shared["python_runtime"].items():
             platform = platform_of(ctx.spec.host(host_name))
             summary.setdefault(host_name, {})[bundle.NAME] = f"{platform} sha256:{runtime.sha256[:12]}"
         self.binaries = pulumi.Output.from_input(summary)
         self.register_outputs({"binaries": self.binaries})
 
-    def _python_runtimes(self, name: str, ctx: CloudContext, dist: Path) -> dict:
+    def _debian_packages(self, name: str, ctx: CloudContext, dist: Path) -> dict:
+        """{host: DebianPackages} for the hosts that install their own (not the dev stack's
+        namespace hosts, which share this machine's)."""
+        installed, repos = {}, {}
+        for host in ctx.spec.hosts:
+            if host.file_root != "/":
+                continue
+            access = ctx.access(host.name)
+            platform = platform_of(host)
+            if platform not in repos:
+                try:
+                    repos[platform] = debs.repo(dist, platform)
+                except FileNotFoundError:
+                    raise MissingBuild(f"host {host.name} needs Debian packages for {platform}, "
+                                       f"which are not fetched: run {_bootstrap_hint(platform)}") from None
+            tar, sha = repos[platform]
+            wanted = debian_packages_for(ctx.spec, host)
+            child = pulumi.ResourceOptions(parent=self)
+            copy = Artifact(f"{name}-{host.name}-debian-repo", access.connection_dict(),
+                            f"{debs.NAME} {platform}", str(tar), sha, DEBIAN_REPO, mode="0644",
+                            opts=child)
+            installed[host.name] = DebianPackages(
+                f"{name}-{host.name}-debian", access.connection_dict(), copy.path, sha,
+                DEBIAN_ROOT, debs.versions(platform, wanted),
+                mask=[u for p in wanted for u in DISTRO_UNITS_TO_MASK.get(p, ())],
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[copy]))
+        return installed
+
+    def _python_runtimes(self, name: str, ctx: CloudContext, dist: Path, packages: dict) -> dict:
         runtimes, bundles = {}, {}
         for host in ctx.spec.hosts:
             if not runs_services(ctx.spec, host):
@@ -148,19 +191,19 @@ class Delivery(pulumi.ComponentResource):
                 try:
                     bundles[platform] = bundle.build(dist, platform)
                 except FileNotFoundError as exc:
-                    arch = platform.split("-", 1)[1]
-                    hint = "tools/bootstrap" if arch == "amd64" else f"tools/bootstrap --arch {arch}"
                     raise MissingBuild(f"host {host.name} runs Mammatus' services, whose "
-                                       f"{platform} bundle cannot be made ({exc}): run {hint}") from None
+                                       f"{platform} bundle cannot be made ({exc}): "
+                                       f"run {_bootstrap_hint(platform)}") from None
             source, sha = bundles[platform]
             child = pulumi.ResourceOptions(parent=self)
             copy = Artifact(f"{name}-{host.name}-services-bundle", access.connection_dict(),
                             f"{bundle.NAME} {platform}", str(source), sha,
                             access.path(SERVICES_BUNDLE), mode="0644", opts=child)
             root = access.path(SERVICES_ROOT)
+            after = [copy, *([packages[host.name]] if host.name in packages else [])]  # python3-venv
             runtime = ServicesRuntime(f"{name}-{host.name}-services", access.connection_dict(),
                                       copy.path, sha, root,
-                                      opts=pulumi.ResourceOptions(parent=self, depends_on=[copy]))
+                                      opts=pulumi.ResourceOptions(parent=self, depends_on=after))
             runtimes[host.name] = PythonRuntime(python_of(root, sha), source_of(root, sha), sha,
                                                 runtime)
         return runtimes

@@ -12,6 +12,10 @@ from __future__ import annotations
 from stacks.spec import Host, Role, StackSpec
 
 BIN_DIR = "/opt/mammatus/bin"
+DEBIAN_REPO = "/opt/mammatus/dist/debian.tar"
+DEBIAN_ROOT = "/opt/mammatus/apt"
+# Distribution units that would take the place (and port) of a Mammatus unit: masked.
+DISTRO_UNITS_TO_MASK = {"influxdb": ("influxdb.service",)}
 SERVICES_ROOT = "/opt/mammatus/services"     # releases/<digest>/{venv,src} (services_runtime.py)
 SERVICES_BUNDLE = "/opt/mammatus/dist/mammatus-services.tar"
 # Placements that run one of Mammatus' Python services (python -m services.<name>).

@@ -65,3 +65,10 @@ def test_preview_home_plans_arm64_builds_for_the_storage_boards(project):
     bundles = re.findall(r'artifact\s*:\s*"mammatus-services (linux-\w+)"', out)
     assert bundles and set(bundles) == {"linux-amd64"}    # the boards run no Python service
     assert not re.search(r'artifact\s*:\s*"minio linux-amd64"', out)
+
+
+def test_preview_home_installs_pinned_debian_packages_on_every_host(project):
+    out = preview(project, "home")
+    repos = re.findall(r'artifact\s*:\s*"debian (linux-\w+)"', out)
+    assert sorted(repos) == ["linux-amd64"] * 5 + ["linux-arm64"] * 2     # one per host
+    assert "pulumi-python:dynamic/mammatus:DebianPackages" in out
