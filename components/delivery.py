@@ -161,6 +161,8 @@ class Delivery(pulumi.ComponentResource):
                 continue
             access = ctx.access(host.name)
             platform = platform_of(host)
+            if platform not in repos and ctx.spec.packages.source == "mirror":
+                repos[platform] = (None, "")        # the hosts' own apt sources
             if platform not in repos:
                 try:
                     repos[platform] = debs.repo(dist, platform)
@@ -169,15 +171,17 @@ class Delivery(pulumi.ComponentResource):
                                        f"which are not fetched: run {_bootstrap_hint(platform)}") from None
             tar, sha = repos[platform]
             wanted = debian_packages_for(ctx.spec, host)
-            child = pulumi.ResourceOptions(parent=self)
-            copy = Artifact(f"{name}-{host.name}-debian-repo", access.connection_dict(),
-                            f"{debs.NAME} {platform}", str(tar), sha, DEBIAN_REPO, mode="0644",
-                            opts=child)
+            bundle_path, after = None, []
+            if ctx.spec.packages.source == "cloud":
+                copy = Artifact(f"{name}-{host.name}-debian-repo", access.connection_dict(),
+                                f"{debs.NAME} {platform}", str(tar), sha, DEBIAN_REPO,
+                                mode="0644", opts=pulumi.ResourceOptions(parent=self))
+                bundle_path, after = copy.path, [copy]
             installed[host.name] = DebianPackages(
-                f"{name}-{host.name}-debian", access.connection_dict(), copy.path, sha,
+                f"{name}-{host.name}-debian", access.connection_dict(), bundle_path, sha,
                 DEBIAN_ROOT, debs.versions(platform, wanted),
                 mask=[u for p in wanted for u in DISTRO_UNITS_TO_MASK.get(p, ())],
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[copy]))
+                opts=pulumi.ResourceOptions(parent=self, depends_on=after))
         return installed
 
     def _python_runtimes(self, name: str, ctx: CloudContext, dist: Path, packages: dict) -> dict:

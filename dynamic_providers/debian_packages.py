@@ -8,7 +8,8 @@ needs no mirror of its own:
     apt-get -o Dir::Etc::SourceList=… -o Dir::State::Lists=… install name=version …
 
 Only this repository is consulted (the host's own sources are ignored), so an air-gapped host
-installs exactly the pins. Distribution units that would collide with a Mammatus unit on the
+installs exactly the pins. Without a repository (`bundle` empty: the stack's
+`packages.source: mirror`) the same pins come from the host's own apt sources. Distribution units that would collide with a Mammatus unit on the
 same port are masked (`mask`). `read` asks dpkg for each package's version: a removed or
 upgraded package shows as drift and `up` installs the pin again. `delete` removes the
 repository, not the packages (other software on the host may need them).
@@ -42,18 +43,23 @@ def apt_options(repo: str) -> str:
 
 def install_command(bundle: str, root: str, sha256: str, packages: dict[str, str],
                     mask: list[str]) -> str:
-    repo, q = repo_dir(root, sha256), shlex.quote
-    opts = apt_options(repo)
+    q = shlex.quote
     wanted = " ".join(q(f"{name}={version}") for name, version in sorted(packages.items()))
-    lines = [
-        "set -e",
-        f"if [ ! -f {q(repo)}/Packages ]; then",
-        f"  rm -rf {q(repo)} && mkdir -p {q(repo)} && tar -xf {q(bundle)} -C {q(repo)}",
-        "fi",
-        f"mkdir -p {q(repo)}/lists/partial",
-        f"echo 'deb [trusted=yes] file:{repo} ./' > {q(repo)}/sources.list",
-        f"apt-get {opts} -qq update",
-    ]
+    if bundle:
+        repo = repo_dir(root, sha256)
+        opts = apt_options(repo)
+        lines = [
+            "set -e",
+            f"if [ ! -f {q(repo)}/Packages ]; then",
+            f"  rm -rf {q(repo)} && mkdir -p {q(repo)} && tar -xf {q(bundle)} -C {q(repo)}",
+            "fi",
+            f"mkdir -p {q(repo)}/lists/partial",
+            f"echo 'deb [trusted=yes] file:{repo} ./' > {q(repo)}/sources.list",
+            f"apt-get {opts} -qq update",
+        ]
+    else:       # the host's own mirror
+        opts = ""
+        lines = ["set -e", "apt-get -qq update"]
     # Units of the distribution that would take a Mammatus unit's place, masked before the
     # package can start them.
     lines += [f"systemctl mask {q(unit)} >/dev/null 2>&1 || true" for unit in sorted(mask)]
@@ -61,9 +67,9 @@ def install_command(bundle: str, root: str, sha256: str, packages: dict[str, str
         f"DEBIAN_FRONTEND=noninteractive apt-get {opts} -qq -y --no-install-recommends "
         f"--allow-downgrades -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "
         f"install {wanted} >/dev/null",
-        # Older repositories of ours go; this one stays for the next install.
-        f"ls -1d {q(root)}/*/ | grep -v '/{sha256[:16]}/$' | xargs -r rm -rf",
     ]
+    if bundle:      # older repositories of ours go; this one stays for the next install
+        lines.append(f"ls -1d {q(root)}/*/ | grep -v '/{sha256[:16]}/$' | xargs -r rm -rf")
     return "\n".join(lines)
 
 
@@ -83,14 +89,14 @@ def parse_query(stdout: str) -> dict[str, str]:
 
 
 def normalize(news: dict[str, Any]) -> tuple[dict[str, Any], list[CheckFailure]]:
-    props = {"connection": news.get("connection") or None, "bundle": news.get("bundle", ""),
+    props = {"connection": news.get("connection") or None, "bundle": news.get("bundle") or "",
              "sha256": str(news.get("sha256") or "").lower(), "root": news.get("root", ""),
              "packages": dict(news.get("packages") or {}), "mask": sorted(news.get("mask") or [])}
     failures = []
-    for key in ("bundle", "root"):
+    for key in ("bundle", "root") if props["bundle"] else ("root",):
         if not isinstance(props[key], str) or not posixpath.isabs(props[key]):
             failures.append(CheckFailure(key, f"must be an absolute path, got {props[key]!r}"))
-    if len(props["sha256"]) != 64:
+    if props["bundle"] and len(props["sha256"]) != 64:
         failures.append(CheckFailure("sha256", "must be the repository's sha256 (64 hex digits)"))
     if not props["packages"]:
         failures.append(CheckFailure("packages", "name at least one package"))
@@ -145,7 +151,8 @@ class DebianPackagesProvider(ResourceProvider):
 
 
 class DebianPackages(pulumi.dynamic.Resource, module="mammatus", name="DebianPackages"):
-    def __init__(self, name: str, connection: pulumi.Input[Optional[dict]], bundle: pulumi.Input[str],
+    def __init__(self, name: str, connection: pulumi.Input[Optional[dict]],
+                 bundle: pulumi.Input[Optional[str]],
                  sha256: str, root: str, packages: dict[str, str], mask: list[str] = (),
                  opts: Optional[pulumi.ResourceOptions] = None):
         opts = pulumi.ResourceOptions.merge(

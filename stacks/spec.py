@@ -252,6 +252,14 @@ class Placement(Model):
     vault: Optional[str] = None
 
 
+class Packages(Model):
+    """Where hosts get their Debian packages (always at the versions tools/debian.lock pins):
+    `cloud`, from the repository Mammatus delivers over SSH (no host needs the internet: an
+    air-gapped LAN works); `mirror`, from each host's own apt sources (smaller transfers, when
+    every host has a working mirror that still carries the pinned versions)."""
+    source: Literal["cloud", "mirror"] = "cloud"
+
+
 class DevBox(Model):
     """The cloud in a box: how the dev stack wires its namespace hosts on this one machine.
     The WAN is a namespace with no way out (documentation range); the machine joins the LAN
@@ -277,6 +285,7 @@ class StackSpec(Model):
     topics: list[Topic] = []
     queues: list[Queue] = []
     functions: list[Function] = []
+    packages: Packages = Packages()
     dev_box: Optional[DevBox] = None
 
     @model_validator(mode="before")

@@ -97,3 +97,13 @@ def test_real_hosts_install_their_pinned_debian_packages_first(monkeypatch, tmp_
     assert mocks.inputs("dl-control-debian")["mask"] == ["influxdb.service"]   # monitoring there
     # Every later command to a host waits for its packages.
     assert ctx.shared["host_ready"]["gateway"] and ctx.access("gateway").ready
+
+
+def test_with_packages_from_the_mirror_no_repository_is_delivered(monkeypatch, tmp_path):
+    from stacks.spec import Packages
+    monkeypatch.setenv(DIST_ENV, str(dist(tmp_path)))
+    spec = stack_spec("home").model_copy(update={"packages": Packages(source="mirror")})
+    ctx = context(spec)
+    mocks, _ = registered(lambda: Delivery("dl-mirror", ctx))
+    assert mocks.inputs("dl-mirror-gateway-debian").get("bundle") in (None, "")
+    assert not [r for r in mocks.resources if r.name == "dl-mirror-gateway-debian-repo"]
