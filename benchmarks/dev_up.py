@@ -26,9 +26,9 @@ from dynamic_providers import rootfs_image  # noqa: E402
 from tests.support.project import copy_checkout  # noqa: E402
 
 
-def timed(project, *args: str) -> float:
+def timed(project, *args: str, env: dict | None = None) -> float:
     start = time.monotonic()
-    project.pulumi(*args)
+    project.pulumi(*args, env=env)
     return time.monotonic() - start
 
 
@@ -74,8 +74,9 @@ def main() -> int:
         try:
             for n in range(1, rounds + 1):
                 log = Path(tmp) / f"up-{n}.jsonl"
+                # --event-log is one of the CLI's debug flags.
                 cold = timed(project, "up", "--yes", "--skip-preview", "--stack", "dev",
-                             f"--event-log={log}")
+                             f"--event-log={log}", env={"PULUMI_DEBUG_COMMANDS": "true"})
                 resources = len(project.resources())
                 shares = "  ".join(f"{p} {t:5.1f} s ({100 * t / cold:3.0f} %)"
                                    for p, t in sorted(phases(log).items()))

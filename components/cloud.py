@@ -85,8 +85,8 @@ class MammatusCloud(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.foundation]))
             ctx.shared["hosts_ready"] = dev_hosts_ready(self.dev_box)
             ctx.shared["host_keys"] = self.dev_box.host_keys
-            # No image server is reachable: instances boot the image built here.
-            ctx.shared["image_sources"] = self.dev_box.image_sources
+            # The instances' image was the plane's child once (components/compute.py aliases it).
+            ctx.shared["image_alias_parent"] = self.dev_box
 
         self.layers: dict[str, pulumi.ComponentResource] = {}
         if spec.hosts:

@@ -4,21 +4,26 @@ so instances take their address from the cloud's DHCP server).
 Per compute host: `lxd init --preseed` (HTTPS API on the host's address, a dir storage pool, a
 default profile with the root disk and no bridge), the cloud's LXD client certificate trusted,
 the macvlan profile (ctx.shared["macvlan_profile"][host] from Networking, or rendered here from
-the host's lanInterface), the images its instances use (pulled from an image server), and the
+the host's lanInterface), the images its instances use (built by Mammatus, below), and the
 spec's instances (dynamic_providers/lxd.py): image, profiles default+macvlan, limits from size,
 cloud-init user-data (components/render/cloud_config.py), the instance's MAC
 (StackSpec.instance_mac: the spec's, or derived, so DHCP and the metadata inventory know it
 before the instance boots).
 
-Images come from `ctx.shared["image_sources"]` ({spec image name: {"path": tarball}}, the dev
-stack's debootstrap build, uploaded over the API) or else from an image server.
+Every stack's instances boot the image Mammatus builds with debootstrap on the machine running
+Pulumi (dynamic_providers/rootfs_image.py: systemd, cloud-init knowing only the metadata
+service, openssh-server), cached machine-wide and uploaded over each compute host's LXD API: an
+image server's images would use LXD's own datasource and never see the metadata service, the
+admin key or vendor-data (stacks/checks.py allows only the built images). Building needs root
+and debootstrap on that machine (`tools/setup`).
 
 A host whose service manager is `direct` (the dev stack's namespace hosts: no init system
 starts LXD there) gets the LXD daemon itself as a HostService, run by `DIRECT_LXD` with LXD_DIR
 under the host's file root; a real host runs its distribution's LXD unit.
 
 Needs (ctx.shared): "macvlan_profile" (optional), "hosts_ready" (dev stack, optional),
-"image_sources" (optional), "metadata" (optional: instances boot once it serves their data),
+"image_alias_parent" (the dev box, where the image resource lived before), "metadata"
+(optional: instances boot once it serves their data),
 "dnsmasq" (optional: each instance is named there by its MAC, a DnsmasqReservation without
 an address).
 Puts: "instances" ({name: LxdInstance}, for the stack outputs),
@@ -45,20 +50,14 @@ from components.host import HostFile, HostService
 from components.render import lxd_profiles
 from components.service_manager import Daemon
 from dynamic_providers.dnsmasq import DnsmasqReservation
-from dynamic_providers.lxd import DEFAULT_IMAGE_SERVER, LxdImage, LxdInstance, LxdProfile
+from dynamic_providers.lxd import LxdImage, LxdInstance, LxdProfile
+from dynamic_providers.rootfs_image import RootfsImage
 from stacks.spec import Role, ServiceManager
 
 LXD_PORT = 8443
 ADDRESS_TIMEOUT = 120  # seconds an instance on the LAN may take to get its DHCP lease
 PRESEED_PATH = "/etc/mammatus/lxd/preseed.yaml"
 CLIENT_CERT_PATH = "/etc/mammatus/lxd/mammatus-client.crt"
-# Spec image names -> image server aliases (simplestreams, cloud variants ship cloud-init).
-IMAGE_ALIASES = {
-    "debian-bookworm": "debian/12/cloud",
-    "debian-trixie": "debian/13/cloud",
-    "ubuntu-jammy": "ubuntu/22.04/cloud",
-    "ubuntu-noble": "ubuntu/24.04/cloud",
-}
 
 
 def preseed(address: str, pool: str = "default") -> str:
@@ -141,7 +140,7 @@ class Compute(pulumi.ComponentResource):
             opts=child)
 
         profiles_data = ctx.shared.get("macvlan_profile") or lxd_profiles.macvlan_profiles(spec)
-        image_sources = ctx.shared.get("image_sources") or {}
+        image_sources = self._images(name, ctx)
         user_data = instance_user_data(ctx)
         connections: dict[str, dict] = {}
         ready: dict[str, list[pulumi.Resource]] = {}
@@ -221,6 +220,19 @@ class Compute(pulumi.ComponentResource):
         self.register_outputs({"hosts": self.hosts, "endpoints": self.endpoints,
                                "instances": self.instances})
 
+    def _images(self, name: str, ctx: CloudContext) -> dict[str, dict]:
+        """{spec image name: {"path": tarball}}: each image the instances use, built once."""
+        # The image was the dev box's child before it moved here: same resource, no rebuild.
+        old_parent = ctx.shared.get("image_alias_parent")
+        sources = {}
+        for image in sorted({i.image for i in ctx.spec.instances}):
+            aliases = [pulumi.Alias(name=f"{old_parent._name}-image-{image}", parent=old_parent)] \
+                if old_parent is not None else []
+            built = RootfsImage(f"{name}-image-{image}",
+                                opts=pulumi.ResourceOptions(parent=self, aliases=aliases))
+            sources[image] = {"path": built.path}
+        return sources
+
     def _profile_and_images(self, name, host, spec, profiles_data, image_sources, connections, ready):
         """The host's macvlan profile and the images its instances use (after LXD is ready)."""
         after = pulumi.ResourceOptions(parent=self, depends_on=list(ready[host.name]))
@@ -231,9 +243,6 @@ class Compute(pulumi.ComponentResource):
             description=profile.get("description", ""), connection=connections[host.name],
             opts=after))
         for image in sorted({i.image for i in spec.instances if i.host == host.name}):
-            source = image_sources.get(image) or {
-                "server": DEFAULT_IMAGE_SERVER, "alias": IMAGE_ALIASES.get(image, image),
-                "protocol": "simplestreams"}
             ready[host.name].append(LxdImage(
-                f"{name}-{host.name}-image-{image}", alias=image, source=source,
+                f"{name}-{host.name}-image-{image}", alias=image, source=image_sources[image],
                 connection=connections[host.name], opts=after))

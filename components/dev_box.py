@@ -10,8 +10,7 @@
     dropped both ways so nothing on the LAN reaches the real uplink.
 
 The compute host is a namespace like the others: the Compute layer starts LXD in it and its
-instances sit on the LAN through a macvlan on the host's LAN veth. Their image is built here
-with debootstrap (dynamic_providers/rootfs_image.py) and cached between runs.
+instances sit on the LAN through a macvlan on the host's LAN veth.
 
 Every host gets its own file root (`<runDir>/hosts/<name>`) and its own sshd (keys only),
 started in its namespace; from then on it is configured over SSH like a real host.
@@ -31,13 +30,7 @@ from components.render import sshd
 from components.service_manager import digest
 from dynamic_providers.local_daemon import LocalDaemon
 from dynamic_providers.netplane import Bridge, NetNamespace, VethPair
-from dynamic_providers.rootfs_image import RootfsImage
-from stacks.checks import DEV_IMAGES
 from stacks.spec import DevBox, Host, StackSpec
-
-
-# The one image the dev stack can offer its instances (stacks.checks refuses others).
-DEV_IMAGE = DEV_IMAGES[0]
 
 
 def host_netns(box: DevBox, host: Host) -> str:
@@ -138,12 +131,6 @@ class DevBoxPlane(pulumi.ComponentResource):
             ready.append(self._sshd(name, host, ns, admin_public_key, links))
         # The upstream address exists once the gateway's WAN link is up.
         ready += self._upstream_services(name, spec, box, upstream, wan_links)
-
-        # The instances' image, built with debootstrap and cached machine-wide (rootfs_image.py).
-        self.image_sources: dict[str, dict] = {}
-        if spec.instances:
-            image = RootfsImage(f"{name}-image-{DEV_IMAGE}", opts=child())
-            self.image_sources[DEV_IMAGE] = {"path": image.path}
 
         self.machine_lan_address = pulumi.Output.from_input(str(box.machine_lan_address.ip))
         self.upstream_netns = upstream.name

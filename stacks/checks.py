@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Iterator
 
-from stacks.spec import Role, StackSpec
+from stacks.spec import Arch, Role, StackSpec
 
 Problem = tuple[str, str]  # (key path below `mammatus:`, message)
 
@@ -113,17 +113,28 @@ def check_firewall(spec: StackSpec) -> Iterator[Problem]:
             yield f"firewall[{i}].ports", f"rule {rule.name!r}: icmp has no ports"
 
 
-# What the dev stack's instances can boot: its own debootstrap build (no image server here).
-DEV_IMAGES = ("debian-bookworm",)
+# What instances boot: the image Mammatus builds (dynamic_providers/rootfs_image.py), whose
+# cloud-init takes its data from the cloud's metadata service only. An image server's images
+# use LXD's own datasource and would never see the metadata service, the admin key or
+# vendor-data.
+BUILT_IMAGES = ("debian-bookworm",)
+
+
+def check_images(spec: StackSpec) -> Iterator[Problem]:
+    for i, inst in enumerate(spec.instances):
+        if inst.image not in BUILT_IMAGES:
+            yield (f"instances[{i}].image", f"Mammatus builds only {', '.join(BUILT_IMAGES)} (its "
+                   f"cloud-init takes its data from the metadata service), got {inst.image!r}")
+    for i, host in enumerate(spec.hosts):
+        if Role.compute in host.roles and host.arch is not Arch.amd64 and any(
+                inst.host == host.name for inst in spec.instances):
+            yield (f"hosts[{i}].arch", f"{host.name} runs instances, whose image is built for "
+                   "amd64 only (debootstrap on the machine running Pulumi)")
 
 
 def check_dev_box(spec: StackSpec) -> Iterator[Problem]:
     if spec.dev_box is None:
         return
-    for i, inst in enumerate(spec.instances):
-        if inst.image not in DEV_IMAGES:
-            yield (f"instances[{i}].image", f"the dev stack builds only {', '.join(DEV_IMAGES)} "
-                   f"(no image server is reachable), got {inst.image!r}")
     machine = spec.dev_box.machine_lan_address.ip
     for i, host in enumerate(spec.hosts):
         if host.address == machine:
@@ -131,7 +142,7 @@ def check_dev_box(spec: StackSpec) -> Iterator[Problem]:
 
 
 CHECKS = (check_hosts, check_network, check_placement, check_messaging, check_firewall,
-          check_dev_box)
+          check_dev_box, check_images)
 
 
 def problems(spec: StackSpec) -> list[Problem]:

@@ -76,8 +76,12 @@ def test_instances_get_size_user_data_and_profiles(compute):
         assert cloud_config.parse(inst["user_data"])["fqdn"] == "db-1.mammatus"
         web = cloud_config.parse(MOCKS.inputs("cmp-instance-web-1")["user_data"])
         assert web["packages"] == ["nginx"]
-        image = MOCKS.inputs("cmp-compute-1-image-debian-bookworm")
-        assert image["source"]["alias"] == "debian/12/cloud"
+        # Real hosts boot Mammatus' own image too (cloud-init from the metadata service only),
+        # built once for the cloud and uploaded to each host's LXD.
+        built = MOCKS.named("cmp-image-debian-bookworm")
+        assert built.typ == DYN + "RootfsImage"
+        assert "seedfrom: http://169.254.169.254/nocloud/" in built.inputs["cloud_cfg"]
+        assert "server" not in MOCKS.inputs("cmp-compute-1-image-debian-bookworm")["source"]
         assert set(ctx.shared["instances"]) == {"web-1", "web-2", "db-1"}
         assert args[3]["db-1"]["host"] == "compute-3"
     return settled(comp).apply(check)
@@ -116,7 +120,6 @@ def test_dev_hosts_run_lxd_themselves_boot_the_built_image_after_the_metadata_se
     host = spec.host("compute")
     assert host.service_manager is ServiceManager.direct
     ctx = CloudContext(spec, pulumi.Output.secret("KEY"), "ssh-ed25519 AAAA")
-    ctx.shared["image_sources"] = {"debian-bookworm": {"path": "/var/cache/x.tar"}}
     metadata = pulumi.CustomResource("test:index:Service", "md-service")
     ctx.shared["metadata"] = {"url": "http://169.254.169.254:80", "service": metadata}
     ctx.shared["dnsmasq"] = {"connection": None, "dhcp_hosts_dir": "/etc/d", "lease_file": "/l",
@@ -131,7 +134,8 @@ def test_dev_hosts_run_lxd_themselves_boot_the_built_image_after_the_metadata_se
         init = MOCKS.inputs("cmp-dev-compute-lxd-init")["create"]
         assert init.startswith(f"export LXD_DIR={lxd_dir} && ")
         assert f"< {host.file_root}/etc/mammatus/lxd/preseed.yaml" in init
-        assert MOCKS.inputs("cmp-dev-compute-image-debian-bookworm")["source"] == {"path": "/var/cache/x.tar"}
+        assert MOCKS.named("cmp-dev-image-debian-bookworm").typ == DYN + "RootfsImage"
+        assert "server" not in MOCKS.inputs("cmp-dev-compute-image-debian-bookworm")["source"]
         web = MOCKS.named("cmp-dev-instance-web")
         assert web.inputs["mac"] == spec.instance_mac(spec.instances[0])
         assert web.inputs["address_timeout"] == 120   # `up` waits for its DHCP lease

@@ -82,12 +82,18 @@ def dev_broken(edit) -> str:
     return str(err.value)
 
 
-def test_the_dev_stack_offers_only_the_image_it_builds():
+def test_every_stack_offers_only_the_image_mammatus_builds():
     def edit(s):
         s["instances"][0]["image"] = "ubuntu-noble"
-    message = dev_broken(edit)
-    assert "mammatus:instances[0].image: the dev stack builds only debian-bookworm" in message
-    assert "'ubuntu-noble'" in message
+    for message in (dev_broken(edit), broken(edit)):
+        assert "mammatus:instances[0].image: Mammatus builds only debian-bookworm" in message
+        assert "'ubuntu-noble'" in message
+
+
+def test_instances_on_an_arm64_compute_host_are_refused():
+    def edit(s):
+        s["hosts"][1]["arch"] = "arm64"
+    assert "mammatus:hosts[1].arch: node-1 runs instances" in broken(edit)
 
 
 def test_a_dev_host_cannot_take_this_machines_lan_address():
