@@ -32,3 +32,5 @@ unit: bootstrap
 # Re-pin Python dependencies after editing requirements.in (needs uv: pip install uv).
 lock:
 	uv pip compile --generate-hashes --python-version 3.11 --universal requirements.in -o requirements.lock
+	uv pip compile --generate-hashes --python-version 3.11 --universal -c requirements.lock \
+	  requirements-services.in -o requirements-services.lock
