@@ -81,8 +81,7 @@ class ArtifactProvider(ResourceProvider):
 
     def _deliver(self, props) -> None:
         path, staged = props["path"], props["path"] + ".mammatus-new"
-        t = transport(props["connection"])
-        try:
+        with transport(props["connection"]) as t:
             t.upload(props["source"], staged, int(props["mode"], 8))
             found = parse_hash(t.run(hash_command(staged)))
             if found != props["sha256"]:
@@ -92,8 +91,6 @@ class ArtifactProvider(ResourceProvider):
                     f"the pinned build has {props['sha256']} (rebuild it: tools/bootstrap)")
             # rename(2): a daemon running the old binary keeps it; the next start gets the new.
             t.run(f"mv -f {shlex.quote(staged)} {shlex.quote(path)}")
-        finally:
-            t.close()
 
     def create(self, props):
         self._deliver(props)
@@ -104,25 +101,20 @@ class ArtifactProvider(ResourceProvider):
         return UpdateResult(outs=news)
 
     def read(self, id_, props):
-        t = transport(props.get("connection"))
-        try:
-            found = parse_hash(t.run(hash_command(id_)))
-            mode = t.run(mode_command(id_)).strip() if found else ""
-        except CommandFailed:
-            found, mode = None, ""
-        finally:
-            t.close()
+        with transport(props.get("connection")) as t:
+            try:
+                found = parse_hash(t.run(hash_command(id_)))
+                mode = t.run(mode_command(id_)).strip() if found else ""
+            except CommandFailed:
+                found, mode = None, ""
         if found is None:
             return ReadResult(None, {})      # gone: the next `up` delivers it again
         seen = {**props, "path": id_, "sha256": found, "mode": mode.zfill(4)}
         return ReadResult(id_, seen, seen)
 
     def delete(self, id_, props):
-        t = transport(props.get("connection"))
-        try:
+        with transport(props.get("connection")) as t:
             t.remove(id_)
-        finally:
-            t.close()
 
 
 class Artifact(pulumi.dynamic.Resource, module="mammatus", name="Artifact"):

@@ -118,12 +118,9 @@ class DebianPackagesProvider(ResourceProvider):
         return plan_diff(view(olds), view(news), IMMUTABLE)
 
     def _install(self, props) -> dict:
-        t = transport(props["connection"])
-        try:
+        with transport(props["connection"]) as t:
             t.run(install_command(props["bundle"], props["root"], props["sha256"],
                                   props["packages"], props["mask"]))
-        finally:
-            t.close()
         return props
 
     def create(self, props):
@@ -133,21 +130,15 @@ class DebianPackagesProvider(ResourceProvider):
         return UpdateResult(outs=self._install(news))
 
     def read(self, id_, props):
-        t = transport(props.get("connection"))
-        try:
+        with transport(props.get("connection")) as t:
             found = parse_query(t.run(query_command(list(props.get("packages") or {}))))
-        finally:
-            t.close()
         seen = {**props, "packages": {name: found.get(name, "absent")
                                       for name in props.get("packages") or {}}}
         return ReadResult(id_, seen, seen)
 
     def delete(self, id_, props):
-        t = transport(props.get("connection"))
-        try:
+        with transport(props.get("connection")) as t:
             t.run(f"rm -rf {shlex.quote(id_)}")
-        finally:
-            t.close()
 
 
 class DebianPackages(pulumi.dynamic.Resource, module="mammatus", name="DebianPackages"):

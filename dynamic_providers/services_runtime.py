@@ -91,11 +91,8 @@ class ServicesRuntimeProvider(ResourceProvider):
         return plan_diff(view(olds), view(news), IMMUTABLE)
 
     def _install(self, props) -> dict:
-        t = transport(props["connection"])
-        try:
+        with transport(props["connection"]) as t:
             t.run(install_command(props["bundle"], props["root"], props["sha256"], props["python"]))
-        finally:
-            t.close()
         return {**props, "python_path": python_of(props["root"], props["sha256"]),
                 "source_path": source_of(props["root"], props["sha256"])}
 
@@ -106,21 +103,15 @@ class ServicesRuntimeProvider(ResourceProvider):
         return UpdateResult(outs=self._install(news))
 
     def read(self, id_, props):
-        t = transport(props.get("connection"))
-        try:
+        with transport(props.get("connection")) as t:
             present = t.run(check_command(id_, props.get("sha256", ""))).strip() == "present"
-        finally:
-            t.close()
         if not present:
             return ReadResult(None, {})
         return ReadResult(id_, props, props)
 
     def delete(self, id_, props):
-        t = transport(props.get("connection"))
-        try:
+        with transport(props.get("connection")) as t:
             t.run(f"rm -rf {shlex.quote(posixpath.join(id_, 'releases'))}")
-        finally:
-            t.close()
 
 
 class ServicesRuntime(pulumi.dynamic.Resource, module="mammatus", name="ServicesRuntime"):

@@ -20,7 +20,17 @@ class CommandFailed(RuntimeError):
     pass
 
 
-class LocalTransport:
+class _Closing:
+    """`with transport(conn) as t:` closes the connection however the block ends."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class LocalTransport(_Closing):
     def write(self, path: str, text: str, mode: int = 0o644) -> None:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         tmp = f"{path}.mammatus-new"
@@ -67,7 +77,7 @@ class LocalTransport:
         pass
 
 
-class SshTransport:
+class SshTransport(_Closing):
     """SSH + SFTP to one host with the admin key, by Mammatus' one SSH client (tools/ssh.py:
     the host's key pinned when known, retries while it boots)."""
 

@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
 
+from tools.dist.manifest import sha256_of
+
 ROOT = Path(__file__).resolve().parents[2]
 LOCK = ROOT / "tools" / "debian.lock"
 PLATFORMS = ("linux-amd64", "linux-arm64")
@@ -168,14 +170,6 @@ def lock(packages: list[str], work: Path) -> list[Pin]:
         pins += resolve(root, packages, platform)
     write_lock(pins)
     return pins
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def debs_dir(dist: Path, platform: str) -> Path:
