@@ -179,7 +179,7 @@ class Delivery(pulumi.ComponentResource):
                 bundle_path, after = copy.path, [copy]
             installed[host.name] = DebianPackages(
                 f"{name}-{host.name}-debian", access.connection_dict(), bundle_path, sha,
-                DEBIAN_ROOT, debs.versions(platform, wanted),
+                DEBIAN_ROOT, debs.versions(dist, platform, wanted),
                 mask=[u for p in wanted for u in DISTRO_UNITS_TO_MASK.get(p, ())],
                 opts=pulumi.ResourceOptions(parent=self, depends_on=after))
         return installed

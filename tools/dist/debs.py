@@ -13,6 +13,12 @@ host with no internet (the dev hosts, an air-gapped home LAN) installs them all 
     python -m tools.dist.debs fetch DIST PLATFORM   # bootstrap: download and check
     python -m tools.dist.debs repo DIST PLATFORM    # prints the repository tar's path
 
+Debian's mirror keeps only the newest version of a package: after a security update a pin
+cannot be downloaded any more. Then `fetch` says so loudly, resolves that platform's packages
+again from the signed indexes and records what it took in `DIST/debian.lock` (the effective
+lock, which everything here reads when it exists), so a fresh machine still bootstraps;
+`lock` and a commit bring tools/debian.lock up to date.
+
 Resolution and downloads use a private apt root (its own lists, an empty dpkg status, the
 target architecture) with this machine's Debian sources and keyring: apt verifies the mirror's
 signed indexes, and the lock's sha256 comes from them. This machine's own apt state is never
@@ -176,12 +182,42 @@ def debs_dir(dist: Path, platform: str) -> Path:
     return dist / "debs" / platform
 
 
+def effective_lock(dist: Path) -> Path:
+    """The lock in force: DIST/debian.lock once fetch had to re-resolve, else tools/debian.lock."""
+    local = Path(dist) / "debian.lock"
+    return local if local.exists() else LOCK
+
+
+def pins_of(dist: Path, platform: str) -> list[Pin]:
+    return [p for p in read_lock(effective_lock(dist)) if p.platform == platform]
+
+
 def fetch(dist: Path, platform: str) -> Path:
     """Downloads what the lock pins for the platform (only what is missing), checked by sha256;
     keeps each package's index stanza next to it for the repository's Packages file."""
+    try:
+        return _fetch(dist, platform)
+    except StalePins as exc:
+        print(f"debs: WARNING: {exc}; re-resolving {platform} from the mirror's signed indexes "
+              f"into {dist}/debian.lock (re-pin: python -m tools.dist.debs lock, then commit "
+              "tools/debian.lock)", file=sys.stderr)
+        from stacks.artifacts import ALL_DEBIAN_PACKAGES
+        root = AptRoot(Path(dist) / "apt" / platform, platform.split("-", 1)[1])
+        root.update()
+        fresh = resolve(root, list(ALL_DEBIAN_PACKAGES), platform)
+        others = [p for p in read_lock(effective_lock(dist)) if p.platform != platform]
+        write_lock(others + fresh, Path(dist) / "debian.lock")
+        return _fetch(dist, platform)
+
+
+class StalePins(RuntimeError):
+    pass
+
+
+def _fetch(dist: Path, platform: str) -> Path:
     target = debs_dir(dist, platform)
     target.mkdir(parents=True, exist_ok=True)
-    pins = [p for p in read_lock() if p.platform == platform]
+    pins = pins_of(dist, platform)
     missing = [p for p in pins if not (target / p.filename).exists()
                or not (target / f"{p.filename}.stanza").exists()]
     if missing:
@@ -193,10 +229,10 @@ def fetch(dist: Path, platform: str) -> Path:
         staging.mkdir()
         try:
             root.apt("download", *(p.request for p in missing), cwd=staging)
-        except subprocess.CalledProcessError as exc:
-            errors = [l for l in exc.stderr.splitlines() if l.startswith("E:")][:5]
-            raise SystemExit(f"debs: apt cannot download the pinned packages ({'; '.join(errors)}); "
-                             "if the mirror moved on, re-pin: python -m tools.dist.debs lock") from None
+        except (subprocess.CalledProcessError, KeyError) as exc:
+            errors = [l for l in getattr(exc, "stderr", "").splitlines() if l.startswith("E:")][:3]
+            raise StalePins("the mirror no longer has every pinned package"
+                            + (f" ({'; '.join(errors)})" if errors else "")) from None
         for p in missing:
             got = staging / p.filename
             if sha256_of(got) != p.sha256:
@@ -214,7 +250,7 @@ def packages_index(dist: Path, platform: str) -> str:
     """The flat repository's Packages file: each pinned package's stanza, with its pool path."""
     target = debs_dir(dist, platform)
     out = []
-    for p in (p for p in read_lock() if p.platform == platform):
+    for p in pins_of(dist, platform):
         stanza = (target / f"{p.filename}.stanza").read_text()
         out.append(f"{stanza}Filename: pool/{p.filename}\nSize: {p.size}\nSHA256: {p.sha256}\n")
     return "\n".join(out)
@@ -223,7 +259,7 @@ def packages_index(dist: Path, platform: str) -> str:
 def repo(dist: Path, platform: str) -> tuple[Path, str]:
     """(tar path, sha256) of the platform's repository, written once under its digest."""
     target = debs_dir(dist, platform)
-    pins = [p for p in read_lock() if p.platform == platform]
+    pins = pins_of(dist, platform)
     for p in pins:
         if not (target / f"{p.filename}.stanza").exists():
             raise FileNotFoundError(f"{target}/{p.filename} is not fetched: run tools/bootstrap")
@@ -246,9 +282,9 @@ def repo(dist: Path, platform: str) -> tuple[Path, str]:
     return path, sha
 
 
-def versions(platform: str, packages: list[str]) -> dict[str, str]:
+def versions(dist: Path, platform: str, packages: list[str]) -> dict[str, str]:
     """The pinned version of each named package (what hosts install by name=version)."""
-    pinned = {p.package: p.version for p in read_lock() if p.platform == platform}
+    pinned = {p.package: p.version for p in pins_of(dist, platform)}
     return {name: pinned[name] for name in packages}
 
 
@@ -260,6 +296,7 @@ if __name__ == "__main__":
         import tempfile
         with tempfile.TemporaryDirectory() as work:
             print(f"{len(lock(list(ALL_DEBIAN_PACKAGES), Path(work)))} pins in {LOCK}")
+        (ROOT / ".tools" / "dist" / "debian.lock").unlink(missing_ok=True)   # no longer needed
     elif verb == "fetch":
         print(fetch(Path(sys.argv[2]), sys.argv[3]))
     elif verb == "repo":

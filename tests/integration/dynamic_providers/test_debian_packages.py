@@ -33,7 +33,7 @@ def host():
 
 def test_an_offline_host_installs_the_pins_from_the_delivered_repository(host):
     tar, sha = debs.repo(DIST, "linux-amd64")
-    pins = debs.versions("linux-amd64", WANTED)
+    pins = debs.versions(DIST, "linux-amd64", WANTED)
     assert host.sh("ip -o link | grep -v ' lo:'", check=False).stdout == ""   # no way out at all
     host.push(str(tar), "/opt/mammatus/dist/debian.tar")
     host.sh(install_command("/opt/mammatus/dist/debian.tar", "/opt/mammatus/apt", sha, pins,

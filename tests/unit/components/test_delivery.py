@@ -23,7 +23,7 @@ def dist(tmp_path, platforms=("linux-amd64", "linux-arm64"), minio_sha="a" * 64)
             manifest.setdefault(platform, {})[name] = {"sha256": sha}
         pool = debs.debs_dir(tmp_path, platform)           # every pin, as empty stand-ins
         pool.mkdir(parents=True)
-        for pin in (p for p in debs.read_lock() if p.platform == platform):
+        for pin in debs.pins_of(tmp_path, platform):
             (pool / pin.filename).write_bytes(b"")
             (pool / f"{pin.filename}.stanza").write_text(f"Package: {pin.package}\n")
         wheels = bundle.wheels_dir(tmp_path, platform)     # no wheels: lock and source only
@@ -88,11 +88,11 @@ def test_hosts_running_python_services_get_the_bundle_and_a_venv(monkeypatch, tm
 def test_real_hosts_install_their_pinned_debian_packages_first(monkeypatch, tmp_path):
     mocks, ctx = build_home(monkeypatch, dist(tmp_path))
     gateway = mocks.inputs("dl-gateway-debian")
-    pins = debs.versions("linux-amd64", ["dnsmasq-base", "iptables", "ipxe", "python3-venv", "serf"])
+    pins = debs.versions(tmp_path, "linux-amd64", ["dnsmasq-base", "iptables", "ipxe", "python3-venv", "serf"])
     assert gateway["packages"] == pins and gateway["root"] == "/opt/mammatus/apt"
     board = mocks.inputs("dl-storage-1-debian")
     assert set(board["packages"]) == {"serf", "targetcli-fb"}     # it serves a volume
-    assert board["packages"]["serf"] == debs.versions("linux-arm64", ["serf"])["serf"]
+    assert board["packages"]["serf"] == debs.versions(tmp_path, "linux-arm64", ["serf"])["serf"]
     assert mocks.inputs("dl-storage-1-debian-repo")["artifact"] == "debian linux-arm64"
     assert mocks.inputs("dl-control-debian")["mask"] == ["influxdb.service"]   # monitoring there
     # Every later command to a host waits for its packages.
