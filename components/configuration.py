@@ -14,7 +14,7 @@ started on a host.
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from typing import Optional, Sequence
 
 import pulumi
 

@@ -22,7 +22,6 @@ import signal
 import stat
 import subprocess
 import threading
-import time
 from typing import Optional
 
 from tools.providers._base import (
