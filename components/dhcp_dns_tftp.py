@@ -15,7 +15,7 @@ import pulumi_command as command
 from components.delivery import python_runtime
 from components.context import CloudContext
 from components.host import HostFile, HostService, host_dirs
-from components.render import dnsmasq, metadata_config
+from components.render import dnsmasq
 from components.service_manager import Daemon, digest
 from dynamic_providers.dnsmasq import DnsmasqRecord, DnsmasqReservation
 
@@ -73,7 +73,7 @@ class DhcpDnsTftp(pulumi.ComponentResource):
                 create=pxe_boot_files_command(net.pxe, paths.tftp_root or net.pxe.tftp_root),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[dirs])))
         hook = []
-        if metadata_config.pushes_leases(spec):
+        if spec.pushes_leases:
             # The metadata service is elsewhere: dnsmasq's lease script tells it every lease
             # (its config and key come with the Metadata layer; until then the hook is idle).
             runtime = python_runtime(ctx, access)

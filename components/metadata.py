@@ -83,7 +83,7 @@ class Metadata(pulumi.ComponentResource):
                             token.result, mode="0600", secret=True, opts=child)
         key_files = [key_file]
         push = None
-        if metadata_config.pushes_leases(spec):
+        if spec.pushes_leases:
             push_key = random.RandomPassword(f"{name}-lease-push-key", length=48, special=False,
                                              opts=child)
             key_files.append(HostFile(f"{name}-lease-push-key", access, LEASE_PUSH_KEY,

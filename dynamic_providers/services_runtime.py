@@ -40,7 +40,7 @@ def source_of(root: str, sha256: str) -> str:
     return posixpath.join(release_dir(root, sha256), "src")
 
 
-def install_command(bundle: str, root: str, sha256: str, python: str = "python3") -> str:
+def install_command(bundle: str, root: str, sha256: str, python: str = "/usr/bin/python3") -> str:
     rel, q = release_dir(root, sha256), shlex.quote
     return "\n".join([
         "set -e",
@@ -67,7 +67,7 @@ def check_command(root: str, sha256: str) -> str:
 def normalize(news: dict[str, Any]) -> tuple[dict[str, Any], list[CheckFailure]]:
     props = {"connection": news.get("connection") or None, "bundle": news.get("bundle", ""),
              "sha256": str(news.get("sha256") or "").lower(), "root": news.get("root", ""),
-             "python": news.get("python") or "python3"}
+             "python": news.get("python") or "/usr/bin/python3"}
     failures = []
     for key in ("bundle", "root"):
         if not isinstance(props[key], str) or not posixpath.isabs(props[key]):

@@ -33,7 +33,7 @@ class DnsmasqPaths(HostPaths):
     lease_file: str = "/var/lib/mammatus/dnsmasq/dnsmasq.leases"
     pid_file: str = "/run/mammatus/dnsmasq.pid"
     # The lease script (services/metadata/lease_hook.py) and what it reads, used when the
-    # metadata service is on another host (metadata_config.pushes_leases).
+    # metadata service is on another host (StackSpec.pushes_leases).
     lease_hook: str = "/etc/mammatus/dnsmasq/lease-hook"
     lease_hook_config: str = "/etc/mammatus/dnsmasq/lease-push.yaml"
     lease_hook_key: str = "/etc/mammatus/dnsmasq/lease-push.key"
@@ -145,7 +145,7 @@ def render(spec: StackSpec, paths: DnsmasqPaths = DnsmasqPaths(), *, inline_reso
         f"dhcp-option=tag:lan,option:domain-search,{net.domain}",
         f"dhcp-leasefile={paths.lease_file}",
     ]
-    if metadata_config.pushes_leases(spec):
+    if spec.pushes_leases:
         lines += ["# Every lease (and renewal) goes to the metadata service on another host.",
                   f"dhcp-script={paths.lease_hook}", "script-on-renewal"]
     if inline_resources:

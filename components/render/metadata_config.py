@@ -20,11 +20,6 @@ ADDRESS = "169.254.169.254"
 LEASE_PUSH_PORT = 8169
 
 
-def pushes_leases(spec: StackSpec) -> bool:
-    """dnsmasq's lease script sends every lease to the metadata service (StackSpec.pushes_leases)."""
-    return spec.pushes_leases
-
-
 def lease_push_url(spec: StackSpec) -> str:
     return f"http://{spec.host(spec.placement.metadata).address}:{LEASE_PUSH_PORT}/v1/leases"
 

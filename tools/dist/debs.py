@@ -257,9 +257,17 @@ def packages_index(dist: Path, platform: str) -> str:
 
 
 def repo(dist: Path, platform: str) -> tuple[Path, str]:
-    """(tar path, sha256) of the platform's repository, written once under its digest."""
+    """(tar path, sha256) of the platform's repository. The pins fix every byte of it (each
+    .deb by sha256), so it is built once per set of pins and found again by their digest,
+    without reading the packages at each preview."""
     target = debs_dir(dist, platform)
     pins = pins_of(dist, platform)
+    key = hashlib.sha256("".join(f"{p}\n" for p in pins).encode()).hexdigest()[:16]
+    known = dist / "bundles" / f"{NAME}-pins-{key}-{platform}.sha256"
+    if known.exists():
+        name, sha = known.read_text().split()
+        if (dist / "bundles" / name).exists():
+            return dist / "bundles" / name, sha
     for p in pins:
         if not (target / f"{p.filename}.stanza").exists():
             raise FileNotFoundError(f"{target}/{p.filename} is not fetched: run tools/bootstrap")
@@ -279,6 +287,7 @@ def repo(dist: Path, platform: str) -> tuple[Path, str]:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.with_suffix(".new").write_bytes(data)
         os.replace(path.with_suffix(".new"), path)
+    known.write_text(f"{path.name} {sha}\n")
     return path, sha
 
 
