@@ -96,8 +96,10 @@ class DhcpDnsTftp(pulumi.ComponentResource):
             "lease_file": paths.lease_file, "pid_file": paths.pid_file,
         }
         # For the Metadata layer on another host: where the lease hook looks (host's view).
+        # "resource": the hook on disk, its interpreter (the host's venv) ready.
         lease_hook = {"hook": paths.lease_hook, "config": on_host.lease_hook_config,
-                      "key": on_host.lease_hook_key, "key_path": paths.lease_hook_key}
+                      "key": on_host.lease_hook_key, "key_path": paths.lease_hook_key,
+                      "resource": hook[0] if hook else None}
         after_service = pulumi.ResourceOptions(parent=self, depends_on=[service])
         reservations = [
             DnsmasqReservation(f"{name}-reservation-{r.hostname}", mac=r.mac, address=str(r.address),

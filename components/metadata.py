@@ -141,8 +141,10 @@ class Metadata(pulumi.ComponentResource):
                      metadata_config.render_lease_hook_config(url=url, secret_file=hook["key_path"]),
                      opts=child),
         ]
-        # Leases dnsmasq gave before the service existed (or while it was down) arrive now.
+        # Leases dnsmasq gave before the service existed (or while it was down) arrive now,
+        # once the hook itself is on the DHCP host with its interpreter.
+        hook_file = [hook["resource"]] if hook.get("resource") is not None else []
         command.remote.Command(
             f"{name}-lease-sync", connection=dns.connection(),
             create=f"# {url}\n{shlex.quote(hook['hook'])} --sync {shlex.quote(dnsmasq['lease_file'])}",
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[*files, service]))
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*files, *hook_file, service]))
