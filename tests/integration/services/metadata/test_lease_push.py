@@ -80,8 +80,12 @@ class Placement:
         # idle until the Metadata layer writes its config (configure_hook).
         hook_config = self.hook_config = self.dir / "lease-push.yaml"
         hook = self.dir / "lease-hook"
-        hook.write_text(f"#!/bin/sh\nPYTHONPATH={ROOT} exec {sys.executable} -m "
-                        f"services.metadata.lease_hook --config {hook_config} \"$@\"\n")
+        # The test's wrapper also records each finished call, so a test knows when dnsmasq's
+        # (asynchronous) script run for a lease is over.
+        self.calls = self.dir / "hook-calls"
+        hook.write_text(f"#!/bin/sh\nPYTHONPATH={ROOT} {sys.executable} -m "
+                        f"services.metadata.lease_hook --config {hook_config} \"$@\"\n"
+                        f"rc=$?\necho \"$* $rc\" >> {self.calls}\nexit $rc\n")
         hook.chmod(0o755)
         self.hook = hook
         self.leases.touch()
@@ -128,6 +132,14 @@ class Placement:
 
     def lease(self, ns) -> str:
         return dhcp_lease(ns, self.dir)
+
+    def wait_hook_ran(self, mac):
+        """Until dnsmasq's script for MAC's lease has finished (it runs after the DHCP reply)."""
+        for _ in range(200):
+            if self.calls.exists() and f"add {mac} " in self.calls.read_text():
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"dnsmasq never ran the lease hook for {mac}")
 
     def http(self, ns, host, port, path, method="GET", headers=None, body=None):
         code = ("import http.client,json,sys; a=json.loads(sys.argv[1]);"
@@ -196,6 +208,7 @@ def test_the_service_on_another_host_knows_the_instance_by_its_pushed_lease(plac
 
 def test_leases_given_before_the_service_arrive_with_the_sync_and_survive_a_restart(placement):
     ip = placement.lease(placement.inst)          # the Metadata layer is not deployed yet
+    placement.wait_hook_ran(INSTANCE_MAC)         # ... so that push went nowhere
     placement.configure_hook()
     placement.start_metadata()
     status, _ = placement.http(placement.inst, IMDS, 80, "/latest/meta-data/local-hostname")
