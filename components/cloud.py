@@ -77,7 +77,7 @@ class MammatusCloud(pulumi.ComponentResource):
         ctx = self.context = CloudContext(spec, self.foundation.admin_private_key,
                                           self.foundation.admin_public_key)
 
-        # The dev stack's "hardware": namespaces wired like the seed's network, one sshd each.
+        # The dev stack's "hardware": bridges wired like the seed's network, a container per host.
         self.dev_box = None
         if spec.dev_box is not None:
             self.dev_box = DevBoxPlane(
@@ -90,9 +90,7 @@ class MammatusCloud(pulumi.ComponentResource):
 
         self.layers: dict[str, pulumi.ComponentResource] = {}
         if spec.hosts:
-            # The dev box runs each host's sshd itself; SshAccess then only places the key.
-            self.layers["ssh"] = SshAccess(f"{name}-ssh", ctx, opts=child,
-                                           manage_sshd=spec.dev_box is None)
+            self.layers["ssh"] = SshAccess(f"{name}-ssh", ctx, opts=child)
             # What the hosts run, for their architecture, before any layer runs it.
             self.layers["delivery"] = Delivery(f"{name}-delivery", ctx, opts=child)
         for layer, wanted, component in LAYERS:
@@ -145,7 +143,9 @@ class MammatusCloud(pulumi.ComponentResource):
             pulumi.export("instances", self.layers["compute"].instances)
         if self.dev_box:
             pulumi.export("upstream_netns", self.dev_box.upstream_netns)
-            pulumi.export("host_netns", {h.name: h.netns for h in spec.hosts})
+            # `LXD_DIR=<box_lxd_dir> lxc exec <container> -- bash`: a root shell on a host.
+            pulumi.export("box_lxd_dir", self.dev_box.lxd_dir)
+            pulumi.export("host_containers", {h: c.name for h, c in self.dev_box.hosts.items()})
         if self.client:
             pulumi.export("client_netns", self.client.netns)
             pulumi.export("client_address", self.client.address)

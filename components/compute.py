@@ -17,9 +17,10 @@ image server's images would use LXD's own datasource and never see the metadata 
 admin key or vendor-data (stacks/checks.py allows only the built images). Building needs root
 and debootstrap on that machine (`tools/setup`).
 
-A host whose service manager is `direct` (the dev stack's namespace hosts: no init system
-starts LXD there) gets the LXD daemon itself as a HostService, run by `DIRECT_LXD` with LXD_DIR
-under the host's file root; a real host runs its distribution's LXD unit.
+Each host runs its distribution's LXD unit (the Delivery layer installs the package). A host
+that is itself a container (a VPS, or the dev stack's compute host, whose LXD is nested) has only
+part of the id space: `subids_command` gives root a subordinate range inside it, as LXD needs
+for unprivileged instances (a host with the full id space keeps LXD's default).
 
 Needs (ctx.shared): "macvlan_profile" (optional), "hosts_ready" (dev stack, optional),
 "image_alias_parent" (the dev box, where the image resource lived before), "metadata"
@@ -46,13 +47,12 @@ import yaml
 
 from components.configuration import instance_user_data
 from components.context import CloudContext
-from components.host import HostFile, HostService
+from components.host import HostFile
 from components.render import lxd_profiles
-from components.service_manager import Daemon
 from dynamic_providers.dnsmasq import DnsmasqReservation
 from dynamic_providers.lxd import LxdImage, LxdInstance, LxdProfile
 from dynamic_providers.rootfs_image import RootfsImage
-from stacks.spec import Role, ServiceManager
+from stacks.spec import Role
 
 LXD_PORT = 8443
 ADDRESS_TIMEOUT = 120  # seconds an instance on the LAN may take to get its DHCP lease
@@ -74,32 +74,20 @@ def preseed(address: str, pool: str = "default") -> str:
 LXD_DIR = "/var/lib/lxd"
 PEM = re.compile(r"-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+-----END CERTIFICATE-----")
 
-# LXD on a host without an init system, inside a network namespace (the dev stack's hosts are
-# started with `ip netns exec`, which remounts /sys and so drops the cgroup mounts systemd in a
-# container needs): mount the machine's cgroup hierarchies again, then run LXD in the foreground.
-DIRECT_LXD = r"""
-set -e
-if ! mountpoint -q /sys/fs/cgroup; then
-  if awk '$2 == "/sys/fs/cgroup" && $3 == "cgroup2" { f = 1 } END { exit !f }' /proc/1/mounts; then
-    mount -t cgroup2 cgroup2 /sys/fs/cgroup          # unified (a systemd host)
-  else                                                # hybrid/legacy: each hierarchy again
-    mount -t tmpfs -o mode=755 cgroup /sys/fs/cgroup
-    awk '$2 ~ "^/sys/fs/cgroup/" && $3 ~ "^cgroup" { sub("^/sys/fs/cgroup/", "", $2); print $2, $3, $4 }' \
-        /proc/1/mounts | while read -r dir type opts; do
-      mkdir -p "/sys/fs/cgroup/$dir"
-      mount -t "$type" -o "$opts" "$type" "/sys/fs/cgroup/$dir"
-    done
-  fi
+# Subordinate ids for LXD's unprivileged containers when the host is in a user namespace of its
+# own (uid_map is not the whole 32-bit range): the ids above 1000000 that the host has, given to
+# root unless /etc/subuid already names a range for it. LXD restarts to take them.
+SUBIDS = r"""
+total=$(awk '{ n += $3 } END { print n }' /proc/self/uid_map)
+if [ "$total" -lt 4294967295 ] && [ "$total" -gt 1065536 ]; then
+  changed=
+  for f in /etc/subuid /etc/subgid; do
+    grep -q '^root:' "$f" 2>/dev/null && continue
+    echo "root:1000000:$((total - 1000000))" >> "$f"; changed=1
+  done
+  [ -z "$changed" ] || systemctl restart lxd.service
 fi
-mkdir -p "$LXD_DIR" && chmod 0711 "$LXD_DIR"
-exec lxd --group root --logfile "$1"
 """
-
-
-def direct_lxd_daemon(lxd_dir: str, log_file: str) -> Daemon:
-    return Daemon(name="lxd", description="LXD (no init system here)",
-                  command=["sh", "-c", DIRECT_LXD, "lxd", log_file],
-                  environment={"LXD_DIR": lxd_dir})
 
 
 def trust_command(preseed_path: str, cert_path: str, lxd_dir: str = LXD_DIR) -> str:
@@ -159,17 +147,14 @@ class Compute(pulumi.ComponentResource):
                            text, opts=child)
             crt = HostFile(f"{name}-{host.name}-client-cert", access, CLIENT_CERT_PATH,
                            cert.cert_pem, opts=child)
-            lxd_dir = access.path(LXD_DIR)
-            after: list[pulumi.Resource] = [pre, crt]
-            if host.service_manager is ServiceManager.direct:
-                after.append(HostService(
-                    f"{name}-{host.name}-lxd", access,
-                    direct_lxd_daemon(lxd_dir, f"{access.run_dir}/lxd.log"), opts=child))
+            subids = command.remote.Command(
+                f"{name}-{host.name}-lxd-subids", connection=access.connection(), create=SUBIDS,
+                opts=child)
             init = command.remote.Command(
                 f"{name}-{host.name}-lxd-init", connection=access.connection(),
-                create=trust_command(access.path(PRESEED_PATH), access.path(CLIENT_CERT_PATH), lxd_dir),
+                create=trust_command(PRESEED_PATH, CLIENT_CERT_PATH),
                 triggers=[text, cert.cert_pem],
-                opts=pulumi.ResourceOptions(parent=self, depends_on=after))
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[pre, crt, subids]))
             connections[host.name] = {"endpoint": f"https://{host.address}:{LXD_PORT}",
                                       "client_cert": cert.cert_pem,
                                       "client_key": pulumi.Output.secret(key.private_key_pem),

@@ -1,19 +1,24 @@
-"""The cloud in a box: the dev stack's hosts as network namespaces on this one machine.
+"""The cloud in a box: the dev stack's hosts as machines on this one machine.
 
     upstream ns (192.0.2.1, WAN side, no way out)
-        |  veth
-    gateway ns: wan 192.0.2.2 | lan <gateway.lanAddress>
-        |  veth
-    LAN switch ns (bridge br0) ---- veth ---- each LAN host ns (control, storage …)
-        |  veth
+        |  veth                                          the LAN switch ns (`<prefix>-lan`):
+    bridge `brwan` -------- gateway container wan0       bridges br0 (LAN) and brwan (WAN), and
+    bridge `br0` ---------- gateway container lan0       the dev box's own LXD (`box/lxd` under
+                   |------- control, storage, compute    runDir), whose containers are the hosts
+                   |------- client ns (DHCP only)
+                   |  veth
     this machine: <devBox.machineLanAddress> on `<prefix>-lan0` (SSH to the hosts), with FORWARD
     dropped both ways so nothing on the LAN reaches the real uplink.
 
-The compute host is a namespace like the others: the Compute layer starts LXD in it and its
-instances sit on the LAN through a macvlan on the host's LAN veth.
+Each host is an unprivileged LXD system container (dynamic_providers/dev_host.py): Debian 12 as
+an installer leaves a server (the host image of dynamic_providers/rootfs_image.py: systemd as
+PID 1, sshd, no cloud-init), its NICs bridged as above, a static address, the admin's key and a
+host key the stack pins. Everything else reaches it over SSH with the code a real host gets:
+systemd units, its own `/`, the Delivery layer's packages and binaries. The compute host runs
+LXD nested (`security.nesting`) and its instances sit on the LAN by macvlan on its eth0.
 
-Every host gets its own file root (`<runDir>/hosts/<name>`) and its own sshd (keys only),
-started in its namespace; from then on it is configured over SSH like a real host.
+What stays special to the dev stack is only this "hardware": namespaces, bridges, the dev box's
+LXD and its containers, the WAN's DNS and web server.
 """
 
 from __future__ import annotations
@@ -25,32 +30,83 @@ from typing import Optional
 import pulumi
 import pulumi_command as command
 import pulumi_tls as tls
+import yaml
 
-from components.render import sshd
 from components.service_manager import digest
+from dynamic_providers.dev_host import DevHost
 from dynamic_providers.local_daemon import LocalDaemon
 from dynamic_providers.netplane import Bridge, NetNamespace, VethPair
-from stacks.spec import DevBox, Host, StackSpec
-
-
-def host_netns(box: DevBox, host: Host) -> str:
-    return host.netns or f"{box.prefix}-{host.name}"
+from dynamic_providers.rootfs_image import RootfsImage, host_recipe
+from stacks.spec import DevBox, Host, Role, StackSpec
 
 
 def machine_interface(box: DevBox) -> str:
     return f"{box.prefix}-lan0"
 
 
-def host_sshd_config(host: Host) -> str:
-    root = host.file_root
-    return sshd.render(
-        port=host.ssh_port, listen_addresses=[str(host.address)],
-        authorized_keys_dir=f"{root}/etc/ssh/authorized_keys.d",
-        host_keys=[f"{root}/etc/ssh/ssh_host_ed25519_key"], pid_file=f"{root}/run/sshd.pid",
-        use_pam=False)
-
-
 UPSTREAM_NAME = "upstream.test"
+LAN_BRIDGE, WAN_BRIDGE = "br0", "brwan"
+
+# LXD in a network namespace (`ip netns exec` remounts /sys and so drops the cgroup mounts LXD
+# needs): mount the machine's cgroup hierarchies again, then run LXD in the foreground.
+NETNS_LXD = r"""
+set -e
+if ! mountpoint -q /sys/fs/cgroup; then
+  if awk '$2 == "/sys/fs/cgroup" && $3 == "cgroup2" { f = 1 } END { exit !f }' /proc/1/mounts; then
+    mount -t cgroup2 cgroup2 /sys/fs/cgroup          # unified (a systemd host)
+  else                                                # hybrid/legacy: each hierarchy again
+    mount -t tmpfs -o mode=755 cgroup /sys/fs/cgroup
+    awk '$2 ~ "^/sys/fs/cgroup/" && $3 ~ "^cgroup" { sub("^/sys/fs/cgroup/", "", $2); print $2, $3, $4 }' \
+        /proc/1/mounts | while read -r dir type opts; do
+      mkdir -p "/sys/fs/cgroup/$dir"
+      mount -t "$type" -o "$opts" "$type" "/sys/fs/cgroup/$dir"
+    done
+  fi
+fi
+mkdir -p "$LXD_DIR" && chmod 0711 "$LXD_DIR"
+exec lxd --group root --logfile "$1"
+"""
+
+# The dev box's LXD: a dir pool and a root disk; NICs are per container, on the box's bridges.
+BOX_PRESEED = yaml.safe_dump({
+    "storage_pools": [{"name": "default", "driver": "dir"}],
+    "profiles": [{"name": "default", "devices": {
+        "root": {"path": "/", "pool": "default", "type": "disk"}}}],
+})
+
+# A quirk of some machines (this one among them), part of the box's hardware: the kernel has cpu
+# and cpuacct as two cgroup v1 hierarchies, systemd in a container expects them joined and leaves
+# both unmounted, and LXD nested in the container then cannot start anything. Mount them.
+CGROUP_V1_SCRIPT = r"""
+changed=
+for c in cpu cpuacct; do
+  grep -qE "^[0-9]+:$c:" /proc/self/cgroup || continue
+  mountpoint -q "/sys/fs/cgroup/$c" && continue
+  [ -n "$changed" ] || mount -o remount,rw /sys/fs/cgroup
+  rm -f "/sys/fs/cgroup/$c"; mkdir -p "/sys/fs/cgroup/$c"
+  mount -t cgroup -o "$c" cgroup "/sys/fs/cgroup/$c"
+  changed=1
+done
+if [ -n "$changed" ]; then rmdir /sys/fs/cgroup/cpu,cpuacct 2>/dev/null; mount -o remount,ro /sys/fs/cgroup; fi
+exit 0
+"""
+CGROUP_V1_UNIT = f"""[Unit]
+Description=Dev box: mount the separate cpu and cpuacct cgroup v1 hierarchies (nested LXD)
+DefaultDependencies=no
+After=local-fs.target
+Before=lxd.service lxd.socket sysinit.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/bin/sh -c {shlex.quote(CGROUP_V1_SCRIPT.strip())}
+
+[Install]
+WantedBy=sysinit.target
+"""
+CGROUP_V1_UNIT_PATH = "/etc/systemd/system/devbox-cgroup-v1.service"
+# The image's host keys are the same in every container: only the pinned one stays.
+IMAGE_HOST_KEYS = [f"/etc/ssh/ssh_host_{t}_key{s}" for t in ("rsa", "ecdsa") for s in ("", ".pub")]
 
 
 def upstream_dns_argv(address: str, pid_file: str) -> list[str]:
@@ -69,18 +125,49 @@ def _write_file(path: str) -> str:
     return f"install -D -m 0600 /dev/stdin {shlex.quote(path)}"
 
 
+def host_nics(spec: StackSpec, host: Host) -> list[dict]:
+    """The host's NICs: its LAN port on br0, and the gateway's WAN port on brwan."""
+    nics = [{"device": "lan", "bridge": LAN_BRIDGE, "ifname": spec.lan_interface_of(host)}]
+    if spec.gateway is not None and host.name == spec.gateway.host:
+        nics.append({"device": "wan", "bridge": WAN_BRIDGE, "ifname": spec.gateway.wan_interface})
+    return nics
+
+
+def host_interfaces(spec: StackSpec, box: DevBox, host: Host) -> str:
+    """/etc/network/interfaces.d/ of a host (ifupdown): what its installer would have left."""
+    prefix = spec.network.lan_subnet.prefixlen if spec.network else 24
+    is_gateway = spec.gateway is not None and host.name == spec.gateway.host
+    lines = [f"auto {spec.lan_interface_of(host)}",
+             f"iface {spec.lan_interface_of(host)} inet static",
+             f"    address {host.address}/{prefix}"]
+    if is_gateway:
+        lines += ["", f"auto {spec.gateway.wan_interface}",
+                  f"iface {spec.gateway.wan_interface} inet static",
+                  f"    address {box.gateway_wan_address}",
+                  f"    gateway {box.upstream_address.ip}"]
+    elif spec.gateway is not None:
+        lines.append(f"    gateway {spec.gateway.lan_address}")
+    return "\n".join(lines) + "\n"
+
+
+def host_resolv_conf(spec: StackSpec, box: DevBox, host: Host) -> str:
+    """The cloud's DNS server (the gateway's dnsmasq) and its domain."""
+    server = spec.gateway.lan_address if spec.gateway else box.upstream_address.ip
+    search = f"search {spec.network.domain}\n" if spec.network else ""
+    return f"{search}nameserver {server}\n"
+
+
 class DevBoxPlane(pulumi.ComponentResource):
-    """Namespaces, links, the LAN bridge and one sshd per host: the hardware of the dev stack."""
+    """The LAN switch, the WAN, the dev box's LXD and one container per host."""
     machine_lan_address: pulumi.Output[str]
     upstream_netns: pulumi.Output[str]
     lan_switch_netns: pulumi.Output[str]
-    ready: pulumi.Output[list]
+    lxd_dir: str
 
     def __init__(self, name: str, spec: StackSpec, admin_public_key: pulumi.Input[str],
                  opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("mammatus:dev:DevBoxPlane", name, None, opts)
         box = spec.dev_box or DevBox()
-        gateway = spec.gateway
         prefix = box.prefix
 
         def child(*depends_on):
@@ -88,61 +175,110 @@ class DevBoxPlane(pulumi.ComponentResource):
 
         upstream = NetNamespace(f"{name}-ns-wan", name=f"{prefix}-wan", opts=child())
         switch = NetNamespace(f"{name}-ns-lan", name=f"{prefix}-lan", opts=child())
-        bridge = Bridge(f"{name}-lan-bridge", bridge={"netns": switch.name, "ifname": "br0"},
+        bridge = Bridge(f"{name}-lan-bridge", bridge={"netns": switch.name, "ifname": LAN_BRIDGE},
                         opts=child(switch))
+        wan_bridge = Bridge(f"{name}-wan-bridge",
+                            bridge={"netns": switch.name, "ifname": WAN_BRIDGE}, opts=child(switch))
+        uplink = VethPair(
+            f"{name}-upstream-link",
+            a={"netns": upstream.name, "ifname": "uplink", "addresses": [str(box.upstream_address)]},
+            b={"netns": switch.name, "ifname": "upstream", "master": WAN_BRIDGE},
+            opts=child(upstream, wan_bridge))
 
         machine_if = machine_interface(box)
         machine_link = VethPair(
             f"{name}-machine-link",
             a={"netns": "", "ifname": machine_if, "addresses": [str(box.machine_lan_address)]},
-            b={"netns": switch.name, "ifname": "machine", "master": "br0"}, opts=child(bridge))
+            b={"netns": switch.name, "ifname": "machine", "master": LAN_BRIDGE}, opts=child(bridge))
         guard = command.local.Command(
             f"{name}-forward-guard",
             create=" && ".join(f"iptables -I {shlex.join(r)}" for r in isolation_rules(machine_if)),
             delete="; ".join(f"iptables -D {shlex.join(r)}" for r in isolation_rules(machine_if)),
             opts=child(machine_link))
 
+        lxd, image_alias = self._box_lxd(name, spec, switch)
         ready: list[pulumi.Resource] = [guard]
         # Each host's public host key: every SSH connection to it insists on that key.
         self.host_keys: dict[str, pulumi.Output[str]] = {}
-        wan_links: list[pulumi.Resource] = []
+        self.hosts: dict[str, DevHost] = {}
         for host in spec.hosts:
-            ns = NetNamespace(f"{name}-ns-{host.name}", name=host_netns(box, host), opts=child())
-            lan_address = f"{host.address}/{spec.network.lan_subnet.prefixlen}"
-            is_gateway = gateway is not None and host.name == gateway.host
-            lan = VethPair(
-                f"{name}-{host.name}-lan",
-                a={"netns": ns.name, "ifname": spec.lan_interface_of(host),
-                   "addresses": [lan_address],
-                   "gateway": "" if is_gateway else str(gateway.lan_address)},
-                b={"netns": switch.name, "ifname": host.name[:15], "master": "br0"},
-                opts=child(bridge, ns))
-            links: list[pulumi.Resource] = [lan]
-            if is_gateway:
-                wan_links.append(VethPair(
-                    f"{name}-{host.name}-wan",
-                    a={"netns": ns.name, "ifname": gateway.wan_interface,
-                       "addresses": [str(box.gateway_wan_address)],
-                       "gateway": str(box.upstream_address.ip)},
-                    b={"netns": upstream.name, "ifname": "uplink",
-                       "addresses": [str(box.upstream_address)]},
-                    opts=child(ns, upstream)))
-                links.append(wan_links[-1])
-            ready.append(self._sshd(name, host, ns, admin_public_key, links))
-        # The upstream address exists once the gateway's WAN link is up.
-        ready += self._upstream_services(name, spec, box, upstream, wan_links)
+            self.hosts[host.name] = self._host(name, spec, box, host, admin_public_key,
+                                               image_alias, [lxd, bridge, wan_bridge, guard])
+            ready.append(self.hosts[host.name])
+        ready += self._upstream_services(name, spec, box, upstream, [uplink])
 
         self.machine_lan_address = pulumi.Output.from_input(str(box.machine_lan_address.ip))
         self.upstream_netns = upstream.name
         self.lan_switch_netns = switch.name
-        self.ready = pulumi.Output.all(*[r.urn for r in ready])
         self._ready = ready
         self.bridge = bridge
         self.register_outputs({"machine_lan_address": self.machine_lan_address,
-                               "upstream_netns": self.upstream_netns})
+                               "upstream_netns": self.upstream_netns,
+                               "lxd_dir": self.lxd_dir})
+
+    def _box_lxd(self, name: str, spec: StackSpec, switch: NetNamespace):
+        """The dev box's own LXD, in the switch namespace (its bridges are there), with its
+        LXD_DIR under runDir; and the host image imported into it."""
+        root = f"{spec.run_dir}/box"
+        self.lxd_dir = lxd_dir = f"{root}/lxd"
+        env = {"LXD_DIR": lxd_dir}
+        d = shlex.quote(lxd_dir)
+        # Removed after the daemon has stopped: unmount what LXD left mounted, then the files.
+        directory = command.local.Command(
+            f"{name}-lxd-dir", create=f"mkdir -p {d} && chmod 0711 {shlex.quote(root)} {d}",
+            delete=f"findmnt -R -n -o TARGET {d} 2>/dev/null | sort -r | xargs -r -n1 umount -l; "
+                   f"rm -rf {shlex.quote(root)}",
+            opts=pulumi.ResourceOptions(parent=self))
+        daemon = LocalDaemon(
+            f"{name}-lxd", netns=switch.name,
+            argv=["env", f"LXD_DIR={lxd_dir}", "sh", "-c", NETNS_LXD, "lxd", f"{root}/lxd.log"],
+            pid_file=f"{root}/lxd.pid", log_file=f"{root}/lxd.out",
+            config_digest=digest(NETNS_LXD),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[switch, directory]))
+        init = command.local.Command(
+            f"{name}-lxd-init", environment=env, stdin=BOX_PRESEED,
+            create="lxd waitready --timeout 60 && lxd init --preseed",
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[daemon]))
+        image = RootfsImage(f"{name}-host-image", packages=host_recipe()["packages"],
+                            opts=pulumi.ResourceOptions(parent=self))
+        alias = image.sha256.apply(lambda sha: f"mammatus-host-{(sha or '')[:12]}")
+        imported = command.local.Command(
+            f"{name}-host-image-import", environment=env,
+            create=pulumi.Output.all(image.path, alias).apply(
+                lambda a: f"lxc image info {a[1]} >/dev/null 2>&1 || "
+                          f"lxc image import {shlex.quote(a[0])} --alias {a[1]}"),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[init]))
+        self._box_resources = [daemon, init, imported]
+        return imported, pulumi.Output.all(alias, imported.id).apply(lambda a: a[0])
+
+    def _host(self, name: str, spec: StackSpec, box: DevBox, host: Host, admin_public_key,
+              image_alias, after: list[pulumi.Resource]) -> DevHost:
+        opts = pulumi.ResourceOptions(parent=self)
+        host_key = tls.PrivateKey(f"{name}-{host.name}-host-key", algorithm="ED25519", opts=opts)
+        self.host_keys[host.name] = host_key.public_key_openssh.apply(lambda k: (k or "").strip() or None)
+        nesting = Role.compute in host.roles
+        files = pulumi.Output.all(host_key.private_key_openssh, host_key.public_key_openssh,
+                                  admin_public_key).apply(lambda k: [
+            {"path": "/etc/ssh/ssh_host_ed25519_key", "mode": "0600", "content": k[0]},
+            {"path": "/etc/ssh/ssh_host_ed25519_key.pub", "mode": "0644", "content": k[1]},
+            {"path": "/root/.ssh/authorized_keys", "mode": "0600", "content": k[2].strip() + "\n"},
+            {"path": "/etc/network/interfaces.d/mammatus-devbox", "mode": "0644",
+             "content": host_interfaces(spec, box, host)},
+            {"path": "/etc/resolv.conf", "mode": "0644",
+             "content": host_resolv_conf(spec, box, host)},
+            *([{"path": CGROUP_V1_UNIT_PATH, "mode": "0644", "content": CGROUP_V1_UNIT}]
+              if nesting else [])])
+        return DevHost(
+            f"{name}-{host.name}", lxd_dir=self.lxd_dir, name=f"{box.prefix}-{host.name}",
+            image=image_alias, nics=host_nics(spec, host), files=pulumi.Output.secret(files),
+            address=str(host.address), ssh_port=host.ssh_port, nesting=nesting,
+            remove=IMAGE_HOST_KEYS,
+            after_boot=[f"systemctl enable --now {CGROUP_V1_UNIT_PATH.rsplit('/', 1)[1]}"]
+            if nesting else [],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=after))
 
     def _upstream_services(self, name: str, spec: StackSpec, box: DevBox,
-                           upstream: NetNamespace, wan_links: list[pulumi.Resource]
+                           upstream: NetNamespace, links: list[pulumi.Resource]
                            ) -> list[pulumi.Resource]:
         """What the WAN offers the cloud: a DNS resolver (the cloud's upstream DNS) and a web
         server, both in the upstream namespace, so NAT and forwarding can be tried for real."""
@@ -157,44 +293,13 @@ class DevBoxPlane(pulumi.ComponentResource):
             f"{name}-upstream-dns", argv=dns_argv, netns=upstream.name,
             pid_file=f"{root}/run/dns.pid", log_file=f"{root}/run/dns.log",
             config_digest=digest(*dns_argv),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[upstream, *wan_links]))
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[upstream, *links]))
         web = LocalDaemon(
             f"{name}-upstream-web",
             argv=[sys.executable, "-m", "http.server", "--bind", address, "--directory", f"{root}/www", "80"],
             netns=upstream.name, pid_file=f"{root}/run/web.pid", log_file=f"{root}/run/web.log",
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[upstream, page, *wan_links]))
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[upstream, page, *links]))
         return [dns, web]
-
-    def _sshd(self, name: str, host: Host, ns: NetNamespace, admin_public_key,
-              links: list[pulumi.Resource]) -> pulumi.Resource:
-        root = host.file_root
-        opts = pulumi.ResourceOptions(parent=self)
-        host_key = tls.PrivateKey(f"{name}-{host.name}-host-key", algorithm="ED25519", opts=opts)
-        self.host_keys[host.name] = host_key.public_key_openssh.apply(lambda k: (k or "").strip() or None)
-        files = [
-            command.local.Command(
-                f"{name}-{host.name}-host-key-file",
-                create=_write_file(f"{root}/etc/ssh/ssh_host_ed25519_key"),
-                delete=f"rm -f {shlex.quote(root)}/etc/ssh/ssh_host_ed25519_key",
-                stdin=host_key.private_key_openssh, opts=opts),
-            command.local.Command(
-                f"{name}-{host.name}-authorized-key",
-                create=_write_file(f"{root}/etc/ssh/authorized_keys.d/{host.ssh_user}"),
-                delete=f"rm -f {shlex.quote(root)}/etc/ssh/authorized_keys.d/{host.ssh_user}",
-                stdin=admin_public_key, opts=opts),
-        ]
-        config = host_sshd_config(host)
-        files.append(command.local.Command(
-            f"{name}-{host.name}-sshd-config", create=_write_file(f"{root}/etc/ssh/sshd_config"),
-            delete=f"rm -f {shlex.quote(root)}/etc/ssh/sshd_config", stdin=config, opts=opts))
-        return LocalDaemon(
-            f"{name}-{host.name}-sshd",
-            # /run/sshd is sshd's privilege-separation directory; no init script made it here.
-            argv=["sh", "-c", "mkdir -p /run/sshd && exec /usr/sbin/sshd -D -e -f "
-                  + shlex.quote(f"{root}/etc/ssh/sshd_config")],
-            netns=ns.name, pid_file=f"{root}/run/mammatus/sshd.pid",
-            log_file=f"{root}/run/mammatus/sshd.log", config_digest=digest(config),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[*files, *links]))
 
 
 def dev_hosts_ready(plane: DevBoxPlane) -> list[pulumi.Resource]:

@@ -44,6 +44,12 @@ PACKAGES = ("systemd", "systemd-sysv", "dbus", "cloud-init", "openssh-server", "
             "ifupdown", "isc-dhcp-client", "python3-cffi-backend", "locales",
             "ca-certificates", "sudo")
 METADATA_SEED = "http://169.254.169.254/nocloud/"
+# The dev stack's hosts (components/dev_box.py): a Debian server as an installer leaves it, with
+# no cloud-init (its first boot would replace the host keys the dev box pins). curl and dig are
+# the admin's tools on a real host too.
+HOST_PACKAGES = ("systemd", "systemd-sysv", "dbus", "openssh-server", "iproute2", "ifupdown",
+                 "locales", "ca-certificates", "python3", "curl", "bind9-dnsutils", "procps",
+                 "openssl")
 
 
 def nocloud_cfg(seed_url: str = METADATA_SEED) -> str:
@@ -55,7 +61,15 @@ def nocloud_cfg(seed_url: str = METADATA_SEED) -> str:
 
 
 def recipe(suite: str = SUITE, packages=PACKAGES, cloud_cfg: Optional[str] = None) -> dict:
+    """An instance image (cloud-init knowing the metadata service) unless `packages` leave out
+    cloud-init (then there is no datasource to configure)."""
+    if "cloud-init" not in packages:
+        return {"suite": suite, "packages": sorted(packages), "cloud_cfg": ""}
     return {"suite": suite, "packages": sorted(packages), "cloud_cfg": cloud_cfg or nocloud_cfg()}
+
+
+def host_recipe(suite: str = SUITE) -> dict:
+    return recipe(suite, HOST_PACKAGES)
 
 
 def recipe_digest(props: dict) -> str:
@@ -67,7 +81,8 @@ def recipe_digest(props: dict) -> str:
 
 def tarball_path(props: dict) -> str:
     cache = props.get("cache_dir") or CACHE_DIR
-    return os.path.join(cache, f"debian-{props['suite']}-cloudinit-lxd-{recipe_digest(props)}.tar")
+    kind = "cloudinit" if "cloud-init" in props["packages"] else "host"
+    return os.path.join(cache, f"debian-{props['suite']}-{kind}-lxd-{recipe_digest(props)}.tar")
 
 
 def apt_mirror(sources_dir: str = "/etc/apt/sources.list.d",
@@ -90,8 +105,9 @@ def debootstrap_argv(props: dict, root: str, mirror: str) -> list[str]:
 
 
 def image_metadata(props: dict) -> str:
+    kind = "with cloud-init" if "cloud-init" in props["packages"] else "host"
     return ("architecture: x86_64\ncreation_date: 1700000000\n"
-            f"properties: {{description: Debian {props['suite']} with cloud-init (Mammatus),"
+            f"properties: {{description: Debian {props['suite']} {kind} (Mammatus),"
             f" os: debian, release: {props['suite']}}}\n")
 
 
@@ -112,7 +128,8 @@ def _build(props: dict, dest: Path) -> None:
         (root / "etc/network/interfaces").write_text(
             "source /etc/network/interfaces.d/*\n\nauto lo\niface lo inet loopback\n")
         _chroot(root, "systemctl", "mask", "systemd-binfmt.service")
-        (root / "etc/cloud/cloud.cfg.d/90-mammatus.cfg").write_text(props["cloud_cfg"])
+        if props["cloud_cfg"]:
+            (root / "etc/cloud/cloud.cfg.d/90-mammatus.cfg").write_text(props["cloud_cfg"])
         # No /etc/hostname: systemd keeps the name LXD gives the container (the instance's),
         # which is what its first DHCP request sends, before cloud-init runs.
         (root / "etc/hostname").unlink(missing_ok=True)
@@ -158,9 +175,9 @@ def check_props(news: dict) -> list[CheckFailure]:
     if not isinstance(packages, list) or not all(re.fullmatch(r"[a-z0-9][a-z0-9+.-]*", str(p))
                                                  for p in packages):
         failures.append(CheckFailure("packages", f"must be a list of Debian package names, got {packages!r}"))
-    elif not {"cloud-init", "systemd"} <= set(packages):
-        failures.append(CheckFailure("packages", "an instance image needs systemd and cloud-init"))
-    if not str(news.get("cloud_cfg", "")).strip():
+    elif "systemd" not in packages:
+        failures.append(CheckFailure("packages", "an image needs systemd (PID 1 of the container)"))
+    elif "cloud-init" in packages and not str(news.get("cloud_cfg", "")).strip():
         failures.append(CheckFailure("cloud_cfg", "must say where cloud-init finds its data"))
     return failures
 

@@ -288,23 +288,6 @@ class StackSpec(Model):
     packages: Packages = Packages()
     dev_box: Optional[DevBox] = None
 
-    @model_validator(mode="before")
-    @classmethod
-    def _dev_box_hosts(cls, data):
-        """In the cloud in a box, a host is a namespace with its own file root under runDir and
-        no systemd: those are the defaults there, so the dev stack's config stays short."""
-        if not isinstance(data, dict) or not data.get("devBox") or not isinstance(data.get("hosts"), list):
-            return data
-        prefix = (data["devBox"] or {}).get("prefix", "mm") if isinstance(data["devBox"], dict) else "mm"
-        run_dir = data.get("runDir", data.get("run_dir", ""))
-        hosts = []
-        for host in data["hosts"]:
-            if isinstance(host, dict) and isinstance(host.get("name"), str):
-                host = {"fileRoot": f"{run_dir}/hosts/{host['name']}",
-                        "netns": f"{prefix}-{host['name']}", "serviceManager": "direct", **host}
-            hosts.append(host)
-        return {**data, "hosts": hosts}
-
     @field_validator("run_dir")
     @classmethod
     def _absolute(cls, value: str) -> str:

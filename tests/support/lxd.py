@@ -1,6 +1,6 @@
 """A real LXD (Debian's 5.0.2) for integration tests: started in a network namespace the test
 owns, with its own LXD_DIR, the way the dev stack starts it on its compute host
-(components.compute.DIRECT_LXD), initialised by `lxd init --preseed` (never `--auto`), and shut
+(components.dev_box.NETNS_LXD), initialised by `lxd init --preseed` (never `--auto`), and shut
 down by PID afterwards."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Iterator
 
 import yaml
 
-from components.compute import DIRECT_LXD
+from components.dev_box import NETNS_LXD
 
 
 def bridged_preseed(bridge: str, address: str, dhcp_range: str) -> str:
@@ -51,7 +51,7 @@ def lxd_in_netns(netns: str, preseed: str, prefix: str = "mammatus-lxd-") -> Ite
     os.chmod(work, 0o711)
     lxd = Lxd(work, work / "d", {**os.environ, "LXD_DIR": str(work / "d")})
     log = open(work / "lxd.out", "w")
-    proc = subprocess.Popen(["ip", "netns", "exec", netns, "sh", "-c", DIRECT_LXD, "lxd",
+    proc = subprocess.Popen(["ip", "netns", "exec", netns, "sh", "-c", NETNS_LXD, "lxd",
                              str(work / "lxd.log")], env=lxd.env, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)
     try:

@@ -6,7 +6,11 @@ from tests.support.pulumi_mocks import RecordingMocks
 MOCKS = RecordingMocks()
 pulumi.runtime.set_mocks(MOCKS, project="mammatus", stack="dev", preview=False)
 
-from components.dev_box import DevBoxPlane, host_sshd_config, isolation_rules  # noqa: E402
+from components.dev_box import (CGROUP_V1_UNIT_PATH, DevBoxPlane, host_interfaces,  # noqa: E402
+                                host_nics, host_resolv_conf, isolation_rules)
+from stacks.spec import DevBox  # noqa: E402
+
+SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"   # Pulumi's marker of a secret value
 from stacks.load import load_stack_file  # noqa: E402
 
 
@@ -14,19 +18,30 @@ def dev_spec():
     return load_stack_file(ROOT / "Pulumi.dev.yaml")
 
 
-def test_dev_hosts_default_to_namespaces_with_their_own_file_roots():
+def test_dev_hosts_are_plain_hosts_systemd_and_their_own_root():
+    control = dev_spec().host("control")
+    assert control.service_manager.value == "systemd" and control.file_root == "/"
+
+
+def test_the_gateway_has_its_lan_and_wan_ports_on_the_two_bridges():
     spec = dev_spec()
-    control = spec.host("control")
-    assert control.netns == "mm-control" and control.service_manager.value == "direct"
-    assert control.file_root == "/var/lib/mammatus/dev/hosts/control"
+    assert host_nics(spec, spec.host("gateway")) == [
+        {"device": "lan", "bridge": "br0", "ifname": "lan0"},
+        {"device": "wan", "bridge": "brwan", "ifname": "wan0"}]
+    assert host_nics(spec, spec.host("storage")) == [
+        {"device": "lan", "bridge": "br0", "ifname": "eth0"}]
 
 
-def test_each_hosts_sshd_is_key_only_and_lives_in_its_file_root():
-    config = host_sshd_config(dev_spec().host("control"))
-    assert "PasswordAuthentication no" in config
-    assert "ListenAddress 198.51.100.2" in config
-    assert "HostKey /var/lib/mammatus/dev/hosts/control/etc/ssh/ssh_host_ed25519_key" in config
-    assert "AuthorizedKeysFile /var/lib/mammatus/dev/hosts/control/etc/ssh/authorized_keys.d/%u" in config
+def test_each_host_gets_the_network_config_an_installer_leaves():
+    spec, box = dev_spec(), DevBox()
+    gateway = host_interfaces(spec, box, spec.host("gateway"))
+    assert "iface lan0 inet static\n    address 198.51.100.1/24\n" in gateway
+    assert "iface wan0 inet static\n    address 192.0.2.2/24\n    gateway 192.0.2.1\n" in gateway
+    control = host_interfaces(spec, box, spec.host("control"))
+    assert control == ("auto eth0\niface eth0 inet static\n    address 198.51.100.2/24\n"
+                       "    gateway 198.51.100.1\n")
+    assert host_resolv_conf(spec, box, spec.host("control")) == \
+        "search dev.mammatus\nnameserver 198.51.100.1\n"
 
 
 def test_the_machine_forwards_nothing_from_or_to_the_lan():
@@ -35,18 +50,26 @@ def test_the_machine_forwards_nothing_from_or_to_the_lan():
 
 
 @pulumi.runtime.test
-def test_plane_wires_gateway_between_wan_and_lan():
-    plane = DevBoxPlane("box", dev_spec(), "ssh-ed25519 AAAA")
+def test_plane_makes_a_container_per_host_with_pinned_keys_on_the_bridges():
+    plane = DevBoxPlane("box", dev_spec(), "ssh-ed25519 AAAAadmin")
 
     def check(_):
-        wan = MOCKS.inputs("box-gateway-wan")
-        assert wan["a"]["netns"] == "mm-gateway" and wan["a"]["ifname"] == "wan0"
-        assert wan["a"]["gateway"] == "192.0.2.1" and wan["b"]["netns"] == "mm-wan"
-        lan = MOCKS.inputs("box-control-lan")
-        assert lan["a"]["addresses"] == ["198.51.100.2/24"] and lan["a"]["gateway"] == "198.51.100.1"
-        assert lan["b"]["master"] == "br0"
         machine = MOCKS.inputs("box-machine-link")
         assert machine["a"] == {"netns": "", "ifname": "mm-lan0", "addresses": ["198.51.100.254/24"]}
-        sshd = MOCKS.inputs("box-storage-sshd")
-        assert sshd["netns"] == "mm-storage" and "/usr/sbin/sshd -D" in sshd["argv"][-1]
-    return plane.ready.apply(check)
+        uplink = MOCKS.inputs("box-upstream-link")
+        assert uplink["a"]["netns"] == "mm-wan" and uplink["b"]["master"] == "brwan"
+        lxd = MOCKS.inputs("box-lxd")
+        assert lxd["netns"] == "mm-lan" and "LXD_DIR=/var/lib/mammatus/dev/box/lxd" in lxd["argv"]
+        gateway = MOCKS.inputs("box-gateway")
+        assert gateway["name"] == "mm-gateway" and gateway["address"] == "198.51.100.1"
+        assert not gateway["nesting"] and gateway["after_boot"] == []
+        files = {f["path"]: f for f in gateway["files"]}
+        assert files["/etc/ssh/ssh_host_ed25519_key"]["mode"] == "0600"
+        assert files["/root/.ssh/authorized_keys"]["content"] == "ssh-ed25519 AAAAadmin\n"
+        assert "/etc/ssh/ssh_host_rsa_key" in gateway["remove"]
+        compute = MOCKS.inputs("box-compute")
+        assert compute["nesting"] and CGROUP_V1_UNIT_PATH in {f["path"] for f in compute["files"]}
+        # The host key goes into the state only as a secret.
+        registered = MOCKS.named("box-gateway").inputs["files"]
+        assert SECRET_SIG in str(registered)
+    return pulumi.Output.all(*[h.urn for h in plane.hosts.values()]).apply(check)

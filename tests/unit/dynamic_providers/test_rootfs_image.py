@@ -33,9 +33,18 @@ def test_debootstrap_from_apts_mirror_with_the_packages(tmp_path):
 def test_check_names_the_bad_property():
     ok = ri.recipe()
     assert ri.check_props(ok) == []
-    bad = {f.property for f in ri.check_props({**ok, "suite": "Bookworm 12", "packages": ["systemd"],
-                                                "cloud_cfg": ""})}
-    assert bad == {"suite", "packages", "cloud_cfg"}
+    bad = {f.property for f in ri.check_props({**ok, "suite": "Bookworm 12", "packages": ["dbus"]})}
+    assert bad == {"suite", "packages"}
+    no_source = {f.property for f in ri.check_props({**ok, "cloud_cfg": ""})}
+    assert no_source == {"cloud_cfg"}       # cloud-init with no datasource
+
+
+def test_a_host_image_has_no_cloud_init_to_replace_its_pinned_host_keys():
+    host = ri.host_recipe()
+    assert ri.check_props(host) == []
+    assert "cloud-init" not in host["packages"] and host["cloud_cfg"] == ""
+    assert {"openssh-server", "systemd", "python3"} <= set(host["packages"])
+    assert ri.tarball_path(host) != ri.tarball_path(ri.recipe())
 
 
 def test_only_a_recipe_change_replaces_it():
