@@ -75,15 +75,17 @@ LXD_DIR = "/var/lib/lxd"
 PEM = re.compile(r"-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+-----END CERTIFICATE-----")
 
 # Subordinate ids for LXD's unprivileged containers when the host is in a user namespace of its
-# own (uid_map is not the whole 32-bit range): the ids above 1000000 that the host has, given to
-# root unless /etc/subuid already names a range for it. LXD restarts to take them.
+# own (its uid_map is not the whole 32-bit range) and root's range (Debian's lxd package gives it
+# 100000:10000001) does not fit inside it: root gets the ids from 1000000 up to what the host
+# has. LXD restarts to take them.
 SUBIDS = r"""
 total=$(awk '{ n += $3 } END { print n }' /proc/self/uid_map)
 if [ "$total" -lt 4294967295 ] && [ "$total" -gt 1065536 ]; then
   changed=
   for f in /etc/subuid /etc/subgid; do
-    grep -q '^root:' "$f" 2>/dev/null && continue
-    echo "root:1000000:$((total - 1000000))" >> "$f"; changed=1
+    awk -F: -v t="$total" '$1 == "root" && $2 + $3 <= t { ok = 1 } END { exit !ok }' "$f" 2>/dev/null && continue
+    { grep -v '^root:' "$f" 2>/dev/null; echo "root:1000000:$((total - 1000000))"; } > "$f.new"
+    mv "$f.new" "$f"; changed=1
   done
   [ -z "$changed" ] || systemctl restart lxd.service
 fi

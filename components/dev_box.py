@@ -99,12 +99,13 @@ Before=lxd.service lxd.socket sysinit.target
 [Service]
 Type=oneshot
 RemainAfterExit=yes
-ExecStart=/bin/sh -c {shlex.quote(CGROUP_V1_SCRIPT.strip())}
+ExecStart=/bin/sh /usr/local/sbin/devbox-cgroup-v1
 
 [Install]
 WantedBy=sysinit.target
 """
 CGROUP_V1_UNIT_PATH = "/etc/systemd/system/devbox-cgroup-v1.service"
+CGROUP_V1_SCRIPT_PATH = "/usr/local/sbin/devbox-cgroup-v1"
 # The image's host keys are the same in every container: only the pinned one stays.
 IMAGE_HOST_KEYS = [f"/etc/ssh/ssh_host_{t}_key{s}" for t in ("rsa", "ecdsa") for s in ("", ".pub")]
 
@@ -266,7 +267,8 @@ class DevBoxPlane(pulumi.ComponentResource):
              "content": host_interfaces(spec, box, host)},
             {"path": "/etc/resolv.conf", "mode": "0644",
              "content": host_resolv_conf(spec, box, host)},
-            *([{"path": CGROUP_V1_UNIT_PATH, "mode": "0644", "content": CGROUP_V1_UNIT}]
+            *([{"path": CGROUP_V1_UNIT_PATH, "mode": "0644", "content": CGROUP_V1_UNIT},
+               {"path": CGROUP_V1_SCRIPT_PATH, "mode": "0755", "content": CGROUP_V1_SCRIPT}]
               if nesting else [])])
         return DevHost(
             f"{name}-{host.name}", lxd_dir=self.lxd_dir, name=f"{box.prefix}-{host.name}",

@@ -35,22 +35,22 @@ class DevHostError(RuntimeError):
 
 
 def normalize(news: dict[str, Any]) -> tuple[dict[str, Any], list[CheckFailure]]:
+    """Defaults and checks; values still unknown (a preview) pass through unchecked."""
     props = {"lxd_dir": news.get("lxd_dir", ""), "name": news.get("name", ""),
-             "image": news.get("image", ""), "nics": list(news.get("nics") or []),
-             "nesting": bool(news.get("nesting")), "files": list(news.get("files") or []),
-             "remove": list(news.get("remove") or []),
-             "after_boot": list(news.get("after_boot") or []),
+             "image": news.get("image", ""), "nics": news.get("nics") or [],
+             "nesting": bool(news.get("nesting")), "files": news.get("files") or [],
+             "remove": news.get("remove") or [], "after_boot": news.get("after_boot") or [],
              "address": news.get("address", ""), "ssh_port": int(news.get("ssh_port") or 22)}
     failures = []
     if not os.path.isabs(str(props["lxd_dir"])):
         failures.append(CheckFailure("lxd_dir", "must be the dev box LXD's absolute LXD_DIR"))
     if not props["name"] or not str(props["name"]).replace("-", "").isalnum():
         failures.append(CheckFailure("name", f"must be a container name, got {props['name']!r}"))
-    for nic in props["nics"]:
+    for nic in props["nics"] if isinstance(props["nics"], list) else []:
         if not isinstance(nic, dict) or not {"device", "bridge", "ifname"} <= set(nic):
             failures.append(CheckFailure("nics", f"each needs device, bridge, ifname: {nic!r}"))
-    for f in props["files"]:
-        if not isinstance(f, dict) or not str(f.get("path", "")).startswith("/"):
+    for f in props["files"] if isinstance(props["files"], list) else []:
+        if isinstance(f, dict) and not str(f.get("path", "")).startswith("/"):
             failures.append(CheckFailure("files", "each needs an absolute path"))
     return props, failures
 
@@ -112,9 +112,14 @@ class DevHostProvider(ResourceProvider):
         """Start, wait for systemd, run the after-boot commands, wait for sshd."""
         name = props["name"]
         self._run(props, lxc("start", name), timeout=120)
-        state = self._run(props, lxc("exec", name, "--", "timeout", str(BOOT_TIMEOUT),
-                                     "systemctl", "is-system-running", "--wait"),
-                          timeout=BOOT_TIMEOUT + 30, check=False).stdout.strip()
+        deadline, state = time.monotonic() + BOOT_TIMEOUT, ""
+        # "offline" or nothing at all until systemd owns PID 1 and its bus; then it waits.
+        while state not in ("running", "degraded") and time.monotonic() < deadline:
+            state = self._run(props, lxc("exec", name, "--", "timeout", "30", "systemctl",
+                                         "is-system-running", "--wait"),
+                              timeout=60, check=False).stdout.strip()
+            if state not in ("running", "degraded"):
+                time.sleep(0.5)
         if state not in ("running", "degraded"):
             failed = self._run(props, lxc("exec", name, "--", "systemctl", "--failed"),
                                check=False).stdout
@@ -124,7 +129,7 @@ class DevHostProvider(ResourceProvider):
         deadline = time.monotonic() + BOOT_TIMEOUT
         while True:
             try:
-                with socket.create_connection((props["address"], props["ssh_port"]), timeout=2):
+                with socket.create_connection((props["address"], int(props["ssh_port"])), timeout=2):
                     return
             except OSError as exc:
                 if time.monotonic() > deadline:
