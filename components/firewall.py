@@ -58,7 +58,7 @@ class Firewall(pulumi.ComponentResource):
                                  opts=pulumi.ResourceOptions(parent=self))
             command.remote.Command(
                 f"{name}-boot-enable", connection=access.connection(),
-                create=f"# {digest(unit)}\nsystemctl daemon-reload && systemctl enable {iptables.BOOT_UNIT}",
+                create=f"# {digest(unit)}\nsystemctl daemon-reload && systemctl enable --now {iptables.BOOT_UNIT}",
                 delete=f"systemctl disable {iptables.BOOT_UNIT} || true",
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[unit_file, apply]))
 

@@ -78,6 +78,9 @@ def systemd_unit(daemon: Daemon) -> str:
         f"{env}"
         + (f"ExecReload=/bin/kill -{daemon.reload_signal} $MAINPID\n" if daemon.reload_signal else "")
         + "Restart=on-failure\nRestartSec=2\n"
+        # /run is empty after a reboot: systemd makes /run/mammatus (pid files, sockets) again,
+        # and keeps it when one of the units sharing it stops.
+        + "RuntimeDirectory=mammatus\nRuntimeDirectoryPreserve=yes\n"
         + "".join(f"{line}\n" for line in (SANDBOX if daemon.sandboxed else ()))
         + "\n"
         "[Install]\nWantedBy=multi-user.target\n"

@@ -1,6 +1,11 @@
 """`pulumi up`, a second `up` with no changes, and `destroy` of the dev stack with the real CLI,
-the project's language host, the provider plugins and Python dynamic providers."""
+the project's language host, the provider plugins and Python dynamic providers.
 
+The dev stack's hosts are LXD system containers (systemd, sshd) in the dev box's own LXD; a test
+looks inside one with `lxc exec` (`on_host`), the LAN client and the WAN are namespaces
+(`in_netns`)."""
+
+import os
 import shutil
 import subprocess
 import uuid
@@ -12,6 +17,8 @@ import pytest
 pytestmark = pytest.mark.e2e
 
 PREFIX = "mt"  # namespaces of this test's cloud, apart from a user's own `make up` (prefix mm)
+BOX_ENV: dict = {}  # LXD_DIR of the dev box's LXD, once `up` has made it
+HOSTS = ("gateway", "control", "storage", "compute")
 
 
 def netns_list() -> list[str]:
@@ -33,6 +40,27 @@ def dev(project, tmp_path_factory):
     # Whatever a failed test left running.
     project.pulumi("destroy", "--yes", "--stack", "dev", check=False)
     shutil.rmtree(run_dir.parent, ignore_errors=True)
+
+
+def on_host(host: str, *argv: str, timeout: int = 30) -> subprocess.CompletedProcess:
+    """A command as root on one of the stack's hosts (its container in the dev box's LXD)."""
+    return subprocess.run(["lxc", "exec", f"{PREFIX}-{host}", "--", *argv], env=BOX_ENV,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def host_read(host: str, path: str) -> str:
+    got = on_host(host, "cat", path)
+    assert got.returncode == 0, got.stderr
+    return got.stdout
+
+
+def host_sha256(host: str, path: str) -> str:
+    got = on_host(host, "sha256sum", path)
+    return got.stdout.split()[0] if got.returncode == 0 else ""
+
+
+def host_pids(host: str, pattern: str) -> set[str]:
+    return set(on_host(host, "pgrep", "-f", pattern).stdout.split())
 
 
 def ssh(host: str, key_text: str, command: str) -> str:
@@ -60,8 +88,12 @@ def test_up_creates_every_kind_of_resource(dev):
 
     out = dev.outputs()
     assert out["run_dir"] == str(dev.run_dir) and dev.run_dir.is_dir()
-    assert {f"{PREFIX}-{n}" for n in ("wan", "lan", "gateway", "control", "storage", "compute")} \
-        <= set(netns_list())
+    assert {f"{PREFIX}-{n}" for n in ("wan", "lan", "client")} <= set(netns_list())
+    BOX_ENV.update(os.environ, LXD_DIR=out["box_lxd_dir"])
+    listed = subprocess.run(["lxc", "list", "--format", "csv", "-c", "ns"], env=BOX_ENV,
+                            capture_output=True, text=True).stdout
+    assert {f"{PREFIX}-{h},RUNNING" for h in HOSTS} <= set(listed.split())
+    assert out["host_containers"] == {h: f"{PREFIX}-{h}" for h in HOSTS}
     assert out["admin_public_key"].startswith("ssh-ed25519 ")
     assert Path(out["admin_public_key_file"]).read_text() == out["admin_public_key"]
     assert len(out["admin_password"]) == 24 and out["admin_password"].isalnum()
@@ -70,8 +102,9 @@ def test_up_creates_every_kind_of_resource(dev):
 def test_every_host_takes_the_stack_key_and_refuses_passwords(dev):
     out = dev.outputs()
     for name, address in out["hosts"].items():
-        netns = ssh(address, out["admin_private_key"], "ip netns identify $$; hostname -I")
-        assert address in netns
+        seen = ssh(address, out["admin_private_key"], "hostname; hostname -I; cat /proc/1/comm")
+        assert seen.split() == [f"{PREFIX}-{name}", *seen.split()[1:-1], "systemd"]
+        assert address in seen.split()[1:-1]
         with pytest.raises(paramiko.AuthenticationException):
             client = paramiko.SSHClient()
             client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
@@ -82,6 +115,9 @@ def test_every_host_takes_the_stack_key_and_refuses_passwords(dev):
                 client.close()
 
 
+LEASES = "/var/lib/mammatus/dnsmasq/dnsmasq.leases"   # dnsmasq's, on the gateway
+
+
 def in_netns(host: str, *argv: str) -> subprocess.CompletedProcess:
     return subprocess.run(["ip", "netns", "exec", f"{PREFIX}-{host}", *argv],
                           capture_output=True, text=True, timeout=30)
@@ -89,11 +125,11 @@ def in_netns(host: str, *argv: str) -> subprocess.CompletedProcess:
 
 def test_lan_reaches_the_upstream_through_nat_and_resolves_names(dev):
     out = dev.outputs()
-    page = in_netns("control", "curl", "-s", "-m", "5", "http://192.0.2.1/")
+    page = on_host("control", "curl", "-s", "-m", "5", "http://192.0.2.1/")
     assert page.stdout == "hello from upstream\n"
     gw = out["gateway_lan_ip"]
-    assert in_netns("control", "dig", "+short", f"@{gw}", f"gateway.{out['domain']}").stdout.strip() == gw
-    assert in_netns("control", "dig", "+short", f"@{gw}", "upstream.test").stdout.strip() == "192.0.2.1"
+    assert on_host("control", "dig", "+short", f"@{gw}", f"gateway.{out['domain']}").stdout.strip() == gw
+    assert on_host("control", "dig", "+short", f"@{gw}", "upstream.test").stdout.strip() == "192.0.2.1"
     # The upstream sees the gateway's WAN address, not the LAN host's (NAT).
     log = (dev.run_dir / "upstream" / "run" / "web.log").read_text()
     assert "192.0.2.2" in log and "198.51.100.2" not in log
@@ -118,7 +154,7 @@ def test_a_port_the_firewall_blocks_is_blocked_on_the_way_out(dev, tmp_path):
         assert in_netns("client", "curl", "-s", "-m", "5", "http://192.0.2.1/").returncode == 0
         blocked = in_netns("client", "curl", "-s", "-m", "5", "http://192.0.2.1:25/")
         assert blocked.returncode == 7      # connection refused: REJECT, as the rule says
-        counters = in_netns("gateway", "iptables", "-L", "FORWARD", "-v", "-n").stdout
+        counters = on_host("gateway", "iptables", "-L", "FORWARD", "-v", "-n").stdout
         assert next(l for l in counters.splitlines() if "no-smtp-out" in l).split()[0] != "0"
     finally:
         server.terminate()
@@ -132,7 +168,7 @@ def test_client_holds_a_lease_and_uses_the_clouds_dns(dev):
     assert out["client_netns"] == f"{PREFIX}-client"
     address = ipaddress.ip_address(out["client_address"])
     assert ipaddress.ip_address("198.51.100.100") <= address <= ipaddress.ip_address("198.51.100.199")
-    leases = next((dev.run_dir / "hosts" / "gateway").rglob("*.leases")).read_text()
+    leases = host_read("gateway", LEASES)
     assert f" {address} client " in leases
     # Plain names work: resolv.conf of the namespace comes from the lease.
     assert in_netns("client", "dig", "+short", f"gateway.{out['domain']}").stdout.strip() == out["gateway_lan_ip"]
@@ -148,8 +184,8 @@ def test_the_metadata_service_on_control_refuses_a_lan_device_that_is_no_instanc
                    "http://169.254.169.254/latest/meta-data/local-hostname")
     assert got.stdout.endswith(" 403") and "no instance owns the MAC" in got.stdout
     # It knows the client's lease only because the gateway's dnsmasq pushed it.
-    pushed = (dev.run_dir / "hosts" / "control" / "var/lib/mammatus/metadata/pushed.leases")
-    assert f" {dev.outputs()['client_address']} client " in pushed.read_text()
+    pushed = host_read("control", "/var/lib/mammatus/metadata/pushed.leases")
+    assert f" {dev.outputs()['client_address']} client " in pushed
 
 
 def delivered_manifest() -> dict:
@@ -166,19 +202,61 @@ def sha256_file(path: Path) -> str:
 
 def test_hosts_run_the_delivered_binaries_and_services(dev):
     out = dev.outputs()
-    control = dev.run_dir / "hosts" / "control"
     manifest = delivered_manifest()["linux-amd64"]
     for name in ("step-ca", "nats-server"):
-        binary = control / "opt/mammatus/bin" / name
-        assert sha256_file(binary) == manifest[name]["sha256"]
+        assert host_sha256("control", f"/opt/mammatus/bin/{name}") == manifest[name]["sha256"]
         assert out["delivered"]["control"][name] == f"linux-amd64 sha256:{manifest[name]['sha256'][:12]}"
-    procs = subprocess.run(["pgrep", "-af", str(dev.run_dir)], capture_output=True, text=True).stdout
-    assert f"{control}/opt/mammatus/bin/nats-server -c" in procs
+    procs = on_host("control", "pgrep", "-af", "/opt/mammatus").stdout
+    assert "/opt/mammatus/bin/nats-server -c" in procs
     # Mammatus' services run from the venv made on the host from the delivered bundle.
     venvs = {line.split()[1] for line in procs.splitlines() if "-m services." in line}
-    assert venvs and all(v.startswith(f"{dev.run_dir}/hosts/") and "/opt/mammatus/services/releases/"
-                         in v and v.endswith("/venv/bin/python") for v in venvs)
-    assert not any(str(Path.cwd()) in line for line in procs.splitlines() if "-m services." in line)
+    assert len(venvs) == 1 and all(v.startswith("/opt/mammatus/services/releases/")
+                                   and v.endswith("/venv/bin/python") for v in venvs)
+    # The Debian packages came pinned, from the repository the stack delivered (no mirror).
+    assert on_host("gateway", "dpkg-query", "-W", "dnsmasq-base").returncode == 0
+    assert on_host("compute", "dpkg-query", "-W", "lxd").returncode == 0
+
+
+def test_every_mammatus_unit_is_active_under_systemd_and_comes_back_after_kill_9(dev):
+    import time
+
+    expected = {"gateway": {"dnsmasq", "serf", "iptables"}, "storage": {"serf"},
+                "control": {"metadata", "nats", "serf", "sns", "sqs", "step-ca"},
+                "compute": {"serf"}}
+    for host, names in expected.items():
+        listed = on_host(host, "systemctl", "list-units", "--type=service", "--all",
+                         "--no-legend", "--plain", "mammatus-*").stdout
+        units = {line.split()[0]: line.split()[2] for line in listed.splitlines()}
+        assert units == {f"mammatus-{n}.service": "active" for n in names}, (host, listed)
+    pid = on_host("control", "systemctl", "show", "-p", "MainPID", "--value", "mammatus-nats").stdout.strip()
+    assert pid not in ("", "0")
+    assert on_host("control", "kill", "-9", pid).returncode == 0
+    deadline, again = time.monotonic() + 30, pid
+    while again in (pid, "", "0") and time.monotonic() < deadline:
+        time.sleep(0.5)
+        again = on_host("control", "systemctl", "show", "-p", "MainPID", "--value",
+                        "mammatus-nats").stdout.strip()
+    assert again not in (pid, "", "0")
+    assert on_host("control", "systemctl", "is-active", "mammatus-nats").stdout.strip() == "active"
+
+
+def test_a_rebooted_gateway_has_its_daemons_firewall_and_nat_back_without_up(dev):
+    import time
+
+    assert subprocess.run(["lxc", "restart", f"{PREFIX}-gateway"], env=BOX_ENV,
+                          capture_output=True, timeout=180).returncode == 0
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if in_netns("client", "curl", "-s", "-m", "3", "http://upstream.test/").stdout == "hello from upstream\n":
+            break
+        time.sleep(1)
+    # DNS (dnsmasq) and NAT (the boot unit's rules, forwarding from sysctl.d) work again ...
+    assert in_netns("client", "curl", "-s", "-m", "5", "http://upstream.test/").stdout == "hello from upstream\n"
+    assert on_host("gateway", "sysctl", "-n", "net.ipv4.ip_forward").stdout.strip() == "1"
+    assert "no-smtp-out" in on_host("gateway", "iptables", "-S", "FORWARD").stdout
+    assert on_host("gateway", "systemctl", "is-active", "mammatus-dnsmasq").stdout.strip() == "active"
+    # ... and the stack sees nothing to do.
+    dev.pulumi("up", "--yes", "--expect-no-changes", "--stack", "dev")
 
 
 def test_client_fetches_the_pxe_boot_file_and_cannot_upload(dev, tmp_path):
@@ -202,10 +280,10 @@ def test_the_wan_cannot_reach_into_the_lan_or_the_gateway(dev):
 
 def test_serf_sees_every_host_alive_and_each_answers_a_query(dev):
     hosts = set(dev.outputs()["hosts"])
-    members = in_netns("control", "serf", "members").stdout
+    members = on_host("control", "serf", "members").stdout
     alive = {line.split()[0] for line in members.splitlines() if " alive " in line}
     assert alive == hosts
-    query = in_netns("control", "serf", "query", "-timeout", "5s", "uptime").stdout
+    query = on_host("control", "serf", "query", "-timeout", "5s", "uptime").stdout
     assert {h for h in hosts if f"Response from '{h}'" in query} == hosts
 
 
@@ -255,7 +333,7 @@ def test_an_instance_on_macvlan_holds_a_lease_answers_and_ran_its_user_data(dev,
     assert ipaddress.ip_address("198.51.100.100") <= ipaddress.ip_address(address) \
         <= ipaddress.ip_address("198.51.100.199")
     # Its lease is dnsmasq's, under the name the cloud gave it, and the LAN resolves that name.
-    leases = next((dev.run_dir / "hosts" / "gateway").rglob("*.leases")).read_text()
+    leases = host_read("gateway", LEASES)
     assert f" {web['mac']} {address} web " in leases
     fqdn = f"web.{out['domain']}"
     assert in_netns("client", "dig", "+short", fqdn).stdout.strip() == address
@@ -303,24 +381,26 @@ def test_second_up_changes_nothing(dev):
 
 
 def test_a_hand_edit_is_found_by_refresh_and_repaired_by_up(dev):
-    conf = next((dev.run_dir / "hosts" / "gateway").rglob("dnsmasq.conf"))
-    original = conf.read_text()
-    conf.write_text(original + "server=/evil.test/192.0.2.66\n")  # someone edits it by hand
+    conf = "/etc/mammatus/dnsmasq/dnsmasq.conf"
+    original = host_read("gateway", conf)
+    # Someone edits it by hand.
+    on_host("gateway", "sh", "-c", f"echo server=/evil.test/192.0.2.66 >> {conf}")
     preview = dev.pulumi("preview", "--refresh", "--diff", "--stack", "dev")
     assert "evil.test" in preview.stdout and "RemoteFile" in preview.stdout
     dev.pulumi("up", "--yes", "--refresh", "--stack", "dev")
-    assert conf.read_text() == original
+    assert host_read("gateway", conf) == original
     dev.pulumi("up", "--yes", "--expect-no-changes", "--stack", "dev")
 
 
 def test_a_deleted_binary_is_found_by_refresh_and_restored_by_up(dev):
-    binary = dev.run_dir / "hosts" / "control" / "opt/mammatus/bin/step-ca"
-    want = sha256_file(binary)
-    binary.unlink()
+    binary = "/opt/mammatus/bin/step-ca"
+    want = host_sha256("control", binary)
+    assert on_host("control", "rm", binary).returncode == 0
     preview = dev.pulumi("preview", "--refresh", "--stack", "dev")
     assert "Artifact" in preview.stdout and "create" in preview.stdout
     dev.pulumi("up", "--yes", "--refresh", "--stack", "dev")
-    assert sha256_file(binary) == want and binary.stat().st_mode & 0o111
+    assert host_sha256("control", binary) == want
+    assert on_host("control", "test", "-x", binary).returncode == 0
     dev.pulumi("up", "--yes", "--expect-no-changes", "--stack", "dev")
 
 
@@ -345,10 +425,9 @@ def test_a_new_pin_redelivers_one_binary_and_restarts_only_its_daemon(dev, tmp_p
     manifest.write(dist)
 
     def pids(pattern):
-        found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout
-        return set(found.split())
-    nats_pattern = f"{dev.run_dir}/hosts/control/opt/mammatus/bin/nats-server -c"
-    sqs_pattern = f"{dev.run_dir}/hosts/control/.*services[.]sqs --listen"
+        return host_pids("control", pattern)
+    nats_pattern = "/opt/mammatus/bin/nats-server -c"
+    sqs_pattern = "services[.]sqs --listen"
     nats_before, sqs_before = pids(nats_pattern), pids(sqs_pattern)
     assert nats_before and sqs_before
     env = {"MAMMATUS_DIST": str(dist)}
@@ -356,7 +435,7 @@ def test_a_new_pin_redelivers_one_binary_and_restarts_only_its_daemon(dev, tmp_p
     changed = sorted(s["urn"].rsplit("::", 1)[1] for s in plan["steps"] if s["op"] != "same")
     assert changed == ["dev-delivery-control-nats-server", "dev-nats-nats-server-run"], changed
     dev.pulumi("up", "--yes", "--stack", "dev", env=env)
-    assert sha256_file(dev.run_dir / "hosts/control/opt/mammatus/bin/nats-server") == sha256_file(nats)
+    assert host_sha256("control", "/opt/mammatus/bin/nats-server") == sha256_file(nats)
     assert pids(nats_pattern) and pids(nats_pattern).isdisjoint(nats_before)   # restarted
     assert pids(sqs_pattern) == sqs_before                                     # left alone
     dev.pulumi("up", "--yes", "--stack", "dev")                                  # back to the pin
@@ -364,25 +443,24 @@ def test_a_new_pin_redelivers_one_binary_and_restarts_only_its_daemon(dev, tmp_p
 
 
 def test_a_host_refusing_ssh_half_way_leaves_a_state_the_next_up_completes(dev):
-    # Serf's agent on the storage host goes (as if never created), and the host refuses SSH.
+    # Serf's agent on the storage host goes (as if never created), and the host's sshd stops.
     urns = [r["urn"] for r in dev.resources()
             if r["type"] == "command:remote:Command" and "serf" in r["urn"] and "storage" in r["urn"]]
     assert urns
     dev.pulumi("destroy", "--yes", "--stack", "dev", *(f"--target={u}" for u in urns),
                "--target-dependents")
-    block = ["iptables", "-I", "INPUT", "-p", "tcp", "--dport", "22", "-j", "REJECT"]
-    assert in_netns("storage", *block).returncode == 0
+    assert on_host("storage", "systemctl", "stop", "ssh.service").returncode == 0
     try:
         failed = dev.pulumi("up", "--yes", "--stack", "dev", check=False)
         assert failed.returncode != 0
         said = failed.stdout + failed.stderr
         assert "dev-serf-storage" in said and "Unable to connect to port 22 on 198.51.100.3" in said
     finally:
-        in_netns("storage", "iptables", "-D", *block[2:])
+        on_host("storage", "systemctl", "start", "ssh.service")
     done = dev.pulumi("up", "--yes", "--stack", "dev")
     assert "created" in done.stdout
     dev.pulumi("up", "--yes", "--expect-no-changes", "--stack", "dev")
-    members = in_netns("control", "serf", "members").stdout
+    members = on_host("control", "serf", "members").stdout
     assert any(line.split()[0] == "storage" and " alive " in line for line in members.splitlines())
 
 
@@ -396,6 +474,7 @@ def test_destroy_removes_everything(dev):
     assert subprocess.run(["ip", "link", "show", f"{PREFIX}-lan0"], capture_output=True).returncode != 0
     assert f"{PREFIX}-lan0" not in subprocess.run(["iptables", "-S"], capture_output=True, text=True).stdout
     assert not Path(f"/etc/netns/{PREFIX}-client").exists()
+    assert not Path(BOX_ENV["LXD_DIR"]).exists()   # the dev box's LXD, with its containers
     leftovers = subprocess.run(["pgrep", "-af", str(dev.run_dir)], capture_output=True, text=True)
     assert leftovers.stdout == ""  # no daemon of the stack still runs (LXD and its monitors too)
     # No LXD instance is left: their MAC is nowhere on this machine's links.
