@@ -42,7 +42,7 @@ def test_systemd_hosts_restore_the_rules_at_boot(home):
     mocks, _ = home
     unit = mocks.named("fw-boot-unit-write").inputs["content"]
     assert "ExecStart=/usr/sbin/iptables-restore /etc/iptables/rules.v4" in unit
-    assert "systemctl enable mammatus-iptables.service" in mocks.named("fw-boot-enable").inputs["create"]
+    assert "systemctl enable --now mammatus-iptables.service" in mocks.named("fw-boot-enable").inputs["create"]
     assert mocks.named("fw").typ == "mammatus:network:Firewall"
 
 
