@@ -18,7 +18,6 @@ import pulumi_command as command
 
 from components.context import CloudContext
 from dynamic_providers.targetcli import IscsiVolume, target_iqn
-from stacks.spec import ServiceManager
 
 VOLUME_DIR = "/var/lib/mammatus/iscsi"
 ISCSI_PORT = 3260
@@ -34,13 +33,11 @@ class BlockStorage(pulumi.ComponentResource):
         host_ready: dict[str, list] = {}
         for host_name in sorted({v.host for v in spec.volumes}):
             access = ctx.access(host_name)
-            deps = []
-            if access.host.service_manager is ServiceManager.systemd:
-                deps.append(command.remote.Command(
-                    f"{name}-{host_name}-lio-restore", connection=access.connection(),
-                    create="systemctl enable rtslib-fb-targetctl",
-                    opts=pulumi.ResourceOptions(parent=self)))
-            host_ready[host_name] = deps
+            # The targets come back at boot from targetcli's saved config.
+            host_ready[host_name] = [command.remote.Command(
+                f"{name}-{host_name}-lio-restore", connection=access.connection(),
+                create="systemctl enable rtslib-fb-targetctl",
+                opts=pulumi.ResourceOptions(parent=self))]
 
         published = {}
         created = []
@@ -49,7 +46,7 @@ class BlockStorage(pulumi.ComponentResource):
             iqn = target_iqn(vol.name, vol.host, domain)
             volume = IscsiVolume(
                 f"{name}-volume-{vol.name}", name=vol.name, iqn=iqn,
-                file=access.path(f"{VOLUME_DIR}/{vol.name}.img"), size_gb=vol.size_gb,
+                file=f"{VOLUME_DIR}/{vol.name}.img", size_gb=vol.size_gb,
                 initiators=list(vol.initiators),
                 portals=[{"ip": str(access.host.address), "port": ISCSI_PORT}],
                 connection=access.connection_dict(),

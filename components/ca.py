@@ -24,7 +24,6 @@ from components.render import step_ca
 from components.render.dnsmasq import fqdn
 from components.service_manager import Daemon, digest
 from dynamic_providers.step_ca import StepCaCertificate, StepCaProvisioner, reload_command
-from stacks.spec import ServiceManager
 
 ROOT_DAYS = 3650
 INTERMEDIATE_DAYS = 1825
@@ -37,9 +36,7 @@ def domain_of(ctx: CloudContext) -> str:
 
 def _reload_target(access) -> tuple[Optional[str], Optional[str]]:
     """(pid file, systemd unit) through which step-ca is signalled on its host."""
-    if access.host.service_manager is ServiceManager.systemd:
-        return None, "mammatus-step-ca"
-    return f"{access.run_dir}/mammatus-step-ca.pid", None
+    return None, "mammatus-step-ca"
 
 
 class CertificateAuthority(pulumi.ComponentResource):
@@ -83,13 +80,12 @@ class CertificateAuthority(pulumi.ComponentResource):
         jwk = jwk_key.public_key_pem.apply(step_ca.jwk_from_public_pem)
 
         on_host = step_ca.StepCaPaths()
-        paths = on_host.under(access.path)
         names = step_ca.dns_names_for(host_fqdn, address, [fqdn("ca", domain)])
         text = jwk.apply(lambda k: step_ca.ca_config(
-            paths, names, [step_ca.acme_provisioner(), step_ca.jwk_provisioner(k)]))
+            on_host, names, [step_ca.acme_provisioner(), step_ca.jwk_provisioner(k)]))
 
         dirs = host_dirs(f"{name}-dirs", access, [
-            paths.db_dir, *parent_dirs(paths.config, paths.root_cert, paths.intermediate_key)], self)
+            on_host.db_dir, *parent_dirs(on_host.config, on_host.root_cert, on_host.intermediate_key)], self)
         after_dirs = pulumi.ResourceOptions(parent=self, depends_on=[dirs])
         files = [
             HostFile(f"{name}-root-cert", access, on_host.root_cert,
@@ -106,8 +102,8 @@ class CertificateAuthority(pulumi.ComponentResource):
         service = HostService(
             f"{name}-step-ca", access,
             Daemon(name="step-ca", description="step-ca certificate authority",
-                   command=[binary.path, paths.config]),
-            config=[step_ca.ca_config(paths, names, [step_ca.acme_provisioner(),
+                   command=[binary.path, on_host.config]),
+            config=[step_ca.ca_config(on_host, names, [step_ca.acme_provisioner(),
                                                     step_ca.jwk_provisioner({"kid": "-"})]),
                     binary.sha256],
             depends_on=[*files, *binary.deps], opts=child)
@@ -121,7 +117,7 @@ class CertificateAuthority(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[service]))
 
         pid_file, unit = _reload_target(access)
-        target = {"config_path": paths.config, "base_digest": text.apply(digest),
+        target = {"config_path": on_host.config, "base_digest": text.apply(digest),
                   "connection": access.connection_dict(), "pid_file": pid_file, "unit": unit,
                   "ca_url": step_ca.ca_url(address), "root_pem": root.cert_pem}
         for body in provisioners:
@@ -141,7 +137,7 @@ class CertificateAuthority(pulumi.ComponentResource):
             "ca": {"api_url": api_url, "root_pem": self.root_pem, "service": service,
                    "provisioner": step_ca.JWK_PROVISIONER, "kid": jwk.apply(lambda k: k["kid"]),
                    "provisioner_key": pulumi.Output.secret(jwk_key.private_key_pem),
-                   "config_path": paths.config, "reload": _reload_target(access)},
+                   "config_path": on_host.config, "reload": _reload_target(access)},
         })
         self.register_outputs({"ca_url": self.ca_url, "acme_directory": self.acme_directory,
                                "root_pem": self.root_pem, "root_fingerprint": self.root_fingerprint,

@@ -44,17 +44,17 @@ class Consul(pulumi.ComponentResource):
         servers = [str(ctx.spec.host(h).address) for h in placed]
         for host_name in placed:
             access = ctx.access(host_name)
-            data_dir = access.path(DATA_DIR)
+            data_dir = DATA_DIR
             text = consul.server_config(host_name, str(access.host.address), servers, None,
                                         datacenter, CONSUL_DOMAIN, data_dir=data_dir)
             dirs = host_dirs(f"{name}-{host_name}-dirs", access,
-                         [data_dir, access.path(CONFIG).rsplit("/", 1)[0]], self)
+                         [data_dir, CONFIG.rsplit("/", 1)[0]], self)
             conf = HostFile(f"{name}-{host_name}-config", access, CONFIG, text,
                             opts=pulumi.ResourceOptions(parent=self, depends_on=[dirs]))
             binary = delivered(ctx, access, "consul")
             HostService(f"{name}-{host_name}-server", access, Daemon(
                 name="consul", description="Consul server (service discovery)",
-                command=[binary.path, "agent", f"-config-file={access.path(CONFIG)}"]),
+                command=[binary.path, "agent", f"-config-file={CONFIG}"]),
                 config=[text, binary.sha256], depends_on=[conf, *binary.deps], opts=child)
 
         agent = consul.agent_config(servers, None, datacenter, CONSUL_DOMAIN)

@@ -94,7 +94,7 @@ def delivered(ctx: CloudContext, access: HostAccess, name: str) -> Delivered:
     found = (ctx.shared.get("delivery") or {}).get((access.host.name, name))
     if found is not None:
         return found
-    return Delivered(access.path(posixpath.join(BIN_DIR, name)), "")
+    return Delivered(posixpath.join(BIN_DIR, name), "")
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,7 @@ def python_runtime(ctx: CloudContext, access: HostAccess) -> PythonRuntime:
     found = (ctx.shared.get("python_runtime") or {}).get(access.host.name)
     if found is not None:
         return found
-    root = access.path(SERVICES_ROOT)
+    root = SERVICES_ROOT
     return PythonRuntime(posixpath.join(root, "current", "venv", "bin", "python"),
                          posixpath.join(root, "current", "src"))
 
@@ -134,7 +134,7 @@ class Delivery(pulumi.ComponentResource):
             platform = platform_of(host)
             for binary in wanted[host.name]:
                 source, sha = build_of(manifest, dist, platform, binary, host.name)
-                path = access.path(posixpath.join(BIN_DIR, binary))
+                path = posixpath.join(BIN_DIR, binary)
                 artifact = Artifact(
                     f"{name}-{host.name}-{binary}", access.connection_dict(),
                     f"{binary} {platform}", source, sha, path,
@@ -153,12 +153,9 @@ class Delivery(pulumi.ComponentResource):
         self.register_outputs({"binaries": self.binaries})
 
     def _debian_packages(self, name: str, ctx: CloudContext, dist: Path) -> dict:
-        """{host: DebianPackages} for the hosts that install their own (not the dev stack's
-        namespace hosts, which share this machine's)."""
+        """{host: DebianPackages}: every host installs the pinned packages it needs."""
         installed, repos = {}, {}
         for host in ctx.spec.hosts:
-            if host.file_root != "/":
-                continue
             access = ctx.access(host.name)
             platform = platform_of(host)
             if platform not in repos and ctx.spec.packages.source == "mirror":
@@ -202,8 +199,8 @@ class Delivery(pulumi.ComponentResource):
             child = pulumi.ResourceOptions(parent=self)
             copy = Artifact(f"{name}-{host.name}-services-bundle", access.connection_dict(),
                             f"{bundle.NAME} {platform}", str(source), sha,
-                            access.path(SERVICES_BUNDLE), mode="0644", opts=child)
-            root = access.path(SERVICES_ROOT)
+                            SERVICES_BUNDLE, mode="0644", opts=child)
+            root = SERVICES_ROOT
             after = [copy, *([packages[host.name]] if host.name in packages else [])]  # python3-venv
             runtime = ServicesRuntime(f"{name}-{host.name}-services", access.connection_dict(),
                                       copy.path, sha, root,

@@ -53,16 +53,15 @@ class DhcpDnsTftp(pulumi.ComponentResource):
         access = ctx.access(host_name)
         listen = dnsmasq.listen_of(spec)
         on_host = dnsmasq.DnsmasqPaths(tftp_root=net.pxe.tftp_root)   # paths as the host sees them
-        paths = on_host.under(access.path)                              # ... through its file root
-        text = dnsmasq.render(spec, paths, inline_resources=False)
+        text = dnsmasq.render(spec, on_host, inline_resources=False)
         child = pulumi.ResourceOptions(parent=self)
 
-        dirs = host_dirs(f"{name}-dirs", access, dnsmasq.directories(spec, paths), self)
+        dirs = host_dirs(f"{name}-dirs", access, dnsmasq.directories(spec, on_host), self)
         conf = HostFile(f"{name}-config", access, on_host.config, text,
                         opts=child)
         check = command.remote.Command(
             f"{name}-check", connection=access.connection(),
-            create=f"# {digest(text)}\ndnsmasq --test -C {shlex.quote(paths.config)}",
+            create=f"# {digest(text)}\ndnsmasq --test -C {shlex.quote(on_host.config)}",
             opts=pulumi.ResourceOptions(parent=self, depends_on=[dirs, conf]))
         boot_files = []
         if net.pxe.enabled:
@@ -70,7 +69,7 @@ class DhcpDnsTftp(pulumi.ComponentResource):
             # first; it then chains to pxe.ipxeScript.
             boot_files.append(command.remote.Command(
                 f"{name}-boot-files", connection=access.connection(),
-                create=pxe_boot_files_command(net.pxe, paths.tftp_root or net.pxe.tftp_root),
+                create=pxe_boot_files_command(net.pxe, on_host.tftp_root or net.pxe.tftp_root),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[dirs])))
         hook = []
         if spec.pushes_leases:
@@ -80,25 +79,25 @@ class DhcpDnsTftp(pulumi.ComponentResource):
             hook.append(HostFile(
                 f"{name}-lease-hook", access, on_host.lease_hook,
                 dnsmasq.lease_hook_script(runtime.python, runtime.pythonpath,
-                                          paths.lease_hook_config),
+                                          on_host.lease_hook_config),
                 mode="0755",
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[dirs, *runtime.deps])))
         # dnsmasq re-reads its hosts files on SIGHUP but not dnsmasq.conf: a config change restarts.
         service = HostService(
             f"{name}-dnsmasq", access,
             Daemon(name="dnsmasq", description="DHCP, DNS and TFTP",
-                   command=["dnsmasq", "--keep-in-foreground", f"--conf-file={paths.config}"]),
+                   command=["dnsmasq", "--keep-in-foreground", f"--conf-file={on_host.config}"]),
             config=[text], depends_on=[check, *boot_files, *hook], opts=child)
 
         target = {
             "connection": access.connection_dict(),
-            "dhcp_hosts_dir": paths.dhcp_hosts_dir, "hosts_dir": paths.hosts_dir,
-            "lease_file": paths.lease_file, "pid_file": paths.pid_file,
+            "dhcp_hosts_dir": on_host.dhcp_hosts_dir, "hosts_dir": on_host.hosts_dir,
+            "lease_file": on_host.lease_file, "pid_file": on_host.pid_file,
         }
         # For the Metadata layer on another host: where the lease hook looks (host's view).
         # "resource": the hook on disk, its interpreter (the host's venv) ready.
-        lease_hook = {"hook": paths.lease_hook, "config": on_host.lease_hook_config,
-                      "key": on_host.lease_hook_key, "key_path": paths.lease_hook_key,
+        lease_hook = {"hook": on_host.lease_hook, "config": on_host.lease_hook_config,
+                      "key": on_host.lease_hook_key, "key_path": on_host.lease_hook_key,
                       "resource": hook[0] if hook else None}
         after_service = pulumi.ResourceOptions(parent=self, depends_on=[service])
         reservations = [

@@ -15,7 +15,6 @@ from components.context import CloudContext
 from components.host import HostFile
 from components.render import iptables
 from components.service_manager import digest
-from stacks.spec import ServiceManager
 
 
 
@@ -41,7 +40,7 @@ class Firewall(pulumi.ComponentResource):
         rules_file = HostFile(f"{name}-rules", access, iptables.RULES_PATH,
                               text, mode="0640",
                               opts=pulumi.ResourceOptions(parent=self))
-        path = shlex.quote(access.path(iptables.RULES_PATH))
+        path = shlex.quote(iptables.RULES_PATH)
         depends = [rules_file] + ([gateway["resource"]] if gateway.get("resource") else [])
         apply = command.remote.Command(
             f"{name}-apply", connection=access.connection(),
@@ -50,17 +49,15 @@ class Firewall(pulumi.ComponentResource):
             delete=f"iptables-restore <<'MAMMATUS_OPEN'\n{iptables.OPEN}MAMMATUS_OPEN",
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends))
 
-        if access.host.service_manager is ServiceManager.systemd:
-            unit = iptables.boot_unit(access.path(iptables.RULES_PATH))
-            unit_path = f"/etc/systemd/system/{iptables.BOOT_UNIT}"
-            unit_file = HostFile(f"{name}-boot-unit", access, unit_path,
-                                 unit,
-                                 opts=pulumi.ResourceOptions(parent=self))
-            command.remote.Command(
-                f"{name}-boot-enable", connection=access.connection(),
-                create=f"# {digest(unit)}\nsystemctl daemon-reload && systemctl enable --now {iptables.BOOT_UNIT}",
-                delete=f"systemctl disable {iptables.BOOT_UNIT} || true",
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[unit_file, apply]))
+        # The same rules again at boot, before the network comes up.
+        unit = iptables.boot_unit(iptables.RULES_PATH)
+        unit_file = HostFile(f"{name}-boot-unit", access, f"/etc/systemd/system/{iptables.BOOT_UNIT}",
+                             unit, opts=pulumi.ResourceOptions(parent=self))
+        command.remote.Command(
+            f"{name}-boot-enable", connection=access.connection(),
+            create=f"# {digest(unit)}\nsystemctl daemon-reload && systemctl enable --now {iptables.BOOT_UNIT}",
+            delete=f"systemctl disable {iptables.BOOT_UNIT} || true",
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[unit_file, apply]))
 
         self.rules_path = rules_file.path
         self.rules = pulumi.Output.from_input(text)

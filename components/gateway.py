@@ -40,7 +40,7 @@ class Gateway(pulumi.ComponentResource):
         sysctl = HostFile(f"{name}-ip-forward-conf", access, SYSCTL_PATH,
                           SYSCTL_CONF,
                           opts=pulumi.ResourceOptions(parent=self))
-        conf = shlex.quote(access.path(SYSCTL_PATH))
+        conf = shlex.quote(SYSCTL_PATH)
         forward = command.remote.Command(
             f"{name}-ip-forward", connection=access.connection(),
             create=f"# {digest(SYSCTL_CONF)}\nsysctl -p {conf} && sysctl -n net.ipv4.ip_forward",

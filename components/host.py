@@ -1,8 +1,8 @@
 """Reaching a host: files and daemons over SSH with the cloud's admin key.
 
-Every component that configures a machine goes through `HostFile` and `HostService`, which are
-pulumi-command remote commands. On a real host the file root is "/" and daemons are systemd
-units; the dev stack's hosts have a per-host file root and no systemd (see service_manager).
+Every component that configures a machine goes through `HostFile` and `HostService`: files
+written over SSH, daemons as systemd units (components/service_manager.py), the same on the dev
+stack's hosts (LXD system containers) as on real machines.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ class HostAccess:
     """How to reach one host: its spec plus the admin private key (a secret Output).
 
     `ready` are resources that must exist before the host answers SSH (the dev stack's
-    namespaces and sshd); every command over this connection waits for them."""
+    containers), then its packages; every command over this connection waits for them."""
     host: Host
     private_key: pulumi.Input[str]
     ready: tuple = ()
@@ -51,14 +51,6 @@ class HostAccess:
             conn["host_key"] = self.host_key
         return conn
 
-    def path(self, path: str) -> str:
-        """A path on the host as seen through its file root ("/etc/x" -> "<root>/etc/x")."""
-        return posixpath.join(self.host.file_root, path.lstrip("/"))
-
-    @property
-    def run_dir(self) -> str:
-        return self.path("/run/mammatus")
-
 
 class HostFile(pulumi.ComponentResource):
     """A file with exact content and mode on a host. Read back on refresh, so a hand edit is
@@ -69,8 +61,7 @@ class HostFile(pulumi.ComponentResource):
                  mode: str = "0644", secret: bool = False,
                  opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("mammatus:host:File", name, None, opts)
-        target = access.path(path)
-        self._file = RemoteFile(f"{name}-write", access.connection_dict(), target, content,
+        self._file = RemoteFile(f"{name}-write", access.connection_dict(), path, content,
                                 mode=mode, secret=secret, opts=pulumi.ResourceOptions(parent=self))
         # Known once the file is written, so whatever reads `path` waits for the write.
         self.path = self._file.path
@@ -87,7 +78,7 @@ class HostService(pulumi.ComponentResource):
                  opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("mammatus:host:Service", name, None, opts)
         daemon = Daemon(**{**daemon.__dict__, "config_digest": digest(*config)})
-        create, update, delete = lifecycle(access.host.service_manager, daemon, access.run_dir)
+        create, update, delete = lifecycle(daemon)
         self._command = command.remote.Command(
             f"{name}-run", connection=access.connection(), create=create, update=update,
             delete=delete,

@@ -85,16 +85,15 @@ class LoadBalancer(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         domain = domain_of(ctx)
         on_host = traefik.TraefikPaths()
-        paths = on_host.under(access.path)
         acme = ctx.shared.get("ca_acme_directory")
         root_pem = ctx.shared.get("ca_root_pem")
         resolver = traefik.RESOLVER if acme is not None and root_pem is not None else None
 
         dirs = host_dirs(f"{name}-dirs", access,
-                         [paths.dynamic_dir, *parent_dirs(paths.acme_storage, paths.static)], self)
+                         [on_host.dynamic_dir, *parent_dirs(on_host.acme_storage, on_host.static)], self)
         after_dirs = pulumi.ResourceOptions(parent=self, depends_on=[dirs])
         static = pulumi.Output.from_input(acme).apply(
-            lambda directory: traefik.static_config(paths, directory if resolver else None,
+            lambda directory: traefik.static_config(on_host, directory if resolver else None,
                                                     f"admin@{domain}"))
         files = [HostFile(f"{name}-static", access, on_host.static, static,
                           opts=after_dirs)]
@@ -105,8 +104,8 @@ class LoadBalancer(pulumi.ComponentResource):
         binary = delivered(ctx, access, "traefik")
         service = HostService(f"{name}-traefik", access, Daemon(
             name="traefik", description="traefik (load balancer)",
-            command=[binary.path, f"--configFile={paths.static}"]),
-            config=[traefik.static_config(paths, "acme" if resolver else None, ""), binary.sha256],
+            command=[binary.path, f"--configFile={on_host.static}"]),
+            config=[traefik.static_config(on_host, "acme" if resolver else None, ""), binary.sha256],
             depends_on=[*files, *binary.deps, *([ca["service"]] if "service" in ca else [])],
             opts=child)
         self.route_resources = [Route(f"{name}-route-{r.name}", ctx, access, r, resolver,

@@ -84,13 +84,13 @@ class Nats(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         listen = nats_listen_host(ctx)
         text = nats.render(server_name=f"mammatus-{access.host.name}", listen_host=listen,
-                           port=NATS_PORT, store_dir=access.path(NATS_STORE))
+                           port=NATS_PORT, store_dir=NATS_STORE)
         conf = HostFile(f"{name}-config", access, NATS_CONFIG, text, opts=child)
         binary = delivered(ctx, access, "nats-server")
         service = HostService(
             f"{name}-nats-server", access,
             Daemon(name="nats", description="NATS with JetStream",
-                   command=[binary.path, "-c", access.path(NATS_CONFIG)]),
+                   command=[binary.path, "-c", NATS_CONFIG]),
             config=[text, binary.sha256], depends_on=[conf, *binary.deps], opts=child)
         url = nats.client_url(listen, NATS_PORT)
         ctx.shared["nats"] = {"url": url, "host": access.host.name, "service": service}
@@ -120,8 +120,8 @@ def _aws_service(component: pulumi.ComponentResource, name: str, ctx: CloudConte
                      pulumi.Output.secret(text), mode="0600", opts=child)
     address = str(access.host.address)
     args = ["--listen", f"{address}:{port}", "--nats", shared_nats["url"],
-            "--credentials", access.path(cred_path), "--region", REGION,
-            *extra_args(address, access.path(cred_path))]
+            "--credentials", cred_path, "--region", REGION,
+            *extra_args(address, cred_path)]
     daemon, runtime = python_daemon(ctx, access, kind, f"services.{kind}", args,
                                     f"{kind.upper()} API (Mammatus, on NATS)")
     service = HostService(f"{name}-{kind}", access, daemon, config=[" ".join(args)],
@@ -173,7 +173,7 @@ class Notifications(pulumi.ComponentResource):
                              opts=child)
         key_file = HostFile(f"{name}-signing-key-file", access, SIGNING_KEY,
                             pulumi.Output.secret(key.private_key_pem), mode="0600", opts=child)
-        return (["--signing-cert", access.path(SIGNING_CERT), "--signing-key", access.path(SIGNING_KEY)],
+        return (["--signing-cert", SIGNING_CERT, "--signing-key", SIGNING_KEY],
                 [cert_file, key_file])
 
 

@@ -89,13 +89,13 @@ class Metadata(pulumi.ComponentResource):
             key_files.append(HostFile(f"{name}-lease-push-key", access, LEASE_PUSH_KEY,
                                       push_key.result, mode="0600", secret=True, opts=child))
             push = {"listen": f"{access.host.address}:{metadata_config.LEASE_PUSH_PORT}",
-                    "secret_file": access.path(LEASE_PUSH_KEY),
-                    "state_file": access.path(PUSHED_LEASES)}
+                    "secret_file": LEASE_PUSH_KEY,
+                    "state_file": PUSHED_LEASES}
 
         def render(vd) -> str:
             return metadata_config.render_config(
-                spec, listen=listen, inventory_path=access.path(INVENTORY), lease_files=leases,
-                vendor_data=vd or None, token_secret_file=access.path(TOKEN_KEY), lease_push=push)
+                spec, listen=listen, inventory_path=INVENTORY, lease_files=leases,
+                vendor_data=vd or None, token_secret_file=TOKEN_KEY, lease_push=push)
 
         # Plain vendor-data gives a plain config text, whose changes restart the service; with
         # vendor-data still to be computed (Outputs) the text is an Output and only the flags are
@@ -106,7 +106,7 @@ class Metadata(pulumi.ComponentResource):
         conf = HostFile(f"{name}-config", access, CONFIG, text, opts=child)
         inv = HostFile(f"{name}-inventory", access, INVENTORY, inventory,
                        opts=child)
-        args = ["--listen", listen, "--config", access.path(CONFIG), "--no-access-log"]
+        args = ["--listen", listen, "--config", CONFIG, "--no-access-log"]
         # The service re-reads the inventory file itself; config changes restart it.
         daemon, runtime = python_daemon(ctx, access, "metadata", "services.metadata", args,
                                         "instance metadata")

@@ -52,17 +52,14 @@ class Monitoring(pulumi.ComponentResource):
 
         # InfluxDB
         i_host = influx.InfluxPaths()
-        i_paths = i_host.under(access.path)
-        i_text = influx.influxdb_config(i_paths)
+        i_text = influx.influxdb_config(i_host)
         k_host = kapacitor.KapacitorPaths()
-        k_paths = k_host.under(access.path)
         g_host = grafana.GrafanaPaths()
-        g_paths = g_host.under(access.path)
         dirs = host_dirs(f"{name}-dirs", access, [
-            i_paths.data_root, *parent_dirs(i_paths.config, i_paths.chronograf_db),
-            k_paths.data_dir, f"{k_paths.load_dir}/tasks", *parent_dirs(k_paths.config, k_paths.alerts_log),
-            g_paths.data, g_paths.dashboards, f"{g_paths.provisioning}/datasources",
-            f"{g_paths.provisioning}/dashboards", *parent_dirs(g_paths.config)], self)
+            i_host.data_root, *parent_dirs(i_host.config, i_host.chronograf_db),
+            k_host.data_dir, f"{k_host.load_dir}/tasks", *parent_dirs(k_host.config, k_host.alerts_log),
+            g_host.data, g_host.dashboards, f"{g_host.provisioning}/datasources",
+            f"{g_host.provisioning}/dashboards", *parent_dirs(g_host.config)], self)
         after_dirs = pulumi.ResourceOptions(parent=self, depends_on=[dirs])
 
         def file(suffix, path, text, mode="0644"):
@@ -72,12 +69,12 @@ class Monitoring(pulumi.ComponentResource):
         i_conf = file("influxdb-config", i_host.config, i_text)
         influxd = HostService(f"{name}-influxdb", access, Daemon(
             name="influxdb", description="InfluxDB (metrics)",
-            command=["/usr/bin/influxd", "-config", i_paths.config]),
+            command=["/usr/bin/influxd", "-config", i_host.config]),
             config=[i_text], depends_on=[i_conf], opts=child)
 
         # Kapacitor with the alert rules
-        k_text = kapacitor.kapacitor_config(k_paths, local_influx, access.host.name)
-        tasks = kapacitor.alert_tasks(k_paths)
+        k_text = kapacitor.kapacitor_config(k_host, local_influx, access.host.name)
+        tasks = kapacitor.alert_tasks(k_host)
         k_files = [file("kapacitor-config", k_host.config, k_text)]
         # The same tasks keyed by their paths as the host sees them (HostFile maps them).
         for on_host, script in zip(kapacitor.alert_tasks(k_host), tasks.values()):
@@ -85,12 +82,12 @@ class Monitoring(pulumi.ComponentResource):
             k_files.append(file(f"kapacitor-task-{rule}", on_host, script))
         HostService(f"{name}-kapacitor", access, Daemon(
             name="kapacitor", description="Kapacitor (alerts)",
-            command=["/usr/bin/kapacitord", "-config", k_paths.config]),
+            command=["/usr/bin/kapacitord", "-config", k_host.config]),
             config=[k_text, *tasks.values()], depends_on=[*k_files, influxd], opts=child)
 
         # Chronograf
         chronograf_cmd = influx.chronograf_command("/usr/bin/chronograf",
-                                                   i_paths, local_influx, kapacitor_url)
+                                                   i_host, local_influx, kapacitor_url)
         HostService(f"{name}-chronograf", access, Daemon(
             name="chronograf", description="Chronograf (TICK UI)", command=chronograf_cmd),
             depends_on=[influxd], opts=child)
@@ -99,10 +96,10 @@ class Monitoring(pulumi.ComponentResource):
         password = random.RandomPassword(f"{name}-grafana-admin", length=24, special=False, opts=child)
         grafana_fqdn = fqdn("grafana", domain)
         ini = pulumi.Output.secret(password.result).apply(
-            lambda p: grafana.grafana_ini(g_paths, p, grafana_fqdn))
+            lambda p: grafana.grafana_ini(g_host, p, grafana_fqdn))
         g_texts = {
             "grafana-datasource": (g_host.datasource_file, grafana.datasource_yaml(influx_url)),
-            "grafana-dashboards": (g_host.dashboard_provider_file, grafana.dashboard_provider_yaml(g_paths)),
+            "grafana-dashboards": (g_host.dashboard_provider_file, grafana.dashboard_provider_yaml(g_host)),
             "grafana-dashboard-hosts": (g_host.dashboard_file, grafana.hosts_dashboard()),
         }
         g_files = [file("grafana-config", g_host.config, ini, mode="0600")]
@@ -110,7 +107,7 @@ class Monitoring(pulumi.ComponentResource):
         HostService(f"{name}-grafana", access, Daemon(
             name="grafana", description="Grafana (dashboards)",
             command=["/usr/sbin/grafana-server",
-                     f"--config={g_paths.config}", "--homepath=/usr/share/grafana"]),
+                     f"--config={g_host.config}", "--homepath=/usr/share/grafana"]),
             config=[t for _, t in g_texts.values()], depends_on=g_files, opts=child)
 
         # Telegraf on every host
@@ -125,7 +122,7 @@ class Monitoring(pulumi.ComponentResource):
             binary = delivered(ctx, host_access, "telegraf")
             HostService(f"{name}-telegraf-{host.name}", host_access, Daemon(
                 name="telegraf", description="Telegraf (host metrics)",
-                command=[binary.path, f"--config={host_access.path(TELEGRAF_CONFIG)}"]),
+                command=[binary.path, f"--config={TELEGRAF_CONFIG}"]),
                 config=[text, binary.sha256], depends_on=[conf, *binary.deps], opts=child)
             telegraf_hosts.append(host.name)
 
@@ -133,14 +130,13 @@ class Monitoring(pulumi.ComponentResource):
         if spec.gateway is not None and spec.network is not None:
             gw = ctx.access(spec.gateway.host)
             n_host = ntopng.NtopngPaths()
-            n_paths = n_host.under(gw.path)
-            n_text = ntopng.ntopng_config(n_paths, [spec.gateway.lan_interface], [spec.network.lan_subnet])
-            n_dirs = host_dirs(f"{name}-ntopng-dirs", gw, [n_paths.data_dir], self)
+            n_text = ntopng.ntopng_config(n_host, [spec.gateway.lan_interface], [spec.network.lan_subnet])
+            n_dirs = host_dirs(f"{name}-ntopng-dirs", gw, [n_host.data_dir], self)
             n_conf = HostFile(f"{name}-ntopng-config", gw, n_host.config, n_text,
                               opts=pulumi.ResourceOptions(parent=self, depends_on=[n_dirs]))
             HostService(f"{name}-ntopng", gw, Daemon(
                 name="ntopng", description="ntopng (gateway traffic)",
-                command=["/usr/bin/ntopng", n_paths.config]),
+                command=["/usr/bin/ntopng", n_host.config]),
                 config=[n_text], depends_on=[n_conf], opts=child)
 
         self.influx_url = pulumi.Output.from_input(influx_url)

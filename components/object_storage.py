@@ -59,12 +59,12 @@ class ObjectStorage(pulumi.ComponentResource):
                        password.result.apply(env_file), mode="0600",
                        opts=child)
         binary = delivered(ctx, access, "minio")
-        command = [binary.path, "server", access.path(DATA_DIR), "--address",
+        command = [binary.path, "server", DATA_DIR, "--address",
                    f"{address}:{API_PORT}", "--console-address", f"{address}:{CONSOLE_PORT}"]
         service = HostService(
             f"{name}-minio", access,
             Daemon(name="minio", description="MinIO object storage", command=command,
-                   environment={"MINIO_CONFIG_ENV_FILE": access.path(ENV_FILE)}),
+                   environment={"MINIO_CONFIG_ENV_FILE": ENV_FILE}),
             config=[" ".join(command), binary.sha256], depends_on=[env, *binary.deps], opts=child)
 
         # Known but for the secret, so a preview can check it (the providers keep it secret).

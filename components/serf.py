@@ -36,23 +36,22 @@ class Serf(pulumi.ComponentResource):
         members = []
         for access in ctx.accesses():
             host = access.host
-            paths = on_host.under(access.path)
             dirs = host_dirs(f"{name}-{host.name}-dirs", access,
-                         [paths.handlers_dir, paths.snapshot.rsplit("/", 1)[0],
-                          paths.config.rsplit("/", 1)[0]], self)
+                         [on_host.handlers_dir, on_host.snapshot.rsplit("/", 1)[0],
+                          on_host.config.rsplit("/", 1)[0]], self)
             after_dirs = pulumi.ResourceOptions(parent=self, depends_on=[dirs])
             scripts = serf.handler_files(on_host.handlers_dir)
             files = [HostFile(f"{name}-{host.name}-handler-{path.rsplit('/', 1)[1].removesuffix('.sh')}",
                               access, path, script, mode="0755",
                               opts=after_dirs)
                      for path, script in scripts.items()]
-            text = encrypt_key.apply(lambda k, h=host, p=paths: serf.host_config(spec, h, k, p))
+            text = encrypt_key.apply(lambda k, h=host, p=on_host: serf.host_config(spec, h, k, p))
             files.append(HostFile(f"{name}-{host.name}-config", access, on_host.config,
                                   text, mode="0600", opts=after_dirs))
             HostService(f"{name}-{host.name}-agent", access, Daemon(
                 name="serf", description="Serf agent (command and control)",
-                command=["/usr/bin/serf", "agent", f"-config-file={paths.config}"]),
-                config=[*scripts.values(), serf.host_config(spec, host, "", paths)],
+                command=["/usr/bin/serf", "agent", f"-config-file={on_host.config}"]),
+                config=[*scripts.values(), serf.host_config(spec, host, "", on_host)],
                 depends_on=files, opts=child)
             members.append(host.name)
 

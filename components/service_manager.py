@@ -1,8 +1,8 @@
-"""The service-manager seam: how a daemon is started, restarted and stopped on a host.
+"""How a daemon is started, restarted and stopped on a host: a systemd unit per daemon.
 
-Everything above it (components, renderers) is one code path; only these command texts differ
-between a real host (systemd units) and the dev stack's namespace hosts (no systemd: pid files).
-Pure functions, unit-tested on their text and run for real by the e2e tests.
+Every host, the dev stack's included (LXD system containers with systemd as PID 1), runs the
+same units. Pure functions, unit-tested on their text, run under a real systemd by
+tests/integration/components/test_systemd_service_manager.py and by the e2e tests.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
-from stacks.spec import ServiceManager
 
 
 @dataclass(frozen=True)
@@ -99,30 +98,6 @@ def _systemd(daemon: Daemon) -> tuple[str, str, str]:
     return create, update, delete
 
 
-def _direct(daemon: Daemon, run_dir: str) -> tuple[str, str, str]:
-    unit = unit_name(daemon)
-    pid = f"{run_dir}/{unit}.pid"
-    log = f"{run_dir}/{unit}.log"
-    env = " ".join(shlex.quote(f"{k}={v}") for k, v in sorted(daemon.environment.items()))
-    stop = (f"if [ -f {pid} ]; then p=$(cat {pid}); kill $p 2>/dev/null || true; "
-            f"for i in $(seq 50); do kill -0 $p 2>/dev/null || break; sleep 0.1; done; "
-            f"kill -9 $p 2>/dev/null || true; rm -f {pid}; fi")
-    start = (f"mkdir -p {run_dir} && {stop}; "
-             f"setsid env {env} {shlex.join(daemon.command)} >>{log} 2>&1 </dev/null & "
-             f"echo $! > {pid}; sleep 0.3; kill -0 $(cat {pid}) || {{ tail -20 {log}; exit 1; }}")
-    create = f"# config {daemon.config_digest}\n{start}"
-    if daemon.reload_signal:
-        update = (f"# config {daemon.config_digest}\n"
-                  f"if [ -f {pid} ] && kill -0 $(cat {pid}) 2>/dev/null; "
-                  f"then kill -{daemon.reload_signal} $(cat {pid}); else {start}; fi")
-    else:
-        update = create
-    return create, update, stop
-
-
-def lifecycle(manager: ServiceManager, daemon: Daemon, run_dir: str = "/run/mammatus"
-              ) -> tuple[str, str, str]:
-    """(create, update, delete) shell texts for one daemon under the given service manager."""
-    if manager is ServiceManager.systemd:
-        return _systemd(daemon)
-    return _direct(daemon, run_dir)
+def lifecycle(daemon: Daemon) -> tuple[str, str, str]:
+    """(create, update, delete) shell texts for one daemon's systemd unit."""
+    return _systemd(daemon)

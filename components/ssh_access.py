@@ -17,7 +17,6 @@ from components.context import CloudContext
 from components.host import HostAccess, HostFile
 from components.render import sshd
 from components.service_manager import digest
-from stacks.spec import ServiceManager
 
 STAGED_CONFIG = "/etc/mammatus/ssh/sshd_config"
 LIVE_CONFIG = "/etc/ssh/sshd_config"
@@ -25,27 +24,20 @@ PID_FILE = "/run/sshd.pid"
 
 
 def host_config(access: HostAccess) -> str:
-    """The sshd_config of one host, its paths seen through the host's file root."""
+    """The sshd_config of one host."""
     return sshd.render(
         port=access.host.ssh_port,
-        authorized_keys_dir=access.path(sshd.AUTHORIZED_KEYS_DIR),
-        host_keys=[access.path(p) for p in sshd.host_key_paths()],
-        pid_file=access.path(PID_FILE))
+        authorized_keys_dir=sshd.AUTHORIZED_KEYS_DIR,
+        host_keys=list(sshd.host_key_paths()),
+        pid_file=PID_FILE)
 
 
 def reload_command(access: HostAccess, text: str) -> str:
     """Generates missing host keys, checks the staged config, installs it and reloads sshd."""
-    root = shlex.quote(access.host.file_root)
-    staged = shlex.quote(access.path(STAGED_CONFIG))
-    live = shlex.quote(access.path(LIVE_CONFIG))
-    if access.host.service_manager is ServiceManager.systemd:
-        reload = "systemctl reload ssh.service 2>/dev/null || systemctl reload sshd.service"
-    else:
-        pid = shlex.quote(access.path(PID_FILE))
-        reload = f'if [ -s {pid} ]; then kill -HUP "$(cat {pid})"; fi'
-    keygen = "ssh-keygen -A" if access.host.file_root == "/" else f"ssh-keygen -A -f {root}"
+    staged, live = shlex.quote(STAGED_CONFIG), shlex.quote(LIVE_CONFIG)
+    reload = "systemctl reload ssh.service 2>/dev/null || systemctl reload sshd.service"
     return (f"# sshd_config {digest(text)}\n"
-            f"mkdir -p {shlex.quote(access.path('/etc/ssh'))} && {keygen} && "
+            f"mkdir -p /etc/ssh && ssh-keygen -A && "
             f"sshd -t -f {staged} && install -m 0644 {staged} {live} && {reload}")
 
 
@@ -59,10 +51,7 @@ class SshAccess(pulumi.ComponentResource):
     hosts: pulumi.Output[list]
     authorized_keys_files: pulumi.Output[dict]
 
-    def __init__(self, name: str, ctx: CloudContext, opts: Optional[pulumi.ResourceOptions] = None,
-                 manage_sshd: bool = True):
-        """manage_sshd=False: the admin key only, for hosts whose sshd something else runs
-        (the dev stack's DevBoxPlane renders the same sshd_config for its namespace hosts)."""
+    def __init__(self, name: str, ctx: CloudContext, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("mammatus:access:SshAccess", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         # The key file outlives a destroy: removing it first would lock the program out of the
@@ -77,8 +66,6 @@ class SshAccess(pulumi.ComponentResource):
                                 ctx.admin_public_key).apply(lambda key: key.strip() + "\n"),
                             opts=keep)
             key_files[host] = keys.path
-            if not manage_sshd:
-                continue
             text = host_config(access)
             staged = HostFile(f"{name}-{host}-sshd-config", access, STAGED_CONFIG,
                               text,

@@ -41,12 +41,11 @@ class Vault(pulumi.ComponentResource):
                                       dns_names=[host_fqdn, "localhost"],
                                       ip_addresses=[address, "127.0.0.1"], parent=self)
         on_host = vault.VaultPaths()
-        paths = on_host.under(access.path)
         api_addr = vault.vault_url(host_fqdn)
-        text = vault.server_config(paths, access.host.name, api_addr,
+        text = vault.server_config(on_host, access.host.name, api_addr,
                                    f"https://{address}:{vault.CLUSTER_PORT}")
         dirs = host_dirs(f"{name}-dirs", access,
-                         [paths.data_dir, *parent_dirs(paths.tls_cert, paths.config)], self)
+                         [on_host.data_dir, *parent_dirs(on_host.tls_cert, on_host.config)], self)
         after_dirs = pulumi.ResourceOptions(parent=self, depends_on=[dirs])
         chain = full_chain(cert)
         files = [
@@ -59,7 +58,7 @@ class Vault(pulumi.ComponentResource):
         ]
         HostService(f"{name}-server", access, Daemon(
             name="vault", description="Vault server (secrets)",
-            command=["/usr/bin/vault", "server", f"-config={paths.config}"]),
+            command=["/usr/bin/vault", "server", f"-config={on_host.config}"]),
             config=[text], depends_on=files, opts=child)
 
         add_vendor_data(ctx, "vault", vendor_data.vault_agent_part(api_addr),

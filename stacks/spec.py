@@ -41,11 +41,6 @@ class Role(str, Enum):
     storage = "storage"      # LIO iSCSI targets, MinIO
 
 
-class ServiceManager(str, Enum):
-    systemd = "systemd"   # real hosts: units, enable --now, restart on config change
-    direct = "direct"     # the dev stack's namespace hosts (no systemd): pid files
-
-
 class Host(Model):
     name: str = Field(pattern=NAME)
     address: ipaddress.IPv4Address
@@ -53,24 +48,12 @@ class Host(Model):
     ssh_port: int = Field(22, ge=1, le=65535)
     arch: Arch = Arch.amd64
     roles: list[Role] = Field(min_length=1)
-    service_manager: ServiceManager = ServiceManager.systemd
-    # Where the host's files live: "/" on a real host; a per-host directory in the dev stack.
-    file_root: str = "/"
-    # The dev stack runs each host in a network namespace of this name.
-    netns: Optional[str] = None
     # The host's LAN port: the parent of compute hosts' macvlan NICs (mammatus:network:Networking).
     lan_interface: str = Field("eth0", pattern=r"^[A-Za-z0-9_.:-]{1,15}$")
     # The host's SSH public host key ("ssh-ed25519 AAAA…", as in known_hosts): when given,
     # every connection checks it and refuses another. The dev stack pins the keys it generates.
     host_key: Optional[str] = Field(
         None, pattern=r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+=*( \S.*)?$")
-
-    @field_validator("file_root")
-    @classmethod
-    def _absolute(cls, value: str) -> str:
-        if not os.path.isabs(value):
-            raise ValueError(f"must be an absolute path, got {value!r}")
-        return os.path.normpath(value)
 
 
 class Gateway(Model):

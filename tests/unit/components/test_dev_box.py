@@ -18,9 +18,9 @@ def dev_spec():
     return load_stack_file(ROOT / "Pulumi.dev.yaml")
 
 
-def test_dev_hosts_are_plain_hosts_systemd_and_their_own_root():
+def test_dev_hosts_are_plain_hosts_with_pinned_keys_of_the_plane():
     control = dev_spec().host("control")
-    assert control.service_manager.value == "systemd" and control.file_root == "/"
+    assert control.host_key is None and control.ssh_user == "root"
 
 
 def test_the_gateway_has_its_lan_and_wan_ports_on_the_two_bridges():

@@ -46,16 +46,6 @@ def test_systemd_hosts_restore_the_rules_at_boot(home):
     assert mocks.named("fw").typ == "mammatus:network:Firewall"
 
 
-def test_direct_hosts_have_no_boot_unit():
-    spec = stack_spec("lab")
-    hosts = [h.model_copy(update={"service_manager": "direct", "file_root": "/srv/dev/gw"})
-             if h.name == "gw" else h for h in spec.hosts]
-    mocks, _ = build(spec.model_copy(update={"hosts": hosts}), "dev-fw")
-    names = [r.name for r in mocks.resources if r.name.startswith("dev-fw-")]
-    assert "dev-fw-apply" in names and not any("boot" in n for n in names)
-    assert "iptables-restore /srv/dev/gw/etc/iptables/rules.v4" in mocks.named("dev-fw-apply").inputs["create"]
-
-
 def test_the_gateway_layer_comes_first():
     ctx = context(stack_spec("lab"))
     with pytest.raises(ValueError, match="Gateway layer before the Firewall"):

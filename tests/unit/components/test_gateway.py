@@ -34,15 +34,6 @@ def test_the_nat_rule_is_published_for_the_firewall(lab):
     assert shared["resource"] is gw
 
 
-def test_a_dev_host_gets_the_sysctl_file_under_its_file_root():
-    spec = stack_spec("lab")
-    hosts = [h.model_copy(update={"file_root": "/srv/dev/gw", "service_manager": "direct"})
-             if h.name == "gw" else h for h in spec.hosts]
-    ctx = context(spec.model_copy(update={"hosts": hosts}))
-    mocks, _ = registered(lambda: Gateway("dev-gw", ctx))
-    assert "sysctl -p /srv/dev/gw/etc/sysctl.d/" in mocks.named("dev-gw-ip-forward").inputs["create"]
-
-
 def test_no_gateway_in_the_spec_is_a_clear_error():
     with pytest.raises(ValueError, match="mammatus:gateway"):
         registered(lambda: Gateway("x", context(StackSpec(runDir="/tmp/x"))))

@@ -10,39 +10,36 @@ from components.service_manager import Daemon  # noqa: E402
 from stacks.spec import Host  # noqa: E402
 
 REAL = Host(name="gw", address="10.0.0.1", roles=["gateway"], ssh_user="admin")
-DEV = Host(name="gw", address="10.0.0.1", roles=["gateway"], service_manager="direct",
-           file_root="/var/lib/mammatus/dev/hosts/gw")
 
 
 @pulumi.runtime.test
-def test_file_is_written_through_the_hosts_file_root():
-    f = HostFile("dev-conf", HostAccess(DEV, "KEY"), "/etc/dnsmasq.conf", "port=53\n", mode="0600")
+def test_file_is_written_at_its_path_on_the_host():
+    f = HostFile("conf", HostAccess(REAL, "KEY"), "/etc/dnsmasq.conf", "port=53\n", mode="0600")
 
     def check(path):
-        assert path == "/var/lib/mammatus/dev/hosts/gw/etc/dnsmasq.conf"
-        assert MOCKS.named("dev-conf-write").typ == "pulumi-python:dynamic/host:RemoteFile"
-        cmd = MOCKS.inputs("dev-conf-write")
+        assert path == "/etc/dnsmasq.conf"
+        assert MOCKS.named("conf-write").typ == "pulumi-python:dynamic/host:RemoteFile"
+        cmd = MOCKS.inputs("conf-write")
         assert cmd["content"] == "port=53\n"
         assert cmd["mode"] == "0600" and cmd["path"] == path
         conn = cmd["connection"]
-        assert (conn["host"], conn["user"], conn["private_key"]) == ("10.0.0.1", "root", "KEY")
+        assert (conn["host"], conn["user"], conn["private_key"]) == ("10.0.0.1", "admin", "KEY")
     return f.path.apply(check)
 
 
 @pulumi.runtime.test
-def test_service_uses_the_hosts_service_manager_and_tracks_its_config():
+def test_service_is_a_systemd_unit_that_tracks_its_config():
     daemon = Daemon("serf", ["serf", "agent", "-config-file", "/etc/serf.json"])
     real = HostService("real-serf", HostAccess(REAL, "KEY"), daemon, config=["{}"])
-    dev = HostService("dev-serf", HostAccess(DEV, "KEY"), daemon, config=["{}"])
+    other = HostService("real-serf-2", HostAccess(REAL, "KEY"), daemon, config=["{\"x\": 1}"])
 
     def check(_):
-        real_cmd = MOCKS.inputs("real-serf-run")
-        dev_cmd = MOCKS.inputs("dev-serf-run")
-        assert "systemctl enable --now mammatus-serf" in real_cmd["create"]
-        assert real_cmd["connection"]["user"] == "admin"
-        assert "/var/lib/mammatus/dev/hosts/gw/run/mammatus/mammatus-serf.pid" in dev_cmd["create"]
-        assert "systemctl" not in dev_cmd["create"]
-    return pulumi.Output.all(real.unit, dev.unit, real.urn, dev.urn).apply(check)
+        cmd = MOCKS.inputs("real-serf-run")
+        assert "systemctl enable --now mammatus-serf" in cmd["create"]
+        assert cmd["connection"]["user"] == "admin"
+        # Another config text is another unit text: the update restarts the daemon.
+        assert MOCKS.inputs("real-serf-2-run")["update"] != cmd["update"]
+    return pulumi.Output.all(real.unit, other.unit, real.urn, other.urn).apply(check)
 
 
 HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGlvdGVzdGtleQ"

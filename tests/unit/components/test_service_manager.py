@@ -1,5 +1,4 @@
 from components.service_manager import Daemon, digest, lifecycle, systemd_unit
-from stacks.spec import ServiceManager
 
 DNSMASQ = Daemon(name="dnsmasq", command=["dnsmasq", "-k", "-C", "/etc/dnsmasq.conf"],
                  config_digest="abc", reload_signal="HUP", environment={"A": "1 2"})
@@ -13,23 +12,21 @@ def test_systemd_unit_runs_the_foreground_command_and_restarts_on_failure():
 
 
 def test_systemd_lifecycle_enables_reloads_and_disables():
-    create, update, delete = lifecycle(ServiceManager.systemd, DNSMASQ)
+    create, update, delete = lifecycle(DNSMASQ)
     assert "systemctl enable --now mammatus-dnsmasq" in create
     assert "systemctl reload mammatus-dnsmasq" in update
     assert "systemctl disable --now mammatus-dnsmasq" in delete
     assert "rm -f /etc/systemd/system/mammatus-dnsmasq.service" in delete
 
 
-def test_direct_lifecycle_uses_pid_files_under_the_run_dir():
-    create, update, delete = lifecycle(ServiceManager.direct, DNSMASQ, "/srv/h1/run/mammatus")
-    assert "echo $! > /srv/h1/run/mammatus/mammatus-dnsmasq.pid" in create
-    assert "kill -HUP $(cat /srv/h1/run/mammatus/mammatus-dnsmasq.pid)" in update
-    assert "kill $p" in delete and "systemctl" not in create + update + delete
+def test_units_keep_their_runtime_directory_across_a_reboot():
+    unit = systemd_unit(DNSMASQ)
+    assert "RuntimeDirectory=mammatus\n" in unit and "RuntimeDirectoryPreserve=yes\n" in unit
 
 
 def test_config_digest_changes_the_commands_so_pulumi_sees_a_change():
-    a = lifecycle(ServiceManager.direct, Daemon("x", ["x"], config_digest=digest("one")))
-    b = lifecycle(ServiceManager.direct, Daemon("x", ["x"], config_digest=digest("two")))
+    a = lifecycle(Daemon("x", ["x"], config_digest=digest("one")))
+    b = lifecycle(Daemon("x", ["x"], config_digest=digest("two")))
     assert a[0] != b[0] and a[2] == b[2]
 
 

@@ -35,23 +35,3 @@ def test_config_is_checked_before_install_and_sshd_reloaded(lab):
     install = create.index("install -m 0644 /etc/mammatus/ssh/sshd_config /etc/ssh/sshd_config")
     assert check < install < create.index("systemctl reload ssh.service")
     assert "ssh-keygen -A &&" in create
-
-
-def test_dev_hosts_use_their_file_root_and_signal_sshd():
-    spec = stack_spec("lab")
-    hosts = [h.model_copy(update={"service_manager": "direct", "file_root": f"/srv/dev/{h.name}"})
-             for h in spec.hosts]
-    mocks, _ = registered(lambda: SshAccess("dev", context(spec.model_copy(update={"hosts": hosts}))))
-    create = mocks.named("dev-node-1-sshd-reload").inputs["create"]
-    assert "ssh-keygen -A -f /srv/dev/node-1" in create
-    assert 'kill -HUP "$(cat /srv/dev/node-1/run/sshd.pid)"' in create
-    text = mocks.named("dev-node-1-sshd-config-write").inputs["content"]
-    assert "HostKey /srv/dev/node-1/etc/ssh/ssh_host_ed25519_key" in text
-    assert mocks.named("dev").typ == "mammatus:access:SshAccess"
-
-
-def test_key_only_mode_leaves_sshd_to_its_owner():
-    mocks, _ = registered(lambda: SshAccess("keys-only", context(stack_spec("lab")), manage_sshd=False))
-    names = [r.name for r in mocks.resources if r.name.startswith("keys-only-")]
-    assert "keys-only-gw-authorized-keys-write" in names
-    assert not any("sshd" in n for n in names)

@@ -82,15 +82,6 @@ def test_pxe_disabled_means_no_tftp():
     assert "enable-tftp" not in text and not any(l.startswith("dhcp-boot") for l in text)
 
 
-def test_paths_map_into_a_file_root():
-    paths = dnsmasq.DnsmasqPaths(tftp_root="/srv/tftp").under(lambda p: "/r" + p)
-    assert paths.config == "/r/etc/mammatus/dnsmasq/dnsmasq.conf"
-    assert paths.tftp_root == "/r/srv/tftp"
-    text = lines(stack_spec("lab"), paths=paths)
-    assert "pid-file=/r/run/mammatus/dnsmasq.pid" in text and "tftp-root=/r/srv/tftp" in text
-    assert "/r/srv/tftp" in dnsmasq.directories(stack_spec("lab"), paths)
-
-
 def test_no_network_no_dnsmasq():
     with pytest.raises(ValueError, match="mammatus:network"):
         dnsmasq.render(StackSpec(runDir="/tmp/x"))
@@ -105,4 +96,3 @@ def test_instances_get_a_route_to_the_metadata_service_off_the_router():
                      f"{control},0.0.0.0/0,{home.gateway.lan_address}"]
     # lab: metadata on the gateway itself, the default route already leads there
     assert not any("classless-static-route" in l for l in lines(stack_spec("lab")))
-

@@ -30,12 +30,12 @@ def test_jwk_refuses_other_curves():
 
 
 def test_ca_json_has_files_names_and_both_provisioners():
-    paths = step_ca.StepCaPaths().under(lambda p: "/srv/gw" + p)
+    paths = step_ca.StepCaPaths()
     jwk = step_ca.jwk_from_public_pem(_pub(ec.generate_private_key(ec.SECP256R1())))
     config = json.loads(step_ca.ca_config(
         paths, step_ca.dns_names_for("ca.mammatus", "10.0.0.2"),
         [step_ca.acme_provisioner(), step_ca.jwk_provisioner(jwk)]))
-    assert config["root"] == "/srv/gw/etc/mammatus/step-ca/certs/root_ca.crt"
+    assert config["root"] == "/etc/mammatus/step-ca/certs/root_ca.crt"
     assert config["key"].endswith("/secrets/intermediate_ca_key")
     assert config["address"] == ":9000"
     assert config["dnsNames"][:2] == ["ca.mammatus", "10.0.0.2"]
