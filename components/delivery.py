@@ -18,7 +18,7 @@ Debian packages (dnsmasq-base, iptables, serf, lxd, python3-venv …: stacks/art
 installed at the versions tools/debian.lock pins, from a repository Mammatus delivers to the
 host (tools/dist/debs.py, dynamic_providers/debian_packages.py): no host needs a mirror. Every
 later command to a host waits for its packages (ctx.shared["host_ready"]). The dev stack's
-namespace hosts share this machine's packages (tools/setup installs them), so they get none.
+hosts (LXD system containers with no network out) install them the same way.
 
 Built right after SSH access; later layers read ctx.shared["delivery"] and
 ctx.shared["python_runtime"].

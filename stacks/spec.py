@@ -244,9 +244,9 @@ class Packages(Model):
 
 
 class DevBox(Model):
-    """The cloud in a box: how the dev stack wires its namespace hosts on this one machine.
-    The WAN is a namespace with no way out (documentation range); the machine joins the LAN
-    only to reach its hosts over SSH and as the macvlan parent for LXD, and forwards nothing."""
+    """The cloud in a box: how the dev stack wires its hosts (LXD system containers) on this
+    one machine. The WAN is a namespace with no way out (documentation range); the machine
+    joins the LAN only to reach its hosts over SSH, and forwards nothing."""
     prefix: str = Field("mm", pattern=r"^[a-z][a-z0-9]{0,5}$")
     upstream_address: ipaddress.IPv4Interface = ipaddress.IPv4Interface("192.0.2.1/24")
     gateway_wan_address: ipaddress.IPv4Interface = ipaddress.IPv4Interface("192.0.2.2/24")
@@ -256,7 +256,7 @@ class DevBox(Model):
 class StackSpec(Model):
     run_dir: str = Field(
         description="Directory on the machine running Pulumi where the stack keeps local state "
-                    "(the admin public key; in the dev stack, the hosts' file roots).")
+                    "(the admin public key; in the dev stack, the dev box's LXD and its hosts).")
     hosts: list[Host] = []
     gateway: Optional[Gateway] = None
     network: Optional[Network] = None

@@ -25,7 +25,7 @@ ARCH_EFI_ARM64 = 11
 
 @dataclass(frozen=True)
 class DnsmasqPaths(HostPaths):
-    """Where dnsmasq's files live on its host (already mapped into the host's file root)."""
+    """Where dnsmasq's files live on its host."""
     config: str = "/etc/mammatus/dnsmasq/dnsmasq.conf"
     conf_dir: str = "/etc/mammatus/dnsmasq/conf.d"
     dhcp_hosts_dir: str = "/etc/mammatus/dnsmasq/dhcp-hosts"

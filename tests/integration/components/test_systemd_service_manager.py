@@ -16,7 +16,6 @@ import time
 
 import pytest
 from components.service_manager import Daemon, digest, lifecycle
-from stacks.spec import ServiceManager
 from tests.support.lxd import Container, booted_container
 
 pytestmark = [
@@ -62,7 +61,7 @@ def host():
 
 
 def test_create_runs_an_enabled_sandboxed_unit(host):
-    create, _, _ = lifecycle(ServiceManager.systemd, probe("one"))
+    create, _, _ = lifecycle(probe("one"))
     host.sh(create)
     pid = host.wait_active()
     assert host.sh("systemctl is-enabled mammatus-probe").stdout.strip() == "enabled"
@@ -84,13 +83,13 @@ def test_kill_9_is_restarted_by_systemd(host):
 
 def test_a_config_change_restarts_and_a_reloadable_daemon_reloads(host):
     before = host.wait_active()
-    _, update, _ = lifecycle(ServiceManager.systemd, probe("two"))
+    _, update, _ = lifecycle(probe("two"))
     host.sh(update)
     restarted = host.wait_active(not_pid=before)
     # Now a reload-capable daemon: its unit changes once (ExecReload), then a change reloads.
-    host.sh(lifecycle(ServiceManager.systemd, probe("three", reload=True))[1])
+    host.sh(lifecycle(probe("three", reload=True))[1])
     pid = host.wait_active()
-    host.sh(lifecycle(ServiceManager.systemd, probe("four", reload=True))[1])
+    host.sh(lifecycle(probe("four", reload=True))[1])
     for _ in range(50):
         if "reloaded" in host.sh("cat /var/lib/mammatus/probe/reloads 2>/dev/null; true").stdout:
             break
@@ -107,7 +106,7 @@ def test_after_a_reboot_the_unit_runs_again(host):
 
 
 def test_delete_leaves_no_unit(host):
-    _, _, delete = lifecycle(ServiceManager.systemd, probe("four", reload=True))
+    _, _, delete = lifecycle(probe("four", reload=True))
     host.sh(delete)
     assert host.sh("systemctl is-active mammatus-probe", check=False).stdout.strip() != "active"
     assert host.sh("test -e /etc/systemd/system/mammatus-probe.service", check=False).returncode != 0
