@@ -58,11 +58,13 @@ class HostFile(pulumi.ComponentResource):
     path: pulumi.Output[str]
 
     def __init__(self, name: str, access: HostAccess, path: str, content: pulumi.Input[str],
-                 mode: str = "0644", secret: bool = False,
+                 mode: str = "0644", secret: bool = False, owner: str = "",
                  opts: Optional[pulumi.ResourceOptions] = None):
+        """owner: "user:group" when the file belongs to a daemon's own user (root's if empty)."""
         super().__init__("mammatus:host:File", name, None, opts)
         self._file = RemoteFile(f"{name}-write", access.connection_dict(), path, content,
-                                mode=mode, secret=secret, opts=pulumi.ResourceOptions(parent=self))
+                                mode=mode, secret=secret, owner=owner,
+                                opts=pulumi.ResourceOptions(parent=self))
         # Known once the file is written, so whatever reads `path` waits for the write.
         self.path = self._file.path
         self.register_outputs({"path": self.path})

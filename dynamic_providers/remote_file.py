@@ -1,4 +1,5 @@
-"""A file with exact content and mode on a host, over SSH (dynamic_providers/transport.py).
+"""A file with exact content, mode and (optionally) owner on a host, over SSH
+(dynamic_providers/transport.py). The file has its mode and owner before its first byte.
 
 Unlike a remote command, it reads the file back: `pulumi refresh` (or `preview --refresh`) sees a
 hand edit, and the next `up` writes the file again. Nothing connects at check or diff time, so
@@ -22,7 +23,8 @@ IMMUTABLE = ("path", "host")  # a new place is a new file
 
 def normalize(news: dict[str, Any]) -> tuple[dict[str, Any], list[CheckFailure]]:
     props = {"connection": news.get("connection") or None, "path": news.get("path", ""),
-             "content": news.get("content") or "", "mode": str(news.get("mode") or "0644")}
+             "content": news.get("content") or "", "mode": str(news.get("mode") or "0644"),
+             "owner": news.get("owner") or ""}
     failures = []
     if not isinstance(props["path"], str) or not posixpath.isabs(props["path"]):
         failures.append(CheckFailure("path", f"must be an absolute path, got {props['path']!r}"))
@@ -35,9 +37,10 @@ def normalize(news: dict[str, Any]) -> tuple[dict[str, Any], list[CheckFailure]]
 
 
 def view(props: dict[str, Any]) -> dict[str, Any]:
-    """What a diff compares: where the file is and what it holds."""
+    """What a diff compares: where the file is, what it holds, who may read it."""
     return {"host": (props.get("connection") or {}).get("host", ""), "path": props.get("path"),
-            "content": props.get("content"), "mode": props.get("mode")}
+            "content": props.get("content"), "mode": props.get("mode"),
+            "owner": props.get("owner") or ""}
 
 
 class RemoteFileProvider(ResourceProvider):
@@ -51,7 +54,7 @@ class RemoteFileProvider(ResourceProvider):
     def _write(self, props):
         t = transport(props["connection"])
         try:
-            t.write(props["path"], props["content"], int(props["mode"], 8))
+            t.write(props["path"], props["content"], int(props["mode"], 8), props.get("owner") or "")
         finally:
             t.close()
 
@@ -67,12 +70,14 @@ class RemoteFileProvider(ResourceProvider):
         t = transport(props.get("connection"))
         try:
             content, mode = t.read(id_), t.mode(id_)
+            owner = t.owner(id_) if props.get("owner") else ""
         finally:
             t.close()
         if content is None:
             return ReadResult(None, {})
         # As found on the host, as inputs too: a hand edit shows up as a diff against the program.
-        found = {**props, "path": id_, "content": content, "mode": f"{mode:04o}"}
+        found = {**props, "path": id_, "content": content, "mode": f"{mode:04o}",
+                 "owner": owner or ""}
         return ReadResult(id_, found, found)
 
     def delete(self, id_, props):
@@ -90,10 +95,11 @@ class RemoteFile(pulumi.dynamic.Resource, module="host", name="RemoteFile"):
 
     def __init__(self, name: str, connection: pulumi.Input[Optional[dict]], path: str,
                  content: pulumi.Input[str], mode: str = "0644", secret: bool = False,
-                 opts: Optional[pulumi.ResourceOptions] = None):
+                 owner: str = "", opts: Optional[pulumi.ResourceOptions] = None):
         secrets = ["connection", "content"] if secret else ["connection"]
         opts = pulumi.ResourceOptions.merge(
             opts, pulumi.ResourceOptions(additional_secret_outputs=secrets))
         super().__init__(RemoteFileProvider(), name,
-                         {"connection": connection, "path": path, "content": content, "mode": mode},
+                         {"connection": connection, "path": path, "content": content, "mode": mode,
+                          "owner": owner},
                          opts)

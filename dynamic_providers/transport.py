@@ -31,12 +31,17 @@ class _Closing:
 
 
 class LocalTransport(_Closing):
-    def write(self, path: str, text: str, mode: int = 0o644) -> None:
+    def write(self, path: str, text: str, mode: int = 0o644, owner: str = "") -> None:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         tmp = f"{path}.mammatus-new"
-        with open(tmp, "w") as f:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        # Made with its mode (and owner) before the first byte goes in.
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode), "w") as f:
+            os.fchmod(f.fileno(), mode)
+            if owner:
+                self.run(f"chown {shlex.quote(owner)} {shlex.quote(tmp)}")
             f.write(text)
-        os.chmod(tmp, mode)
         os.replace(tmp, path)
 
     def read(self, path: str) -> Optional[str]:
@@ -59,6 +64,13 @@ class LocalTransport(_Closing):
         try:
             return stat.S_IMODE(os.stat(path).st_mode)
         except FileNotFoundError:
+            return None
+
+    def owner(self, path: str) -> Optional[str]:
+        """"user:group" of the file, by name."""
+        try:
+            return self.run(f"stat -c %U:%G {shlex.quote(path)}").strip()
+        except CommandFailed:
             return None
 
     def remove(self, path: str) -> None:
@@ -87,13 +99,15 @@ class SshTransport(_Closing):
                                    attempts=10)
         self._sftp = self._client.open_sftp()
 
-    def write(self, path: str, text: str, mode: int = 0o644) -> None:
-        self.run(f"mkdir -p {shlex.quote(posixpath.dirname(path))}")
-        tmp = f"{path}.mammatus-new"
-        with self._sftp.open(tmp, "w") as f:
+    def write(self, path: str, text: str, mode: int = 0o644, owner: str = "") -> None:
+        tmp = shlex.quote(f"{path}.mammatus-new")
+        # An empty file with the mode (and owner) first; only then the content goes in.
+        self.run(f"mkdir -p {shlex.quote(posixpath.dirname(path))} && rm -f {tmp} && "
+                 f"(umask 077 && : > {tmp}) && chmod {mode:o} {tmp}"
+                 + (f" && chown {shlex.quote(owner)} {tmp}" if owner else ""))
+        with self._sftp.open(f"{path}.mammatus-new", "r+") as f:
             f.write(text)
-        self._sftp.chmod(tmp, mode)
-        self._sftp.posix_rename(tmp, path)
+        self._sftp.posix_rename(f"{path}.mammatus-new", path)
 
     def read(self, path: str) -> Optional[str]:
         try:
@@ -116,6 +130,13 @@ class SshTransport(_Closing):
         try:
             return stat.S_IMODE(self._sftp.stat(path).st_mode)
         except FileNotFoundError:
+            return None
+
+    def owner(self, path: str) -> Optional[str]:
+        """"user:group" of the file, by name."""
+        try:
+            return self.run(f"stat -c %U:%G {shlex.quote(path)}").strip()
+        except CommandFailed:
             return None
 
     def remove(self, path: str) -> None:

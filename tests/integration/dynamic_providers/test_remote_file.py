@@ -54,3 +54,40 @@ def test_a_host_offering_another_key_is_refused(connection, tmp_path):
         provider.create({"connection": {**connection, "host_key": impostor}, "path": path,
                          "content": "x\n", "mode": "0644"})
     assert not os.path.exists(path)
+
+
+def test_a_daemons_file_is_its_users_from_the_first_byte(connection, tmp_path):
+    import pwd
+    import threading
+    nobody = pwd.getpwnam("nobody")
+    group = __import__("grp").getgrgid(nobody.pw_gid).gr_name
+    path = tmp_path / "secret.key"
+    tmp = tmp_path / "secret.key.mammatus-new"
+    seen: list[tuple[int, int, int]] = []   # (mode, uid, size) of the file being written
+    stop = threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            try:
+                st = os.stat(tmp)
+                seen.append((st.st_mode & 0o777, st.st_uid, st.st_size))
+            except FileNotFoundError:
+                pass
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    provider = RemoteFileProvider()
+    props = provider.check({}, {"connection": connection, "path": str(path), "content": "k" * 65536,
+                                "mode": "0600", "owner": f"nobody:{group}"}).inputs
+    try:
+        created = provider.create(props)
+    finally:
+        stop.set()
+        watcher.join()
+    st = os.stat(path)
+    assert (st.st_mode & 0o777, st.st_uid) == (0o600, nobody.pw_uid)
+    # Whenever it held a byte, it was already 0600 and nobody's.
+    assert all(mode == 0o600 and uid == nobody.pw_uid for mode, uid, size in seen if size)
+    assert provider.read(created.id, created.outs).inputs["owner"] == f"nobody:{group}"
+    os.chown(path, 0, 0)                       # someone hands it back to root
+    drifted = provider.read(created.id, created.outs).inputs
+    assert provider.diff(created.id, drifted, props).changes
