@@ -19,7 +19,7 @@ import pulumi_tls as tls
 
 from components.delivery import delivered
 from components.context import CloudContext
-from components.host import HostFile, HostService, host_dirs, parent_dirs
+from components.host import HostFile, HostService, host_dirs, owned_by, parent_dirs, service_user
 from components.render import step_ca
 from components.render.dnsmasq import fqdn
 from components.service_manager import Daemon, digest
@@ -28,6 +28,7 @@ from dynamic_providers.step_ca import StepCaCertificate, StepCaProvisioner, relo
 ROOT_DAYS = 3650
 INTERMEDIATE_DAYS = 1825
 CA_USES = ["cert_signing", "crl_signing", "digital_signature"]
+USER = "step"
 
 
 def domain_of(ctx: CloudContext) -> str:
@@ -85,8 +86,10 @@ class CertificateAuthority(pulumi.ComponentResource):
             on_host, names, [step_ca.acme_provisioner(), step_ca.jwk_provisioner(k)]))
 
         dirs = host_dirs(f"{name}-dirs", access, [
-            on_host.db_dir, *parent_dirs(on_host.config, on_host.root_cert, on_host.intermediate_key)], self)
-        after_dirs = pulumi.ResourceOptions(parent=self, depends_on=[dirs])
+            *parent_dirs(on_host.config, on_host.root_cert, on_host.intermediate_key)], self)
+        # As smallstep's own packages run it: user step, which alone reads the key and ca.json.
+        user = service_user(f"{name}-user", access, USER, self)
+        after_dirs = pulumi.ResourceOptions(parent=self, depends_on=[dirs, user])
         files = [
             HostFile(f"{name}-root-cert", access, on_host.root_cert,
                      root.cert_pem, opts=after_dirs),
@@ -94,15 +97,16 @@ class CertificateAuthority(pulumi.ComponentResource):
                      inter.cert_pem, opts=after_dirs),
             HostFile(f"{name}-intermediate-key", access, on_host.intermediate_key,
                      pulumi.Output.secret(inter_key.private_key_pem),
-                     mode="0600", opts=after_dirs),
+                     mode="0600", owner=owned_by(USER), opts=after_dirs),
             HostFile(f"{name}-config", access, on_host.config, text,
-                     mode="0600", opts=after_dirs),
+                     mode="0600", owner=owned_by(USER), opts=after_dirs),
         ]
         binary = delivered(ctx, access, "step-ca")
         service = HostService(
             f"{name}-step-ca", access,
             Daemon(name="step-ca", description="step-ca certificate authority",
-                   command=[binary.path, on_host.config]),
+                   command=[binary.path, on_host.config], user=USER,
+                   state_dir=on_host.db_dir.removeprefix("/var/lib/")),
             config=[step_ca.ca_config(on_host, names, [step_ca.acme_provisioner(),
                                                     step_ca.jwk_provisioner({"kid": "-"})]),
                     binary.sha256],

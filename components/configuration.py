@@ -26,14 +26,17 @@ from components.service_manager import Daemon
 
 
 def python_daemon(ctx: CloudContext, access: HostAccess, name: str, module: str,
-                  args: Sequence[str], description: str) -> tuple[Daemon, list[pulumi.Resource]]:
+                  args: Sequence[str], description: str, **identity
+                  ) -> tuple[Daemon, list[pulumi.Resource]]:
     """A Mammatus Python service (`python -m services.x …`) on a host, run by the venv the
     Delivery layer made there, and the resources to wait for. The interpreter's path holds the
-    bundle's digest, so a new bundle restarts the daemon."""
+    bundle's digest, so a new bundle restarts the daemon. `identity`: Daemon's user, state_dir,
+    capabilities."""
     runtime = python_runtime(ctx, access)
     return (Daemon(name=name, description=description,
                    command=[runtime.python, "-m", module, *args],
-                   environment={"PYTHONPATH": runtime.pythonpath, "PYTHONUNBUFFERED": "1"}),
+                   environment={"PYTHONPATH": runtime.pythonpath, "PYTHONUNBUFFERED": "1"},
+                   **identity),
             runtime.deps)
 
 

@@ -89,6 +89,23 @@ class HostService(pulumi.ComponentResource):
         self.register_outputs({"unit": self.unit})
 
 
+def service_user(name: str, access: HostAccess, user: str,
+                 parent: pulumi.Resource) -> command.remote.Command:
+    """A daemon's own system user and group (no login, no home), made once; files it must read
+    are then written with owner=f"{user}:{user}" (HostFile) after this."""
+    u = shlex.quote(user)
+    return command.remote.Command(
+        name, connection=access.connection(),
+        create=(f"getent passwd {u} >/dev/null || useradd --system --user-group "
+                f"--no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin {u}"),
+        delete=f"userdel {u} 2>/dev/null || true",
+        opts=pulumi.ResourceOptions(parent=parent))
+
+
+def owned_by(user: str) -> str:
+    return f"{user}:{user}"
+
+
 def host_dirs(name: str, access: HostAccess, dirs, parent: pulumi.Resource) -> command.remote.Command:
     """Directories a layer's files and daemons need on a host (created once, sorted so the
     command text is stable)."""

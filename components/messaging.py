@@ -29,7 +29,7 @@ from components.ca import domain_of, full_chain, issue_certificate
 from components.configuration import python_daemon
 from components.delivery import delivered
 from components.context import CloudContext
-from components.host import HostAccess, HostFile, HostService
+from components.host import HostAccess, HostFile, HostService, owned_by, service_user
 from components.render import nats
 from components.render.dnsmasq import fqdn
 from components.service_manager import Daemon
@@ -37,6 +37,7 @@ from dynamic_providers.aws_messaging import SnsSubscription, SnsTopic, SqsQueue
 
 NATS_CONFIG = "/etc/mammatus/nats/nats.conf"
 NATS_STORE = "/var/lib/mammatus/nats"
+NATS_USER = "nats"
 NATS_PORT = 4222
 SNS_PORT = 9911
 SQS_PORT = 9324
@@ -87,11 +88,14 @@ class Nats(pulumi.ComponentResource):
                            port=NATS_PORT, store_dir=NATS_STORE)
         conf = HostFile(f"{name}-config", access, NATS_CONFIG, text, opts=child)
         binary = delivered(ctx, access, "nats-server")
+        # As NATS' own packages run it: user nats, its JetStream store its own.
+        user = service_user(f"{name}-user", access, NATS_USER, self)
         service = HostService(
             f"{name}-nats-server", access,
             Daemon(name="nats", description="NATS with JetStream",
-                   command=[binary.path, "-c", NATS_CONFIG]),
-            config=[text, binary.sha256], depends_on=[conf, *binary.deps], opts=child)
+                   command=[binary.path, "-c", NATS_CONFIG], user=NATS_USER,
+                   state_dir=NATS_STORE.removeprefix("/var/lib/")),
+            config=[text, binary.sha256], depends_on=[conf, user, *binary.deps], opts=child)
         url = nats.client_url(listen, NATS_PORT)
         ctx.shared["nats"] = {"url": url, "host": access.host.name, "service": service}
         self.url = service.unit.apply(lambda _: url)   # known once the server runs
@@ -101,13 +105,17 @@ class Nats(pulumi.ComponentResource):
 
 def _aws_service(component: pulumi.ComponentResource, name: str, ctx: CloudContext,
                  access: HostAccess, kind: str, port: int, extra_keys: Optional[dict] = None,
-                 extra_args=lambda address, credentials: [], extra_files=()):
+                 extra_args=lambda address, credentials: [], extra_files=(), made=None):
     """Credentials file + HostService of services.sns / services.sqs; returns (connection,
     endpoint, service). `extra_keys` ({section: {access_key, secret_key}}) are accepted too."""
     shared_nats = ctx.shared.get("nats")
     if shared_nats is None:
         raise ValueError(f"build the Nats layer before the {kind.upper()} layer (ctx.shared['nats'])")
     child = pulumi.ResourceOptions(parent=component)
+    # Each service as a user of its own, which alone reads its keys.
+    user = f"mammatus-{kind}"
+    made = made or service_user(f"{name}-{kind}-user", access, user, component)
+    owned = pulumi.ResourceOptions(parent=component, depends_on=[made])
     access_key = f"mammatus-{kind}"
     secret = random.RandomPassword(f"{name}-{kind}-secret-key", length=40, special=False, opts=child)
     cred_path = f"/etc/mammatus/{kind}/credentials"
@@ -117,13 +125,13 @@ def _aws_service(component: pulumi.ComponentResource, name: str, ctx: CloudConte
         lambda secrets: credentials_ini(access_key, secrets[0], {
             k: (extra_keys[k]["access_key"], v) for k, v in zip(sections, secrets[1:])}))
     creds = HostFile(f"{name}-{kind}-credentials", access, cred_path,
-                     pulumi.Output.secret(text), mode="0600", opts=child)
+                     pulumi.Output.secret(text), mode="0600", owner=owned_by(user), opts=owned)
     address = str(access.host.address)
     args = ["--listen", f"{address}:{port}", "--nats", shared_nats["url"],
             "--credentials", cred_path, "--region", REGION,
             *extra_args(address, cred_path)]
     daemon, runtime = python_daemon(ctx, access, kind, f"services.{kind}", args,
-                                    f"{kind.upper()} API (Mammatus, on NATS)")
+                                    f"{kind.upper()} API (Mammatus, on NATS)", user=user)
     service = HostService(f"{name}-{kind}", access, daemon, config=[" ".join(args)],
                           depends_on=[creds, shared_nats["service"], *extra_files, *runtime],
                           opts=child)
@@ -142,11 +150,12 @@ class Notifications(pulumi.ComponentResource):
         access = ctx.placed_for("sns", "Notifications")
         sqs_host = ctx.spec.placement.sqs
         sqs_endpoint = f"http://{ctx.spec.host(sqs_host).address}:{SQS_PORT}" if sqs_host else None
-        signing_args, signing_files = self._signing_identity(name, ctx, access)
+        user = service_user(f"{name}-sns-user", access, "mammatus-sns", self)
+        signing_args, signing_files = self._signing_identity(name, ctx, access, user)
         connection, endpoint, service = _aws_service(
             self, name, ctx, access, "sns", SNS_PORT,
             extra_args=lambda address, creds: sns_args(address, sqs_endpoint, creds) + signing_args,
-            extra_files=signing_files)
+            extra_files=signing_files, made=user)
         after = pulumi.ResourceOptions(parent=self, depends_on=[service])
         topics = {t.name: SnsTopic(f"{name}-topic-{t.name.replace('.', '-')}", name=t.name,
                                    connection=connection, opts=after)
@@ -158,7 +167,8 @@ class Notifications(pulumi.ComponentResource):
             else pulumi.Output.from_input({})
         self.register_outputs({"endpoint": self.endpoint, "topics": self.topics})
 
-    def _signing_identity(self, name: str, ctx: CloudContext, access: HostAccess):
+    def _signing_identity(self, name: str, ctx: CloudContext, access: HostAccess,
+                          user: pulumi.Resource):
         """With the cloud's CA: an RSA key and a certificate from step-ca for message signatures
         (SNS signs with RSA), so subscribers can verify them against the CA's root. Without a
         CA the service signs with a throwaway self-signed certificate (it says so in its log)."""
@@ -172,7 +182,9 @@ class Notifications(pulumi.ComponentResource):
         cert_file = HostFile(f"{name}-signing-cert-file", access, SIGNING_CERT, full_chain(cert),
                              opts=child)
         key_file = HostFile(f"{name}-signing-key-file", access, SIGNING_KEY,
-                            pulumi.Output.secret(key.private_key_pem), mode="0600", opts=child)
+                            pulumi.Output.secret(key.private_key_pem), mode="0600",
+                            owner=owned_by("mammatus-sns"),
+                            opts=pulumi.ResourceOptions(parent=self, depends_on=[user]))
         return (["--signing-cert", SIGNING_CERT, "--signing-key", SIGNING_KEY],
                 [cert_file, key_file])
 

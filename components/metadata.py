@@ -28,7 +28,7 @@ import pulumi_random as random
 
 from components.configuration import python_daemon
 from components.context import CloudContext
-from components.host import HostFile, HostService
+from components.host import HostFile, HostService, owned_by, service_user
 from components.render import metadata_config
 
 CONFIG = "/etc/mammatus/metadata/metadata.yaml"
@@ -36,6 +36,7 @@ INVENTORY = "/etc/mammatus/metadata/inventory.yaml"
 TOKEN_KEY = "/etc/mammatus/metadata/token.key"
 LEASE_PUSH_KEY = "/etc/mammatus/metadata/lease-push.key"
 PUSHED_LEASES = "/var/lib/mammatus/metadata/pushed.leases"
+USER = "mammatus-metadata"
 PORT = 80
 ADDRESS = metadata_config.ADDRESS
 
@@ -78,16 +79,21 @@ class Metadata(pulumi.ComponentResource):
         leases = [dnsmasq["lease_file"]] if spec.dns_host == access.host.name and dnsmasq.get("lease_file") else []
         vendor_data = ctx.shared.get("metadata_vendor_data")
 
+        # The service runs as a user of its own, which alone reads its keys and the inventory
+        # (user-data may hold secrets); it keeps only the right to bind port 80.
+        user = service_user(f"{name}-user", access, USER, self)
+        mine = pulumi.ResourceOptions(parent=self, depends_on=[user])
         token = random.RandomPassword(f"{name}-token-key", length=48, special=False, opts=child)
-        key_file = HostFile(f"{name}-token-key", access, TOKEN_KEY,
-                            token.result, mode="0600", secret=True, opts=child)
+        key_file = HostFile(f"{name}-token-key", access, TOKEN_KEY, token.result, mode="0600",
+                            secret=True, owner=owned_by(USER), opts=mine)
         key_files = [key_file]
         push = None
         if spec.pushes_leases:
             push_key = random.RandomPassword(f"{name}-lease-push-key", length=48, special=False,
                                              opts=child)
             key_files.append(HostFile(f"{name}-lease-push-key", access, LEASE_PUSH_KEY,
-                                      push_key.result, mode="0600", secret=True, opts=child))
+                                      push_key.result, mode="0600", secret=True,
+                                      owner=owned_by(USER), opts=mine))
             push = {"listen": f"{access.host.address}:{metadata_config.LEASE_PUSH_PORT}",
                     "secret_file": LEASE_PUSH_KEY,
                     "state_file": PUSHED_LEASES}
@@ -104,12 +110,14 @@ class Metadata(pulumi.ComponentResource):
         text = pulumi.Output.from_input(plain) if plain is not None else \
             pulumi.Output.from_input(vendor_data or {}).apply(render)
         conf = HostFile(f"{name}-config", access, CONFIG, text, opts=child)
-        inv = HostFile(f"{name}-inventory", access, INVENTORY, inventory,
-                       opts=child)
+        inv = HostFile(f"{name}-inventory", access, INVENTORY, inventory, mode="0600",
+                       owner=owned_by(USER), opts=mine)
         args = ["--listen", listen, "--config", CONFIG, "--no-access-log"]
         # The service re-reads the inventory file itself; config changes restart it.
         daemon, runtime = python_daemon(ctx, access, "metadata", "services.metadata", args,
-                                        "instance metadata")
+                                        "instance metadata", user=USER,
+                                        state_dir=PUSHED_LEASES.removeprefix("/var/lib/").rsplit("/", 1)[0],
+                                        capabilities=("CAP_NET_BIND_SERVICE",))
         service = HostService(
             f"{name}-service", access, daemon,
             config=[" ".join(args), plain or ""],

@@ -26,6 +26,13 @@ class Daemon:
     reload_signal: str | None = None
     # systemd's usual hardening (SANDBOX); off only for a daemon that cannot live with it.
     sandboxed: bool = True
+    # The daemon's own system user (and group of that name), as upstream runs it; root if None.
+    # components.host.service_user makes it before the daemon's files are written.
+    user: str | None = None
+    # Its writable state under /var/lib (e.g. "mammatus/nats"): made and owned by `user`.
+    state_dir: str | None = None
+    # Capabilities the unprivileged user keeps (e.g. CAP_NET_BIND_SERVICE for port 80).
+    capabilities: tuple[str, ...] = ()
 
 
 # What every Mammatus unit gets unless its daemon opts out: no privilege gain through setuid
@@ -65,6 +72,18 @@ def exec_line(argv: list[str]) -> str:
     return _unit_text(" ".join(words))
 
 
+def _identity(daemon: Daemon) -> str:
+    lines = []
+    if daemon.user:
+        lines += [f"User={daemon.user}", f"Group={daemon.user}"]
+    if daemon.state_dir:
+        lines += [f"StateDirectory={daemon.state_dir}", "StateDirectoryMode=0750"]
+    if daemon.capabilities:
+        caps = " ".join(daemon.capabilities)
+        lines += [f"AmbientCapabilities={caps}", f"CapabilityBoundingSet={caps}"]
+    return "".join(f"{line}\n" for line in lines)
+
+
 def systemd_unit(daemon: Daemon) -> str:
     env = "".join(f"Environment={_unit_text(shlex.quote(f'{k}={v}'), dollars=False)}\n"
                   for k, v in sorted(daemon.environment.items()))
@@ -75,6 +94,7 @@ def systemd_unit(daemon: Daemon) -> str:
         "[Service]\n"
         f"ExecStart={exec_line(daemon.command)}\n"
         f"{env}"
+        + _identity(daemon)
         + (f"ExecReload=/bin/kill -{daemon.reload_signal} $MAINPID\n" if daemon.reload_signal else "")
         + "Restart=on-failure\nRestartSec=2\n"
         # /run is empty after a reboot: systemd makes /run/mammatus (pid files, sockets) again,

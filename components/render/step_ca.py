@@ -26,7 +26,7 @@ JWK_PROVISIONER = "mammatus"
 
 @dataclass(frozen=True)
 class StepCaPaths(HostPaths):
-    """Where step-ca's files live on its host (map with `under(HostAccess.path)`)."""
+    """Where step-ca's files live on its host."""
     config: str = "/etc/mammatus/step-ca/config/ca.json"
     root_cert: str = "/etc/mammatus/step-ca/certs/root_ca.crt"
     intermediate_cert: str = "/etc/mammatus/step-ca/certs/intermediate_ca.crt"

@@ -228,6 +228,15 @@ def test_every_mammatus_unit_is_active_under_systemd_and_comes_back_after_kill_9
                          "--no-legend", "--plain", "mammatus-*").stdout
         units = {line.split()[0]: line.split()[2] for line in listed.splitlines()}
         assert units == {f"mammatus-{n}.service": "active" for n in names}, (host, listed)
+    # Daemons run as their own users, as upstream runs them, and only those read their keys.
+    users = {unit: on_host("control", "ps", "-o", "user=", "-p", on_host(
+        "control", "systemctl", "show", "-p", "MainPID", "--value", f"mammatus-{unit}").stdout.strip()
+    ).stdout.strip() for unit in ("nats", "step-ca", "metadata", "sns", "sqs")}
+    assert users == {"nats": "nats", "step-ca": "step", "metadata": "mammatus-metadata",
+                     "sns": "mammatus-sns", "sqs": "mammatus-sqs"}
+    assert on_host("control", "stat", "-c", "%a %U", "/etc/mammatus/metadata/inventory.yaml",
+                   "/etc/mammatus/step-ca/secrets/intermediate_ca_key").stdout.split("\n")[:2] == \
+        ["600 mammatus-metadata", "600 step"]
     pid = on_host("control", "systemctl", "show", "-p", "MainPID", "--value", "mammatus-nats").stdout.strip()
     assert pid not in ("", "0")
     assert on_host("control", "kill", "-9", pid).returncode == 0

@@ -71,3 +71,15 @@ def test_metadata_needs_configuration_first():
     ctx = CloudContext(stack_spec("lab"), "KEY", "ssh-ed25519 AAAA")
     with pytest.raises(ValueError, match="Configuration"):
         Metadata("md-bad", ctx)
+
+
+@pulumi.runtime.test
+def test_the_service_runs_as_its_own_user_which_alone_reads_the_inventory_and_keys(layers):
+    def check(_):
+        assert "useradd --system" in MOCKS.inputs("md-user")["create"]
+        for f in ("md-inventory-write", "md-token-key-write"):
+            written = MOCKS.inputs(f)
+            assert (written["mode"], written["owner"]) == ("0600", "mammatus-metadata:mammatus-metadata")
+        unit = MOCKS.inputs("md-service-run")["create"]
+        assert "User=mammatus-metadata" in unit and "CAP_NET_BIND_SERVICE" in unit
+    return settled(layers).apply(check)

@@ -41,3 +41,13 @@ def test_systemd_reads_percent_and_dollar_literally():
     unit = systemd_unit(Daemon("x", ["sh", "-c", 'echo "$1" 100%'], environment={"P": "5%"}))
     assert 'ExecStart=sh -c "echo \\"$$1\\" 100%%"\n' in unit
     assert "Environment=P=5%%\n" in unit
+
+
+def test_a_daemon_of_its_own_user_owns_its_state_and_keeps_only_the_capabilities_it_needs():
+    unit = systemd_unit(Daemon("metadata", ["python3", "-m", "services.metadata"],
+                               user="mammatus-metadata", state_dir="mammatus/metadata",
+                               capabilities=("CAP_NET_BIND_SERVICE",)))
+    assert "User=mammatus-metadata\nGroup=mammatus-metadata\n" in unit
+    assert "StateDirectory=mammatus/metadata\n" in unit
+    assert "AmbientCapabilities=CAP_NET_BIND_SERVICE\nCapabilityBoundingSet=CAP_NET_BIND_SERVICE\n" in unit
+    assert "User=" not in systemd_unit(DNSMASQ)    # dnsmasq drops to its own user itself
