@@ -2,8 +2,8 @@
 (its own backend, namespaces prefixed "mb", run dir under /var/lib/mammatus-bench), then
 destroys it. Prints figures; goals on 2 cores: <= 120 s from zero (instance image cached),
 <= 10 s no-op. For the up from zero it also prints how long each phase ran, from the CLI's
-event log: hosts (the dev box's namespaces, sshd, image), delivery (binaries and the services'
-venvs), layers (everything else); phases overlap, so the shares need not add up to 100 %. "From zero" includes LXD's init, the image upload and the instance's boot up to
+event log: hosts (the dev box's bridges, its LXD and the host containers booted to sshd),
+delivery (Debian packages, binaries and the services' venvs), layers (everything else); phases overlap, so the shares need not add up to 100 %. "From zero" includes LXD's init, the image upload and the instance's boot up to
 its DHCP lease; the first run on a machine also builds the image (about 70 s more).
 
     .venv/bin/python benchmarks/dev_up.py [--rounds N]

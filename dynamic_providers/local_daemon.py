@@ -1,7 +1,7 @@
 """A process on the machine running Pulumi, optionally inside a network namespace, kept by PID.
 
-The dev stack's hosts have no service manager of their own before SSH works, so their sshd is
-started this way (every other daemon goes through components.host.HostService over SSH).
+The dev box's own "hardware" daemons run this way: its LXD, the WAN's DNS and web server, the LAN
+client's DHCP client. Every daemon on a host goes through components.host.HostService over SSH.
 """
 
 from __future__ import annotations
