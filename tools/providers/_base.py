@@ -28,7 +28,10 @@ from typing import Any, Iterable, Optional
 import grpc
 from google.protobuf import empty_pb2, json_format, struct_pb2
 
-from pulumi.runtime.proto import engine_pb2, engine_pb2_grpc, plugin_pb2, provider_pb2, provider_pb2_grpc
+from tools.pulumi_protos import load
+
+engine_pb2, engine_pb2_grpc, plugin_pb2, provider_pb2, provider_pb2_grpc = load(
+    "engine_pb2", "engine_pb2_grpc", "plugin_pb2", "provider_pb2", "provider_pb2_grpc")
 
 # Signatures of the special objects of the Pulumi property wire format (sdk/go/common/resource/sig).
 SIG_KEY = "4dabf18193072939515e22adb298388d"

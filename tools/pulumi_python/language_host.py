@@ -16,7 +16,9 @@ from concurrent import futures
 import grpc
 from google.protobuf import empty_pb2
 
-from pulumi.runtime.proto import language_pb2, language_pb2_grpc, plugin_pb2
+from tools.pulumi_protos import load  # noqa: E402 - the stubs without the whole SDK
+
+language_pb2, language_pb2_grpc, plugin_pb2 = load("language_pb2", "language_pb2_grpc", "plugin_pb2")
 
 RUNNER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "program_runner.py")
 EXIT_REPORTED = 32
