@@ -17,7 +17,7 @@ import pulumi
 from components.ca import domain_of
 from components.delivery import delivered
 from components.context import CloudContext
-from components.host import HostFile, HostService, host_dirs
+from components.host import HostFile, HostService, host_dirs, service_user
 from components.render import consul
 from components.render import vendor_data
 from components.service_manager import Daemon
@@ -25,6 +25,7 @@ from components.telemetry import add_vendor_data
 
 CONFIG = "/etc/mammatus/consul/consul.json"
 DATA_DIR = "/var/lib/mammatus/consul"
+USER = "consul"   # as HashiCorp's packages run it
 CONSUL_DOMAIN = "consul"
 
 
@@ -47,15 +48,16 @@ class Consul(pulumi.ComponentResource):
             data_dir = DATA_DIR
             text = consul.server_config(host_name, str(access.host.address), servers, None,
                                         datacenter, CONSUL_DOMAIN, data_dir=data_dir)
-            dirs = host_dirs(f"{name}-{host_name}-dirs", access,
-                         [data_dir, CONFIG.rsplit("/", 1)[0]], self)
+            dirs = host_dirs(f"{name}-{host_name}-dirs", access, [CONFIG.rsplit("/", 1)[0]], self)
+            user = service_user(f"{name}-{host_name}-user", access, USER, self)
             conf = HostFile(f"{name}-{host_name}-config", access, CONFIG, text,
                             opts=pulumi.ResourceOptions(parent=self, depends_on=[dirs]))
             binary = delivered(ctx, access, "consul")
             HostService(f"{name}-{host_name}-server", access, Daemon(
                 name="consul", description="Consul server (service discovery)",
-                command=[binary.path, "agent", f"-config-file={CONFIG}"]),
-                config=[text, binary.sha256], depends_on=[conf, *binary.deps], opts=child)
+                command=[binary.path, "agent", f"-config-file={CONFIG}"], user=USER,
+                state_dir=data_dir.removeprefix("/var/lib/")),
+                config=[text, binary.sha256], depends_on=[conf, user, *binary.deps], opts=child)
 
         agent = consul.agent_config(servers, None, datacenter, CONSUL_DOMAIN)
         add_vendor_data(ctx, "consul", vendor_data.consul_agent_part(servers, datacenter, CONSUL_DOMAIN),

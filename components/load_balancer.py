@@ -12,6 +12,7 @@ Chronograf, Consul UI), ["dnsmasq"] (optional). Puts ctx.shared["load_balancer"]
 
 from __future__ import annotations
 
+import posixpath
 from typing import Optional, Sequence
 
 import pulumi
@@ -19,13 +20,14 @@ import pulumi
 from components.ca import domain_of
 from components.delivery import delivered
 from components.context import CloudContext
-from components.host import HostAccess, HostFile, HostService, host_dirs, parent_dirs
+from components.host import HostAccess, HostFile, HostService, host_dirs, parent_dirs, service_user
 from components.render import consul as consul_render
 from components.render import grafana, influx, traefik
 from components.render.dnsmasq import fqdn
 from components.service_manager import Daemon
 from dynamic_providers.dnsmasq import DnsmasqRecord
 
+USER = "traefik"
 
 
 def default_routes(ctx: CloudContext) -> list[traefik.Route]:
@@ -90,7 +92,10 @@ class LoadBalancer(pulumi.ComponentResource):
         resolver = traefik.RESOLVER if acme is not None and root_pem is not None else None
 
         dirs = host_dirs(f"{name}-dirs", access,
-                         [on_host.dynamic_dir, *parent_dirs(on_host.acme_storage, on_host.static)], self)
+                         [on_host.dynamic_dir, *parent_dirs(on_host.static)], self)
+        # As traefik's own unit runs it: user traefik, allowed ports 80 and 443, its ACME
+        # certificates its own state.
+        user = service_user(f"{name}-user", access, USER, self)
         after_dirs = pulumi.ResourceOptions(parent=self, depends_on=[dirs])
         static = pulumi.Output.from_input(acme).apply(
             lambda directory: traefik.static_config(on_host, directory if resolver else None,
@@ -104,9 +109,11 @@ class LoadBalancer(pulumi.ComponentResource):
         binary = delivered(ctx, access, "traefik")
         service = HostService(f"{name}-traefik", access, Daemon(
             name="traefik", description="traefik (load balancer)",
-            command=[binary.path, f"--configFile={on_host.static}"]),
+            command=[binary.path, f"--configFile={on_host.static}"], user=USER,
+            state_dir=posixpath.dirname(on_host.acme_storage).removeprefix("/var/lib/"),
+            capabilities=("CAP_NET_BIND_SERVICE",)),
             config=[traefik.static_config(on_host, "acme" if resolver else None, ""), binary.sha256],
-            depends_on=[*files, *binary.deps, *([ca["service"]] if "service" in ca else [])],
+            depends_on=[*files, user, *binary.deps, *([ca["service"]] if "service" in ca else [])],
             opts=child)
         self.route_resources = [Route(f"{name}-route-{r.name}", ctx, access, r, resolver,
                                       depends_on=[dirs], opts=child) for r in routes]

@@ -22,7 +22,7 @@ import pulumi_random as random
 from components.ca import domain_of
 from components.context import CloudContext
 from components.delivery import delivered
-from components.host import HostFile, HostService, host_dirs, parent_dirs
+from components.host import HostFile, HostService, host_dirs, parent_dirs, service_user
 from components.render import grafana, influx, kapacitor, ntopng, telegraf
 from components.render.dnsmasq import fqdn
 from components.service_manager import Daemon
@@ -120,10 +120,12 @@ class Monitoring(pulumi.ComponentResource):
             conf = HostFile(f"{name}-telegraf-{host.name}-config", host_access, TELEGRAF_CONFIG,
                             text, opts=child)
             binary = delivered(ctx, host_access, "telegraf")
+            # As Telegraf's own packages run it: user telegraf.
+            user = service_user(f"{name}-telegraf-{host.name}-user", host_access, "telegraf", self)
             HostService(f"{name}-telegraf-{host.name}", host_access, Daemon(
                 name="telegraf", description="Telegraf (host metrics)",
-                command=[binary.path, f"--config={TELEGRAF_CONFIG}"]),
-                config=[text, binary.sha256], depends_on=[conf, *binary.deps], opts=child)
+                command=[binary.path, f"--config={TELEGRAF_CONFIG}"], user="telegraf"),
+                config=[text, binary.sha256], depends_on=[conf, user, *binary.deps], opts=child)
             telegraf_hosts.append(host.name)
 
         # ntopng on the gateway's LAN port

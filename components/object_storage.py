@@ -22,12 +22,13 @@ import pulumi_random as random
 
 from components.delivery import delivered
 from components.context import CloudContext
-from components.host import HostFile, HostService
+from components.host import HostFile, HostService, owned_by, service_user
 from components.render import minio_policy
 from components.service_manager import Daemon
 from dynamic_providers.minio import MinioBucket, MinioUser
 
 DATA_DIR = "/var/lib/mammatus/minio"
+USER = "minio-user"
 ENV_FILE = "/etc/mammatus/minio/minio.env"
 ROOT_USER = "mammatus-admin"
 API_PORT = 9000
@@ -55,16 +56,19 @@ class ObjectStorage(pulumi.ComponentResource):
 
         password = random.RandomPassword(f"{name}-root-password", length=32, special=False,
                                          opts=child)
+        # As MinIO's own packages run it: user minio-user, which alone reads the root password.
+        user = service_user(f"{name}-user", access, USER, self)
         env = HostFile(f"{name}-env", access, ENV_FILE,
-                       password.result.apply(env_file), mode="0600",
-                       opts=child)
+                       password.result.apply(env_file), mode="0600", owner=owned_by(USER),
+                       opts=pulumi.ResourceOptions(parent=self, depends_on=[user]))
         binary = delivered(ctx, access, "minio")
         command = [binary.path, "server", DATA_DIR, "--address",
                    f"{address}:{API_PORT}", "--console-address", f"{address}:{CONSOLE_PORT}"]
         service = HostService(
             f"{name}-minio", access,
             Daemon(name="minio", description="MinIO object storage", command=command,
-                   environment={"MINIO_CONFIG_ENV_FILE": ENV_FILE}),
+                   environment={"MINIO_CONFIG_ENV_FILE": ENV_FILE}, user=USER,
+                   state_dir=DATA_DIR.removeprefix("/var/lib/")),
             config=[" ".join(command), binary.sha256], depends_on=[env, *binary.deps], opts=child)
 
         # Known but for the secret, so a preview can check it (the providers keep it secret).

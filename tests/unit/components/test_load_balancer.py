@@ -34,6 +34,10 @@ def test_static_config_uses_the_ca_acme_directory(home):
     assert acme["caCertificates"] == ["/etc/mammatus/traefik/root_ca.crt"]
     assert "BEGIN CERTIFICATE" in mocks.inputs("lb-root-ca-write")["content"]
     assert "--configFile=/etc/mammatus/traefik/traefik.yaml" in mocks.inputs("lb-traefik-run")["create"]
+    # As traefik's own unit runs it: its user, ports 80/443 by capability, ACME storage its own.
+    unit = mocks.inputs("lb-traefik-run")["create"]
+    assert "User=traefik" in unit and "AmbientCapabilities=CAP_NET_BIND_SERVICE" in unit
+    assert "StateDirectory=mammatus/traefik" in unit
 
 
 def test_each_route_is_a_component_with_its_file_and_dns_record(home):

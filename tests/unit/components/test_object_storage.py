@@ -32,11 +32,12 @@ def test_minio_server_on_the_placed_host_with_a_secret_env_file(storage):
         assert args[0].endswith("mammatus:storage:ObjectStorage::obj")
         assert args[1] == "http://10.0.0.21:9000"
         env = MOCKS.inputs("obj-env-write")
-        assert env["mode"] == "0600"
+        assert (env["mode"], env["owner"]) == ("0600", "minio-user:minio-user")   # MinIO's alone
         assert env["content"] == f"MINIO_ROOT_USER=mammatus-admin\nMINIO_ROOT_PASSWORD={'x' * 32}\nMINIO_BROWSER=on\n"
         run = MOCKS.inputs("obj-minio-run")["create"]
         assert "minio server /var/lib/mammatus/minio --address 10.0.0.21:9000" in run
         assert "MINIO_CONFIG_ENV_FILE=/etc/mammatus/minio/minio.env" in run
+        assert "User=minio-user" in run and "StateDirectory=mammatus/minio" in run
         assert MOCKS.inputs("obj-minio-run")["connection"]["host"] == "10.0.0.21"
         assert ctx.shared["object_storage"]["endpoint"] == "10.0.0.21:9000"
     return settled(comp).apply(check)
