@@ -249,7 +249,7 @@ def test_every_mammatus_unit_is_active_under_systemd_and_comes_back_after_kill_9
     assert on_host("control", "systemctl", "is-active", "mammatus-nats").stdout.strip() == "active"
 
 
-def test_a_rebooted_gateway_has_its_daemons_firewall_and_nat_back_without_up(dev):
+def test_rebooted_hosts_have_their_daemons_firewall_and_nat_back_without_up(dev):
     import time
 
     assert subprocess.run(["lxc", "restart", f"{PREFIX}-gateway"], env=BOX_ENV,
@@ -264,6 +264,20 @@ def test_a_rebooted_gateway_has_its_daemons_firewall_and_nat_back_without_up(dev
     assert on_host("gateway", "sysctl", "-n", "net.ipv4.ip_forward").stdout.strip() == "1"
     assert "no-smtp-out" in on_host("gateway", "iptables", "-S", "FORWARD").stdout
     assert on_host("gateway", "systemctl", "is-active", "mammatus-dnsmasq").stdout.strip() == "active"
+    # Control too: its daemons (their own users, their state) are all back by themselves.
+    assert subprocess.run(["lxc", "restart", f"{PREFIX}-control"], env=BOX_ENV,
+                          capture_output=True, timeout=180).returncode == 0
+    deadline, listed = time.monotonic() + 120, ""
+    while time.monotonic() < deadline:
+        listed = on_host("control", "systemctl", "list-units", "--type=service", "--no-legend",
+                         "--plain", "--state=active", "mammatus-*").stdout
+        if len(listed.splitlines()) == 6:
+            break
+        time.sleep(1)
+    assert len(listed.splitlines()) == 6, listed
+    got = in_netns("client", "curl", "-s", "-m", "5", "-w", " %{http_code}",
+                   "http://169.254.169.254/latest/meta-data/local-hostname")
+    assert got.stdout.endswith(" 403")          # the metadata service answers again
     # ... and the stack sees nothing to do.
     dev.pulumi("up", "--yes", "--expect-no-changes", "--stack", "dev")
 
