@@ -117,7 +117,10 @@ class Metadata(pulumi.ComponentResource):
         daemon, runtime = python_daemon(ctx, access, "metadata", "services.metadata", args,
                                         "instance metadata", user=USER,
                                         state_dir=PUSHED_LEASES.removeprefix("/var/lib/").rsplit("/", 1)[0],
-                                        capabilities=("CAP_NET_BIND_SERVICE",))
+                                        capabilities=("CAP_NET_BIND_SERVICE",),
+                                        # The address again at every start (a reboot drops it).
+                                        pre_start=(("/sbin/ip", "addr", "replace", f"{ADDRESS}/32",
+                                                    "dev", spec.lan_interface_of(access.host)),))
         service = HostService(
             f"{name}-service", access, daemon,
             config=[" ".join(args), plain or ""],

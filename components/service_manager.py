@@ -33,6 +33,8 @@ class Daemon:
     state_dir: str | None = None
     # Capabilities the unprivileged user keeps (e.g. CAP_NET_BIND_SERVICE for port 80).
     capabilities: tuple[str, ...] = ()
+    # Commands run as root before each start (ExecStartPre=+…), e.g. an address the daemon binds.
+    pre_start: tuple[tuple[str, ...], ...] = ()
 
 
 # What every Mammatus unit gets unless its daemon opts out: no privilege gain through setuid
@@ -95,6 +97,7 @@ def systemd_unit(daemon: Daemon) -> str:
         f"ExecStart={exec_line(daemon.command)}\n"
         f"{env}"
         + _identity(daemon)
+        + "".join(f"ExecStartPre=+{exec_line(list(argv))}\n" for argv in daemon.pre_start)
         + (f"ExecReload=/bin/kill -{daemon.reload_signal} $MAINPID\n" if daemon.reload_signal else "")
         + "Restart=on-failure\nRestartSec=2\n"
         # /run is empty after a reboot: systemd makes /run/mammatus (pid files, sockets) again,

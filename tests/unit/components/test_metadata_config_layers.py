@@ -82,4 +82,6 @@ def test_the_service_runs_as_its_own_user_which_alone_reads_the_inventory_and_ke
             assert (written["mode"], written["owner"]) == ("0600", "mammatus-metadata:mammatus-metadata")
         unit = MOCKS.inputs("md-service-run")["create"]
         assert "User=mammatus-metadata" in unit and "CAP_NET_BIND_SERVICE" in unit
+        # Its address comes back with it after a reboot (as root, before the unprivileged start).
+        assert "ExecStartPre=+/sbin/ip addr replace 169.254.169.254/32 dev enp2s0" in unit
     return settled(layers).apply(check)
