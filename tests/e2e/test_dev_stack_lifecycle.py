@@ -275,9 +275,15 @@ def test_rebooted_hosts_have_their_daemons_firewall_and_nat_back_without_up(dev)
             break
         time.sleep(1)
     assert len(listed.splitlines()) == 6, listed
-    got = in_netns("client", "curl", "-s", "-m", "5", "-w", " %{http_code}",
-                   "http://169.254.169.254/latest/meta-data/local-hostname")
-    assert got.stdout.endswith(" 403")          # the metadata service answers again
+    # "active" is the process started; the service answers once it has bound its port.
+    deadline = time.monotonic() + 30
+    while True:
+        got = in_netns("client", "curl", "-s", "-m", "5", "-w", " %{http_code}",
+                       "http://169.254.169.254/latest/meta-data/local-hostname")
+        if got.stdout.endswith(" 403") or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert got.stdout.endswith(" 403"), got     # the metadata service answers again
     # ... and the stack sees nothing to do.
     dev.pulumi("up", "--yes", "--expect-no-changes", "--stack", "dev")
 
