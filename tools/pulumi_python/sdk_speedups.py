@@ -9,6 +9,9 @@ Measured on the dev stack (about 240 resources), each one costs a second or more
   (about 1 ms each, 1,200 per pass). `_log` below hands debug lines without a resource to a
   background thread, which sends them in order; `flush()` waits for it before the program exits.
   Other severities, and lines about a resource, go through the SDK's own path unchanged.
+- Every registration records the caller's stack (for the source positions in the state) with
+  `traceback.extract_stack()`, which stats every source file on the stack each time. `_frames()`
+  builds the same frame summaries (file, line, function) straight from the frames.
 
 `install()` checks the SDK still has what it replaces, so an upgrade that moves them fails loudly
 (see tests/unit/toolchain/test_sdk_speedups.py) instead of silently running the slow paths.
@@ -18,9 +21,12 @@ from __future__ import annotations
 
 import asyncio
 import queue
+import sys
 import threading
+import traceback
 
 import pulumi.log
+import pulumi.runtime.resource
 import pulumi.runtime.stack
 from pulumi.runtime import settings
 from pulumi.runtime.proto import engine_pb2
@@ -101,7 +107,35 @@ def flush(timeout: float = 10.0) -> None:
     _sender = None
 
 
+def _frames(frame=None) -> list[traceback.FrameSummary]:
+    """The stack above the caller, outermost first, as `traceback.extract_stack()` returns it."""
+    frame = frame or sys._getframe(1)
+    frames = []
+    while frame is not None:
+        code = frame.f_code
+        frames.append(traceback.FrameSummary(code.co_filename, frame.f_lineno, code.co_name,
+                                             lookup_line=False))
+        frame = frame.f_back
+    frames.reverse()
+    return frames
+
+
+class _FastTraceback:
+    """What `pulumi.runtime.resource` sees as its `traceback` module: `extract_stack` is cheap."""
+
+    def __getattr__(self, name):
+        return getattr(traceback, name)
+
+    @staticmethod
+    def extract_stack(f=None, limit=None):
+        frames = _frames(f or sys._getframe(1))
+        return frames[-limit:] if limit else frames
+
+
 def install() -> None:
+    if getattr(pulumi.runtime.resource, "traceback", None) is not traceback:
+        raise RuntimeError("the Pulumi SDK's pulumi.runtime.resource no longer uses traceback: "
+                           "review tools/pulumi_python/sdk_speedups.py for this SDK version")
     for module, name in ((pulumi.runtime.stack, "wait_for_rpcs"), (pulumi.log, "_log")):
         if not callable(getattr(module, name, None)):
             raise RuntimeError(f"the Pulumi SDK no longer has {module.__name__}.{name}: "
@@ -111,3 +145,4 @@ def install() -> None:
                            "tools/pulumi_python/sdk_speedups.py for this SDK version")
     pulumi.runtime.stack.wait_for_rpcs = wait_for_rpcs
     pulumi.log._log = _log
+    pulumi.runtime.resource.traceback = _FastTraceback()

@@ -1,9 +1,11 @@
 import asyncio
 import sys
 import threading
+import traceback
 from pathlib import Path
 
 import pulumi.log
+import pulumi.runtime.resource
 import pulumi.runtime.stack
 import pytest
 from pulumi.runtime import settings
@@ -25,12 +27,14 @@ def outputs():
     settings.SETTINGS.outputs.update(saved)
 
 
-def test_install_replaces_both_slow_paths(monkeypatch):
+def test_install_replaces_the_slow_paths(monkeypatch):
     monkeypatch.setattr(pulumi.runtime.stack, "wait_for_rpcs", pulumi.runtime.stack.wait_for_rpcs)
     monkeypatch.setattr(pulumi.log, "_log", pulumi.log._log)
+    monkeypatch.setattr(pulumi.runtime.resource, "traceback", traceback)
     sdk_speedups.install()
     assert pulumi.runtime.stack.wait_for_rpcs is sdk_speedups.wait_for_rpcs
     assert pulumi.log._log is sdk_speedups._log
+    assert isinstance(pulumi.runtime.resource.traceback, sdk_speedups._FastTraceback)
 
 
 def test_install_refuses_an_sdk_without_what_it_replaces(monkeypatch):
@@ -100,3 +104,37 @@ def test_other_severities_keep_the_sdks_synchronous_path(monkeypatch):
     sdk_speedups._log(engine, engine_pb2.WARNING, "careful", None, None, None)
     assert calls == [(engine, engine_pb2.WARNING, "careful", None, None, None)]
     assert engine.requests == []
+
+
+def test_stack_frames_match_what_traceback_extracts():
+    def where():
+        return traceback.extract_stack(), sdk_speedups._FastTraceback.extract_stack()
+
+    slow, fast = where()
+    assert [(f.filename, f.name) for f in fast] == [(f.filename, f.name) for f in slow]
+    assert [f.lineno for f in fast][:-1] == [f.lineno for f in slow][:-1]  # the last: the call itself
+    assert fast[-1].name == "where"
+
+
+class _Outer:  # a resource's constructor chain: three __init__ frames above the SDK
+    def __init__(self):
+        self.trace = _Middle().trace
+
+
+class _Middle:
+    def __init__(self):
+        self.trace = _Inner().trace
+
+
+class _Inner:
+    def __init__(self):
+        self.trace = pulumi.runtime.resource._get_stack_trace()
+
+
+def test_the_sdks_source_positions_are_unchanged(monkeypatch):
+    traces = []
+    for module in (traceback, sdk_speedups._FastTraceback()):
+        monkeypatch.setattr(pulumi.runtime.resource, "traceback", module)
+        traces.append(_Outer().trace)  # the same line both times
+    slow, fast = ([(f.pc.uri, f.pc.line) for f in t.frames] for t in traces)
+    assert fast == slow and fast[0] == (Path(__file__).as_uri(), fast[0][1])
