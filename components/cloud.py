@@ -38,7 +38,8 @@ from stacks.spec import Role, StackSpec
 
 Layer = tuple[str, Callable[[StackSpec, CloudContext], bool], Callable]
 
-# (name, wanted for this spec?, component) in dependency order.
+# (name, wanted for this spec?, component) in dependency order. A layer's prerequisites are
+# checked with the spec (stacks/checks.py PLACEMENT_NEEDS), so none is skipped for want of one.
 LAYERS: list[Layer] = [
     ("gateway", lambda s, c: bool(s.gateway and s.network), Gateway),
     ("firewall", lambda s, c: bool(s.gateway and s.network), Firewall),
@@ -48,11 +49,11 @@ LAYERS: list[Layer] = [
     ("serf", lambda s, c: bool(s.hosts), Serf),
     ("monitoring", lambda s, c: bool(s.placement.monitoring), Monitoring),
     ("consul", lambda s, c: bool(s.placement.consul), Consul),
-    ("vault", lambda s, c: bool(s.placement.vault and s.placement.ca), Vault),
+    ("vault", lambda s, c: bool(s.placement.vault), Vault),
     ("telemetry", lambda s, c: "influx_url" in c.shared, InstanceTelemetry),
     ("nats", lambda s, c: bool(s.placement.nats), Nats),
-    ("notifications", lambda s, c: bool(s.placement.nats and s.placement.sns), Notifications),
-    ("queues", lambda s, c: bool(s.placement.nats and s.placement.sqs), Queues),
+    ("notifications", lambda s, c: bool(s.placement.sns), Notifications),
+    ("queues", lambda s, c: bool(s.placement.sqs), Queues),
     ("configuration", lambda s, c: bool(s.placement.metadata), Configuration),
     ("metadata", lambda s, c: bool(s.placement.metadata), Metadata),
     ("compute", lambda s, c: bool(s.hosts_with(Role.compute)), Compute),

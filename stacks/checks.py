@@ -103,6 +103,39 @@ def check_messaging(spec: StackSpec) -> Iterator[Problem]:
                 yield key, f"queue {t.queue!r} does not exist"
 
 
+# What a placed service cannot run without: (placement key, what it needs, why). The cloud
+# builds a layer exactly when its placement is set, so a missing prerequisite is an error here,
+# never a layer that silently is not there.
+PLACEMENT_NEEDS = (
+    ("vault", "ca", "Vault's listener and its agents' certificates come from the cloud's CA"),
+    ("sns", "nats", "SNS keeps its topics and subscriptions in NATS JetStream"),
+    ("sqs", "nats", "SQS keeps its queues and messages in NATS JetStream"),
+)
+
+# Spec sections that mean nothing without a placed service: (section, placement key, service).
+SECTION_NEEDS = (
+    ("topics", "sns", "the SNS service"),
+    ("queues", "sqs", "the SQS service"),
+    ("functions", "functions", "faasd"),
+    ("instances", "metadata", "the metadata service (their cloud-init reads only it)"),
+)
+
+
+def check_prerequisites(spec: StackSpec) -> Iterator[Problem]:
+    p = spec.placement
+    for service, needed, why in PLACEMENT_NEEDS:
+        if getattr(p, service) and not getattr(p, needed):
+            yield f"placement.{service}", f"needs placement.{needed}: {why}"
+    for section, service, what in SECTION_NEEDS:
+        if getattr(spec, section) and not getattr(p, service):
+            yield section, f"need {what}: set placement.{_camel(service)}"
+
+
+def _camel(field: str) -> str:
+    head, *rest = field.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
 def check_firewall(spec: StackSpec) -> Iterator[Problem]:
     if spec.firewall and spec.gateway is None:
         yield "firewall", "rules need a gateway (mammatus:gateway)"
@@ -141,8 +174,8 @@ def check_dev_box(spec: StackSpec) -> Iterator[Problem]:
             yield f"hosts[{i}].address", f"{machine} is devBox.machineLanAddress (this machine)"
 
 
-CHECKS = (check_hosts, check_network, check_placement, check_messaging, check_firewall,
-          check_dev_box, check_images)
+CHECKS = (check_hosts, check_network, check_placement, check_prerequisites, check_messaging,
+          check_firewall, check_dev_box, check_images)
 
 
 def problems(spec: StackSpec) -> list[Problem]:

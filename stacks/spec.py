@@ -220,7 +220,9 @@ class Function(Model):
 
 
 class Placement(Model):
-    """Which host runs each cloud service. Serf and Telegraf run on every host."""
+    """Which host runs each cloud service. Serf and Telegraf run on every host. Some services
+    need others (vault needs ca; sns and sqs need nats) and some sections need a service
+    (topics: sns, queues: sqs, functions: functions, instances: metadata): stacks/checks.py."""
     dns: Optional[str] = None          # dnsmasq (defaults to the gateway)
     ca: Optional[str] = None           # step-ca
     monitoring: Optional[str] = None   # InfluxDB, Chronograf, Kapacitor, Grafana

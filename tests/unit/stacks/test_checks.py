@@ -118,3 +118,28 @@ def test_metadata_without_the_clouds_dhcp_server_cannot_prove_identity():
         s["firewall"] = []
     assert ("mammatus:placement.metadata: the metadata service proves who asks by the cloud's "
             "DHCP leases") in broken(edit)
+
+
+@pytest.mark.parametrize("service, needed", [("vault", "ca"), ("sns", "nats"), ("sqs", "nats")])
+def test_a_service_placed_without_what_it_runs_on(service, needed):
+    def edit(s):
+        s["placement"].pop(needed)
+    message = broken(edit)
+    assert f"mammatus:placement.{service}: needs placement.{needed}:" in message
+
+
+@pytest.mark.parametrize("section, placement", [
+    ("topics", "sns"), ("queues", "sqs"), ("instances", "metadata")])
+def test_a_section_without_the_service_that_deploys_it(section, placement):
+    def edit(s):
+        s["placement"].pop(placement)
+        if section == "topics":
+            s["queues"][0]["subscribeTo"] = []
+    message = broken(edit)
+    assert f"mammatus:{section}: need " in message and f"set placement.{placement}" in message
+
+
+def test_functions_without_faasd():
+    def edit(s):
+        s["functions"] = [{"name": "resize", "image": "ghcr.io/example/resize:1"}]
+    assert "mammatus:functions: need faasd: set placement.functions" in broken(edit)
