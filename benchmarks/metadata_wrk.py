@@ -27,14 +27,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.support.daemons import free_port  # noqa: E402
 PATH = "/latest/meta-data/instance-id"
 LOAD_BEFORE = "?"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_service(workdir: Path, port: int, access_log: bool, workers: int) -> subprocess.Popen:

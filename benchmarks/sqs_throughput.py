@@ -32,7 +32,8 @@ from botocore.config import Config
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.support.nats import NatsServer, free_port, wait_for_port  # noqa: E402
+from tests.support.daemons import free_port, wait_for_port  # noqa: E402
+from tests.support.nats import NatsServer  # noqa: E402
 
 KEY, SECRET = "AKIDBENCH", "bench-secret"
 ELASTICMQ_VERSION = "1.6.14"

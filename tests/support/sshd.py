@@ -12,14 +12,9 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from tests.support.daemons import free_port
 
 SSHD = "/usr/sbin/sshd"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager

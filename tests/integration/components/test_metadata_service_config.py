@@ -22,17 +22,12 @@ from components.context import CloudContext
 from components.render import metadata_config
 from stacks.spec import StackSpec
 from tests.support.netlab import stack_spec
+from tests.support.daemons import free_port
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[3]
 MAC = "52:54:00:aa:00:01"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def get(url: str) -> tuple[int, str]:

@@ -23,17 +23,12 @@ import pytest
 from components.messaging import credentials_ini, sns_args
 from components.render import nats
 from dynamic_providers.aws_messaging import QueueProvider, SubscriptionProvider, TopicProvider, queue_arn, topic_arn
+from tests.support.daemons import free_port
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[3]
 NATS = str(ROOT / ".venv" / "bin" / "nats-server")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_port(port: int, proc: subprocess.Popen, log: Path) -> None:

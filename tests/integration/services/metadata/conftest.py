@@ -9,7 +9,6 @@ from __future__ import annotations
 import http.client
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,18 +19,13 @@ import pytest
 import yaml
 
 from tests.support.paths import ROOT
+from tests.support.daemons import free_port
 
 WEB1 = {"name": "web-1", "macs": ["02:00:00:00:00:02"],
         "ssh_keys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGlvdGVzdGtleQ web1@test"],
         "user_data": "#cloud-config\nruncmd:\n- [touch, /run/user-data-marker]\n"
                      "ssh_pwauth: true\n"}
 DB1 = {"name": "db-1", "macs": ["02:00:00:00:00:03"], "type": "lxd.vm"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
