@@ -1,7 +1,7 @@
 # Mammatus: the two commands a newcomer needs.
 #   make up    bootstrap, then `pulumi up` of the dev stack (the cloud in a box on this machine)
 #   make test  bootstrap, then every test (unit, integration with real daemons, e2e with the CLI)
-.PHONY: bootstrap bootstrap-arm64 system up preview destroy test unit lock
+.PHONY: bootstrap bootstrap-arm64 system up preview destroy test unit lint lock
 
 bootstrap:
 	@tools/bootstrap
@@ -25,6 +25,9 @@ destroy: bootstrap
 
 test: bootstrap-arm64 system
 	.venv/bin/python -m pytest $(PYTEST_ARGS)
+
+lint: bootstrap
+	.venv/bin/ruff check .
 
 unit: bootstrap
 	.venv/bin/python -m pytest tests/unit $(PYTEST_ARGS)

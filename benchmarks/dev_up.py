@@ -22,8 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dynamic_providers import rootfs_image  # noqa: E402
-from tests.support.project import copy_checkout  # noqa: E402
+from dynamic_providers import rootfs_image
+from tests.support.project import copy_checkout
 
 
 def timed(project, *args: str, env: dict | None = None) -> float:

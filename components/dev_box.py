@@ -90,7 +90,7 @@ done
 if [ -n "$changed" ]; then rmdir /sys/fs/cgroup/cpu,cpuacct 2>/dev/null; mount -o remount,ro /sys/fs/cgroup; fi
 exit 0
 """
-CGROUP_V1_UNIT = f"""[Unit]
+CGROUP_V1_UNIT = """[Unit]
 Description=Dev box: mount the separate cpu and cpuacct cgroup v1 hierarchies (nested LXD)
 DefaultDependencies=no
 After=local-fs.target

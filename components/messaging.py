@@ -123,7 +123,7 @@ def _aws_service(component: pulumi.ComponentResource, name: str, ctx: CloudConte
     sections = list(extra_keys)
     text = pulumi.Output.all(secret.result, *[extra_keys[k]["secret_key"] for k in sections]).apply(
         lambda secrets: credentials_ini(access_key, secrets[0], {
-            k: (extra_keys[k]["access_key"], v) for k, v in zip(sections, secrets[1:])}))
+            k: (extra_keys[k]["access_key"], v) for k, v in zip(sections, secrets[1:], strict=True)}))
     creds = HostFile(f"{name}-{kind}-credentials", access, cred_path,
                      pulumi.Output.secret(text), mode="0600", owner=owned_by(user), opts=owned)
     address = str(access.host.address)

@@ -77,7 +77,7 @@ class Monitoring(pulumi.ComponentResource):
         tasks = kapacitor.alert_tasks(k_host)
         k_files = [file("kapacitor-config", k_host.config, k_text)]
         # The same tasks keyed by their paths as the host sees them (HostFile maps them).
-        for on_host, script in zip(kapacitor.alert_tasks(k_host), tasks.values()):
+        for on_host, script in zip(kapacitor.alert_tasks(k_host), tasks.values(), strict=True):
             rule = on_host.rsplit("/", 1)[1].removesuffix(".tick").replace("_", "-")
             k_files.append(file(f"kapacitor-task-{rule}", on_host, script))
         HostService(f"{name}-kapacitor", access, Daemon(

@@ -56,7 +56,7 @@ def record_line(name: str, address: str) -> str:
 
 
 def _content_lines(text: str) -> list[str]:
-    return [l.strip() for l in text.splitlines() if l.strip() and not l.strip().startswith("#")]
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
 
 
 def parse_reservation(text: str) -> Optional[dict[str, str]]:
@@ -100,7 +100,7 @@ def parse_leases(text: str) -> list[dict[str, Any]]:
 
 
 def lease_for(leases: list[dict[str, Any]], mac: str) -> Optional[dict[str, Any]]:
-    return next((l for l in leases if l["mac"] == mac.lower()), None)
+    return next((lease for lease in leases if lease["mac"] == mac.lower()), None)
 
 
 def sighup_command(pid_file: str) -> str:

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from typing import Any, Optional
+from typing import Optional
 
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult
@@ -94,7 +94,7 @@ def instance_update_body(props: dict) -> dict:
     """PATCH /1.0/instances/<name> body: what can change on an existing instance."""
     body = instance_body(props)
     config = dict(body["config"])
-    config.pop(f"volatile.eth0.hwaddr", None)  # the MAC is fixed at creation (a replace)
+    config.pop("volatile.eth0.hwaddr", None)  # the MAC is fixed at creation (a replace)
     return {"profiles": body["profiles"], "config": config, "devices": body["devices"]}
 
 
@@ -437,7 +437,7 @@ class InstanceProvider(ResourceProvider):
     def _stop(self, client, name: str) -> None:
         try:
             self._set_state(client, name, "stop")
-        except Exception:  # an init that ignores SIGPWR: stop it hard
+        except Exception:  # noqa: BLE001 - an init that ignores SIGPWR: stop it hard
             self._set_state(client, name, "stop", force=True)
 
     def create(self, props):

@@ -15,7 +15,7 @@ are built inside each call (the provider is pickled with dill). check and diff n
 from __future__ import annotations
 
 import json
-from typing import Any, Optional
+from typing import Optional
 
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult

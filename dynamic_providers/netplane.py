@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult
-from pulumi.dynamic import ResourceProvider, UpdateResult
+from pulumi.dynamic import ResourceProvider
 
 IFNAME_MAX = 15  # IFNAMSIZ - 1
 

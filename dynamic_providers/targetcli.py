@@ -26,7 +26,7 @@ import json
 import posixpath
 import re
 import shlex
-from typing import Any, Optional
+from typing import Optional
 
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult
@@ -141,8 +141,8 @@ def parse_saveconfig(text: str) -> dict:
         for tpg in target.get("tpgs", []):
             tpgs.append({
                 "tag": tpg.get("tag"), "enable": tpg.get("enable"),
-                "luns": [{"index": l["index"], "storage_object": l["storage_object"]}
-                         for l in tpg.get("luns", [])],
+                "luns": [{"index": lun["index"], "storage_object": lun["storage_object"]}
+                         for lun in tpg.get("luns", [])],
                 "acls": sorted(a["node_wwn"] for a in tpg.get("node_acls", [])),
                 "mapped_luns": {a["node_wwn"]: sorted(m["tpg_lun"] for m in a.get("mapped_luns", []))
                                 for a in tpg.get("node_acls", [])},
@@ -161,7 +161,8 @@ def volume_state(parsed: dict, name: str, iqn: str) -> Optional[dict]:
     if so is None or target is None or not target["tpgs"]:
         return None
     tpg = next((t for t in target["tpgs"] if t["tag"] == 1), target["tpgs"][0])
-    lun = next((l for l in tpg["luns"] if l["storage_object"] == backstore_path(name)), None)
+    lun = next((entry for entry in tpg["luns"] if entry["storage_object"] == backstore_path(name)),
+               None)
     return {
         "file": so["file"],
         "size_gb": (so["size"] or 0) // (1024 ** 3),

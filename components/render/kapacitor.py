@@ -104,7 +104,7 @@ def threshold_tick(rule: Threshold, paths: KapacitorPaths, post_url: Optional[st
         f"dbrp \"{DATABASE}\".\"{RETENTION_POLICY}\"",
         "",
         "stream",
-        f"    |from()",
+        "    |from()",
         f"        .measurement('{rule.measurement}')",
         f"        .groupBy({group})",
         f"    {where}|eval(lambda: {value})",

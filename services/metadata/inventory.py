@@ -220,7 +220,7 @@ class LxdInventorySource:
             return self._instances
         try:
             raw = self._fetch_raw()
-        except Exception as exc:  # pylxd raises several kinds; all mean "LXD did not answer"
+        except Exception as exc:  # noqa: BLE001 - pylxd raises several kinds; all mean "LXD did not answer"
             self._client = None
             raise InventoryError(f"LXD at {self.endpoint or 'default socket'}: {exc}") from None
         self._instances = instances_from_lxd(raw)

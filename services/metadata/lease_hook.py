@@ -54,9 +54,9 @@ def sync_events(lease_file: Path) -> list[dict]:
         text = lease_file.read_text(errors="replace")
     except FileNotFoundError:
         text = ""
-    return [{"action": "add", "mac": l.mac, "ip": l.ip,
-             "hostname": None if l.hostname == "*" else l.hostname, "expiry": l.expiry}
-            for l in parse_leases(text)]
+    return [{"action": "add", "mac": lease.mac, "ip": lease.ip,
+             "hostname": None if lease.hostname == "*" else lease.hostname, "expiry": lease.expiry}
+            for lease in parse_leases(text)]
 
 
 def send(url: str, key: bytes, leases: list[dict], sync: bool, attempts: int,

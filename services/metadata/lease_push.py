@@ -129,7 +129,7 @@ class LeaseTable:
         return sorted(self._by_ip.values(), key=lambda lease: ipaddress.IPv4Address(lease.ip))
 
     def _save(self) -> None:
-        text = "".join(f"{l.expiry} {l.mac} {l.ip} {l.hostname} *\n" for l in self.leases())
+        text = "".join(f"{lease.expiry} {lease.mac} {lease.ip} {lease.hostname} *\n" for lease in self.leases())
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".leases.")
         try:

@@ -242,7 +242,7 @@ class Deliverer:
                 params["MessageGroupId"] = job["n"].get("group") or "default"
                 params["MessageDeduplicationId"] = job["n"]["id"]
             await self.sqs.send(target, params)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - any failure of the DLQ send is logged, never fatal
             log.warning("dead-letter delivery for %s failed: %s", sub["id"], type(e).__name__)
 
     async def _run(self) -> None:
@@ -269,7 +269,7 @@ class Deliverer:
                     continue
                 try:
                     await wake.next_msg(timeout=0.5)
-                except Exception:
+                except Exception:  # noqa: BLE001 - a wake-up that fails or times out only ends the wait
                     pass
             except asyncio.CancelledError:
                 raise

@@ -47,7 +47,7 @@ class SnsStore:
             try:
                 return await self.jsc.create_key_value(bucket=name, history=1, storage="file",
                                                        replicas=self.replicas)
-            except Exception:
+            except Exception:  # noqa: BLE001 - the bucket exists (or another process made it): open it
                 return await self.jsc.key_value(name)
 
     async def start(self) -> None:
@@ -84,7 +84,7 @@ class SnsStore:
             try:
                 await self._start_watchers()
                 return
-            except Exception:
+            except Exception:  # noqa: BLE001 - NATS not ready yet: retried with a back-off
                 await asyncio.sleep(min(0.2 * (attempt + 1), 2))
 
     async def close(self) -> None:
@@ -93,7 +93,7 @@ class SnsStore:
         for w in self._watchers:
             try:
                 await w.stop()
-            except Exception:
+            except Exception:  # noqa: BLE001 - stopping on shutdown: nothing left to do on failure
                 pass
 
     @staticmethod

@@ -166,7 +166,7 @@ class SqsApi:
                   "ApproximateNumberOfMessagesDelayed"}
         if every or counts & set(wanted):
             visible, inflight, delayed = await self.store.counts(q)
-            for name, value in zip(sorted(counts), (visible, delayed, inflight)):
+            for name, value in zip(sorted(counts), (visible, delayed, inflight), strict=True):
                 if every or name in wanted:
                     out[name] = str(value)
         return {"Attributes": out}

@@ -91,7 +91,7 @@ async def pull(nc: Client, stream: str, consumer: str, batch: int, timeout: floa
     finally:
         try:
             await sub.unsubscribe()
-        except Exception:
+        except Exception:  # noqa: BLE001 - the connection may already be gone
             pass
 
 

@@ -16,7 +16,7 @@ _INVALID_CHARS = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U000
 
 
 def md5_hex(data: bytes) -> str:
-    return hashlib.md5(data).hexdigest()
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()
 
 
 def check_body(body: str) -> None:
@@ -32,7 +32,7 @@ def _binary(value) -> bytes:
         return bytes(value)
     try:
         return base64.b64decode(value, validate=True)
-    except Exception:
+    except (ValueError, TypeError):
         raise invalid_parameter("Binary message attribute value is not valid base64.") from None
 
 

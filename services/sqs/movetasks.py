@@ -43,7 +43,7 @@ class MoveTasks:
                 try:
                     self._kv = await jsc.create_key_value(bucket=BUCKET, history=1, storage="file",
                                                           replicas=self.store.replicas)
-                except Exception:
+                except Exception:  # noqa: BLE001 - the bucket exists (or another process made it): open it
                     self._kv = await jsc.key_value(BUCKET)
         return self._kv
 

@@ -140,7 +140,7 @@ class Store:
             try:
                 self.kv = await self.js.create_key_value(bucket=KV_BUCKET, history=1,
                                                          storage="file", replicas=self.replicas)
-            except Exception:  # another process won the race
+            except Exception:  # noqa: BLE001 - another process won the race
                 self.kv = await self.js.key_value(KV_BUCKET)
         await js.ensure_stream(self.nc, {
             "name": DELAY_STREAM, "subjects": ["sqsdelay.>"], "retention": "workqueue",
@@ -163,7 +163,7 @@ class Store:
             try:
                 self._watcher = await self.kv.watchall()
                 break
-            except Exception:
+            except Exception:  # noqa: BLE001 - NATS not ready yet: retried with a back-off
                 await asyncio.sleep(min(0.2 * (attempt + 1), 2))
         else:
             self._cache.clear()  # no watcher: fall back to reading KV on every lookup
@@ -179,11 +179,11 @@ class Store:
         for t in self._tasks:
             try:
                 await t
-            except (asyncio.CancelledError, Exception):
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - stopping on shutdown: each task's end is all we wait for
                 pass
         try:
             await self._watcher.stop()
-        except Exception:
+        except Exception:  # noqa: BLE001 - stopping on shutdown: nothing left to do on failure
             pass
 
     async def _watch(self) -> None:
@@ -247,7 +247,7 @@ class Store:
             if existing is None:
                 raise AwsError("QueueDeletedRecently", "You must wait 60 seconds after deleting a queue "
                                "before you can create another with the same name.",
-                               query_code="AWS.SimpleQueueService.QueueDeletedRecently")
+                               query_code="AWS.SimpleQueueService.QueueDeletedRecently") from None
             return existing
         except Exception:
             await js.delete_stream(self.nc, q.stream)

@@ -155,7 +155,7 @@ def test_a_port_the_firewall_blocks_is_blocked_on_the_way_out(dev, tmp_path):
         blocked = in_netns("client", "curl", "-s", "-m", "5", "http://192.0.2.1:25/")
         assert blocked.returncode == 7      # connection refused: REJECT, as the rule says
         counters = on_host("gateway", "iptables", "-L", "FORWARD", "-v", "-n").stdout
-        assert next(l for l in counters.splitlines() if "no-smtp-out" in l).split()[0] != "0"
+        assert next(line for line in counters.splitlines() if "no-smtp-out" in line).split()[0] != "0"
     finally:
         server.terminate()
         server.wait(timeout=10)

@@ -47,7 +47,7 @@ def ensure_cloudinit(cache: Path = CACHE) -> Path:
             return _dist_packages(target)
         debs = sorted(glob.glob(str(cache / f"cloud-init_{VERSION}-*_all.deb")))
         if not debs:
-            download = ["apt-get", "download", f"cloud-init"]
+            download = ["apt-get", "download", "cloud-init"]
             if subprocess.run(download, cwd=cache, capture_output=True).returncode != 0:
                 subprocess.run(["apt-get", "update", "-qq"], check=True, capture_output=True)
                 subprocess.run(download, cwd=cache, check=True, capture_output=True)

@@ -9,7 +9,6 @@ import subprocess
 import uuid
 from typing import Iterator
 
-import yaml
 
 from stacks.load import load_stack_file
 from stacks.spec import StackSpec

@@ -620,7 +620,7 @@ def serve(servicer: ProviderServicer, argv: Optional[list[str]] = None) -> None:
     sys.stdout.flush()
     stop = threading.Event()
 
-    def _stop(signum, frame):  # noqa: ARG001
+    def _stop(signum, frame):
         stop.set()
 
     signal.signal(signal.SIGINT, _stop)

@@ -488,7 +488,7 @@ class _Sftp:
         self.sftp.put(src, dest)
 
     def put_dir(self, src: str, dest: str) -> None:
-        for root, dirs, files in os.walk(src):
+        for root, _dirs, files in os.walk(src):
             rel = os.path.relpath(root, src)
             target = dest if rel == "." else os.path.join(dest, rel)
             st = self.stat(target)

@@ -41,7 +41,7 @@ def _one_of(news: dict, name: str, allowed) -> list[CheckFailure]:
 
 def hash_for_state(value: str) -> str:
     """Upstream's resource ID for keys and CSRs: sha1 hex of the trimmed PEM."""
-    return hashlib.sha1(value.strip().encode()).hexdigest() if value else ""
+    return hashlib.sha1(value.strip().encode(), usedforsecurity=False).hexdigest() if value else ""
 
 
 # -- keys ---------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from concurrent import futures
 import grpc
 from google.protobuf import empty_pb2
 
-from tools.pulumi_protos import load  # noqa: E402 - the stubs without the whole SDK
+from tools.pulumi_protos import load
 
 language_pb2, language_pb2_grpc, plugin_pb2 = load("language_pb2", "language_pb2_grpc", "plugin_pb2")
 

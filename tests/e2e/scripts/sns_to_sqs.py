@@ -3,7 +3,12 @@ the message in the SQS queue `jobs` that subscribes to it (raw delivery, as the 
 up). A second queue, subscribed here without raw delivery, gets the signed envelope, checked as
 a subscriber would: the certificate at SigningCertURL chains to the cloud CA's root and signs
 the envelope. argv[1]: the stack outputs as JSON."""
-import base64, json, sys, time, urllib.request, uuid
+import base64
+import json
+import sys
+import time
+import urllib.request
+import uuid
 
 import boto3
 from cryptography import x509

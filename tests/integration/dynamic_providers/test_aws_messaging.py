@@ -8,13 +8,11 @@ queue through a subscription the provider made.
 
 from __future__ import annotations
 
-import json
 import secrets
 import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import dill

@@ -167,8 +167,8 @@ def test_instance_on_the_macvlan_profile_keeps_its_mac(lxd):
     profiles = ProfileProvider()
     try:
         profiles.create({**macvlan_profile("lan0"), "connection": conn})
-    except Exception:
-        pass  # left by the previous test
+    except Exception:  # noqa: BLE001 - the profile exists: left by the previous test
+        pass
     instances = InstanceProvider()
     props = {"name": "db-1", "image": "busybox-mac", "size": {"cpus": 1, "memory_mb": 256},
              "profiles": ["default", "macvlan"], "user_data": None, "mac": "52:54:00:12:34:56",
@@ -246,7 +246,7 @@ def test_compute_preseed_and_trust_then_the_https_api(lxd):
         assert server_cert == Path(lxd["env"]["LXD_DIR"], "server.crt").read_text()
         trusted = subprocess.run(["lxc", "config", "trust", "list", "--format", "csv"], env=lxd["env"],
                                  capture_output=True, text=True, check=True).stdout
-        assert [l.split(",")[1] for l in trusted.strip().splitlines()] == ["mammatus"]
+        assert [line.split(",")[1] for line in trusted.strip().splitlines()] == ["mammatus"]
 
         conn = {"endpoint": "https://127.0.0.1:8443", "client_cert": cert, "client_key": key,
                 "server_cert": server_cert}

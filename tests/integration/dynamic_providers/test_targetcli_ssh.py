@@ -10,9 +10,7 @@ over SSH and that what `saveconfig` writes reads back as the volume that was ask
 from __future__ import annotations
 
 import json
-import os
 import stat
-from pathlib import Path
 
 import pytest
 

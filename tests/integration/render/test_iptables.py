@@ -1,6 +1,5 @@
 """The rendered iptables-restore file against the real iptables, inside test namespaces."""
 
-import socket
 import subprocess
 
 import pytest
@@ -43,9 +42,9 @@ def test_applied_rules_are_what_iptables_save_shows(tmp_path):
     assert "-j DNAT --to-destination 10.0.0.2" in saved
     assert '-A INPUT -i eth1 -p tcp -m tcp --dport 22 -m comment --comment "mammatus:ssh-from-lan" -j ACCEPT' in saved
     def rules_only(text):
-        return [l for l in text.splitlines() if l.startswith("-A")]
+        return [line for line in text.splitlines() if line.startswith("-A")]
     assert rules_only(saved) == rules_only(again)
-    assert len(rules_only(saved)) == len([l for l in rules.read_text().splitlines() if l.startswith("-A")])
+    assert len(rules_only(saved)) == len([line for line in rules.read_text().splitlines() if line.startswith("-A")])
 
 
 def _listen_and_probe(gw: str, client: str, address: str, port: int) -> bool:

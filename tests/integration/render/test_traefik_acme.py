@@ -5,7 +5,6 @@ run on loopback; traefik obtains the route's certificate from step-ca's ACME dir
 the backend's answer over HTTPS."""
 
 import os
-import subprocess
 
 import pytest
 from cryptography import x509

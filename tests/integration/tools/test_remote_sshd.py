@@ -5,7 +5,6 @@ A private sshd (Debian's openssh-server, installed by tools/setup/providers.sh) 
 our own tls provider; the resources are driven through the provider servicer.
 """
 import subprocess
-import time
 
 import pytest
 from pulumi.runtime.proto import provider_pb2

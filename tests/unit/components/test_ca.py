@@ -1,6 +1,5 @@
 import json
 
-import pulumi
 import pytest
 
 from tests.support.pulumi_mocks import resolved

@@ -32,7 +32,7 @@ def test_dnsmasq_conf_has_range_pxe_and_upstream(home):
     assert {"enable-tftp", "tftp-root=/srv/tftp", "tftp-secure"} <= set(conf)
     assert "host-record=gateway.mammatus,10.0.0.1" in conf
     # Reservations are provider resources, not lines here.
-    assert not any(l.startswith("dhcp-host=") for l in conf)
+    assert not any(line.startswith("dhcp-host=") for line in conf)
     assert "/etc/mammatus/dnsmasq/dnsmasq.conf" in mocks.named("dns-config-write").inputs["path"]
 
 

@@ -56,7 +56,7 @@ def test_metadata_service_config_leases_and_vendor_data(layers):
         # Instances look for it at the link-local address, on the gateway's LAN port.
         assert config.listen == "169.254.169.254:80" and args[4] == "http://169.254.169.254:80"
         assert MOCKS.inputs("md-address")["create"] == \
-            f"ip addr replace 169.254.169.254/32 dev enp2s0"
+            "ip addr replace 169.254.169.254/32 dev enp2s0"
         # metadata and dnsmasq share the gateway in the lab: leases identify instances.
         assert [str(p) for p in config.identity.leases] == ["/var/lib/misc/dnsmasq.leases"]
         assert config.vendor_data.consul.datacenter == "lab"

@@ -3,7 +3,6 @@ they add (cloud-config parts and the metadata service's settings)."""
 
 import json
 
-import pulumi
 import pytest
 
 from tests.support.pulumi_mocks import resolved

@@ -20,7 +20,7 @@ def test_dhcp_range_router_dns_and_lease_time():
 def test_listens_on_the_gateways_lan_port_only():
     text = lines(stack_spec("lab"))
     assert "interface=enp2s0" in text and "bind-interfaces" in text
-    assert not any(l.startswith("interface=enp1s0") for l in text)
+    assert not any(line.startswith("interface=enp1s0") for line in text)
 
 
 def test_dns_on_another_host_listens_on_its_address():
@@ -55,7 +55,7 @@ def test_reservations_and_records_inline_or_left_to_the_provider():
     assert "dhcp-host=52:54:00:00:00:11,10.10.0.11,node-1" in inline
     assert "host-record=files.lab.mammatus,10.10.0.30" in inline
     apart = lines(spec, inline_resources=False)
-    assert not any(l.startswith("dhcp-host=") for l in apart)
+    assert not any(line.startswith("dhcp-host=") for line in apart)
     assert "host-record=files.lab.mammatus,10.10.0.30" not in apart
     assert "dhcp-hostsfile=/etc/mammatus/dnsmasq/dhcp-hosts" in apart
     assert "addn-hosts=/etc/mammatus/dnsmasq/hosts" in apart
@@ -79,7 +79,7 @@ def test_pxe_disabled_means_no_tftp():
     spec = stack_spec("lab")
     net = spec.network.model_copy(update={"pxe": spec.network.pxe.model_copy(update={"enabled": False})})
     text = lines(spec.model_copy(update={"network": net}))
-    assert "enable-tftp" not in text and not any(l.startswith("dhcp-boot") for l in text)
+    assert "enable-tftp" not in text and not any(line.startswith("dhcp-boot") for line in text)
 
 
 def test_no_network_no_dnsmasq():
@@ -91,8 +91,8 @@ def test_instances_get_a_route_to_the_metadata_service_off_the_router():
     # home: metadata on control, so option 121 leads there and repeats the default route
     home = stack_spec("home")
     control = str(home.host("control").address)
-    route = [l for l in lines(home) if "classless-static-route" in l]
+    route = [line for line in lines(home) if "classless-static-route" in line]
     assert route == [f"dhcp-option=tag:lan,option:classless-static-route,169.254.169.254/32,"
                      f"{control},0.0.0.0/0,{home.gateway.lan_address}"]
     # lab: metadata on the gateway itself, the default route already leads there
-    assert not any("classless-static-route" in l for l in lines(stack_spec("lab")))
+    assert not any("classless-static-route" in line for line in lines(stack_spec("lab")))

@@ -21,14 +21,14 @@ def test_default_deny_policies_and_the_fixed_accepts_surround_the_typed_rules():
     filter_table = text.split("*filter\n", 1)[1]
     assert ":INPUT DROP [0:0]" in filter_table and ":FORWARD DROP [0:0]" in filter_table
     assert ":OUTPUT ACCEPT [0:0]" in filter_table
-    lines = [l for l in filter_table.splitlines() if l.startswith("-A INPUT")]
+    lines = [line for line in filter_table.splitlines() if line.startswith("-A INPUT")]
     assert lines[0] == "-A INPUT -i lo -j ACCEPT"
     assert "ESTABLISHED,RELATED" in lines[1]
     assert "mammatus:ssh-from-lan" in lines[2] and "-i enp2s0" in lines[2]
     assert lines[-1].startswith("-A INPUT -i enp2s0 ") and lines[-1].endswith("-j ACCEPT")
     # Nothing accepts from the WAN port: it falls to the DROP policy.
-    assert not any("-i enp1s0" in l for l in lines)
-    forwards = [l for l in filter_table.splitlines() if l.startswith("-A FORWARD")]
+    assert not any("-i enp1s0" in line for line in lines)
+    forwards = [line for line in filter_table.splitlines() if line.startswith("-A FORWARD")]
     assert forwards[-1] == ('-A FORWARD -i enp2s0 -o enp1s0 -s 10.10.0.0/24 -m comment '
                             '--comment "mammatus:lan-to-wan" -j ACCEPT')
     assert text.count("COMMIT") == 2 and text.index("*nat") < text.index("*filter")

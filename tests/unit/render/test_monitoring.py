@@ -68,7 +68,7 @@ def test_ntopng_watches_the_lan_port_with_local_networks():
     text = ntopng.ntopng_config(ntopng.NtopngPaths(), ["eth1"], [ipaddress.IPv4Network("10.0.0.0/24")])
     lines = text.splitlines()
     assert "-i=eth1" in lines and "-m=10.0.0.0/24" in lines and "-w=3001" in lines
-    assert all(l.startswith(("#", "-")) for l in lines if l)
+    assert all(line.startswith(("#", "-")) for line in lines if line)
 
 
 def test_influx_config_keeps_data_under_its_root():

@@ -82,7 +82,7 @@ class RecordingEngine:
         self.requests = []
         self.threads = set()
 
-    def Log(self, request):  # noqa: N802 - the gRPC stub's name
+    def Log(self, request):
         self.threads.add(threading.current_thread().name)
         self.requests.append(request)
 

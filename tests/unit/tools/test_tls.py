@@ -67,7 +67,7 @@ def test_private_key_outputs(c, kw, cls, header, tmp_path):
     pub_pem = key.public_key().public_bytes(serialization.Encoding.PEM,
                                             serialization.PublicFormat.SubjectPublicKeyInfo).decode()
     assert o["publicKeyPem"] == pub_pem
-    assert id_ == hashlib.sha1(pub_pem.strip().encode()).hexdigest()
+    assert id_ == hashlib.sha1(pub_pem.strip().encode(), usedforsecurity=False).hexdigest()
     ssh = o["publicKeyOpenssh"]
     assert ssh.endswith("\n") and len(ssh.split()) == 2
     # The fingerprints are exactly what OpenSSH prints for the key.
@@ -92,7 +92,7 @@ def test_fingerprint_formats(c):
     blob = base64.b64decode(o["publicKeyOpenssh"].split()[1])
     assert o["publicKeyFingerprintSha256"] == \
         "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
-    md5 = hashlib.md5(blob).hexdigest()
+    md5 = hashlib.md5(blob, usedforsecurity=False).hexdigest()
     assert o["publicKeyFingerprintMd5"] == ":".join(md5[i:i + 2] for i in range(0, 32, 2))
 
 
@@ -162,7 +162,7 @@ def test_cert_request_and_locally_signed_cert(c, ca):
                              "dnsNames": ["host.lab", "*.host.lab"], "ipAddresses": ["10.0.0.5", "fd00::5"]})
     req_id, req = c.create(CSR, req_in)
     assert req["keyAlgorithm"] == "RSA" and is_secret(req["privateKeyPem"])
-    assert req_id == hashlib.sha1(req["certRequestPem"].strip().encode()).hexdigest()
+    assert req_id == hashlib.sha1(req["certRequestPem"].strip().encode(), usedforsecurity=False).hexdigest()
     lsc_in = c.checked(LSC, {"certRequestPem": req["certRequestPem"], "caCertPem": ca_outs["certPem"],
                              "caPrivateKeyPem": ca_key["privateKeyPem"], "validityPeriodHours": 48,
                              "allowedUses": ["digital_signature", "key_encipherment", "server_auth"]})
@@ -250,7 +250,7 @@ def test_get_public_key_function(c):
         for k in ("publicKeyPem", "publicKeyOpenssh", "publicKeyFingerprintMd5", "publicKeyFingerprintSha256"):
             assert result[k] == key[k], k
         assert result["algorithm"] == "ED25519" and is_secret(result[form])
-        assert result["id"] == hashlib.sha1(key["publicKeyPem"].strip().encode()).hexdigest()
+        assert result["id"] == hashlib.sha1(key["publicKeyPem"].strip().encode(), usedforsecurity=False).hexdigest()
     _, failures = c.invoke("tls:index/getPublicKey:getPublicKey", {})
     assert failures[0][0] == "privateKeyPem"
 

@@ -85,8 +85,10 @@ def test_container_configures_itself_from_the_service(lxd_cloud):
        env=env, timeout=300)
     status = sh("lxc", "exec", "web-e2e", "--", "cloud-init", "status", "--wait", "--long",
                 env=env, timeout=300, check=False)
-    inside = lambda *cmd: sh("lxc", "exec", "web-e2e", "--", *cmd, env=env,
-                             check=False).stdout
+
+    def inside(*cmd):
+        return sh("lxc", "exec", "web-e2e", "--", *cmd, env=env, check=False).stdout
+
     detail = (status.stdout, status.stderr, inside("sh", "-c", "grep -E 'WARN|Error' "
                                                    "/var/log/cloud-init.log | tail -20"))
     assert "status: done" in status.stdout, detail

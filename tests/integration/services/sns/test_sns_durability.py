@@ -74,7 +74,7 @@ def test_sns_rides_through_nats_restart(tmp_path, test_ca):
                 sa.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn,
                              Attributes={"RawMessageDelivery": "true"})
                 break
-            except Exception:
+            except Exception:  # noqa: BLE001 - not subscribed yet: retried
                 time.sleep(0.1)
         got = []
         for i in range(100):  # publish through b until b has seen the new subscription

@@ -1,3 +1,5 @@
+import argparse
+
 import pytest
 
 from services.metadata.__main__ import parse_listen
@@ -45,5 +47,5 @@ def test_listen():
     assert parse_listen("127.0.0.1:8080") == ("127.0.0.1", 8080)
     assert parse_listen("[::1]:80") == ("::1", 80)
     for bad in ("8080", "host:", "h:0", "h:70000", ":80"):
-        with pytest.raises(Exception):
+        with pytest.raises(argparse.ArgumentTypeError, match="expected HOST:PORT"):
             parse_listen(bad)

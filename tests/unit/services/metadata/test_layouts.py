@@ -3,7 +3,6 @@ import json
 import pytest
 import yaml
 
-from services.metadata import ec2, nocloud, openstack
 from services.metadata.server import HttpError, answer_for, etag_of
 from services.metadata.tree import Dir, listing, lookup, render
 

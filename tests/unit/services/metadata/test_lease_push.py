@@ -34,7 +34,7 @@ def test_del_removes_only_the_lease_of_that_mac(tmp_path):
     rx = receiver(tmp_path)
     push(rx, [WEB])
     push(rx, [{**WEB, "action": "del", "mac": "02:00:00:00:00:99"}], sent=NOW + 1)
-    assert [l.ip for l in rx.table.leases()] == ["10.0.0.10"]
+    assert [lease.ip for lease in rx.table.leases()] == ["10.0.0.10"]
     push(rx, [{**WEB, "action": "del"}], sent=NOW + 2)
     assert rx.table.leases() == []
 
@@ -43,7 +43,7 @@ def test_a_new_mac_for_an_address_replaces_the_old(tmp_path):
     rx = receiver(tmp_path)
     push(rx, [WEB])
     push(rx, [{**WEB, "action": "old", "mac": "02:00:00:00:00:03"}], sent=NOW + 1)
-    assert [l.mac for l in rx.table.leases()] == ["02:00:00:00:00:03"]
+    assert [lease.mac for lease in rx.table.leases()] == ["02:00:00:00:00:03"]
 
 
 def test_sync_replaces_everything(tmp_path):
@@ -51,12 +51,12 @@ def test_sync_replaces_everything(tmp_path):
     push(rx, [WEB])
     other = {**WEB, "mac": "02:00:00:00:00:04", "ip": "10.0.0.11", "hostname": None}
     push(rx, [other], sync=True, sent=NOW + 1)
-    assert [(l.ip, l.hostname) for l in rx.table.leases()] == [("10.0.0.11", "*")]
+    assert [(lease.ip, lease.hostname) for lease in rx.table.leases()] == [("10.0.0.11", "*")]
 
 
 def test_the_table_survives_a_restart(tmp_path):
     push(receiver(tmp_path), [WEB])
-    assert [l.ip for l in receiver(tmp_path).table.leases()] == ["10.0.0.10"]
+    assert [lease.ip for lease in receiver(tmp_path).table.leases()] == ["10.0.0.10"]
 
 
 @pytest.mark.parametrize("signature", [None, "", "00" * 32, sign(b"other key", b"x")])

@@ -12,7 +12,7 @@ garbage line
 
 def test_parse_leases_keeps_ipv4_mac_leases_only():
     leases = parse_leases(LEASES)
-    assert [(l.ip, l.mac, l.hostname) for l in leases] == [
+    assert [(lease.ip, lease.mac, lease.hostname) for lease in leases] == [
         ("10.0.0.10", "02:00:00:00:00:02", "web-1"), ("10.0.0.11", "02:00:00:00:00:03", "*")]
 
 
@@ -27,8 +27,8 @@ def test_source_rereads_when_replaced(tmp_path):
     source = LeaseFileSource(path)
     assert source.get() == []  # missing file: no leases
     path.write_text("0 02:00:00:00:00:02 10.0.0.10 a *\n")
-    assert [l.ip for l in source.get()] == ["10.0.0.10"]
+    assert [line.ip for line in source.get()] == ["10.0.0.10"]
     tmp = tmp_path / "leases.new"
     tmp.write_text("0 02:00:00:00:00:02 10.0.0.20 a *\n")
     tmp.replace(path)
-    assert [l.ip for l in source.get()] == ["10.0.0.20"]
+    assert [line.ip for line in source.get()] == ["10.0.0.20"]

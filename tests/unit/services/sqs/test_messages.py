@@ -12,7 +12,7 @@ def reference_digest(attrs):
     # Written independently from AWS's description of the algorithm (as the Java SDK checks it).
     import hashlib
     import struct
-    h = hashlib.md5()
+    h = hashlib.md5(usedforsecurity=False)
     for name in sorted(attrs):
         v = attrs[name]
         h.update(struct.pack("!I", len(name.encode())) + name.encode())
