@@ -14,9 +14,10 @@ import json
 from typing import Any, Optional
 
 import pulumi
-from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult
+from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, ReadResult
 from pulumi.dynamic import ResourceProvider, UpdateResult
 
+from dynamic_providers.diffing import endpoint as api_endpoint, plan_diff
 from dynamic_providers.preview import known_failures
 
 
@@ -109,16 +110,6 @@ def _check_connection(conn, failures: list) -> None:
         failures.append(CheckFailure("connection", "must be {endpoint: http(s)://…, region, access_key, secret_key}"))
 
 
-def plan_diff(olds: dict, news: dict, immutable: tuple[str, ...], outputs=("arn", "url")) -> DiffResult:
-    keys = (set(olds) | set(news)) - set(outputs) - {"connection"}
-    changed = sorted(k for k in keys if olds.get(k) != news.get(k))
-    replaces = [k for k in changed if k in immutable]
-    if (olds.get("connection") or {}).get("endpoint") != (news.get("connection") or {}).get("endpoint"):
-        changed.append("connection")
-        replaces.append("connection")
-    return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=True)
-
-
 def _client(service: str, conn: dict):
     import boto3
     from botocore.config import Config
@@ -139,6 +130,9 @@ def _error_code(exc) -> str:
 
 # ---------------------------------------------------------------- providers
 
+OUTPUTS = ("arn", "url")  # what the service assigns
+
+
 class TopicProvider(ResourceProvider):
     def check(self, _olds, news):
         failures: list = []
@@ -148,7 +142,8 @@ class TopicProvider(ResourceProvider):
         return CheckResult(news, known_failures(news, failures))
 
     def diff(self, _id, olds, news):
-        return plan_diff(olds, news, ("name",))
+        return plan_diff(olds, news, ("name", "connection"), outputs=OUTPUTS, target=api_endpoint,
+                         connection_updates=False)
 
     def create(self, props):
         arn = _client("sns", props["connection"]).create_topic(**topic_request(props))["TopicArn"]
@@ -183,7 +178,8 @@ class QueueProvider(ResourceProvider):
         return CheckResult(news, known_failures(news, failures))
 
     def diff(self, _id, olds, news):
-        return plan_diff(olds, news, ("name",))
+        return plan_diff(olds, news, ("name", "connection"), outputs=OUTPUTS, target=api_endpoint,
+                         connection_updates=False)
 
     def _outs(self, client, url: str, props: dict) -> dict:
         attributes = client.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
@@ -237,7 +233,9 @@ class SubscriptionProvider(ResourceProvider):
         return CheckResult(news, known_failures(news, failures))
 
     def diff(self, _id, olds, news):
-        return plan_diff(olds, news, ("topic_arn", "protocol", "endpoint", "raw_message_delivery"))
+        return plan_diff(olds, news, ("topic_arn", "protocol", "endpoint", "raw_message_delivery",
+                                     "connection"), outputs=OUTPUTS, target=api_endpoint,
+                         connection_updates=False)
 
     def create(self, props):
         arn = _client("sns", props["connection"]).subscribe(**subscription_request(props))["SubscriptionArn"]

@@ -21,9 +21,10 @@ import shlex
 from typing import Any, Optional
 
 import pulumi
-from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult
+from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, ReadResult
 from pulumi.dynamic import ResourceProvider, UpdateResult
 
+from dynamic_providers.diffing import plan_diff, ssh_host
 from dynamic_providers.transport import transport
 
 MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
@@ -154,25 +155,8 @@ def check_record(news: dict) -> tuple[dict, list[CheckFailure]]:
     return inputs, failures
 
 
-RESERVATION_IMMUTABLE = ("mac", "dhcp_hosts_dir", "connection_host")
-RECORD_IMMUTABLE = ("name", "hosts_dir", "connection_host")
-
-
-def plan_diff(olds: dict, news: dict, immutable: tuple[str, ...]) -> DiffResult:
-    """Replace only when the file's identity (its key, directory or host) changes."""
-    def view(props):
-        conn = props.get("connection") or {}
-        return {**props, "connection_host": (conn.get("host"), conn.get("port"))}
-    old, new = view(olds), view(news)
-    keys = sorted(set(old) | set(new) - {"lease", "path"})
-    changed = [k for k in keys if k not in ("lease", "path") and old.get(k) != new.get(k)]
-    replaces = [k for k in changed if k in immutable]
-    if "connection_host" in replaces:
-        replaces = [k for k in replaces if k != "connection_host"] + ["connection"]
-    return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=False)
-
-
-# Transports: dynamic_providers/transport.py (built per call).
+RESERVATION_IMMUTABLE = ("mac", "dhcp_hosts_dir", "connection")
+RECORD_IMMUTABLE = ("name", "hosts_dir", "connection")
 
 
 # ---------------------------------------------------------------- providers
@@ -187,7 +171,8 @@ class _FileProvider(ResourceProvider):
     def _observe(self, t, props: dict, found: dict) -> dict: return {}
 
     def diff(self, _id, olds, news):
-        return plan_diff(olds, news, self.immutable)
+        return plan_diff(olds, news, self.immutable, outputs=("lease", "path"), target=ssh_host,
+                         delete_before_replace=False)
 
     def _apply(self, props: dict) -> dict:
         t = transport(props.get("connection"))

@@ -30,9 +30,10 @@ import urllib.request
 from typing import Any, Optional
 
 import pulumi
-from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult
+from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, ReadResult
 from pulumi.dynamic import ResourceProvider, UpdateResult
 
+from dynamic_providers.diffing import plan_diff
 from dynamic_providers.preview import known_failures
 
 
@@ -135,16 +136,6 @@ IMMUTABLE = ("name", "namespace")
 OUTPUTS = ("url", "replicas", "available_replicas")
 
 
-def plan_diff(olds: dict, news: dict) -> DiffResult:
-    keys = (set(olds) | set(news)) - set(OUTPUTS) - {"connection"}
-    changed = sorted(k for k in keys if olds.get(k) != news.get(k))
-    replaces = [k for k in changed if k in IMMUTABLE]
-    if (olds.get("connection") or {}).get("gateway") != (news.get("connection") or {}).get("gateway"):
-        changed.append("connection")
-        replaces.append("connection")
-    return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=True)
-
-
 # ---------------------------------------------------------------- transport
 
 class GatewayError(RuntimeError):
@@ -172,7 +163,8 @@ class FunctionProvider(ResourceProvider):
         return CheckResult(inputs, known_failures(news, failures))
 
     def diff(self, _id, olds, news):
-        return plan_diff(olds, news)
+        return plan_diff(olds, news, (*IMMUTABLE, "connection"), outputs=OUTPUTS,
+                         target=lambda conn: conn.get("gateway"), connection_updates=False)
 
     def _outs(self, props: dict) -> dict:
         return {**props, "url": function_url(props["connection"]["gateway"], props["name"])}

@@ -11,8 +11,10 @@ import stat
 from typing import Any
 
 import pulumi
-from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult
+from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, ReadResult
 from pulumi.dynamic import ResourceProvider, UpdateResult
+
+from dynamic_providers.diffing import plan_diff
 
 
 def normalize(inputs: dict[str, Any]) -> tuple[dict[str, Any], list[CheckFailure]]:
@@ -28,12 +30,6 @@ def normalize(inputs: dict[str, Any]) -> tuple[dict[str, Any], list[CheckFailure
     except ValueError:
         failures.append(CheckFailure("mode", f"must be an octal mode like 0755, got {mode!r}"))
     return {"path": os.path.normpath(path) if isinstance(path, str) else path, "mode": mode}, failures
-
-
-def plan_diff(olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-    changed = [key for key in ("path", "mode") if olds.get(key) != news.get(key)]
-    return DiffResult(changes=bool(changed), replaces=[k for k in changed if k == "path"],
-                      delete_before_replace=False)
 
 
 def missing_parents(path: str) -> list[str]:
@@ -57,13 +53,17 @@ def observed(path: str) -> dict[str, Any] | None:
     return {"path": path, "mode": f"{stat.S_IMODE(st.st_mode):04o}"}
 
 
+def _view(props: dict[str, Any]) -> dict[str, Any]:
+    return {"path": props.get("path"), "mode": props.get("mode")}
+
+
 class LocalDirectoryProvider(ResourceProvider):
     def check(self, _olds, news):
         inputs, failures = normalize(news)
         return CheckResult(inputs, failures)
 
     def diff(self, _id, olds, news):
-        return plan_diff(olds, news)
+        return plan_diff(_view(olds), _view(news), ("path",), delete_before_replace=False)
 
     def create(self, props):
         parents = missing_parents(props["path"])

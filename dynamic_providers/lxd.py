@@ -32,9 +32,10 @@ import tempfile
 from typing import Optional
 
 import pulumi
-from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult
+from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, ReadResult
 from pulumi.dynamic import ResourceProvider, UpdateResult
 
+from dynamic_providers.diffing import plan_diff
 from dynamic_providers.preview import known_failures
 
 
@@ -218,21 +219,12 @@ def _conn_identity(props: dict):
 OUTPUT_KEYS = ("status", "ipv4", "ipv6", "mac_address", "fingerprint", "architecture")
 
 
-def plan_diff(olds: dict, news: dict, immutable: tuple[str, ...]) -> DiffResult:
-    """Changes anywhere update in place; a change of an immutable key (or of the daemon the
-    resource lives on) replaces it."""
-    keys = (set(olds) | set(news)) - set(OUTPUT_KEYS) - {"connection"}
-    changed = sorted(k for k in keys if olds.get(k) != news.get(k))
-    replaces = [k for k in changed if k in immutable]
-    if _conn_identity(olds) != _conn_identity(news):
-        changed.append("connection")
-        replaces.append("connection")
-    return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=True)
-
-
-PROFILE_IMMUTABLE = ("name",)
-INSTANCE_IMMUTABLE = ("name", "image", "mac", "pool")
-IMAGE_IMMUTABLE = ("alias", "source")
+PROFILE_IMMUTABLE = ("name", "connection")
+INSTANCE_IMMUTABLE = ("name", "image", "mac", "pool", "connection")
+IMAGE_IMMUTABLE = ("alias", "source", "connection")
+# Outputs LXD reports; the daemon a resource lives on; a new client certificate redoes nothing.
+_DIFF = {"outputs": OUTPUT_KEYS, "target": lambda conn: _conn_identity({"connection": conn}),
+         "connection_updates": False}
 
 
 # ---------------------------------------------------------------- client (built per call)
@@ -288,7 +280,7 @@ class ProfileProvider(ResourceProvider):
         return CheckResult(news, known_failures(news, check_profile(news)))
 
     def diff(self, _id, olds, news):
-        return plan_diff(olds, news, PROFILE_IMMUTABLE)
+        return plan_diff(olds, news, PROFILE_IMMUTABLE, **_DIFF)
 
     def create(self, props):
         body = profile_body(props["name"], props.get("config"), props.get("devices"),
@@ -332,7 +324,7 @@ class ImageProvider(ResourceProvider):
         return CheckResult(news, known_failures(news, check_image(news)))
 
     def diff(self, _id, olds, news):
-        return plan_diff(olds, news, IMAGE_IMMUTABLE)
+        return plan_diff(olds, news, IMAGE_IMMUTABLE, **_DIFF)
 
     def _observe(self, client, alias: str) -> Optional[dict]:
         from pylxd.exceptions import NotFound
@@ -412,7 +404,7 @@ class InstanceProvider(ResourceProvider):
         return CheckResult(news, known_failures(news, check_instance(news)))
 
     def diff(self, _id, olds, news):
-        return plan_diff(olds, news, INSTANCE_IMMUTABLE)
+        return plan_diff(olds, news, INSTANCE_IMMUTABLE, **_DIFF)
 
     @staticmethod
     def _set_state(client, name: str, action: str, force: bool = False) -> None:

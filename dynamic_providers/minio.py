@@ -18,9 +18,10 @@ import json
 from typing import Optional
 
 import pulumi
-from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult
+from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, ReadResult
 from pulumi.dynamic import ResourceProvider, UpdateResult
 
+from dynamic_providers.diffing import endpoint as api_endpoint, plan_diff
 from dynamic_providers.preview import known_failures
 
 
@@ -98,20 +99,6 @@ def _check_connection(conn, failures: list) -> None:
         failures.append(CheckFailure("connection", "endpoint is host:port, without a scheme"))
 
 
-def plan_diff(olds: dict, news: dict, immutable: tuple[str, ...], ignore=()) -> DiffResult:
-    keys = (set(olds) | set(news)) - set(ignore) - {"connection"}
-    changed = sorted(k for k in keys if olds.get(k) != news.get(k))
-    replaces = [k for k in changed if k in immutable]
-    old_ep = (olds.get("connection") or {}).get("endpoint")
-    new_ep = (news.get("connection") or {}).get("endpoint")
-    if old_ep != new_ep:
-        changed.append("connection")
-        replaces.append("connection")
-    elif olds.get("connection") != news.get("connection"):
-        changed.append("connection")  # new root credentials: an update, nothing to redo
-    return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=True)
-
-
 # ---------------------------------------------------------------- clients (built per call)
 
 def _client(conn: dict):
@@ -154,7 +141,7 @@ class BucketProvider(ResourceProvider):
         return CheckResult({**news, "policy": policy}, known_failures(news, failures))
 
     def diff(self, _id, olds, news):
-        return plan_diff(olds, news, ("name",))
+        return plan_diff(olds, news, ("name", "connection"), target=api_endpoint)
 
     def _apply_policy(self, client, name: str, policy: Optional[str]) -> None:
         if policy:
@@ -220,7 +207,7 @@ class UserProvider(ResourceProvider):
         return CheckResult({**news, "policy": policy}, known_failures(news, failures))
 
     def diff(self, _id, olds, news):
-        return plan_diff(olds, news, ("access_key",))
+        return plan_diff(olds, news, ("access_key", "connection"), target=api_endpoint)
 
     def _apply(self, props: dict) -> dict:
         admin = _admin(props["connection"])

@@ -26,9 +26,10 @@ import time
 from typing import Any, Optional
 
 import pulumi
-from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult
+from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, ReadResult
 from pulumi.dynamic import ResourceProvider, UpdateResult
 
+from dynamic_providers.diffing import plan_diff, ssh_host
 from dynamic_providers.preview import UNKNOWN
 
 TOKEN_LIFETIME = 300
@@ -184,7 +185,7 @@ def reload_command(pid_file: Optional[str], unit: Optional[str]) -> str:
 
 
 CERT_IMMUTABLE = ("csr_pem", "ca_url", "provisioner", "kid")
-PROVISIONER_IMMUTABLE = ("type", "name", "config_path", "base_digest", "connection_host")
+PROVISIONER_IMMUTABLE = ("type", "name", "config_path", "base_digest", "connection")
 
 
 def check_certificate(news: dict) -> tuple[dict, list[CheckFailure]]:
@@ -221,18 +222,6 @@ def check_provisioner(news: dict) -> tuple[dict, list[CheckFailure]]:
     return inputs, failures
 
 
-def plan_diff(olds: dict, news: dict, immutable: tuple[str, ...], outputs: tuple[str, ...] = ()
-              ) -> DiffResult:
-    def view(props):
-        conn = props.get("connection") or {}
-        return {**props, "connection_host": (conn.get("host"), conn.get("port"))}
-    old, new = view(olds), view(news)
-    keys = sorted((set(old) | set(new)) - set(outputs))
-    changed = [k for k in keys if old.get(k) != new.get(k)]
-    replaces = [("connection" if k == "connection_host" else k) for k in changed if k in immutable]
-    return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=True)
-
-
 # ---------------------------------------------------------------- HTTP (built per call)
 
 def http(request: dict, root_pem: str) -> tuple[int, str]:
@@ -262,7 +251,7 @@ class CertificateProvider(ResourceProvider):
         return CheckResult(inputs, failures)
 
     def diff(self, _id, olds, news):
-        return plan_diff(olds, news, CERT_IMMUTABLE, CERT_OUTPUTS)
+        return plan_diff(olds, news, CERT_IMMUTABLE, outputs=CERT_OUTPUTS, target=ssh_host)
 
     def create(self, props):
         cn, sans = csr_names(props["csr_pem"])
@@ -301,7 +290,7 @@ class ProvisionerProvider(ResourceProvider):
         return CheckResult(inputs, failures)
 
     def diff(self, _id, olds, news):
-        return plan_diff(olds, news, PROVISIONER_IMMUTABLE)
+        return plan_diff(olds, news, PROVISIONER_IMMUTABLE, target=ssh_host)
 
     def _apply(self, props: dict) -> dict:
         from dynamic_providers.dnsmasq import transport

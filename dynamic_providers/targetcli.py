@@ -29,9 +29,10 @@ import shlex
 from typing import Optional
 
 import pulumi
-from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult
+from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, ReadResult
 from pulumi.dynamic import ResourceProvider, UpdateResult
 
+from dynamic_providers.diffing import plan_diff
 from dynamic_providers.preview import contains_unknown, known_failures
 
 
@@ -204,17 +205,6 @@ def check_volume(news: dict) -> tuple[dict, list]:
 IMMUTABLE = ("name", "iqn", "file", "size_gb")
 
 
-def plan_diff(olds: dict, news: dict) -> DiffResult:
-    keys = (set(olds) | set(news)) - {"connection", "wwn", "lun"}
-    changed = sorted(k for k in keys if olds.get(k) != news.get(k))
-    replaces = [k for k in changed if k in IMMUTABLE]
-    old_host = (olds.get("connection") or {}).get("host")
-    if old_host != (news.get("connection") or {}).get("host"):
-        changed.append("connection")
-        replaces.append("connection")
-    return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=True)
-
-
 # ---------------------------------------------------------------- transport (built per call)
 
 def run_script(connection: Optional[dict], text: str) -> str:
@@ -240,7 +230,8 @@ class VolumeProvider(ResourceProvider):
         return CheckResult(inputs, known_failures(news, failures))
 
     def diff(self, _id, olds, news):
-        return plan_diff(olds, news)
+        return plan_diff(olds, news, (*IMMUTABLE, "connection"), outputs=("wwn", "lun"),
+                         target=lambda conn: conn.get("host"), connection_updates=False)
 
     def _observe(self, props: dict) -> Optional[dict]:
         text = run_script(props.get("connection"), read_saveconfig_script(props.get("saveconfig", SAVECONFIG)))

@@ -58,9 +58,9 @@ def test_checks_and_diffs():
     s = a.SubscriptionProvider().check({}, {"protocol": "email", "topic_arn": "t", "endpoint": "e", "connection": CONN})
     assert [f.property for f in s.failures] == ["protocol"]
     old = {"name": "jobs", "visibility_timeout": 30, "connection": CONN, "url": "u", "arn": "a"}
-    assert a.plan_diff(old, {**old, "visibility_timeout": 60}, ("name",)).replaces == []
-    assert a.plan_diff(old, {**old, "name": "x"}, ("name",)).replaces == ["name"]
-    assert not a.plan_diff(old, {k: v for k, v in old.items() if k not in ("url", "arn")}, ("name",)).changes
+    assert a.QueueProvider().diff("u", old, {**old, "visibility_timeout": 60}).replaces == []
+    assert a.QueueProvider().diff("u", old, {**old, "name": "x"}).replaces == ["name"]
+    assert not a.QueueProvider().diff("u", old, {k: v for k, v in old.items() if k not in ("url", "arn")}).changes
 
 
 def test_providers_pickle():

@@ -81,18 +81,18 @@ def test_check_normalizes_and_names_each_bad_field():
 def test_diff_replaces_only_on_identity_changes():
     old = {**BASE, "mac": "52:54:00:aa:00:01", "address": "10.0.0.9", "hostname": "web",
            "path": "/d/x", "lease": {"address": "10.0.0.9"}}
-    same = dm.plan_diff(old, {**old, "path": None, "lease": None}, dm.RESERVATION_IMMUTABLE)
+    same = dm.ReservationProvider().diff("r", old, {**old, "path": None, "lease": None})
     assert not same.changes
-    moved = dm.plan_diff(old, {**old, "address": "10.0.0.10"}, dm.RESERVATION_IMMUTABLE)
+    moved = dm.ReservationProvider().diff("r", old, {**old, "address": "10.0.0.10"})
     assert moved.changes and moved.replaces == []
-    new_mac = dm.plan_diff(old, {**old, "mac": "52:54:00:aa:00:02"}, dm.RESERVATION_IMMUTABLE)
+    new_mac = dm.ReservationProvider().diff("r", old, {**old, "mac": "52:54:00:aa:00:02"})
     assert new_mac.replaces == ["mac"]
     conn = {"host": "10.0.0.1", "port": 22, "user": "root", "private_key": "k"}
-    other_host = dm.plan_diff({**old, "connection": conn}, {**old, "connection": {**conn, "host": "10.0.0.2"}},
-                              dm.RESERVATION_IMMUTABLE)
+    other_host = dm.ReservationProvider().diff("r", {**old, "connection": conn},
+                                               {**old, "connection": {**conn, "host": "10.0.0.2"}})
     assert other_host.replaces == ["connection"]
-    new_key = dm.plan_diff({**old, "connection": conn}, {**old, "connection": {**conn, "private_key": "k2"}},
-                           dm.RESERVATION_IMMUTABLE)
+    new_key = dm.ReservationProvider().diff("r", {**old, "connection": conn},
+                                            {**old, "connection": {**conn, "private_key": "k2"}})
     assert new_key.changes and new_key.replaces == []
 
 

@@ -49,5 +49,5 @@ def test_check_merges_the_schedule_and_diff():
     assert inputs["annotations"] == {"k": "v", "topic": "cron-function", "schedule": "0 3 * * *"}
     _, failures = f.check_function({"name": "Bad_Name", "image": "", "connection": {"gateway": "x"}})
     assert {x.property for x in failures} == {"name", "image", "connection"}
-    assert f.plan_diff(inputs, {**inputs, "image": "r/x:2"}).replaces == []
-    assert f.plan_diff(inputs, {**inputs, "name": "other"}).replaces == ["name"]
+    assert f.FunctionProvider().diff("f", inputs, {**inputs, "image": "r/x:2"}).replaces == []
+    assert f.FunctionProvider().diff("f", inputs, {**inputs, "name": "other"}).replaces == ["name"]

@@ -1,4 +1,8 @@
-from dynamic_providers.local_dir import normalize, plan_diff
+from dynamic_providers.local_dir import LocalDirectoryProvider, normalize
+
+
+def plan_diff(olds, news):
+    return LocalDirectoryProvider().diff("d", olds, news)
 
 
 def test_normalize_fills_the_default_mode():

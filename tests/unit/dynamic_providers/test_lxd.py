@@ -87,15 +87,14 @@ def test_checks():
 def test_diff_replaces_only_on_identity():
     base = {"name": "web-1", "image": "debian-bookworm", "size": {"cpus": 1}, "mac": None,
             "connection": {"endpoint": "https://10.0.0.11:8443", "client_cert": "A"}}
-    assert lxd.plan_diff(base, {**base, "size": {"cpus": 2}}, lxd.INSTANCE_IMMUTABLE).replaces == []
-    assert lxd.plan_diff(base, {**base, "image": "ubuntu-noble"}, lxd.INSTANCE_IMMUTABLE).replaces == ["image"]
+    assert lxd.InstanceProvider().diff("web-1", base, {**base, "size": {"cpus": 2}}).replaces == []
+    assert lxd.InstanceProvider().diff("web-1", base, {**base, "image": "ubuntu-noble"}).replaces == ["image"]
     # A new client certificate is not a new daemon; a new endpoint is.
-    assert not lxd.plan_diff(base, {**base, "connection": {**base["connection"], "client_cert": "B"}},
-                             lxd.INSTANCE_IMMUTABLE).changes
+    assert not lxd.InstanceProvider().diff("web-1", base, {**base, "connection": {**base["connection"], "client_cert": "B"}}).changes
     moved = {**base, "connection": {"endpoint": "https://10.0.0.12:8443"}}
-    assert lxd.plan_diff(base, moved, lxd.INSTANCE_IMMUTABLE).replaces == ["connection"]
+    assert lxd.InstanceProvider().diff("web-1", base, moved).replaces == ["connection"]
     # Outputs never count as changes.
-    assert not lxd.plan_diff({**base, "status": "Running"}, base, lxd.INSTANCE_IMMUTABLE).changes
+    assert not lxd.InstanceProvider().diff("web-1", {**base, "status": "Running"}, base).changes
 
 
 def test_providers_pickle():

@@ -53,11 +53,11 @@ def test_checks():
 
 def test_diff():
     old = {"name": "b", "policy": None, "connection": CONN}
-    assert m.plan_diff(old, {**old, "policy": "{}"}, ("name",)).replaces == []
-    assert m.plan_diff(old, {**old, "name": "c"}, ("name",)).replaces == ["name"]
-    rotated = m.plan_diff(old, {**old, "connection": {**CONN, "secret_key": "y" * 12}}, ("name",))
+    assert m.BucketProvider().diff("b", old, {**old, "policy": "{}"}).replaces == []
+    assert m.BucketProvider().diff("b", old, {**old, "name": "c"}).replaces == ["name"]
+    rotated = m.BucketProvider().diff("b", old, {**old, "connection": {**CONN, "secret_key": "y" * 12}})
     assert rotated.changes and rotated.replaces == []
-    moved = m.plan_diff(old, {**old, "connection": {**CONN, "endpoint": "10.0.0.22:9000"}}, ("name",))
+    moved = m.BucketProvider().diff("b", old, {**old, "connection": {**CONN, "endpoint": "10.0.0.22:9000"}})
     assert moved.replaces == ["connection"]
 
 

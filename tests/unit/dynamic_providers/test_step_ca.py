@@ -101,17 +101,17 @@ def test_checks_allow_unknowns_in_previews_and_catch_bad_values():
 def test_diff_replaces_only_on_immutable_fields():
     old = {"ca_url": "https://ca", "csr_pem": "A", "provisioner": "m", "kid": "k",
            "provisioner_key": "K1", "root_pem": "R", "certificate_pem": "C"}
-    same = p.plan_diff(old, {**old, "certificate_pem": None}, p.CERT_IMMUTABLE, p.CERT_OUTPUTS)
+    same = p.CertificateProvider().diff("c", old, {**old, "certificate_pem": None})
     assert same.changes is False
-    rotate_root = p.plan_diff(old, {**old, "root_pem": "R2"}, p.CERT_IMMUTABLE, p.CERT_OUTPUTS)
+    rotate_root = p.CertificateProvider().diff("c", old, {**old, "root_pem": "R2"})
     assert rotate_root.changes is True and rotate_root.replaces == []
-    new_csr = p.plan_diff(old, {**old, "csr_pem": "B"}, p.CERT_IMMUTABLE, p.CERT_OUTPUTS)
+    new_csr = p.CertificateProvider().diff("c", old, {**old, "csr_pem": "B"})
     assert new_csr.replaces == ["csr_pem"]
     prov = {"type": "JWK", "name": "ci", "config_path": "/c", "base_digest": "1",
             "provisioner": {"claims": 1}, "connection": {"host": "a", "port": 22}}
-    assert p.plan_diff(prov, {**prov, "provisioner": {"claims": 2}}, p.PROVISIONER_IMMUTABLE).replaces == []
-    assert p.plan_diff(prov, {**prov, "base_digest": "2"}, p.PROVISIONER_IMMUTABLE).replaces == ["base_digest"]
-    moved = p.plan_diff(prov, {**prov, "connection": {"host": "b", "port": 22}}, p.PROVISIONER_IMMUTABLE)
+    assert p.ProvisionerProvider().diff("p", prov, {**prov, "provisioner": {"claims": 2}}).replaces == []
+    assert p.ProvisionerProvider().diff("p", prov, {**prov, "base_digest": "2"}).replaces == ["base_digest"]
+    moved = p.ProvisionerProvider().diff("p", prov, {**prov, "connection": {"host": "b", "port": 22}})
     assert moved.replaces == ["connection"] and moved.delete_before_replace is True
 
 

@@ -79,9 +79,9 @@ def test_check_and_diff():
     _, failures = t.check_volume(props(name="bad name", iqn="nope", size_gb=0, file="rel",
                                        initiators=["x"]))
     assert {f.property for f in failures} == {"name", "iqn", "size_gb", "file", "initiators"}
-    assert t.plan_diff(props(), props(initiators=[])).replaces == []
-    assert t.plan_diff(props(), props(size_gb=60)).replaces == ["size_gb"]
-    moved = t.plan_diff(props(connection={"host": "10.0.0.21"}), props(connection={"host": "10.0.0.22"}))
+    assert t.VolumeProvider().diff("v", props(), props(initiators=[])).replaces == []
+    assert t.VolumeProvider().diff("v", props(), props(size_gb=60)).replaces == ["size_gb"]
+    moved = t.VolumeProvider().diff("v", props(connection={"host": "10.0.0.21"}), props(connection={"host": "10.0.0.22"}))
     assert "connection" in moved.replaces
 
 
