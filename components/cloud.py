@@ -84,8 +84,8 @@ class MammatusCloud(pulumi.ComponentResource):
             self.dev_box = DevBoxPlane(
                 f"{name}-box", spec, self.foundation.admin_public_key,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.foundation]))
-            ctx.shared["hosts_ready"] = dev_hosts_ready(self.dev_box)
-            ctx.shared["host_keys"] = self.dev_box.host_keys
+            ctx.hosts_ready = dev_hosts_ready(self.dev_box)
+            ctx.host_keys = self.dev_box.host_keys
             # The instances' image was the plane's child once (components/compute.py aliases it).
             ctx.shared["image_alias_parent"] = self.dev_box
 
@@ -93,7 +93,9 @@ class MammatusCloud(pulumi.ComponentResource):
         if spec.hosts:
             self.layers["ssh"] = SshAccess(f"{name}-ssh", ctx, opts=child)
             # What the hosts run, for their architecture, before any layer runs it.
-            self.layers["delivery"] = Delivery(f"{name}-delivery", ctx, opts=child)
+            delivery = self.layers["delivery"] = Delivery(f"{name}-delivery", ctx, opts=child)
+            # From here on, every command to a host waits for its packages.
+            ctx.host_ready = delivery.host_ready
         for layer, wanted, component in LAYERS:
             if wanted(spec, ctx):
                 self.layers[layer] = component(f"{name}-{layer}", ctx, opts=child)

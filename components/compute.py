@@ -28,9 +28,7 @@ Needs (ctx.shared): "macvlan_profile" (optional), "hosts_ready" (dev stack, opti
 "dnsmasq" (optional: each instance is named there by its MAC, a DnsmasqReservation without
 an address).
 Puts: "instances" ({name: LxdInstance}, for the stack outputs),
-"lxd" ({host: connection dict}). With ctx.shared["lxd_socket"] set (the dev stack: one LXD on
-the machine running Pulumi, initialised by the dev box), every compute host's resources go to
-that socket and there is no preseed/trust step.
+"lxd" ({host: connection dict}).
 Order: Networking -> Configuration -> Metadata -> Compute.
 """
 
@@ -134,16 +132,8 @@ class Compute(pulumi.ComponentResource):
         user_data = instance_user_data(ctx)
         connections: dict[str, dict] = {}
         ready: dict[str, list[pulumi.Resource]] = {}
-        local_socket = ctx.shared.get("lxd_socket")
         for host in compute_hosts:
             access = ctx.access(host.name)
-            if local_socket:
-                # The dev stack: one LXD on the machine running Pulumi, already initialised
-                # (its own preseed), reached over its unix socket; nothing to trust.
-                connections[host.name] = {"socket": local_socket}
-                ready[host.name] = []
-                self._profile_and_images(name, host, spec, profiles_data, image_sources, connections, ready)
-                continue
             text = preseed(str(host.address))
             pre = HostFile(f"{name}-{host.name}-preseed", access, PRESEED_PATH,
                            text, opts=child)

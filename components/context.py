@@ -8,7 +8,7 @@ sets it here before the next layer is built, so data flows one way.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import pulumi
 from pydantic.alias_generators import to_camel
@@ -22,16 +22,18 @@ class CloudContext:
     spec: StackSpec
     admin_private_key: pulumi.Input[str]
     admin_public_key: pulumi.Input[str]
+    # The dev box: what every host waits for (its container booted to sshd) and the host key it
+    # gave each one. A real host's key comes from its spec.
+    hosts_ready: Sequence[pulumi.Resource] = ()
+    host_keys: dict[str, pulumi.Input[str]] = field(default_factory=dict)
+    # Set after the Delivery layer (components/cloud.py): what one host needs first (its packages).
+    host_ready: dict[str, Sequence[pulumi.Resource]] = field(default_factory=dict)
     # Filled by earlier layers for later ones (e.g. "ca_root_pem", "nats_url").
     shared: dict[str, Any] = field(default_factory=dict)
 
     def _access(self, host) -> HostAccess:
-        # The dev stack's plane sets "hosts_ready" (SSH waits until its namespaces answer) and
-        # "host_keys" (the keys it gave each sshd); a real host's key comes from its spec.
-        # After the Delivery layer, "host_ready" adds what one host needs first (its packages).
-        host_key = (self.shared.get("host_keys") or {}).get(host.name) or host.host_key
-        ready = (*self.shared.get("hosts_ready", ()),
-                 *(self.shared.get("host_ready") or {}).get(host.name, ()))
+        host_key = self.host_keys.get(host.name) or host.host_key
+        ready = (*self.hosts_ready, *self.host_ready.get(host.name, ()))
         return HostAccess(host, self.admin_private_key, ready, host_key)
 
     def access(self, host_name: str) -> HostAccess:

@@ -144,8 +144,8 @@ class Delivery(pulumi.ComponentResource):
         ctx.shared["delivery"] = placed
         packages = self._debian_packages(name, ctx, dist)
         ctx.shared["python_runtime"] = self._python_runtimes(name, ctx, dist, packages)
-        # From here on, every command to a host waits for its packages.
-        ctx.shared["host_ready"] = {host: [resource] for host, resource in packages.items()}
+        # What each host needs before anything else runs there (cloud.py hands it to ctx).
+        self.host_ready = {host: [resource] for host, resource in packages.items()}
         for host_name, runtime in ctx.shared["python_runtime"].items():
             platform = platform_of(ctx.spec.host(host_name))
             summary.setdefault(host_name, {})[bundle.NAME] = f"{platform} sha256:{runtime.sha256[:12]}"

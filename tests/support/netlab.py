@@ -110,14 +110,14 @@ def registered(build):
     return mocks, built["value"]
 
 
-def context(spec: StackSpec, **shared):
-    """A CloudContext for unit tests: fixed admin keys, the given shared values."""
+def context(spec: StackSpec, **fields):
+    """A CloudContext for unit tests: fixed admin keys, the given fields (hosts_ready …)."""
     import pulumi
 
     from components.context import CloudContext
 
     return CloudContext(spec=spec, admin_private_key=pulumi.Output.secret("PRIVATE-KEY"),
-                        admin_public_key="ssh-ed25519 AAAAtest admin", shared=dict(shared))
+                        admin_public_key="ssh-ed25519 AAAAtest admin", **fields)
 
 
 SECRET_SIG = "4dabf18193072939515e22adb298388d"  # Pulumi's marker of a secret value in mocks

@@ -99,21 +99,6 @@ def test_texts():
 
 
 @pulumi.runtime.test
-def test_a_local_lxd_socket_skips_init_and_trust():
-    ctx = CloudContext(stack_spec("lab"), pulumi.Output.secret("KEY"), "ssh-ed25519 AAAA")
-    ctx.shared["lxd_socket"] = "/var/lib/lxd/unix.socket"
-    comp = Compute("cmp-local", ctx)
-
-    def check(args):
-        assert args[1]["web-1"]["host"] == "node-1"
-        names = {r.name for r in MOCKS.resources}
-        assert "cmp-local-node-1-lxd-init" not in names
-        assert MOCKS.inputs("cmp-local-instance-web-1")["connection"] == {"socket": "/var/lib/lxd/unix.socket"}
-        assert MOCKS.inputs("cmp-local-node-1-profile-macvlan")["connection"] == {"socket": "/var/lib/lxd/unix.socket"}
-    return pulumi.Output.all(comp.urn, comp.instances).apply(check)
-
-
-@pulumi.runtime.test
 def test_dev_compute_runs_its_distributions_lxd_and_boots_the_built_image_after_the_metadata_service():
     spec = stack_spec("dev")
     host = spec.host("compute")

@@ -36,7 +36,12 @@ def dist(tmp_path, platforms=("linux-amd64", "linux-arm64"), minio_sha="a" * 64)
 def build_home(monkeypatch, folder):
     monkeypatch.setenv(DIST_ENV, str(folder))
     ctx = context(stack_spec("home"))
-    mocks, _ = registered(lambda: (Delivery("dl", ctx), ObjectStorage("obj", ctx)))
+    def build():
+        delivery = Delivery("dl", ctx)
+        ctx.host_ready = delivery.host_ready  # as components/cloud.py wires it
+        return delivery, ObjectStorage("obj", ctx)
+
+    mocks, _ = registered(build)
     return mocks, ctx
 
 
@@ -96,7 +101,7 @@ def test_real_hosts_install_their_pinned_debian_packages_first(monkeypatch, tmp_
     assert mocks.inputs("dl-storage-1-debian-repo")["artifact"] == "debian linux-arm64"
     assert mocks.inputs("dl-control-debian")["mask"] == ["influxdb.service"]   # monitoring there
     # Every later command to a host waits for its packages.
-    assert ctx.shared["host_ready"]["gateway"] and ctx.access("gateway").ready
+    assert ctx.host_ready["gateway"] and ctx.access("gateway").ready
 
 
 def test_with_packages_from_the_mirror_no_repository_is_delivered(monkeypatch, tmp_path):
