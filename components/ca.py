@@ -17,7 +17,7 @@ import pulumi
 import pulumi_command as command
 import pulumi_tls as tls
 
-from components.delivery import delivered
+from components.runtime import delivered
 from components.context import CloudContext
 from components.host import HostFile, HostService, host_dirs, owned_by, parent_dirs, service_user
 from components.render import step_ca

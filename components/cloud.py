@@ -94,8 +94,10 @@ class MammatusCloud(pulumi.ComponentResource):
             self.layers["ssh"] = SshAccess(f"{name}-ssh", ctx, opts=child)
             # What the hosts run, for their architecture, before any layer runs it.
             delivery = self.layers["delivery"] = Delivery(f"{name}-delivery", ctx, opts=child)
-            # From here on, every command to a host waits for its packages.
+            # From here on, every command to a host waits for its packages, and layers run
+            # what Delivery placed.
             ctx.host_ready = delivery.host_ready
+            ctx.binaries, ctx.runtimes = delivery.placed, delivery.runtimes
         for layer, wanted, component in LAYERS:
             if wanted(spec, ctx):
                 self.layers[layer] = component(f"{name}-{layer}", ctx, opts=child)

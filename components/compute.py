@@ -43,10 +43,9 @@ import pulumi_command as command
 import pulumi_tls as tls
 import yaml
 
-from components.configuration import instance_user_data
 from components.context import CloudContext
 from components.host import HostFile
-from components.render import lxd_profiles
+from components.render import cloud_config, lxd_profiles
 from dynamic_providers.dnsmasq import DnsmasqReservation
 from dynamic_providers.lxd import LxdImage, LxdInstance, LxdProfile
 from dynamic_providers.rootfs_image import RootfsImage
@@ -129,7 +128,7 @@ class Compute(pulumi.ComponentResource):
 
         profiles_data = ctx.shared.get("macvlan_profile") or lxd_profiles.macvlan_profiles(spec)
         image_sources = self._images(name, ctx)
-        user_data = instance_user_data(ctx)
+        user_data = cloud_config.instances_user_data(spec)
         connections: dict[str, dict] = {}
         ready: dict[str, list[pulumi.Resource]] = {}
         for host in compute_hosts:

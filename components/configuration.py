@@ -7,43 +7,16 @@ Needs (ctx.shared): "vendor_data" (optional, from the Services layers: the metad
 config's `vendor_data` section — consul/vault/telegraf). Puts: "user_data" ({instance: text}),
 "metadata_inventory" (Output[str]), "metadata_vendor_data" (the vendor_data it saw).
 Order: Configuration -> Metadata -> Compute (instances boot once their data is served).
-
-Also holds the small helper the placement components share: how a Mammatus Python service is
-started on a host.
 """
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Optional
 
 import pulumi
 
 from components.context import CloudContext
-from components.delivery import python_runtime
-from components.host import HostAccess
 from components.render import cloud_config, metadata_config
-from components.service_manager import Daemon
-
-
-def python_daemon(ctx: CloudContext, access: HostAccess, name: str, module: str,
-                  args: Sequence[str], description: str, **identity
-                  ) -> tuple[Daemon, list[pulumi.Resource]]:
-    """A Mammatus Python service (`python -m services.x …`) on a host, run by the venv the
-    Delivery layer made there, and the resources to wait for. The interpreter's path holds the
-    bundle's digest, so a new bundle restarts the daemon. `identity`: Daemon's user, state_dir,
-    capabilities."""
-    runtime = python_runtime(ctx, access)
-    return (Daemon(name=name, description=description,
-                   command=[runtime.python, "-m", module, *args],
-                   environment={"PYTHONPATH": runtime.pythonpath, "PYTHONUNBUFFERED": "1"},
-                   **identity),
-            runtime.deps)
-
-
-def instance_user_data(ctx: CloudContext) -> dict[str, str]:
-    domain = ctx.spec.network.domain if ctx.spec.network else None
-    return {i.name: cloud_config.render(i.user_data, hostname=i.name, domain=domain)
-            for i in ctx.spec.instances}
 
 
 class Configuration(pulumi.ComponentResource):
@@ -53,7 +26,7 @@ class Configuration(pulumi.ComponentResource):
     def __init__(self, name: str, ctx: CloudContext, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("mammatus:config:Configuration", name, None, opts)
         spec = ctx.spec
-        user_data = instance_user_data(ctx)
+        user_data = cloud_config.instances_user_data(spec)
         # Every MAC is known from the spec (StackSpec.instance_mac), so the inventory is ready
         # before the instances boot and ask the metadata service who they are.
         self.inventory = pulumi.Output.from_input(ctx.admin_public_key).apply(

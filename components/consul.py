@@ -15,7 +15,7 @@ from typing import Optional
 import pulumi
 
 from components.ca import domain_of
-from components.delivery import delivered
+from components.runtime import delivered
 from components.context import CloudContext
 from components.host import HostFile, HostService, host_dirs, service_user
 from components.render import consul

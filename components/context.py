@@ -8,13 +8,16 @@ sets it here before the next layer is built, so data flows one way.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import pulumi
 from pydantic.alias_generators import to_camel
 
 from components.host import HostAccess
 from stacks.spec import Role, StackSpec
+
+if TYPE_CHECKING:
+    from components.runtime import Delivered, PythonRuntime
 
 
 @dataclass
@@ -28,6 +31,10 @@ class CloudContext:
     host_keys: dict[str, pulumi.Input[str]] = field(default_factory=dict)
     # Set after the Delivery layer (components/cloud.py): what one host needs first (its packages).
     host_ready: dict[str, Sequence[pulumi.Resource]] = field(default_factory=dict)
+    # Also from the Delivery layer: the binaries it placed and the services' venv on each host
+    # (components/runtime.py: `delivered`, `python_runtime`).
+    binaries: dict[tuple[str, str], "Delivered"] = field(default_factory=dict)
+    runtimes: dict[str, "PythonRuntime"] = field(default_factory=dict)
     # Filled by earlier layers for later ones (e.g. "ca_root_pem", "nats_url").
     shared: dict[str, Any] = field(default_factory=dict)
 

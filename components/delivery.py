@@ -17,11 +17,12 @@ named by the bundle's digest, so a new bundle restarts exactly the Python daemon
 Debian packages (dnsmasq-base, iptables, serf, lxd, python3-venv …: stacks/artifacts.py) are
 installed at the versions tools/debian.lock pins, from a repository Mammatus delivers to the
 host (tools/dist/debs.py, dynamic_providers/debian_packages.py): no host needs a mirror. Every
-later command to a host waits for its packages (ctx.shared["host_ready"]). The dev stack's
+later command to a host waits for its packages (`host_ready`). The dev stack's
 hosts (LXD system containers with no network out) install them the same way.
 
-Built right after SSH access; later layers read ctx.shared["delivery"] and
-ctx.shared["python_runtime"].
+Built right after SSH access. Provides `placed` ({(host, binary): Delivered}), `runtimes`
+({host: PythonRuntime}) and `host_ready` ({host: [its packages]}), which components/cloud.py puts
+in the context for every later layer (components/runtime.py reads them).
 """
 
 from __future__ import annotations
@@ -29,14 +30,13 @@ from __future__ import annotations
 import json
 import os
 import posixpath
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 import pulumi
 
 from components.context import CloudContext
-from components.host import HostAccess
+from components.runtime import Delivered, PythonRuntime
 from dynamic_providers.artifact import Artifact
 from dynamic_providers.debian_packages import DebianPackages
 from dynamic_providers.services_runtime import ServicesRuntime, python_of, source_of
@@ -78,47 +78,6 @@ def build_of(manifest: dict, dist: Path, platform: str, name: str, host: str) ->
     return str(dist / platform / name), entry["sha256"]
 
 
-@dataclass(frozen=True)
-class Delivered:
-    path: str                       # as commands on the host see it
-    sha256: str                     # "" when no Delivery layer placed it (a layer alone, in tests)
-    resource: Optional[pulumi.Resource] = None
-
-    @property
-    def deps(self) -> list[pulumi.Resource]:
-        return [self.resource] if self.resource is not None else []
-
-
-def delivered(ctx: CloudContext, access: HostAccess, name: str) -> Delivered:
-    """The binary `name` on that host, as the Delivery layer put it there."""
-    found = (ctx.shared.get("delivery") or {}).get((access.host.name, name))
-    if found is not None:
-        return found
-    return Delivered(posixpath.join(BIN_DIR, name), "")
-
-
-@dataclass(frozen=True)
-class PythonRuntime:
-    python: str                     # the venv's interpreter, as commands on the host see it
-    pythonpath: str                 # the services' source
-    sha256: str = ""
-    resource: Optional[pulumi.Resource] = None
-
-    @property
-    def deps(self) -> list[pulumi.Resource]:
-        return [self.resource] if self.resource is not None else []
-
-
-def python_runtime(ctx: CloudContext, access: HostAccess) -> PythonRuntime:
-    """Where the host runs Mammatus' Python services (the Delivery layer's venv)."""
-    found = (ctx.shared.get("python_runtime") or {}).get(access.host.name)
-    if found is not None:
-        return found
-    root = SERVICES_ROOT
-    return PythonRuntime(posixpath.join(root, "current", "venv", "bin", "python"),
-                         posixpath.join(root, "current", "src"))
-
-
 class Delivery(pulumi.ComponentResource):
     binaries: pulumi.Output[dict]
 
@@ -141,12 +100,13 @@ class Delivery(pulumi.ComponentResource):
                     opts=pulumi.ResourceOptions(parent=self))
                 placed[(host.name, binary)] = Delivered(path, sha, artifact)
                 summary.setdefault(host.name, {})[binary] = f"{platform} sha256:{sha[:12]}"
-        ctx.shared["delivery"] = placed
+        # What later layers run (cloud.py hands both to the context).
+        self.placed: dict[tuple[str, str], Delivered] = placed
         packages = self._debian_packages(name, ctx, dist)
-        ctx.shared["python_runtime"] = self._python_runtimes(name, ctx, dist, packages)
+        self.runtimes: dict[str, PythonRuntime] = self._python_runtimes(name, ctx, dist, packages)
         # What each host needs before anything else runs there (cloud.py hands it to ctx).
         self.host_ready = {host: [resource] for host, resource in packages.items()}
-        for host_name, runtime in ctx.shared["python_runtime"].items():
+        for host_name, runtime in self.runtimes.items():
             platform = platform_of(ctx.spec.host(host_name))
             summary.setdefault(host_name, {})[bundle.NAME] = f"{platform} sha256:{runtime.sha256[:12]}"
         self.binaries = pulumi.Output.from_input(summary)

@@ -12,7 +12,7 @@ from typing import Optional
 import pulumi
 import pulumi_command as command
 
-from components.delivery import python_runtime
+from components.runtime import python_runtime
 from components.context import CloudContext
 from components.host import HostFile, HostService, host_dirs
 from components.render import dnsmasq

@@ -18,7 +18,7 @@ from typing import Optional, Sequence
 import pulumi
 
 from components.ca import domain_of
-from components.delivery import delivered
+from components.runtime import delivered
 from components.context import CloudContext
 from components.host import HostAccess, HostFile, HostService, host_dirs, parent_dirs, service_user
 from components.render import consul as consul_render

@@ -26,8 +26,8 @@ import pulumi
 import pulumi_random as random
 
 from components.ca import domain_of, full_chain, issue_certificate
-from components.configuration import python_daemon
-from components.delivery import delivered
+from components.runtime import python_daemon
+from components.runtime import delivered
 from components.context import CloudContext
 from components.host import HostAccess, HostFile, HostService, owned_by, service_user
 from components.render import nats

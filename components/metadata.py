@@ -26,7 +26,7 @@ import pulumi
 import pulumi_command as command
 import pulumi_random as random
 
-from components.configuration import python_daemon
+from components.runtime import python_daemon
 from components.context import CloudContext
 from components.host import HostFile, HostService, owned_by, service_user
 from components.render import metadata_config

@@ -21,7 +21,7 @@ import pulumi_random as random
 
 from components.ca import domain_of
 from components.context import CloudContext
-from components.delivery import delivered
+from components.runtime import delivered
 from components.host import HostFile, HostService, host_dirs, parent_dirs, service_user
 from components.render import grafana, influx, kapacitor, ntopng, telegraf
 from components.render.dnsmasq import fqdn

@@ -20,7 +20,7 @@ from typing import Optional
 import pulumi
 import pulumi_random as random
 
-from components.delivery import delivered
+from components.runtime import delivered
 from components.context import CloudContext
 from components.host import HostFile, HostService, owned_by, service_user
 from components.render import minio_policy

@@ -39,3 +39,9 @@ def parse(text: str) -> dict[str, Any]:
     if not text.startswith(HEADER):
         raise ValueError("not a cloud-config (must start with '#cloud-config')")
     return yaml.safe_load(text[len(HEADER):]) or {}
+
+
+def instances_user_data(spec) -> dict[str, str]:
+    """{instance: its user-data text}, for every instance of a StackSpec."""
+    domain = spec.network.domain if spec.network else None
+    return {i.name: render(i.user_data, hostname=i.name, domain=domain) for i in spec.instances}

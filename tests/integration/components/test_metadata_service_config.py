@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.configuration import instance_user_data
+from components.render.cloud_config import instances_user_data
 from components.context import CloudContext
 from components.render import metadata_config
 from stacks.spec import StackSpec
@@ -47,7 +47,7 @@ def test_an_instance_gets_its_identity_and_user_data(tmp_path):
     (tmp_path / "leases").write_text(f"0 {MAC} 127.0.0.1 web-1 *\n")
     (tmp_path / "token.key").write_text(secrets.token_hex(24))
     (tmp_path / "inventory.yaml").write_text(metadata_config.render_inventory(
-        spec, instance_user_data(ctx), ssh_keys=["ssh-ed25519 AAAA admin"]))
+        spec, instances_user_data(ctx.spec), ssh_keys=["ssh-ed25519 AAAA admin"]))
     (tmp_path / "metadata.yaml").write_text(metadata_config.render_config(
         spec, listen=f"127.0.0.1:{port}", inventory_path=str(tmp_path / "inventory.yaml"),
         lease_files=[str(tmp_path / "leases")], token_secret_file=str(tmp_path / "token.key"),

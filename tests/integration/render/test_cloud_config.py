@@ -2,7 +2,7 @@
 
 import pytest
 
-from components.configuration import instance_user_data
+from components.render.cloud_config import instances_user_data
 from components.context import CloudContext
 from components.render import cloud_config
 from tests.support import cloudinit_schema
@@ -14,7 +14,7 @@ pytestmark = pytest.mark.integration
 @pytest.mark.parametrize("stack", ["lab", "home"])
 def test_every_instances_user_data_passes_cloud_inits_schema(stack):
     ctx = CloudContext(stack_spec(stack), "KEY", "ssh-ed25519 AAAA")
-    texts = instance_user_data(ctx)
+    texts = instances_user_data(ctx.spec)
     assert texts, "the example stacks have instances"
     for name, text in texts.items():
         config = cloud_config.parse(text)

@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from components.delivery import DIST_ENV, Delivery, MissingBuild, delivered
+from components.delivery import DIST_ENV, Delivery, MissingBuild
+from components.runtime import delivered
 from components.object_storage import ObjectStorage
 from tests.support.netlab import context, registered, stack_spec
 from tools.dist import bundle, debs
@@ -38,7 +39,9 @@ def build_home(monkeypatch, folder):
     ctx = context(stack_spec("home"))
     def build():
         delivery = Delivery("dl", ctx)
-        ctx.host_ready = delivery.host_ready  # as components/cloud.py wires it
+        # As components/cloud.py wires it.
+        ctx.host_ready, ctx.binaries, ctx.runtimes = (delivery.host_ready, delivery.placed,
+                                                      delivery.runtimes)
         return delivery, ObjectStorage("obj", ctx)
 
     mocks, _ = registered(build)
@@ -85,7 +88,7 @@ def test_hosts_running_python_services_get_the_bundle_and_a_venv(monkeypatch, tm
     # home: dnsmasq on the gateway pushes leases to control, so the gateway runs the hook
     names = {r.name for r in mocks.resources}
     assert "dl-gateway-services" in names and "dl-storage-1-services" not in names
-    from components.delivery import python_runtime
+    from components.runtime import python_runtime
     rt = python_runtime(ctx, ctx.access("control"))
     assert rt.python == f"/opt/mammatus/services/releases/{copy['sha256'][:16]}/venv/bin/python"
 
