@@ -21,18 +21,14 @@ from components.runtime import delivered
 from components.context import CloudContext
 from components.host import HostFile, HostService, host_dirs, owned_by, parent_dirs, service_user
 from components.render import step_ca
-from components.render.dnsmasq import fqdn
 from components.service_manager import Daemon, digest
+from components.naming import domain_of, fqdn
 from dynamic_providers.step_ca import StepCaCertificate, StepCaProvisioner, reload_command
 
 ROOT_DAYS = 3650
 INTERMEDIATE_DAYS = 1825
 CA_USES = ["cert_signing", "crl_signing", "digital_signature"]
 USER = "step"
-
-
-def domain_of(ctx: CloudContext) -> str:
-    return ctx.spec.network.domain if ctx.spec.network else "mammatus"
 
 
 def _reload_target(access) -> tuple[Optional[str], Optional[str]]:
@@ -55,7 +51,7 @@ class CertificateAuthority(pulumi.ComponentResource):
         super().__init__("mammatus:pki:CertificateAuthority", name, None, opts)
         access = ctx.placed_for("ca", "CertificateAuthority")
         child = pulumi.ResourceOptions(parent=self)
-        domain = domain_of(ctx)
+        domain = domain_of(ctx.spec)
         host_fqdn = fqdn(access.host.name, domain)
         address = str(access.host.address)
         subject = lambda cn: tls.CertRequestSubjectArgs(  # noqa: E731

@@ -3,9 +3,7 @@ instances): the user-data of each spec instance (components/render/cloud_config.
 metadata service's inventory of instances (name, MACs, image, host, admin SSH key, user-data),
 which the Metadata layer writes next to its config and serves with the vendor-data.
 
-Needs (ctx.shared): "vendor_data" (optional, from the Services layers: the metadata
-config's `vendor_data` section — consul/vault/telegraf). Puts: "user_data" ({instance: text}),
-"metadata_inventory" (Output[str]), "metadata_vendor_data" (the vendor_data it saw).
+Puts: "user_data" ({instance: text}), "metadata_inventory" (Output[str]).
 Order: Configuration -> Metadata -> Compute (instances boot once their data is served).
 """
 
@@ -35,5 +33,4 @@ class Configuration(pulumi.ComponentResource):
         self.user_data = pulumi.Output.from_input(user_data)
         ctx.shared["user_data"] = user_data
         ctx.shared["metadata_inventory"] = self.inventory
-        ctx.shared["metadata_vendor_data"] = ctx.shared.get("vendor_data")
         self.register_outputs({"user_data": self.user_data, "inventory": self.inventory})

@@ -3,7 +3,7 @@ Discovery), and the Consul agent config instances get through vendor-data (retry
 servers). Renderer: components/render/consul.py.
 
 Needs: nothing from earlier layers. Puts ctx.shared["consul"] = {"servers", "datacenter",
-"http_url"} and adds the `consul` vendor-data (components/telemetry.add_vendor_data). Gossip is
+"http_url"} and adds the `consul` vendor-data (components/vendor_data.py). Gossip is
 not encrypted: its key would have to travel in vendor-data, which is readable by every process
 on an instance (see the report of issue 3).
 """
@@ -14,14 +14,13 @@ from typing import Optional
 
 import pulumi
 
-from components.ca import domain_of
 from components.runtime import delivered
 from components.context import CloudContext
 from components.host import HostFile, HostService, host_dirs, service_user
 from components.render import consul
 from components.render import vendor_data
 from components.service_manager import Daemon
-from components.telemetry import add_vendor_data
+from components.naming import domain_of
 
 CONFIG = "/etc/mammatus/consul/consul.json"
 DATA_DIR = "/var/lib/mammatus/consul"
@@ -41,7 +40,7 @@ class Consul(pulumi.ComponentResource):
         if not placed:
             raise ValueError("the ServiceDiscovery layer needs mammatus:placement.consul (a list of hosts)")
         child = pulumi.ResourceOptions(parent=self)
-        datacenter = domain_of(ctx).split(".")[0]
+        datacenter = domain_of(ctx.spec).split(".")[0]
         servers = [str(ctx.spec.host(h).address) for h in placed]
         for host_name in placed:
             access = ctx.access(host_name)
@@ -60,7 +59,7 @@ class Consul(pulumi.ComponentResource):
                 config=[text, binary.sha256], depends_on=[conf, user, *binary.deps], opts=child)
 
         agent = consul.agent_config(servers, None, datacenter, CONSUL_DOMAIN)
-        add_vendor_data(ctx, "consul", vendor_data.consul_agent_part(servers, datacenter, CONSUL_DOMAIN),
+        ctx.vendor_data.add("consul", vendor_data.consul_agent_part(servers, datacenter, CONSUL_DOMAIN),
                         {"datacenter": datacenter, "retry_join": servers, "domain": CONSUL_DOMAIN})
         http_url = f"http://{servers[0]}:{consul.HTTP_PORT}"
         ctx.shared["consul"] = {"servers": servers, "datacenter": datacenter, "http_url": http_url}

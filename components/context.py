@@ -14,6 +14,7 @@ import pulumi
 from pydantic.alias_generators import to_camel
 
 from components.host import HostAccess
+from components.vendor_data import VendorData
 from stacks.spec import Role, StackSpec
 
 if TYPE_CHECKING:
@@ -35,6 +36,8 @@ class CloudContext:
     # (components/runtime.py: `delivered`, `python_runtime`).
     binaries: dict[tuple[str, str], "Delivered"] = field(default_factory=dict)
     runtimes: dict[str, "PythonRuntime"] = field(default_factory=dict)
+    # What instances get as vendor-data, added to by the Services layers.
+    vendor_data: VendorData = field(default_factory=VendorData)
     # Filled by earlier layers for later ones (e.g. "ca_root_pem", "nats_url").
     shared: dict[str, Any] = field(default_factory=dict)
 

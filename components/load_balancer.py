@@ -17,14 +17,13 @@ from typing import Optional, Sequence
 
 import pulumi
 
-from components.ca import domain_of
 from components.runtime import delivered
 from components.context import CloudContext
 from components.host import HostAccess, HostFile, HostService, host_dirs, parent_dirs, service_user
 from components.render import consul as consul_render
 from components.render import grafana, influx, traefik
-from components.render.dnsmasq import fqdn
 from components.service_manager import Daemon
+from components.naming import domain_of, fqdn
 from dynamic_providers.dnsmasq import DnsmasqRecord
 
 USER = "traefik"
@@ -32,7 +31,7 @@ USER = "traefik"
 
 def default_routes(ctx: CloudContext) -> list[traefik.Route]:
     """The cloud's own web consoles, by name in the cloud's domain."""
-    spec, domain = ctx.spec, domain_of(ctx)
+    spec, domain = ctx.spec, domain_of(ctx.spec)
     routes = []
     if spec.placement.monitoring:
         address = spec.host(spec.placement.monitoring).address
@@ -85,7 +84,7 @@ class LoadBalancer(pulumi.ComponentResource):
         if duplicates:
             raise ValueError(f"load balancer routes named twice: {duplicates}")
         child = pulumi.ResourceOptions(parent=self)
-        domain = domain_of(ctx)
+        domain = domain_of(ctx.spec)
         on_host = traefik.TraefikPaths()
         acme = ctx.shared.get("ca_acme_directory")
         root_pem = ctx.shared.get("ca_root_pem")

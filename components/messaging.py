@@ -25,14 +25,14 @@ from typing import Optional
 import pulumi
 import pulumi_random as random
 
-from components.ca import domain_of, full_chain, issue_certificate
+from components.ca import full_chain, issue_certificate
 from components.runtime import python_daemon
 from components.runtime import delivered
 from components.context import CloudContext
 from components.host import HostAccess, HostFile, HostService, owned_by, service_user
 from components.render import nats
-from components.render.dnsmasq import fqdn
 from components.service_manager import Daemon
+from components.naming import domain_of, fqdn
 from dynamic_providers.aws_messaging import SnsSubscription, SnsTopic, SqsQueue
 
 NATS_CONFIG = "/etc/mammatus/nats/nats.conf"
@@ -174,7 +174,7 @@ class Notifications(pulumi.ComponentResource):
         CA the service signs with a throwaway self-signed certificate (it says so in its log)."""
         if "ca" not in ctx.shared:
             return [], []
-        key, cert = issue_certificate(ctx, f"{name}-signing", fqdn(f"sns-{access.host.name}", domain_of(ctx)),
+        key, cert = issue_certificate(ctx, f"{name}-signing", fqdn(f"sns-{access.host.name}", domain_of(ctx.spec)),
                                       parent=self, algorithm="RSA")
         child = pulumi.ResourceOptions(parent=self)
         # Leaf then intermediate: the service publishes the file at SigningCertURL, so a

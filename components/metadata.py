@@ -12,7 +12,7 @@ otherwise dnsmasq's lease script pushes every lease to the service's own listene
 address (services/metadata/lease_push.py, signed with a key written to both hosts), and `up`
 sends the whole lease file once the service answers.
 
-Needs (ctx.shared): "metadata_inventory" (Configuration), "metadata_vendor_data" (optional),
+Needs (ctx.shared): "metadata_inventory" (Configuration), the context's vendor-data settings,
 "dnsmasq" (optional: its lease_file, when on the same host). Puts: "metadata" ({url}).
 Order: Configuration -> Metadata -> Compute.
 """
@@ -77,7 +77,7 @@ class Metadata(pulumi.ComponentResource):
             opts=child)
         dnsmasq = ctx.shared.get("dnsmasq") or {}
         leases = [dnsmasq["lease_file"]] if spec.dns_host == access.host.name and dnsmasq.get("lease_file") else []
-        vendor_data = ctx.shared.get("metadata_vendor_data")
+        vendor_data = ctx.vendor_data.settings
 
         # The service runs as a user of its own, which alone reads its keys and the inventory
         # (user-data may hold secrets); it keeps only the right to bind port 80.

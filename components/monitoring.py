@@ -19,13 +19,12 @@ from typing import Optional
 import pulumi
 import pulumi_random as random
 
-from components.ca import domain_of
 from components.context import CloudContext
 from components.runtime import delivered
 from components.host import HostFile, HostService, host_dirs, parent_dirs, service_user
 from components.render import grafana, influx, kapacitor, ntopng, telegraf
-from components.render.dnsmasq import fqdn
 from components.service_manager import Daemon
+from components.naming import domain_of, fqdn
 
 TELEGRAF_CONFIG = "/etc/mammatus/telegraf/telegraf.conf"
 
@@ -43,7 +42,7 @@ class Monitoring(pulumi.ComponentResource):
         super().__init__("mammatus:monitoring:Monitoring", name, None, opts)
         access = ctx.placed_for("monitoring", "Monitoring")
         spec = ctx.spec
-        domain = domain_of(ctx)
+        domain = domain_of(ctx.spec)
         child = pulumi.ResourceOptions(parent=self)
         address = str(access.host.address)
         influx_url = influx.influx_url(address)

@@ -5,7 +5,7 @@ vendor-data. Renderer: components/render/vault.py. Vault starts sealed: initiali
 unsealing it (keys for the operator) is an operator step, not stored in Pulumi state.
 
 Needs: ctx.shared["ca"] (CertificateAuthority). Puts ctx.shared["vault_addr"] and adds the
-`vault` vendor-data (components/telemetry.add_vendor_data).
+`vault` vendor-data (components/vendor_data.py).
 """
 
 from __future__ import annotations
@@ -14,13 +14,12 @@ from typing import Optional
 
 import pulumi
 
-from components.ca import domain_of, full_chain, issue_certificate
+from components.ca import full_chain, issue_certificate
 from components.context import CloudContext
 from components.host import HostFile, HostService, host_dirs, parent_dirs
 from components.render import vault, vendor_data
-from components.render.dnsmasq import fqdn
 from components.service_manager import Daemon
-from components.telemetry import add_vendor_data
+from components.naming import domain_of, fqdn
 
 
 class Vault(pulumi.ComponentResource):
@@ -34,7 +33,7 @@ class Vault(pulumi.ComponentResource):
         if "ca" not in ctx.shared:
             raise ValueError("the Secrets layer needs the CertificateAuthority layer first (Vault's TLS)")
         child = pulumi.ResourceOptions(parent=self)
-        domain = domain_of(ctx)
+        domain = domain_of(ctx.spec)
         host_fqdn = fqdn(access.host.name, domain)
         address = str(access.host.address)
         key, cert = issue_certificate(ctx, f"{name}-tls", fqdn("vault", domain),
@@ -61,7 +60,7 @@ class Vault(pulumi.ComponentResource):
             command=["/usr/bin/vault", "server", f"-config={on_host.config}"]),
             config=[text], depends_on=files, opts=child)
 
-        add_vendor_data(ctx, "vault", vendor_data.vault_agent_part(api_addr),
+        ctx.vendor_data.add("vault", vendor_data.vault_agent_part(api_addr),
                         {"address": api_addr, "ca_cert": vendor_data.ROOT_CA_PATH})
         ctx.shared["vault_addr"] = api_addr
         self.address = pulumi.Output.from_input(api_addr)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from components.render import metadata_config
+from components.naming import fqdn
 from components.render.paths import HostPaths
 from stacks.spec import Network, StackSpec
 
@@ -57,10 +58,6 @@ def listen_of(spec: StackSpec) -> Listen:
     if gw is not None and name == gw.host:
         return Listen(gw.lan_interface, gw.lan_address)
     return Listen(None, spec.host(name).address)
-
-
-def fqdn(name: str, domain: str) -> str:
-    return name if name == domain or name.endswith("." + domain) or "." in name else f"{name}.{domain}"
 
 
 def host_records(spec: StackSpec) -> list[tuple[str, ipaddress.IPv4Address]]:

@@ -24,7 +24,7 @@ def layers():
     base["instances"][0]["mac"] = "52:54:00:aa:00:01"
     ctx = CloudContext(StackSpec.model_validate(base), pulumi.Output.secret("KEY"), "ssh-ed25519 AAAA")
     ctx.shared["dnsmasq"] = {"lease_file": "/var/lib/misc/dnsmasq.leases"}
-    ctx.shared["vendor_data"] = VENDOR
+    ctx.vendor_data.settings.update(VENDOR)
     compute = Compute("md-cmp", ctx)
     config = Configuration("md-cfg", ctx)
     metadata = Metadata("md", ctx)

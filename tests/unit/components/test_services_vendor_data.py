@@ -55,7 +55,7 @@ def test_vault_tls_certificate_comes_from_step_ca(home):
 
 def test_merged_vendor_data_has_consul_vault_telegraf_and_the_root(home):
     _, telemetry, ctx = home
-    merged = resolved(ctx.shared["vendor_data_cloud_config"])
+    merged = resolved(ctx.vendor_data.cloud_config)
     paths = {f["path"] for f in merged["write_files"]}
     assert {"/etc/consul.d/mammatus.json", "/etc/vault.d/agent.json",
             "/etc/telegraf/telegraf.d/mammatus.conf"} <= paths
@@ -68,7 +68,7 @@ def test_merged_vendor_data_has_consul_vault_telegraf_and_the_root(home):
 
 def test_metadata_settings_validate_with_the_services_model(home):
     _, _, ctx = home
-    settings = VendorData.model_validate(ctx.shared["vendor_data"])
+    settings = VendorData.model_validate(ctx.vendor_data.settings)
     assert settings.consul.retry_join == ["10.0.0.2"]
     assert settings.vault.address == "https://control.mammatus:8200"
     assert settings.telegraf.influxdb_urls == ["http://10.0.0.2:8086"]
