@@ -5,8 +5,8 @@ iqn.2026-11.<domain>:<host>.<volume>, LUN 0, an ACL per allowed initiator, a por
 host's address:3260. On systemd hosts LIO's saved config is restored at boot by Debian's
 rtslib-fb-targetctl unit, enabled here.
 
-Needs (ctx.shared): "hosts_ready" (dev stack, optional). Puts: "volumes" ({name: {iqn, portal,
-host}}) for whoever attaches them. No ordering constraint besides the Foundation.
+Needs nothing from earlier layers. Provides `published` ({name: {iqn, portal, host}}) for
+whoever attaches them.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ class BlockStorage(pulumi.ComponentResource):
             published[vol.name] = {"host": vol.host, "iqn": iqn,
                                    "portal": f"{access.host.address}:{ISCSI_PORT}"}
             created.append(volume)
-        ctx.shared["volumes"] = published
+        self.published: dict[str, dict] = published
         restores = [d for deps in host_ready.values() for d in deps]
         # Known once every volume (and LIO's boot-time restore) is in place.
         self.volumes = pulumi.Output.all(*[v.id for v in created], *[r.id for r in restores]).apply(

@@ -2,11 +2,10 @@
 ACME and internal TLS). The root and intermediate are pulumi_tls resources (ECDSA P-256; the
 root's key never leaves Pulumi's state), ca.json is rendered by components/render/step_ca.py
 with an ACME provisioner (traefik) and a JWK provisioner whose key signs the tokens of the
-certificates Pulumi issues to internal services (`issue_certificate`, dynamic_providers/step_ca).
+certificates Pulumi issues to internal services (components/certificates.py).
 
-Needs: nothing from earlier layers. Puts ctx.shared["ca_url"] (https://<host>.<domain>:9000),
-["ca_root_pem"], ["ca_root_fingerprint"] (SHA-256 of the root's DER, hex), ["ca_acme_directory"]
-and ["ca"] (what `issue_certificate` needs). Build it before Vault and LoadBalancer.
+Needs: nothing from earlier layers. Provides `handle` (components/contracts.CaHandle: the URL,
+the root and its fingerprint, the ACME directory, and what `issue_certificate` needs).
 """
 
 from __future__ import annotations
@@ -19,11 +18,12 @@ import pulumi_tls as tls
 
 from components.runtime import delivered
 from components.context import CloudContext
+from components.contracts import CaHandle
 from components.host import HostFile, HostService, host_dirs, owned_by, parent_dirs, service_user
 from components.render import step_ca
 from components.service_manager import Daemon, digest
 from components.naming import domain_of, fqdn
-from dynamic_providers.step_ca import StepCaCertificate, StepCaProvisioner, reload_command
+from dynamic_providers.step_ca import StepCaProvisioner, reload_command
 
 ROOT_DAYS = 3650
 INTERMEDIATE_DAYS = 1825
@@ -131,47 +131,12 @@ class CertificateAuthority(pulumi.ComponentResource):
         self.root_fingerprint = root.cert_pem.apply(step_ca.root_fingerprint)
         self.intermediate_pem = inter.cert_pem
         self.config = text
-        ctx.shared.update({
-            "ca_url": self.ca_url, "ca_root_pem": self.root_pem,
-            "ca_root_fingerprint": self.root_fingerprint, "ca_acme_directory": self.acme_directory,
-            "ca": {"api_url": api_url, "root_pem": self.root_pem, "service": service,
-                   "provisioner": step_ca.JWK_PROVISIONER, "kid": jwk.apply(lambda k: k["kid"]),
-                   "provisioner_key": pulumi.Output.secret(jwk_key.private_key_pem),
-                   "config_path": on_host.config, "reload": _reload_target(access)},
-        })
+        self.handle = CaHandle(
+            url=self.ca_url, api_url=api_url, root_pem=self.root_pem,
+            root_fingerprint=self.root_fingerprint, acme_directory=self.acme_directory,
+            service=service, provisioner=step_ca.JWK_PROVISIONER,
+            kid=jwk.apply(lambda k: k["kid"]),
+            provisioner_key=pulumi.Output.secret(jwk_key.private_key_pem))
         self.register_outputs({"ca_url": self.ca_url, "acme_directory": self.acme_directory,
                                "root_pem": self.root_pem, "root_fingerprint": self.root_fingerprint,
                                "intermediate_pem": self.intermediate_pem})
-
-
-def issue_certificate(ctx: CloudContext, name: str, common_name: str,
-                      dns_names: Sequence[str] = (), ip_addresses: Sequence[str] = (),
-                      parent: Optional[pulumi.Resource] = None, algorithm: str = "ECDSA"
-                      ) -> tuple[tls.PrivateKey, StepCaCertificate]:
-    """A key (pulumi_tls: ECDSA P-256, or RSA 2048 for signatures that must be RSA, like SNS's)
-    and a certificate for it signed by the cloud's step-ca (the CertificateAuthority layer must
-    be built first)."""
-    ca = ctx.shared.get("ca")
-    if ca is None:
-        raise ValueError(f"{name}: certificates need the CertificateAuthority layer first")
-    opts = pulumi.ResourceOptions(parent=parent)
-    key_args = {"rsa_bits": 2048} if algorithm == "RSA" else {"ecdsa_curve": "P256"}
-    key = tls.PrivateKey(f"{name}-key", algorithm=algorithm, **key_args, opts=opts)
-    csr = tls.CertRequest(
-        f"{name}-csr", private_key_pem=key.private_key_pem,
-        subject=tls.CertRequestSubjectArgs(common_name=common_name, organization="Mammatus"),
-        dns_names=list(dict.fromkeys([common_name, *dns_names])), ip_addresses=list(ip_addresses),
-        opts=opts)
-    cert = StepCaCertificate(
-        f"{name}-cert", ca_url=ca["api_url"], root_pem=ca["root_pem"],
-        csr_pem=csr.cert_request_pem, provisioner=ca["provisioner"],
-        provisioner_key=ca["provisioner_key"], kid=ca["kid"],
-        opts=pulumi.ResourceOptions(parent=parent, depends_on=[ca["service"]]))
-    return key, cert
-
-
-def full_chain(cert: StepCaCertificate) -> pulumi.Output[str]:
-    """The leaf then its intermediates, as servers and signers hand them out (a client holding
-    only the root can then build the chain)."""
-    return pulumi.Output.all(cert.certificate_pem, cert.chain_pem).apply(
-        lambda c: (c[0] or "") + (c[1] or ""))

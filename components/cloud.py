@@ -1,13 +1,14 @@
-"""The whole cloud of one stack: wires every layer's component in dependency order.
+"""The whole cloud of one stack: every layer's component, wired explicitly in dependency order.
 
-Each layer reads what earlier layers put in `ctx.shared` and adds its own (see each component's
-docstring); a layer is built only when the stack's spec asks for it, so the same graph serves a
-one-host lab and the seed's home cloud.
+Each layer's constructor says what it needs from earlier layers (typed records from
+components/contracts.py, or a component); the layer provides its own as attributes. Whether a
+layer is built follows the spec's placement, whose prerequisites stacks/checks.py has checked,
+so the same graph serves a one-host lab and the seed's home cloud.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Optional
 
 import pulumi
 
@@ -36,33 +37,6 @@ from components.telemetry import InstanceTelemetry
 from components.vault import Vault
 from stacks.spec import Role, StackSpec
 
-Layer = tuple[str, Callable[[StackSpec, CloudContext], bool], Callable]
-
-# (name, wanted for this spec?, component) in dependency order. A layer's prerequisites are
-# checked with the spec (stacks/checks.py PLACEMENT_NEEDS), so none is skipped for want of one.
-LAYERS: list[Layer] = [
-    ("gateway", lambda s, c: bool(s.gateway and s.network), Gateway),
-    ("firewall", lambda s, c: bool(s.gateway and s.network), Firewall),
-    ("dhcp-dns-tftp", lambda s, c: bool(s.gateway and s.network), DhcpDnsTftp),
-    ("networking", lambda s, c: bool(s.hosts_with(Role.compute)), Networking),
-    ("ca", lambda s, c: bool(s.placement.ca), CertificateAuthority),
-    ("serf", lambda s, c: bool(s.hosts), Serf),
-    ("monitoring", lambda s, c: bool(s.placement.monitoring), Monitoring),
-    ("consul", lambda s, c: bool(s.placement.consul), Consul),
-    ("vault", lambda s, c: bool(s.placement.vault), Vault),
-    ("telemetry", lambda s, c: "influx_url" in c.shared, InstanceTelemetry),
-    ("nats", lambda s, c: bool(s.placement.nats), Nats),
-    ("notifications", lambda s, c: bool(s.placement.sns), Notifications),
-    ("queues", lambda s, c: bool(s.placement.sqs), Queues),
-    ("configuration", lambda s, c: bool(s.placement.metadata), Configuration),
-    ("metadata", lambda s, c: bool(s.placement.metadata), Metadata),
-    ("compute", lambda s, c: bool(s.hosts_with(Role.compute)), Compute),
-    ("block-storage", lambda s, c: bool(s.volumes), BlockStorage),
-    ("object-storage", lambda s, c: bool(s.placement.object_storage), ObjectStorage),
-    ("load-balancer", lambda s, c: bool(s.placement.load_balancer), LoadBalancer),
-    ("functions", lambda s, c: bool(s.placement.functions), Functions),
-]
-
 
 class MammatusCloud(pulumi.ComponentResource):
     foundation: Foundation
@@ -86,32 +60,84 @@ class MammatusCloud(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.foundation]))
             ctx.hosts_ready = dev_hosts_ready(self.dev_box)
             ctx.host_keys = self.dev_box.host_keys
-            # The instances' image was the plane's child once (components/compute.py aliases it).
-            ctx.shared["image_alias_parent"] = self.dev_box
 
         self.layers: dict[str, pulumi.ComponentResource] = {}
+
+        def layer(key: str, component, **inputs):
+            built = self.layers[key] = component(f"{name}-{key}", ctx, opts=child, **inputs)
+            return built
+
+        p = spec.placement
         if spec.hosts:
-            self.layers["ssh"] = SshAccess(f"{name}-ssh", ctx, opts=child)
-            # What the hosts run, for their architecture, before any layer runs it.
-            delivery = self.layers["delivery"] = Delivery(f"{name}-delivery", ctx, opts=child)
-            # From here on, every command to a host waits for its packages, and layers run
-            # what Delivery placed.
+            layer("ssh", SshAccess)
+            # What the hosts run, for their architecture, before any layer runs it. From here
+            # on every command to a host waits for its packages, and layers run what it placed.
+            delivery = layer("delivery", Delivery)
             ctx.host_ready = delivery.host_ready
             ctx.binaries, ctx.runtimes = delivery.placed, delivery.runtimes
-        for layer, wanted, component in LAYERS:
-            if wanted(spec, ctx):
-                self.layers[layer] = component(f"{name}-{layer}", ctx, opts=child)
+
+        # The LAN: the router and its firewall, then DHCP/DNS/TFTP.
+        dhcp = None
+        if spec.gateway and spec.network:
+            gateway = layer("gateway", Gateway)
+            layer("firewall", Firewall, gateway=gateway.route)
+            dhcp = layer("dhcp-dns-tftp", DhcpDnsTftp).server
+        compute_hosts = bool(spec.hosts_with(Role.compute))
+        networking = layer("networking", Networking) if compute_hosts else None
+
+        # Services the others build on: the CA, membership, monitoring, discovery, secrets.
+        ca = layer("ca", CertificateAuthority).handle if p.ca else None
+        if spec.hosts:
+            layer("serf", Serf)
+        monitoring = layer("monitoring", Monitoring).endpoints if p.monitoring else None
+        if p.consul:
+            layer("consul", Consul)
+        if p.vault:
+            layer("vault", Vault, ca=ca)
+        if monitoring is not None:
+            layer("telemetry", InstanceTelemetry, monitoring=monitoring, ca=ca)
+
+        # Messaging: NATS, then SNS and SQS on it.
+        nats = layer("nats", Nats).server if p.nats else None
+        notifications = layer("notifications", Notifications, nats_server=nats, ca=ca) \
+            if p.sns else None
+        queues = layer("queues", Queues, nats_server=nats, notifications=notifications) \
+            if p.sqs else None
+
+        # Instances: their cloud-init data served first, then the instances themselves.
+        metadata = None
+        if p.metadata:
+            configuration = layer("configuration", Configuration)
+            metadata = layer("metadata", Metadata, inventory=configuration.inventory,
+                             dhcp=dhcp).service
+        if networking is not None:
+            # The instances' image was the dev box's child once (Compute aliases it).
+            layer("compute", Compute, macvlan_profiles=networking.profiles_data,
+                  metadata=metadata, dhcp=dhcp, image_alias_parent=self.dev_box)
+
+        # Storage, the load balancer and functions.
+        if spec.volumes:
+            layer("block-storage", BlockStorage)
+        if p.object_storage:
+            layer("object-storage", ObjectStorage)
+        if p.load_balancer:
+            layer("load-balancer", LoadBalancer, ca=ca, dhcp=dhcp)
+        if p.functions:
+            layer("functions", Functions,
+                  sns=notifications.api if notifications else None,
+                  topics=notifications.topic_resources if notifications else None,
+                  queues=queues.queue_resources if queues else None)
 
         # A LAN machine with only a DHCP client, for the user (and the e2e tests) to work from.
         self.client = None
-        if self.dev_box and "dnsmasq" in ctx.shared:
-            self.client = DevClient(f"{name}-client", spec, self.dev_box,
-                                    ctx.shared["dnsmasq"]["resource"], opts=child)
+        if self.dev_box and dhcp is not None:
+            self.client = DevClient(f"{name}-client", spec, self.dev_box, dhcp.resource,
+                                    opts=child)
         self.register_outputs({"run_dir": self.foundation.run_dir})
 
     def export(self) -> None:
         """Stack outputs a user of the cloud reads (`bin/pulumi stack output`)."""
-        spec, shared = self.spec, self.context.shared
+        spec, layers = self.spec, self.layers
         pulumi.export("run_dir", self.foundation.run_dir)
         pulumi.export("admin_public_key", self.foundation.admin_public_key)
         pulumi.export("admin_public_key_file", self.foundation.admin_public_key_file)
@@ -122,24 +148,30 @@ class MammatusCloud(pulumi.ComponentResource):
             pulumi.export("domain", spec.network.domain)
         if spec.gateway:
             pulumi.export("gateway_lan_ip", str(spec.gateway.lan_address))
-        if "dns" in shared:
-            pulumi.export("dns", shared["dns"]["address"])
-        endpoints = {
-            "ca_url": shared.get("ca_url"), "ca_root_fingerprint": shared.get("ca_root_fingerprint"),
-            "ca_root_pem": shared.get("ca_root_pem"),
-            "metadata_url": (shared.get("metadata") or {}).get("url"),
-            "sns_endpoint": (shared.get("sns") or {}).get("endpoint"),
-            "sqs_endpoint": (shared.get("sqs") or {}).get("endpoint"),
-            "nats_url": (shared.get("nats") or {}).get("url"),
-            "grafana_url": shared.get("grafana_url"),
-            "object_storage_endpoint": (shared.get("object_storage") or {}).get("endpoint"),
-        }
+        if "dhcp-dns-tftp" in layers:
+            pulumi.export("dns", layers["dhcp-dns-tftp"].server.dns_address)
+        endpoints = {}
+        if "ca" in layers:
+            ca = layers["ca"].handle
+            endpoints.update(ca_url=ca.url, ca_root_fingerprint=ca.root_fingerprint,
+                             ca_root_pem=ca.root_pem)
+        if "metadata" in layers:
+            endpoints["metadata_url"] = layers["metadata"].service.url
+        for key, service in (("sns_endpoint", "notifications"), ("sqs_endpoint", "queues")):
+            if service in layers:
+                endpoints[key] = layers[service].api.endpoint
+        if "nats" in layers:
+            endpoints["nats_url"] = layers["nats"].server.url
+        if "monitoring" in layers:
+            endpoints["grafana_url"] = layers["monitoring"].endpoints.grafana_url
+        if "object-storage" in layers:
+            endpoints["object_storage_endpoint"] = layers["object-storage"].api_address
         for key, value in endpoints.items():
-            if value is not None:
-                pulumi.export(key, value)
-        for service in ("sns", "sqs"):  # an access key each service accepts, for its users
-            if service in shared:
-                conn = shared[service]["connection"]
+            pulumi.export(key, value)
+        # An access key each service accepts, for its users.
+        for service, layer in (("sns", "notifications"), ("sqs", "queues")):
+            if layer in layers:
+                conn = layers[layer].api.connection
                 pulumi.export(f"{service}_credentials", pulumi.Output.secret(
                     {"access_key": conn["access_key"], "secret_key": conn["secret_key"]}))
         if "delivery" in self.layers:  # {host: {binary: "<platform> sha256:<digest>"}}

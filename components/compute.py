@@ -3,7 +3,7 @@ so instances take their address from the cloud's DHCP server).
 
 Per compute host: `lxd init --preseed` (HTTPS API on the host's address, a dir storage pool, a
 default profile with the root disk and no bridge), the cloud's LXD client certificate trusted,
-the macvlan profile (ctx.shared["macvlan_profile"][host] from Networking, or rendered here from
+the macvlan profile (Networking's `profiles_data`[host], or rendered here from
 the host's lanInterface), the images its instances use (built by Mammatus, below), and the
 spec's instances (dynamic_providers/lxd.py): image, profiles default+macvlan, limits from size,
 cloud-init user-data (components/render/cloud_config.py), the instance's MAC
@@ -22,13 +22,10 @@ that is itself a container (a VPS, or the dev stack's compute host, whose LXD is
 part of the id space: `subids_command` gives root a subordinate range inside it, as LXD needs
 for unprivileged instances (a host with the full id space keeps LXD's default).
 
-Needs (ctx.shared): "macvlan_profile" (optional), "hosts_ready" (dev stack, optional),
-"image_alias_parent" (the dev box, where the image resource lived before), "metadata"
-(optional: instances boot once it serves their data),
-"dnsmasq" (optional: each instance is named there by its MAC, a DnsmasqReservation without
-an address).
-Puts: "instances" ({name: LxdInstance}, for the stack outputs),
-"lxd" ({host: connection dict}).
+Needs (all optional): Networking's profiles, the MetadataService (instances boot once it
+serves their data), the DhcpServer (each instance is named there by its MAC, a
+DnsmasqReservation without an address), and the dev box (where the image resource lived
+before: an alias).
 Order: Networking -> Configuration -> Metadata -> Compute.
 """
 
@@ -44,6 +41,7 @@ import pulumi_tls as tls
 import yaml
 
 from components.context import CloudContext
+from components.contracts import DhcpServer, MetadataService
 from components.host import HostFile
 from components.render import cloud_config, lxd_profiles
 from dynamic_providers.dnsmasq import DnsmasqReservation
@@ -110,7 +108,11 @@ class Compute(pulumi.ComponentResource):
     endpoints: pulumi.Output[dict]
     instances: pulumi.Output[dict]
 
-    def __init__(self, name: str, ctx: CloudContext, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, ctx: CloudContext,
+                 macvlan_profiles: Optional[dict[str, dict]] = None,
+                 metadata: Optional[MetadataService] = None, dhcp: Optional[DhcpServer] = None,
+                 image_alias_parent: Optional[pulumi.Resource] = None,
+                 opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("mammatus:compute:Compute", name, None, opts)
         spec = ctx.spec
         child = pulumi.ResourceOptions(parent=self)
@@ -126,8 +128,8 @@ class Compute(pulumi.ComponentResource):
             validity_period_hours=24 * 365 * 10, allowed_uses=["digital_signature", "client_auth"],
             opts=child)
 
-        profiles_data = ctx.shared.get("macvlan_profile") or lxd_profiles.macvlan_profiles(spec)
-        image_sources = self._images(name, ctx)
+        profiles_data = macvlan_profiles or lxd_profiles.macvlan_profiles(spec)
+        image_sources = self._images(name, ctx, image_alias_parent)
         user_data = cloud_config.instances_user_data(spec)
         connections: dict[str, dict] = {}
         ready: dict[str, list[pulumi.Resource]] = {}
@@ -154,10 +156,8 @@ class Compute(pulumi.ComponentResource):
             self._profile_and_images(name, host, spec, profiles_data, image_sources, connections, ready)
 
         # An instance asks the metadata service who it is while it boots: serve first.
-        metadata = ctx.shared.get("metadata") or {}
-        served = [metadata["service"]] if metadata.get("service") else []
-        dhcp = ctx.shared.get("dnsmasq") or {}
-        after_dhcp = [dhcp["resource"]] if dhcp.get("resource") else []
+        served = [metadata.service] if metadata is not None else []
+        after_dhcp = [dhcp.resource] if dhcp is not None else []
         instances: dict[str, LxdInstance] = {}
         for inst in spec.instances:
             if inst.host not in connections:
@@ -167,9 +167,9 @@ class Compute(pulumi.ComponentResource):
             # first request sends), so its DNS name holds from its first lease.
             named = [DnsmasqReservation(
                 f"{name}-dhcp-name-{inst.name}", mac=spec.instance_mac(inst), address=None,
-                hostname=inst.name, target=dhcp,
+                hostname=inst.name, target=dhcp.target,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=after_dhcp))] \
-                if dhcp.get("dhcp_hosts_dir") else []
+                if dhcp is not None else []
             profile_name = (profiles_data.get(inst.host) or {}).get("name", lxd_profiles.MACVLAN_PROFILE)
             profiles = ["default", profile_name] if inst.profile == lxd_profiles.MACVLAN_PROFILE \
                 else ["default", inst.profile]
@@ -183,8 +183,6 @@ class Compute(pulumi.ComponentResource):
                 address_timeout=ADDRESS_TIMEOUT if inst.profile == lxd_profiles.MACVLAN_PROFILE else None,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=ready[inst.host] + served + named))
 
-        ctx.shared["instances"] = instances
-        ctx.shared["lxd"] = connections
         self.hosts = pulumi.Output.from_input([h.name for h in compute_hosts])
         self.endpoints = pulumi.Output.from_input(
             {h: c.get("endpoint") or f"unix:{c['socket']}" for h, c in connections.items()})
@@ -196,10 +194,10 @@ class Compute(pulumi.ComponentResource):
         self.register_outputs({"hosts": self.hosts, "endpoints": self.endpoints,
                                "instances": self.instances})
 
-    def _images(self, name: str, ctx: CloudContext) -> dict[str, dict]:
+    def _images(self, name: str, ctx: CloudContext, old_parent: Optional[pulumi.Resource]
+                ) -> dict[str, dict]:
         """{spec image name: {"path": tarball}}: each image the instances use, built once."""
         # The image was the dev box's child before it moved here: same resource, no rebuild.
-        old_parent = ctx.shared.get("image_alias_parent")
         sources = {}
         for image in sorted({i.image for i in ctx.spec.instances}):
             aliases = [pulumi.Alias(name=f"{old_parent._name}-image-{image}", parent=old_parent)] \

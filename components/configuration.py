@@ -3,7 +3,7 @@ instances): the user-data of each spec instance (components/render/cloud_config.
 metadata service's inventory of instances (name, MACs, image, host, admin SSH key, user-data),
 which the Metadata layer writes next to its config and serves with the vendor-data.
 
-Puts: "user_data" ({instance: text}), "metadata_inventory" (Output[str]).
+Provides `inventory` (Output[str]) for the Metadata layer.
 Order: Configuration -> Metadata -> Compute (instances boot once their data is served).
 """
 
@@ -31,6 +31,4 @@ class Configuration(pulumi.ComponentResource):
             lambda key: metadata_config.render_inventory(spec, user_data,
                                                          ssh_keys=[key] if key else []))
         self.user_data = pulumi.Output.from_input(user_data)
-        ctx.shared["user_data"] = user_data
-        ctx.shared["metadata_inventory"] = self.inventory
         self.register_outputs({"user_data": self.user_data, "inventory": self.inventory})

@@ -2,8 +2,8 @@
 Discovery), and the Consul agent config instances get through vendor-data (retry-join the
 servers). Renderer: components/render/consul.py.
 
-Needs: nothing from earlier layers. Puts ctx.shared["consul"] = {"servers", "datacenter",
-"http_url"} and adds the `consul` vendor-data (components/vendor_data.py). Gossip is
+Needs: nothing from earlier layers. Adds the `consul` vendor-data (components/vendor_data.py).
+Gossip is
 not encrypted: its key would have to travel in vendor-data, which is readable by every process
 on an instance (see the report of issue 3).
 """
@@ -62,7 +62,6 @@ class Consul(pulumi.ComponentResource):
         ctx.vendor_data.add("consul", vendor_data.consul_agent_part(servers, datacenter, CONSUL_DOMAIN),
                         {"datacenter": datacenter, "retry_join": servers, "domain": CONSUL_DOMAIN})
         http_url = f"http://{servers[0]}:{consul.HTTP_PORT}"
-        ctx.shared["consul"] = {"servers": servers, "datacenter": datacenter, "http_url": http_url}
         self.servers = pulumi.Output.from_input(servers)
         self.datacenter = pulumi.Output.from_input(datacenter)
         self.http_url = pulumi.Output.from_input(http_url)

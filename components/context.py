@@ -1,14 +1,16 @@
-"""What a layer's component gets from the cloud around it: the spec and shared identities.
+"""What every layer's component gets from the cloud around it: the spec, the admin identity,
+and the way into each host (its SSH access, what it waits for, what the Delivery layer put
+there, the vendor-data instances get).
 
-The top component (components/cloud.py) builds one CloudContext and hands it to every layer in
-dependency order; a layer that produces something later layers need (the CA's root, NATS URL…)
-sets it here before the next layer is built, so data flows one way.
+The top component (components/cloud.py) builds one CloudContext and hands it to every layer;
+what one layer provides to another does not travel here but as constructor arguments
+(components/contracts.py), so data flows one way and a reader sees it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import pulumi
 from pydantic.alias_generators import to_camel
@@ -38,8 +40,6 @@ class CloudContext:
     runtimes: dict[str, "PythonRuntime"] = field(default_factory=dict)
     # What instances get as vendor-data, added to by the Services layers.
     vendor_data: VendorData = field(default_factory=VendorData)
-    # Filled by earlier layers for later ones (e.g. "ca_root_pem", "nats_url").
-    shared: dict[str, Any] = field(default_factory=dict)
 
     def _access(self, host) -> HostAccess:
         host_key = self.host_keys.get(host.name) or host.host_key

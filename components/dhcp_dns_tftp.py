@@ -2,7 +2,7 @@
 DHCP range with router/DNS options, local domain with a name for every host, upstream servers
 (1.1.1.1 by default), PXE/iPXE boot and read-only TFTP (components/render/dnsmasq.py). The spec's
 reservations and records are dnsmasq provider resources (one file each + SIGHUP), so adding one
-does not restart dnsmasq; later layers add their own through ctx.shared["dnsmasq"]."""
+does not restart dnsmasq; later layers add their own through `server` (a DhcpServer)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import pulumi_command as command
 
 from components.runtime import python_runtime
 from components.context import CloudContext
+from components.contracts import DhcpServer
 from components.host import HostFile, HostService, host_dirs
 from components.render import dnsmasq
 from components.service_manager import Daemon, digest
@@ -117,9 +118,9 @@ class DhcpDnsTftp(pulumi.ComponentResource):
         self.reservations = pulumi.Output.all(*[r.path for r in reservations])
         self.records = pulumi.Output.all(*[r.path for r in records])
         # For later layers: where to add reservations/records (DnsmasqReservation/DnsmasqRecord
-        # with target=ctx.shared["dnsmasq"]), and the DNS server instances should use.
-        ctx.shared["dnsmasq"] = {**target, "resource": service, "lease_hook": lease_hook}
-        ctx.shared["dns"] = {"address": str(listen.address), "domain": net.domain}
+        # with target=server.target), and the DNS server instances should use.
+        self.server = DhcpServer(target=target, resource=service, lease_hook=lease_hook,
+                                 dns_address=str(listen.address), domain=net.domain)
         self.register_outputs({"host": self.host, "dns_address": self.dns_address,
                                "domain": self.domain, "config_path": self.config_path,
                                "reservations": self.reservations, "records": self.records})

@@ -12,6 +12,7 @@ import pulumi
 import pulumi_command as command
 
 from components.context import CloudContext
+from components.contracts import GatewayRoute
 from components.host import HostFile
 from components.render import iptables
 from components.service_manager import digest
@@ -24,16 +25,14 @@ class Firewall(pulumi.ComponentResource):
     rules: pulumi.Output[str]
     applied: pulumi.Output[str]
 
-    def __init__(self, name: str, ctx: CloudContext, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, ctx: CloudContext, gateway: GatewayRoute,
+                 opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("mammatus:network:Firewall", name, None, opts)
         spec = ctx.spec
-        gateway = ctx.shared.get("gateway")
-        if gateway is None:
-            raise ValueError("build the Gateway layer before the Firewall (ctx.shared['gateway'])")
-        access = ctx.access(gateway["host"])
+        access = ctx.access(gateway.host)
         text = iptables.render(spec)
         # The NAT the Gateway layer published is the one in this file.
-        missing = [rule for rule in gateway["nat_rules"] if rule not in text]
+        missing = [rule for rule in gateway.nat_rules if rule not in text]
         if missing:
             raise ValueError(f"the firewall file lacks the gateway's NAT rules {missing}")
 
@@ -41,7 +40,7 @@ class Firewall(pulumi.ComponentResource):
                               text, mode="0640",
                               opts=pulumi.ResourceOptions(parent=self))
         path = shlex.quote(iptables.RULES_PATH)
-        depends = [rules_file] + ([gateway["resource"]] if gateway.get("resource") else [])
+        depends = [rules_file, gateway.resource]
         apply = command.remote.Command(
             f"{name}-apply", connection=access.connection(),
             create=(f"# rules {digest(text)}\n"

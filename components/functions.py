@@ -13,8 +13,8 @@ password (a secret) and deploys the spec's functions through the gateway's REST 
 - sqs: an entry in the SQS pollers' config (/etc/mammatus/functions/sqs-pollers.json: queue URL
   -> function URL), which a poller on the functions host consumes (not written yet).
 
-Needs (ctx.shared): "topics" and "sns" (for sns triggers), "queues" (for sqs triggers).
-Puts: "functions" ({name: FaasdFunction}). Order: Notifications -> Queues -> Functions.
+Needs the SNS API and its topics (for sns triggers) and the SQS queues (for sqs triggers).
+Order: Notifications -> Queues -> Functions.
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ import pulumi
 import pulumi_command as command
 
 from components.context import CloudContext
+from components.contracts import AwsApi
 from components.host import HostFile
-from dynamic_providers.aws_messaging import SnsSubscription
+from dynamic_providers.aws_messaging import SnsSubscription, SnsTopic, SqsQueue
 from dynamic_providers.faasd import FaasdFunction
 
 GATEWAY_PORT = 8080
@@ -47,7 +48,10 @@ class Functions(pulumi.ComponentResource):
     subscriptions: pulumi.Output[list]
     pollers_path: pulumi.Output[Optional[str]]
 
-    def __init__(self, name: str, ctx: CloudContext, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, ctx: CloudContext, sns: Optional[AwsApi] = None,
+                 topics: Optional[dict[str, SnsTopic]] = None,
+                 queues: Optional[dict[str, SqsQueue]] = None,
+                 opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("mammatus:functions:Functions", name, None, opts)
         spec = ctx.spec
         access = ctx.placed_for("functions", "Functions")
@@ -65,9 +69,7 @@ class Functions(pulumi.ComponentResource):
         password = pulumi.Output.secret(read_password.stdout.apply(lambda s: (s or "").strip()))
         connection = {"gateway": gateway, "username": "admin", "password": password}
 
-        topics = ctx.shared.get("topics") or {}
-        queues = ctx.shared.get("queues") or {}
-        sns = ctx.shared.get("sns")
+        topics, queues = topics or {}, queues or {}
         functions: dict[str, FaasdFunction] = {}
         pollers = []
         subscriptions = []
@@ -84,7 +86,7 @@ class Functions(pulumi.ComponentResource):
                                          f"{trig.topic!r}: build Notifications with it first")
                     subscriptions.append(SnsSubscription(f"{name}-sub-{trig.topic.replace('.', '-')}-{fn.name}",
                                     topic_arn=topics[trig.topic].arn, protocol="http",
-                                    endpoint=deployed.url, connection=sns["connection"],
+                                    endpoint=deployed.url, connection=sns.connection,
                                     opts=child))
                 elif trig.kind == "sqs":
                     if trig.queue not in queues:
@@ -98,7 +100,6 @@ class Functions(pulumi.ComponentResource):
                 f"{name}-sqs-pollers", access, POLLERS,
                 pulumi.Output.all(*pollers).apply(lambda es: pollers_config(list(es))), opts=child).path
 
-        ctx.shared["functions"] = functions
         self.gateway = install.id.apply(lambda _: gateway)   # known once faasd is installed
         self.admin_password = password
         self.functions = pulumi.Output.all(**{n: f.url for n, f in functions.items()}) if functions \

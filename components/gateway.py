@@ -12,6 +12,7 @@ import pulumi
 import pulumi_command as command
 
 from components.context import CloudContext
+from components.contracts import GatewayRoute
 from components.host import HostFile
 from components.render import iptables
 from components.service_manager import digest
@@ -53,10 +54,9 @@ class Gateway(pulumi.ComponentResource):
         self.wan_interface = pulumi.Output.from_input(gw.wan_interface)
         self.nat_rule = pulumi.Output.from_input(iptables.masquerade_rule(spec))
         self.ip_forward = forward.stdout.apply(lambda out: (out or "").strip())
-        # For the Firewall (which renders the NAT into its iptables-restore file) and the
-        # DHCP server (router option).
-        ctx.shared["gateway"] = {"host": gw.host, "lan_address": str(gw.lan_address),
-                                 "nat_rules": nat, "resource": self}
+        # For the Firewall, which renders the NAT into its iptables-restore file.
+        self.route = GatewayRoute(host=gw.host, lan_address=str(gw.lan_address), nat_rules=nat,
+                                  resource=self)
         self.register_outputs({"host": self.host, "lan_address": self.lan_address,
                                "wan_interface": self.wan_interface, "nat_rule": self.nat_rule,
                                "ip_forward": self.ip_forward})

@@ -4,10 +4,9 @@ directory (added or removed without a restart) plus, when the DNS layer is there
 for its host name. TLS comes from the cloud's CA: an ACME resolver on step-ca's ACME directory
 with the root CA trusted. Renderer: components/render/traefik.py (validated by the real traefik).
 
-Needs: ctx.shared["ca_acme_directory"] and ["ca_root_pem"] (CertificateAuthority; without them
-routes are plain HTTP), ["monitoring"] / spec placement for the default routes (Grafana,
-Chronograf, Consul UI), ["dnsmasq"] (optional). Puts ctx.shared["load_balancer"] = {"host",
-"address", "routes"}. Build it after CertificateAuthority, Monitoring and ServiceDiscovery.
+Needs (both optional): the CA's handle (its ACME directory and root; without them routes are
+plain HTTP) and the DhcpServer (a DNS record per route). The default routes (Grafana,
+Chronograf, Consul UI) follow the spec's placement.
 """
 
 from __future__ import annotations
@@ -19,6 +18,7 @@ import pulumi
 
 from components.runtime import delivered
 from components.context import CloudContext
+from components.contracts import CaHandle, DhcpServer
 from components.host import HostAccess, HostFile, HostService, host_dirs, parent_dirs, service_user
 from components.render import consul as consul_render
 from components.render import grafana, influx, traefik
@@ -52,18 +52,17 @@ class Route(pulumi.ComponentResource):
 
     def __init__(self, name: str, ctx: CloudContext, access: HostAccess, route: traefik.Route,
                  resolver: Optional[str], depends_on: Sequence[pulumi.Resource] = (),
+                 dhcp: Optional[DhcpServer] = None,
                  opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("mammatus:lb:Route", name, None, opts)
         text = traefik.route_config(route, resolver)
         on_host = traefik.route_path(traefik.TraefikPaths(), route)
         f = HostFile(f"{name}-file", access, on_host, text,
                      opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)))
-        dns = ctx.shared.get("dnsmasq")
-        if dns is not None:
-            target = {k: v for k, v in dns.items() if k != "resource"}
+        if dhcp is not None:
             DnsmasqRecord(f"{name}-record", name=route.host, address=str(access.host.address),
-                          target=target, opts=pulumi.ResourceOptions(
-                              parent=self, depends_on=[dns["resource"]]))
+                          target=dhcp.target, opts=pulumi.ResourceOptions(
+                              parent=self, depends_on=[dhcp.resource]))
         self.host = pulumi.Output.from_input(route.host)
         self.path = f.path
         self.register_outputs({"host": self.host, "path": self.path})
@@ -75,6 +74,7 @@ class LoadBalancer(pulumi.ComponentResource):
     static_config: pulumi.Output[str]
 
     def __init__(self, name: str, ctx: CloudContext, routes: Optional[Sequence[traefik.Route]] = None,
+                 ca: Optional[CaHandle] = None, dhcp: Optional[DhcpServer] = None,
                  opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("mammatus:lb:LoadBalancer", name, None, opts)
         access = ctx.placed_for("load_balancer", "LoadBalancer")
@@ -86,9 +86,9 @@ class LoadBalancer(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         domain = domain_of(ctx.spec)
         on_host = traefik.TraefikPaths()
-        acme = ctx.shared.get("ca_acme_directory")
-        root_pem = ctx.shared.get("ca_root_pem")
-        resolver = traefik.RESOLVER if acme is not None and root_pem is not None else None
+        acme = ca.acme_directory if ca is not None else None
+        root_pem = ca.root_pem if ca is not None else None
+        resolver = traefik.RESOLVER if ca is not None else None
 
         dirs = host_dirs(f"{name}-dirs", access,
                          [on_host.dynamic_dir, *parent_dirs(on_host.static)], self)
@@ -104,25 +104,22 @@ class LoadBalancer(pulumi.ComponentResource):
         if resolver:
             files.append(HostFile(f"{name}-root-ca", access, on_host.root_ca,
                                   root_pem, opts=after_dirs))
-        ca = ctx.shared.get("ca") or {}
         binary = delivered(ctx, access, "traefik")
-        service = HostService(f"{name}-traefik", access, Daemon(
+        self.service = HostService(f"{name}-traefik", access, Daemon(
             name="traefik", description="traefik (load balancer)",
             command=[binary.path, f"--configFile={on_host.static}"], user=USER,
             state_dir=posixpath.dirname(on_host.acme_storage).removeprefix("/var/lib/"),
             capabilities=("CAP_NET_BIND_SERVICE",)),
             config=[traefik.static_config(on_host, "acme" if resolver else None, ""), binary.sha256],
-            depends_on=[*files, user, *binary.deps, *([ca["service"]] if "service" in ca else [])],
+            depends_on=[*files, user, *binary.deps, *([ca.service] if ca is not None else [])],
             opts=child)
         self.route_resources = [Route(f"{name}-route-{r.name}", ctx, access, r, resolver,
-                                      depends_on=[dirs], opts=child) for r in routes]
+                                      depends_on=[dirs], dhcp=dhcp, opts=child) for r in routes]
 
         self.address = pulumi.Output.from_input(str(access.host.address))
         self.routes = pulumi.Output.from_input([
             {"name": r.name, "host": r.host, "backends": list(r.backends), "tls": bool(resolver and r.tls)}
             for r in routes])
         self.static_config = static
-        ctx.shared["load_balancer"] = {"host": access.host.name, "address": str(access.host.address),
-                                       "routes": names, "service": service}
         self.register_outputs({"address": self.address, "routes": self.routes,
                                "static_config": self.static_config})

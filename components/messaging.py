@@ -3,17 +3,17 @@ replaces the deprecated NATS Streaming — backs a custom SQS HTTP API).
 
 - mammatus:messaging:Nats — nats-server with JetStream on the `nats` host
   (components/render/nats.py). It listens on loopback when SNS and SQS run on the same host (the
-  lab and home stacks), on the host's address otherwise.
-  Puts ctx.shared["nats"] = {"url", "host", "service"}.
+  lab and home stacks), on the host's address otherwise. Provides `server` (NatsServer).
 - mammatus:messaging:Notifications — `python -m services.sns --listen ADDR:9911 --nats URL
   --credentials FILE --public-url URL [--sqs-endpoint URL --sqs-credentials FILE]
   [--signing-cert FILE --signing-key FILE]` on the `sns` host (the signing certificate issued by
   the cloud's step-ca when there is one), its access key generated (secret; SQS accepts it too, for sqs subscriptions), the spec's topics
-  (dynamic_providers/aws_messaging.py). Puts ctx.shared["sns"] = {endpoint, connection} and
-  ctx.shared["topics"] = {name: SnsTopic}.
+  (dynamic_providers/aws_messaging.py). Needs the NatsServer (and the CA's handle, optional);
+  provides `api` (AwsApi) and `topic_resources` ({name: SnsTopic}).
 - mammatus:messaging:Queues — `python -m services.sqs --listen ADDR:9324 --nats URL
   --credentials FILE` on the `sqs` host, the spec's queues (dead-letter queues first) and their
-  subscriptions to SNS topics. Puts ctx.shared["sqs"] and ctx.shared["queues"] = {name: SqsQueue}.
+  subscriptions to SNS topics. Needs the NatsServer and the Notifications layer (for
+  subscriptions; optional); provides `api` (AwsApi) and `queue_resources` ({name: SqsQueue}).
 
 Order: Nats -> Notifications -> Queues (-> Functions).
 """
@@ -25,7 +25,8 @@ from typing import Optional
 import pulumi
 import pulumi_random as random
 
-from components.ca import full_chain, issue_certificate
+from components.certificates import full_chain, issue_certificate
+from components.contracts import AwsApi, CaHandle, NatsServer
 from components.runtime import python_daemon
 from components.runtime import delivered
 from components.context import CloudContext
@@ -97,20 +98,18 @@ class Nats(pulumi.ComponentResource):
                    state_dir=NATS_STORE.removeprefix("/var/lib/")),
             config=[text, binary.sha256], depends_on=[conf, user, *binary.deps], opts=child)
         url = nats.client_url(listen, NATS_PORT)
-        ctx.shared["nats"] = {"url": url, "host": access.host.name, "service": service}
+        self.server = NatsServer(url=url, host=access.host.name, service=service)
         self.url = service.unit.apply(lambda _: url)   # known once the server runs
         self.config = pulumi.Output.from_input(text)
         self.register_outputs({"url": self.url, "config": self.config})
 
 
 def _aws_service(component: pulumi.ComponentResource, name: str, ctx: CloudContext,
-                 access: HostAccess, kind: str, port: int, extra_keys: Optional[dict] = None,
-                 extra_args=lambda address, credentials: [], extra_files=(), made=None):
+                 access: HostAccess, nats_server: NatsServer, kind: str, port: int,
+                 extra_keys: Optional[dict] = None, extra_args=lambda address, credentials: [],
+                 extra_files=(), made=None):
     """Credentials file + HostService of services.sns / services.sqs; returns (connection,
     endpoint, service). `extra_keys` ({section: {access_key, secret_key}}) are accepted too."""
-    shared_nats = ctx.shared.get("nats")
-    if shared_nats is None:
-        raise ValueError(f"build the Nats layer before the {kind.upper()} layer (ctx.shared['nats'])")
     child = pulumi.ResourceOptions(parent=component)
     # Each service as a user of its own, which alone reads its keys.
     user = f"mammatus-{kind}"
@@ -127,13 +126,13 @@ def _aws_service(component: pulumi.ComponentResource, name: str, ctx: CloudConte
     creds = HostFile(f"{name}-{kind}-credentials", access, cred_path,
                      pulumi.Output.secret(text), mode="0600", owner=owned_by(user), opts=owned)
     address = str(access.host.address)
-    args = ["--listen", f"{address}:{port}", "--nats", shared_nats["url"],
+    args = ["--listen", f"{address}:{port}", "--nats", nats_server.url,
             "--credentials", cred_path, "--region", REGION,
             *extra_args(address, cred_path)]
     daemon, runtime = python_daemon(ctx, access, kind, f"services.{kind}", args,
                                     f"{kind.upper()} API (Mammatus, on NATS)", user=user)
     service = HostService(f"{name}-{kind}", access, daemon, config=[" ".join(args)],
-                          depends_on=[creds, shared_nats["service"], *extra_files, *runtime],
+                          depends_on=[creds, nats_server.service, *extra_files, *runtime],
                           opts=child)
     endpoint = f"http://{address}:{port}"
     connection = {"endpoint": endpoint, "region": REGION, "access_key": access_key,
@@ -145,36 +144,37 @@ class Notifications(pulumi.ComponentResource):
     endpoint: pulumi.Output[str]
     topics: pulumi.Output[dict]
 
-    def __init__(self, name: str, ctx: CloudContext, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, ctx: CloudContext, nats_server: NatsServer,
+                 ca: Optional[CaHandle] = None, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("mammatus:messaging:Notifications", name, None, opts)
         access = ctx.placed_for("sns", "Notifications")
         sqs_host = ctx.spec.placement.sqs
         sqs_endpoint = f"http://{ctx.spec.host(sqs_host).address}:{SQS_PORT}" if sqs_host else None
         user = service_user(f"{name}-sns-user", access, "mammatus-sns", self)
-        signing_args, signing_files = self._signing_identity(name, ctx, access, user)
+        signing_args, signing_files = self._signing_identity(name, ctx, ca, access, user)
         connection, endpoint, service = _aws_service(
-            self, name, ctx, access, "sns", SNS_PORT,
+            self, name, ctx, access, nats_server, "sns", SNS_PORT,
             extra_args=lambda address, creds: sns_args(address, sqs_endpoint, creds) + signing_args,
             extra_files=signing_files, made=user)
         after = pulumi.ResourceOptions(parent=self, depends_on=[service])
         topics = {t.name: SnsTopic(f"{name}-topic-{t.name.replace('.', '-')}", name=t.name,
                                    connection=connection, opts=after)
                   for t in ctx.spec.topics}
-        ctx.shared["sns"] = {"endpoint": endpoint, "connection": connection}
-        ctx.shared["topics"] = topics
+        self.api = AwsApi(endpoint=endpoint, connection=connection)
+        self.topic_resources: dict[str, SnsTopic] = topics
         self.endpoint = service.unit.apply(lambda _: endpoint)
         self.topics = pulumi.Output.all(**{n: t.arn for n, t in topics.items()}) if topics \
             else pulumi.Output.from_input({})
         self.register_outputs({"endpoint": self.endpoint, "topics": self.topics})
 
-    def _signing_identity(self, name: str, ctx: CloudContext, access: HostAccess,
-                          user: pulumi.Resource):
+    def _signing_identity(self, name: str, ctx: CloudContext, ca: Optional[CaHandle],
+                          access: HostAccess, user: pulumi.Resource):
         """With the cloud's CA: an RSA key and a certificate from step-ca for message signatures
         (SNS signs with RSA), so subscribers can verify them against the CA's root. Without a
         CA the service signs with a throwaway self-signed certificate (it says so in its log)."""
-        if "ca" not in ctx.shared:
+        if ca is None:
             return [], []
-        key, cert = issue_certificate(ctx, f"{name}-signing", fqdn(f"sns-{access.host.name}", domain_of(ctx.spec)),
+        key, cert = issue_certificate(ca, f"{name}-signing", fqdn(f"sns-{access.host.name}", domain_of(ctx.spec)),
                                       parent=self, algorithm="RSA")
         child = pulumi.ResourceOptions(parent=self)
         # Leaf then intermediate: the service publishes the file at SigningCertURL, so a
@@ -216,15 +216,17 @@ class Queues(pulumi.ComponentResource):
     queues: pulumi.Output[dict]
     subscriptions: pulumi.Output[list]
 
-    def __init__(self, name: str, ctx: CloudContext, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, ctx: CloudContext, nats_server: NatsServer,
+                 notifications: Optional[Notifications] = None,
+                 opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("mammatus:messaging:Queues", name, None, opts)
         access = ctx.placed_for("sqs", "Queues")
-        sns = ctx.shared.get("sns")
+        sns = notifications.api if notifications is not None else None
         # SNS delivers to sqs subscriptions with its own key: the SQS service accepts it too.
-        extra = {"sns": {"access_key": sns["connection"]["access_key"],
-                         "secret_key": sns["connection"]["secret_key"]}} if sns else {}
-        connection, endpoint, service = _aws_service(self, name, ctx, access, "sqs", SQS_PORT,
-                                                     extra_keys=extra)
+        extra = {"sns": {"access_key": sns.connection["access_key"],
+                         "secret_key": sns.connection["secret_key"]}} if sns else {}
+        connection, endpoint, service = _aws_service(self, name, ctx, access, nats_server, "sqs",
+                                                     SQS_PORT, extra_keys=extra)
         queues: dict[str, SqsQueue] = {}
         for q in queue_order(ctx.spec.queues):
             deps = [service] + ([queues[q.dead_letter_queue]] if q.dead_letter_queue in queues else [])
@@ -233,7 +235,7 @@ class Queues(pulumi.ComponentResource):
                 visibility_timeout=q.visibility_timeout, retention_seconds=q.retention_seconds,
                 dead_letter_queue=q.dead_letter_queue, max_receive_count=q.max_receive_count,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=deps))
-        topics = ctx.shared.get("topics") or {}
+        topics = notifications.topic_resources if notifications is not None else {}
         subscriptions = []
         for q in ctx.spec.queues:
             for topic in q.subscribe_to:
@@ -242,11 +244,11 @@ class Queues(pulumi.ComponentResource):
                                      "Notifications (with that topic) before Queues")
                 subscriptions.append(SnsSubscription(f"{name}-sub-{topic.replace('.', '-')}-{q.name.replace('.', '-')}",
                                 topic_arn=topics[topic].arn, protocol="sqs",
-                                endpoint=queues[q.name].arn, connection=sns["connection"],
+                                endpoint=queues[q.name].arn, connection=sns.connection,
                                 raw_message_delivery=True,
                                 opts=pulumi.ResourceOptions(parent=self)))
-        ctx.shared["sqs"] = {"endpoint": endpoint, "connection": connection}
-        ctx.shared["queues"] = queues
+        self.api = AwsApi(endpoint=endpoint, connection=connection)
+        self.queue_resources: dict[str, SqsQueue] = queues
         self.endpoint = service.unit.apply(lambda _: endpoint)
         self.queues = pulumi.Output.all(**{n: q.url for n, q in queues.items()}) if queues \
             else pulumi.Output.from_input({})

@@ -12,8 +12,9 @@ otherwise dnsmasq's lease script pushes every lease to the service's own listene
 address (services/metadata/lease_push.py, signed with a key written to both hosts), and `up`
 sends the whole lease file once the service answers.
 
-Needs (ctx.shared): "metadata_inventory" (Configuration), the context's vendor-data settings,
-"dnsmasq" (optional: its lease_file, when on the same host). Puts: "metadata" ({url}).
+Needs the Configuration layer's inventory, the context's vendor-data settings and the
+DhcpDnsTftp layer's server (its lease file on the same host, its lease hook on another).
+Provides `service` (MetadataService) for Compute.
 Order: Configuration -> Metadata -> Compute.
 """
 
@@ -28,6 +29,7 @@ import pulumi_random as random
 
 from components.runtime import python_daemon
 from components.context import CloudContext
+from components.contracts import DhcpServer, MetadataService, WiringError
 from components.host import HostFile, HostService, owned_by, service_user
 from components.render import metadata_config
 
@@ -62,21 +64,18 @@ class Metadata(pulumi.ComponentResource):
     config: pulumi.Output[str]
     inventory_path: pulumi.Output[str]
 
-    def __init__(self, name: str, ctx: CloudContext, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, ctx: CloudContext, inventory: pulumi.Input[str],
+                 dhcp: Optional[DhcpServer] = None, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("mammatus:metadata:Metadata", name, None, opts)
         spec = ctx.spec
         access = ctx.placed_for("metadata", "Metadata")
-        inventory = ctx.shared.get("metadata_inventory")
-        if inventory is None:
-            raise ValueError("build the Configuration layer before Metadata (ctx.shared['metadata_inventory'])")
         child = pulumi.ResourceOptions(parent=self)
         listen = f"{ADDRESS}:{PORT}"
         add, remove = address_commands(spec.lan_interface_of(access.host))
         link_local = command.remote.Command(
             f"{name}-address", connection=access.connection(), create=add, delete=remove,
             opts=child)
-        dnsmasq = ctx.shared.get("dnsmasq") or {}
-        leases = [dnsmasq["lease_file"]] if spec.dns_host == access.host.name and dnsmasq.get("lease_file") else []
+        leases = [dhcp.lease_file] if dhcp is not None and spec.dns_host == access.host.name else []
         vendor_data = ctx.vendor_data.settings
 
         # The service runs as a user of its own, which alone reads its keys and the inventory
@@ -126,22 +125,22 @@ class Metadata(pulumi.ComponentResource):
             config=[" ".join(args), plain or ""],
             depends_on=[conf, inv, *key_files, link_local, *runtime], opts=child)
         if push is not None:
-            self._lease_push(name, ctx, push_key, service)
+            if dhcp is None:
+                raise WiringError("the Metadata layer on another host than dnsmasq needs the "
+                                  "DhcpDnsTftp layer's server (its lease hook)")
+            self._lease_push(name, ctx, dhcp, push_key, service)
 
         self.url = service.unit.apply(lambda _: f"http://{listen}")
         self.config = text
         self.inventory_path = inv.path
-        ctx.shared["metadata"] = {"url": f"http://{listen}", "service": service}
+        self.service = MetadataService(url=f"http://{listen}", service=service)
         self.register_outputs({"url": self.url, "config": self.config,
                                "inventory_path": self.inventory_path})
 
-    def _lease_push(self, name: str, ctx: CloudContext, key: random.RandomPassword,
-                    service: HostService) -> None:
+    def _lease_push(self, name: str, ctx: CloudContext, dhcp: DhcpServer,
+                    key: random.RandomPassword, service: HostService) -> None:
         """On the DHCP server's host: the lease hook's key and config, then one full sync."""
-        dnsmasq = ctx.shared.get("dnsmasq")
-        if dnsmasq is None:
-            raise ValueError("build the DhcpDnsTftp layer before Metadata (ctx.shared['dnsmasq'])")
-        hook = dnsmasq["lease_hook"]
+        hook = dhcp.lease_hook
         dns = ctx.access(ctx.spec.dns_host)
         url = metadata_config.lease_push_url(ctx.spec)
         child = pulumi.ResourceOptions(parent=self)
@@ -157,5 +156,5 @@ class Metadata(pulumi.ComponentResource):
         hook_file = [hook["resource"]] if hook.get("resource") is not None else []
         command.remote.Command(
             f"{name}-lease-sync", connection=dns.connection(),
-            create=f"# {url}\n{shlex.quote(hook['hook'])} --sync {shlex.quote(dnsmasq['lease_file'])}",
+            create=f"# {url}\n{shlex.quote(hook['hook'])} --sync {shlex.quote(dhcp.lease_file)}",
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*files, *hook_file, service]))

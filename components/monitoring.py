@@ -7,9 +7,8 @@ the InfluxDB datasource and a hosts dashboard from files, every host's Telegraf 
 InfluxDB, ntopng watches the gateway's LAN port. Renderers: components/render/{influx,telegraf,
 kapacitor,grafana,ntopng}.py.
 
-Needs: nothing from earlier layers. Puts ctx.shared["influx_url"], ["grafana_url"] and
-["monitoring"] = {"host", "influx_url", "grafana_url", "chronograf_url", "kapacitor_url"}.
-Build it before Telemetry (instances' Telegraf) and LoadBalancer (Grafana route).
+Needs: nothing from earlier layers. Provides `endpoints` (MonitoringEndpoints) for Telemetry
+(instances' Telegraf).
 """
 
 from __future__ import annotations
@@ -20,6 +19,7 @@ import pulumi
 import pulumi_random as random
 
 from components.context import CloudContext
+from components.contracts import MonitoringEndpoints
 from components.runtime import delivered
 from components.host import HostFile, HostService, host_dirs, parent_dirs, service_user
 from components.render import grafana, influx, kapacitor, ntopng, telegraf
@@ -148,12 +148,11 @@ class Monitoring(pulumi.ComponentResource):
         self.telegraf_hosts = pulumi.Output.from_input(telegraf_hosts)
         self.alert_rules = pulumi.Output.from_input(
             sorted(p.rsplit("/", 1)[1].removesuffix(".tick") for p in tasks))
-        ctx.shared["influx_url"] = influx_url
-        ctx.shared["grafana_url"] = f"http://{address}:{grafana.PORT}"
-        ctx.shared["monitoring"] = {"host": access.host.name, "influx_url": influx_url,
-                                    "grafana_url": ctx.shared["grafana_url"],
-                                    "chronograf_url": f"http://{address}:{influx.CHRONOGRAF_PORT}",
-                                    "kapacitor_url": f"http://{address}:{kapacitor.PORT}"}
+        self.endpoints = MonitoringEndpoints(
+            host=access.host.name, influx_url=influx_url,
+            grafana_url=f"http://{address}:{grafana.PORT}",
+            extra={"chronograf_url": f"http://{address}:{influx.CHRONOGRAF_PORT}",
+                   "kapacitor_url": f"http://{address}:{kapacitor.PORT}"})
         self.register_outputs({
             "influx_url": self.influx_url, "grafana_url": self.grafana_url,
             "chronograf_url": self.chronograf_url, "kapacitor_url": self.kapacitor_url,

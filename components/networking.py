@@ -1,6 +1,6 @@
 """mammatus:network:Networking — the macvlan LXD profile of every compute host as data
 (components/render/lxd_profiles.py), for the Compute layer that creates LXD profiles with its
-pylxd provider: ctx.shared["macvlan_profile"] = {compute host name: profile dict}. Instances on
+pylxd provider: `profiles_data` = {compute host name: profile dict}. Instances on
 a macvlan NIC take their address from the cloud's DHCP server (seed design)."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ class Networking(pulumi.ComponentResource):
     def __init__(self, name: str, ctx: CloudContext, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("mammatus:network:Networking", name, None, opts)
         profiles = lxd_profiles.macvlan_profiles(ctx.spec)
-        ctx.shared["macvlan_profile"] = profiles
+        self.profiles_data: dict[str, dict] = profiles
         self.profile_name = pulumi.Output.from_input(lxd_profiles.MACVLAN_PROFILE)
         self.profiles = pulumi.Output.from_input(profiles)
         self.register_outputs({"profile_name": self.profile_name, "profiles": self.profiles})

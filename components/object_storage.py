@@ -9,7 +9,7 @@ per name in the buckets' writers/readers (generated secret keys, an IAM policy e
 dynamic_providers/minio.py resources.
 
 The binary is the pinned build of tools/minio (tools/bootstrap; GOARCH=arm64 for the ARM storage
-boards), put on the host by the Delivery layer (components/delivery.py). Needs nothing in ctx.shared besides "hosts_ready" (dev stack).
+boards), put on the host by the Delivery layer (components/delivery.py). Needs nothing from earlier layers.
 Puts: "object_storage" ({endpoint, connection}) for later layers (backups, functions).
 """
 
@@ -95,7 +95,8 @@ class ObjectStorage(pulumi.ComponentResource):
         self.buckets = pulumi.Output.from_input([b.name for b in spec.buckets])
         self.credentials = pulumi.Output.secret(pulumi.Output.all(**credentials)) if credentials \
             else pulumi.Output.from_input({})
-        ctx.shared["object_storage"] = {"endpoint": f"{address}:{API_PORT}", "connection": connection}
+        self.api_address = f"{address}:{API_PORT}"   # host:port, as S3 clients are configured
+        self.connection = connection
         self.register_outputs({"endpoint": self.endpoint, "console": self.console,
                                "root_password": self.root_password, "buckets": self.buckets,
                                "credentials": self.credentials})

@@ -4,7 +4,7 @@ entire cluster), tagged with the host's roles, gossip encrypted with a generated
 user event or query (`serf query uptime`, `serf query -tag role-compute=1 disk`, `serf event
 deploy …`). Renderer: components/render/serf.py (validated by the real serf agent).
 
-Needs: nothing from earlier layers. Puts ctx.shared["serf"] = {"join": [...], "encrypt_key"}.
+Needs: nothing from earlier layers.
 """
 
 from __future__ import annotations
@@ -60,6 +60,5 @@ class Serf(pulumi.ComponentResource):
         self.members = pulumi.Output.from_input(members)
         self.handlers = pulumi.Output.from_input(
             [f"{kind}:{n}" for n, (kind, _) in sorted(serf.HANDLERS.items())])
-        ctx.shared["serf"] = {"join": serf.join_addresses(spec), "encrypt_key": encrypt_key}
         self.register_outputs({"encrypt_key": self.encrypt_key, "join": self.join,
                                "members": self.members, "handlers": self.handlers})

@@ -2,7 +2,7 @@
 vendor-data to write to the Monitoring layer's InfluxDB (seed: Cloud Services / Monitoring); the
 instances also trust the cloud's root CA. It adds both parts to the context's vendor-data
 (components/vendor_data.py), as Consul and Vault add theirs.
-Needs: ctx.shared["influx_url"] (Monitoring), ["ca_root_pem"] (optional). Build it after
+Needs the Monitoring layer's endpoints and the CA's handle (optional). Build it after
 Monitoring, ServiceDiscovery and Secrets, and before Configuration/Metadata.
 """
 
@@ -13,6 +13,8 @@ from typing import Optional
 import pulumi
 
 from components.context import CloudContext
+from components.contracts import CaHandle, MonitoringEndpoints
+from components.naming import domain_of
 from components.render import influx
 from components.render import vendor_data
 
@@ -21,18 +23,16 @@ class InstanceTelemetry(pulumi.ComponentResource):
     influx_url: pulumi.Output[str]
     vendor_data: pulumi.Output[str]
 
-    def __init__(self, name: str, ctx: CloudContext, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, ctx: CloudContext, monitoring: MonitoringEndpoints,
+                 ca: Optional[CaHandle] = None, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("mammatus:telemetry:InstanceTelemetry", name, None, opts)
-        influx_url = ctx.shared.get("influx_url")
-        if influx_url is None:
-            raise ValueError("the Telemetry layer needs the Monitoring layer first (influx_url)")
-        domain = ctx.spec.network.domain if ctx.spec.network else "mammatus"
+        influx_url = monitoring.influx_url
+        domain = domain_of(ctx.spec)
         ctx.vendor_data.add("telegraf", vendor_data.telegraf_part(influx_url, cloud=domain),
                              {"influxdb_urls": [influx_url], "database": influx.DATABASE,
                               "interval": "10s"})
-        root_pem = ctx.shared.get("ca_root_pem")
-        if root_pem is not None:
-            ctx.vendor_data.add("ca", pulumi.Output.from_input(root_pem).apply(vendor_data.ca_trust_part))
+        if ca is not None:
+            ctx.vendor_data.add("ca", pulumi.Output.from_input(ca.root_pem).apply(vendor_data.ca_trust_part))
         self.influx_url = pulumi.Output.from_input(influx_url)
         self.vendor_data = ctx.vendor_data.cloud_config.apply(vendor_data.render)
         self.register_outputs({"influx_url": self.influx_url, "vendor_data": self.vendor_data})

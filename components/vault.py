@@ -1,11 +1,11 @@
 """mammatus:secrets:Vault — a Vault server on the host placed as `vault` (seed: Secrets
 Management) with integrated storage and a TLS listener whose certificate the cloud's step-ca
-issues (components/ca.issue_certificate), and the Vault Agent config instances get through
+issues (components/certificates.py), and the Vault Agent config instances get through
 vendor-data. Renderer: components/render/vault.py. Vault starts sealed: initialising and
 unsealing it (keys for the operator) is an operator step, not stored in Pulumi state.
 
-Needs: ctx.shared["ca"] (CertificateAuthority). Puts ctx.shared["vault_addr"] and adds the
-`vault` vendor-data (components/vendor_data.py).
+Needs: the CertificateAuthority layer's handle. Adds the `vault` vendor-data
+(components/vendor_data.py).
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from typing import Optional
 
 import pulumi
 
-from components.ca import full_chain, issue_certificate
+from components.certificates import full_chain, issue_certificate
+from components.contracts import CaHandle
 from components.context import CloudContext
 from components.host import HostFile, HostService, host_dirs, parent_dirs
 from components.render import vault, vendor_data
@@ -27,16 +28,15 @@ class Vault(pulumi.ComponentResource):
     certificate_pem: pulumi.Output[str]
     config: pulumi.Output[str]
 
-    def __init__(self, name: str, ctx: CloudContext, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, ctx: CloudContext, ca: CaHandle,
+                 opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("mammatus:secrets:Vault", name, None, opts)
         access = ctx.placed_for("vault", "Secrets")
-        if "ca" not in ctx.shared:
-            raise ValueError("the Secrets layer needs the CertificateAuthority layer first (Vault's TLS)")
         child = pulumi.ResourceOptions(parent=self)
         domain = domain_of(ctx.spec)
         host_fqdn = fqdn(access.host.name, domain)
         address = str(access.host.address)
-        key, cert = issue_certificate(ctx, f"{name}-tls", fqdn("vault", domain),
+        key, cert = issue_certificate(ca, f"{name}-tls", fqdn("vault", domain),
                                       dns_names=[host_fqdn, "localhost"],
                                       ip_addresses=[address, "127.0.0.1"], parent=self)
         on_host = vault.VaultPaths()
@@ -61,8 +61,7 @@ class Vault(pulumi.ComponentResource):
             config=[text], depends_on=files, opts=child)
 
         ctx.vendor_data.add("vault", vendor_data.vault_agent_part(api_addr),
-                        {"address": api_addr, "ca_cert": vendor_data.ROOT_CA_PATH})
-        ctx.shared["vault_addr"] = api_addr
+                            {"address": api_addr, "ca_cert": vendor_data.ROOT_CA_PATH})
         self.address = pulumi.Output.from_input(api_addr)
         self.certificate_pem = cert.certificate_pem
         self.config = pulumi.Output.from_input(text)

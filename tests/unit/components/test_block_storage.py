@@ -33,7 +33,7 @@ def test_a_volume_per_spec_volume_with_acls_and_portal(storage):
         assert media["connection"]["host"] == "10.0.0.22"
         assert volumes["db-data"] == {"host": "storage-1", "iqn": "iqn.2026-11.mammatus:storage-1.db-data",
                                       "portal": "10.0.0.21:3260"}
-        assert ctx.shared["volumes"] == volumes
+        assert comp.published == volumes
         restore = MOCKS.inputs("blk-storage-1-lio-restore")
         assert restore["create"] == "systemctl enable rtslib-fb-targetctl"
     return pulumi.Output.all(comp.urn, comp.volumes).apply(check)

@@ -4,7 +4,8 @@ import pytest
 
 from tests.support.pulumi_mocks import resolved
 
-from components.ca import CertificateAuthority, issue_certificate
+from components.ca import CertificateAuthority
+from components.certificates import issue_certificate
 from components.render import step_ca
 from tests.support.netlab import context, registered, stack_spec
 from tests.support.pki import mock_pki
@@ -20,7 +21,7 @@ def home():
     def build():
         ca = CertificateAuthority("ca", ctx, provisioners=[
             {"type": "OIDC", "name": "sso", "clientID": "mammatus"}])
-        key, cert = issue_certificate(ctx, "svc", "svc.mammatus", ["svc"], ["10.0.0.9"], parent=ca)
+        key, cert = issue_certificate(ca.handle, "svc", "svc.mammatus", ["svc"], ["10.0.0.9"], parent=ca)
         return ca
     mocks, ca = registered(build)
     return mocks, ca, ctx
@@ -58,14 +59,15 @@ def test_step_ca_runs_under_systemd_with_the_config(home):
     assert "ExecStart=/opt/mammatus/bin/step-ca /etc/mammatus/step-ca/config/ca.json" in run["create"]
 
 
-def test_outputs_and_shared_values(home):
+def test_outputs_and_the_handle_later_layers_get(home):
     _, ca, ctx = home
     assert resolved(ca.ca_url) == "https://control.mammatus:9000"
     assert resolved(ca.acme_directory) == "https://control.mammatus:9000/acme/acme/directory"
     assert resolved(ca.root_fingerprint) == step_ca.root_fingerprint(mock_pki().root_pem)
-    assert resolved(ctx.shared["ca_root_pem"]) == mock_pki().root_pem
-    assert resolved(ctx.shared["ca_root_fingerprint"]) == resolved(ca.root_fingerprint)
-    assert ctx.shared["ca"]["api_url"] == "https://10.0.0.2:9000"
+    assert resolved(ca.handle.root_pem) == mock_pki().root_pem
+    assert resolved(ca.handle.root_fingerprint) == resolved(ca.root_fingerprint)
+    assert ca.handle.api_url == "https://10.0.0.2:9000"
+    assert resolved(ca.handle.url) == "https://control.mammatus:9000"
 
 
 def test_issued_certificate_uses_the_jwk_provisioner(home):

@@ -9,6 +9,7 @@ pulumi.runtime.set_mocks(MOCKS, project="mammatus", stack="dev", preview=False)
 
 from components.compute import Compute, preseed, server_cert_of, trust_command  # noqa: E402
 from components.context import CloudContext  # noqa: E402
+from components.contracts import DhcpServer, MetadataService  # noqa: E402
 from components.render import cloud_config  # noqa: E402
 from tests.support.netlab import stack_spec  # noqa: E402
 
@@ -18,11 +19,11 @@ DYN = "pulumi-python:dynamic/mammatus:"
 @pytest.fixture(scope="module")
 def compute():
     ctx = CloudContext(stack_spec("home"), pulumi.Output.secret("KEY"), "ssh-ed25519 AAAA")
-    ctx.shared["macvlan_profile"] = {
+    profiles = {
         "compute-1": {"name": "macvlan", "description": "d", "config": {},
                       "devices": {"eth0": {"type": "nic", "nictype": "macvlan", "parent": "enp3s0",
                                            "name": "eth0"}}}}
-    return Compute("cmp", ctx), ctx
+    return Compute("cmp", ctx, macvlan_profiles=profiles), ctx
 
 
 def settled(c):
@@ -52,11 +53,11 @@ def test_lxd_init_and_trust_on_every_compute_host(compute):
 @pulumi.runtime.test
 def test_macvlan_profile_from_networking_or_the_hosts_lan_interface(compute):
     def check(_):
-        shared = MOCKS.inputs("cmp-compute-1-profile-macvlan")
+        profile = MOCKS.inputs("cmp-compute-1-profile-macvlan")
         assert MOCKS.named("cmp-compute-1-profile-macvlan").typ == DYN + "LxdProfile"
-        assert shared["devices"]["eth0"]["parent"] == "enp3s0"
-        assert shared["connection"]["endpoint"] == "https://10.0.0.11:8443"
-        assert "server_cert" in shared["connection"] and "client_key" in shared["connection"]
+        assert profile["devices"]["eth0"]["parent"] == "enp3s0"
+        assert profile["connection"]["endpoint"] == "https://10.0.0.11:8443"
+        assert "server_cert" in profile["connection"] and "client_key" in profile["connection"]
         rendered = MOCKS.inputs("cmp-compute-3-profile-macvlan")
         assert rendered["devices"]["eth0"]["nictype"] == "macvlan"
         assert rendered["devices"]["eth0"]["parent"] == "eth0"   # the spec's default lanInterface
@@ -82,7 +83,7 @@ def test_instances_get_size_user_data_and_profiles(compute):
         assert built.typ == DYN + "RootfsImage"
         assert "seedfrom: http://169.254.169.254/nocloud/" in built.inputs["cloud_cfg"]
         assert "server" not in MOCKS.inputs("cmp-compute-1-image-debian-bookworm")["source"]
-        assert set(ctx.shared["instances"]) == {"web-1", "web-2", "db-1"}
+        assert set(args[3]) == {"web-1", "web-2", "db-1"}
         assert args[3]["db-1"]["host"] == "compute-3"
     return settled(comp).apply(check)
 
@@ -104,10 +105,11 @@ def test_dev_compute_runs_its_distributions_lxd_and_boots_the_built_image_after_
     host = spec.host("compute")
     ctx = CloudContext(spec, pulumi.Output.secret("KEY"), "ssh-ed25519 AAAA")
     metadata = pulumi.CustomResource("test:index:Service", "md-service")
-    ctx.shared["metadata"] = {"url": "http://169.254.169.254:80", "service": metadata}
-    ctx.shared["dnsmasq"] = {"connection": None, "dhcp_hosts_dir": "/etc/d", "lease_file": "/l",
-                             "pid_file": "/run/dnsmasq.pid", "resource": metadata}
-    comp = Compute("cmp-dev", ctx)
+    dhcp = DhcpServer(target={"connection": None, "dhcp_hosts_dir": "/etc/d", "lease_file": "/l",
+                              "pid_file": "/run/dnsmasq.pid"},
+                      resource=metadata, lease_hook={}, dns_address="10.0.0.1", domain="mammatus")
+    comp = Compute("cmp-dev", ctx, metadata=MetadataService("http://169.254.169.254:80", metadata),
+                   dhcp=dhcp)
 
     def check(_):
         names = {r.name for r in MOCKS.resources}

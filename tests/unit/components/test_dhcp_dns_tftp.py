@@ -64,9 +64,11 @@ def test_each_reservation_and_record_is_a_provider_resource(home):
 
 
 def test_later_layers_get_the_dns_server_and_the_provider_target(home):
-    _, _, ctx = home
-    assert ctx.shared["dns"] == {"address": "10.0.0.1", "domain": "mammatus"}
-    target = ctx.shared["dnsmasq"]
+    _, component, _ = home
+    server = component.server
+    assert (server.dns_address, server.domain) == ("10.0.0.1", "mammatus")
+    assert server.lease_file == "/var/lib/mammatus/dnsmasq/dnsmasq.leases"
+    target = server.target
     assert target["hosts_dir"] == "/etc/mammatus/dnsmasq/hosts"
     assert target["lease_file"] == "/var/lib/mammatus/dnsmasq/dnsmasq.leases"
 

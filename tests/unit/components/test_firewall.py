@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 
 from components.firewall import Firewall
@@ -8,7 +10,10 @@ from tests.support.netlab import context, plain, registered, stack_spec
 
 def build(spec, name="fw"):
     ctx = context(spec)
-    return registered(lambda: (Gateway(f"{name}-gw", ctx), Firewall(name, ctx)))
+    def wire():
+        gateway = Gateway(f"{name}-gw", ctx)
+        return gateway, Firewall(name, ctx, gateway=gateway.route)
+    return registered(wire)
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +51,12 @@ def test_systemd_hosts_restore_the_rules_at_boot(home):
     assert mocks.named("fw").typ == "mammatus:network:Firewall"
 
 
-def test_the_gateway_layer_comes_first():
+def test_a_nat_rule_the_file_would_lack_is_refused():
     ctx = context(stack_spec("lab"))
-    with pytest.raises(ValueError, match="Gateway layer before the Firewall"):
-        registered(lambda: Firewall("fw", ctx))
+
+    def wire():
+        gateway = Gateway("gw", ctx)
+        odd = dataclasses.replace(gateway.route, nat_rules=["-A POSTROUTING -j SNAT --to 192.0.2.9"])
+        return Firewall("fw", ctx, gateway=odd)
+    with pytest.raises(ValueError, match="lacks the gateway's NAT rules"):
+        registered(wire)

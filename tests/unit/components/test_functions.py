@@ -21,10 +21,11 @@ def functions():
     base["functions"].append({"name": "on-event", "image": "registry.mammatus/ev:1",
                               "triggers": [{"kind": "sns", "topic": "events"}]})
     ctx = CloudContext(StackSpec.model_validate(base), pulumi.Output.secret("KEY"), "ssh-ed25519 AAAA")
-    Nats("fn-nats", ctx)
-    Notifications("fn-sns", ctx)
-    Queues("fn-sqs", ctx)
-    return Functions("fn", ctx), ctx
+    nats = Nats("fn-nats", ctx)
+    sns = Notifications("fn-sns", ctx, nats_server=nats.server)
+    sqs = Queues("fn-sqs", ctx, nats_server=nats.server, notifications=sns)
+    return Functions("fn", ctx, sns=sns.api, topics=sns.topic_resources,
+                     queues=sqs.queue_resources), ctx
 
 
 def settled(f):

@@ -27,11 +27,11 @@ def test_ip_forward_is_persisted_and_applied_on_the_gateway_host(lab):
 
 def test_the_nat_rule_is_published_for_the_firewall(lab):
     _, gw, ctx = lab
-    shared = ctx.shared["gateway"]
-    assert shared["host"] == "gw" and shared["lan_address"] == "10.10.0.1"
-    assert shared["nat_rules"] == [
+    route = gw.route
+    assert route.host == "gw" and route.lan_address == "10.10.0.1"
+    assert route.nat_rules == [
         '-A POSTROUTING -s 10.10.0.0/24 -o enp1s0 -m comment --comment "mammatus:nat" -j MASQUERADE']
-    assert shared["resource"] is gw
+    assert route.resource is gw
 
 
 def test_no_gateway_in_the_spec_is_a_clear_error():

@@ -16,10 +16,10 @@ def home():
     ctx = context(stack_spec("home"))
 
     def build():
-        DhcpDnsTftp("dns", ctx)
-        CertificateAuthority("ca", ctx)
+        dhcp = DhcpDnsTftp("dns", ctx).server
+        ca = CertificateAuthority("ca", ctx).handle
         Monitoring("mon", ctx)
-        return LoadBalancer("lb", ctx, routes=[
+        return LoadBalancer("lb", ctx, ca=ca, dhcp=dhcp, routes=[
             *__import__("components.load_balancer", fromlist=["x"]).default_routes(ctx),
             traefik.Route("app", "app.mammatus", ["http://10.0.0.50:8080"])])
     mocks, lb = registered(build)

@@ -18,8 +18,8 @@ DYN = "pulumi-python:dynamic/mammatus:"
 def layers():
     ctx = CloudContext(stack_spec("home"), pulumi.Output.secret("KEY"), "ssh-ed25519 AAAA")
     nats = Nats("msg-nats", ctx)
-    sns = Notifications("msg-sns", ctx)
-    sqs = Queues("msg-sqs", ctx)
+    sns = Notifications("msg-sns", ctx, nats_server=nats.server)
+    sqs = Queues("msg-sqs", ctx, nats_server=nats.server, notifications=sns)
     return nats, sns, sqs, ctx
 
 
@@ -63,7 +63,7 @@ def test_sns_and_sqs_services_with_generated_credentials(layers):
 
 @pulumi.runtime.test
 def test_topics_queues_dead_letters_and_subscriptions(layers):
-    _, _, _, ctx = layers
+    _, sns, sqs, _ = layers
 
     def check(args):
         assert MOCKS.named("msg-sns-topic-orders-fifo").typ == DYN + "SnsTopic"
@@ -74,8 +74,8 @@ def test_topics_queues_dead_letters_and_subscriptions(layers):
         sub = MOCKS.inputs("msg-sqs-sub-events-jobs")
         assert (sub["protocol"], sub["raw_message_delivery"]) == ("sqs", True)
         assert sub["connection"]["endpoint"] == "http://10.0.0.2:9911"
-        assert set(ctx.shared["queues"]) == {"jobs", "jobs-dlq", "orders.fifo"}
-        assert set(ctx.shared["topics"]) == {"events", "orders.fifo"}
+        assert set(sqs.queue_resources) == {"jobs", "jobs-dlq", "orders.fifo"}
+        assert set(sns.topic_resources) == {"events", "orders.fifo"}
         assert len(args[8]) == 2   # jobs <- events, orders.fifo <- orders.fifo
     return settled(layers).apply(check)
 
@@ -100,9 +100,9 @@ def test_nats_listens_on_the_lan_when_a_service_is_elsewhere():
 def test_sns_signs_with_a_certificate_from_the_clouds_ca():
     from components.ca import CertificateAuthority
     ctx = CloudContext(stack_spec("home"), pulumi.Output.secret("KEY"), "ssh-ed25519 AAAA")
-    CertificateAuthority("sig-ca", ctx)
-    Nats("sig-nats", ctx)
-    sns = Notifications("sig-sns", ctx)
+    ca = CertificateAuthority("sig-ca", ctx)
+    nats = Nats("sig-nats", ctx)
+    sns = Notifications("sig-sns", ctx, nats_server=nats.server, ca=ca.handle)
 
     def check(_):
         key = MOCKS.named("sig-sns-signing-key")

@@ -8,6 +8,7 @@ pulumi.runtime.set_mocks(MOCKS, project="mammatus", stack="dev", preview=False)
 
 from components.compute import Compute  # noqa: E402
 from components.configuration import Configuration  # noqa: E402
+from components.contracts import DhcpServer, WiringError  # noqa: E402
 from components.context import CloudContext  # noqa: E402
 from components.metadata import Metadata  # noqa: E402
 from services.metadata.config import parse_config  # noqa: E402
@@ -23,11 +24,12 @@ def layers():
     base = stack_spec("lab").model_dump(by_alias=True)
     base["instances"][0]["mac"] = "52:54:00:aa:00:01"
     ctx = CloudContext(StackSpec.model_validate(base), pulumi.Output.secret("KEY"), "ssh-ed25519 AAAA")
-    ctx.shared["dnsmasq"] = {"lease_file": "/var/lib/misc/dnsmasq.leases"}
     ctx.vendor_data.settings.update(VENDOR)
     compute = Compute("md-cmp", ctx)
     config = Configuration("md-cfg", ctx)
-    metadata = Metadata("md", ctx)
+    dhcp = DhcpServer(target={"lease_file": "/var/lib/misc/dnsmasq.leases"},
+                      resource=config, lease_hook={}, dns_address="10.10.0.1", domain="lab")
+    metadata = Metadata("md", ctx, inventory=config.inventory, dhcp=dhcp)
     return compute, config, metadata, ctx
 
 
@@ -67,10 +69,10 @@ def test_metadata_service_config_leases_and_vendor_data(layers):
     return settled(layers).apply(check)
 
 
-def test_metadata_needs_configuration_first():
-    ctx = CloudContext(stack_spec("lab"), "KEY", "ssh-ed25519 AAAA")
-    with pytest.raises(ValueError, match="Configuration"):
-        Metadata("md-bad", ctx)
+def test_metadata_away_from_dnsmasq_needs_the_dhcp_servers_lease_hook():
+    ctx = CloudContext(stack_spec("home"), "KEY", "ssh-ed25519 AAAA")
+    with pytest.raises(WiringError, match="lease hook"):
+        Metadata("md-bad", ctx, inventory="instances: []\n")
 
 
 @pulumi.runtime.test

@@ -16,9 +16,9 @@ def home():
     ctx = context(stack_spec("home"))
 
     def build():
-        DhcpDnsTftp("dns", ctx)
-        Configuration("cfg", ctx)
-        return Metadata("md", ctx)
+        dns = DhcpDnsTftp("dns", ctx)
+        config = Configuration("cfg", ctx)
+        return Metadata("md", ctx, inventory=config.inventory, dhcp=dns.server)
     mocks, _ = registered(build)
     return mocks
 

@@ -56,8 +56,8 @@ def test_ntopng_on_the_gateway_lan_port(home):
     assert "-i=eth1" in lines and "-m=10.0.0.0/24" in lines
 
 
-def test_shared_urls(home):
-    _, _, ctx = home
-    assert ctx.shared["influx_url"] == "http://10.0.0.2:8086"
-    assert ctx.shared["grafana_url"] == "http://10.0.0.2:3000"
-    assert ctx.shared["monitoring"]["host"] == "control"
+def test_the_endpoints_later_layers_get(home):
+    _, mon, _ = home
+    assert mon.endpoints.influx_url == "http://10.0.0.2:8086"
+    assert mon.endpoints.grafana_url == "http://10.0.0.2:3000"
+    assert mon.endpoints.host == "control"

@@ -39,7 +39,7 @@ def test_minio_server_on_the_placed_host_with_a_secret_env_file(storage):
         assert "MINIO_CONFIG_ENV_FILE=/etc/mammatus/minio/minio.env" in run
         assert "User=minio-user" in run and "StateDirectory=mammatus/minio" in run
         assert MOCKS.inputs("obj-minio-run")["connection"]["host"] == "10.0.0.21"
-        assert ctx.shared["object_storage"]["endpoint"] == "10.0.0.21:9000"
+        assert comp.api_address == "10.0.0.21:9000"
     return settled(comp).apply(check)
 
 

@@ -4,6 +4,7 @@ import pytest
 
 from components.serf import Serf
 from tests.support.netlab import context, registered, stack_spec
+from tests.support.pulumi_mocks import resolved
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +41,6 @@ def test_handler_scripts_are_executable_files(lab):
     assert mocks.inputs("cnc-node-1-handler-deploy-write")["content"].startswith("#!/bin/sh")
 
 
-def test_shared_join(lab):
-    _, _, ctx = lab
-    assert ctx.shared["serf"]["join"] == ["10.10.0.1:7946"]
+def test_join_addresses(lab):
+    _, serf, _ = lab
+    assert resolved(serf.join) == ["10.10.0.1:7946"]

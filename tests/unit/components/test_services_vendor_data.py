@@ -24,11 +24,11 @@ def home():
     ctx = context(stack_spec("home"))
 
     def build():
-        CertificateAuthority("ca", ctx)
-        Monitoring("mon", ctx)
+        ca = CertificateAuthority("ca", ctx).handle
+        monitoring = Monitoring("mon", ctx).endpoints
         Consul("consul", ctx)
-        Vault("vault", ctx)
-        return InstanceTelemetry("telemetry", ctx)
+        Vault("vault", ctx, ca=ca)
+        return InstanceTelemetry("telemetry", ctx, monitoring=monitoring, ca=ca)
     mocks, telemetry = registered(build)
     return mocks, telemetry, ctx
 
@@ -74,9 +74,11 @@ def test_metadata_settings_validate_with_the_services_model(home):
     assert settings.telegraf.influxdb_urls == ["http://10.0.0.2:8086"]
 
 
-def test_vault_needs_the_ca_and_telemetry_needs_monitoring():
+def test_without_a_ca_instances_trust_no_extra_root():
     ctx = context(stack_spec("home"))
-    with pytest.raises(ValueError, match="CertificateAuthority"):
-        registered(lambda: Vault("vault-noca", ctx))
-    with pytest.raises(ValueError, match="Monitoring"):
-        registered(lambda: InstanceTelemetry("tel-nomon", ctx))
+
+    def build():
+        monitoring = Monitoring("mon-noca", ctx).endpoints
+        return InstanceTelemetry("tel-noca", ctx, monitoring=monitoring)
+    registered(build)
+    assert set(ctx.vendor_data.parts) == {"telegraf"}
