@@ -41,7 +41,7 @@ import pulumi_tls as tls
 import yaml
 
 from components.context import CloudContext
-from components.contracts import DhcpServer, MetadataService
+from components.contracts import DhcpServer, MetadataService, WiringError
 from components.host import HostFile
 from components.render import cloud_config, lxd_profiles
 from dynamic_providers.dnsmasq import DnsmasqReservation
@@ -161,7 +161,7 @@ class Compute(pulumi.ComponentResource):
         instances: dict[str, LxdInstance] = {}
         for inst in spec.instances:
             if inst.host not in connections:
-                raise ValueError(f"mammatus:instances: {inst.name!r} is on {inst.host!r}, "
+                raise WiringError(f"mammatus:instances: {inst.name!r} is on {inst.host!r}, "
                                  "which is not a compute host")
             # The cloud's DHCP server names the instance by its MAC (whatever hostname its
             # first request sends), so its DNS name holds from its first lease.

@@ -21,6 +21,7 @@ from components.render import consul
 from components.render import vendor_data
 from components.service_manager import Daemon
 from components.naming import domain_of
+from components.contracts import WiringError
 
 CONFIG = "/etc/mammatus/consul/consul.json"
 DATA_DIR = "/var/lib/mammatus/consul"
@@ -38,7 +39,7 @@ class Consul(pulumi.ComponentResource):
         super().__init__("mammatus:discovery:Consul", name, None, opts)
         placed = ctx.spec.placement.consul
         if not placed:
-            raise ValueError("the ServiceDiscovery layer needs mammatus:placement.consul (a list of hosts)")
+            raise WiringError("the ServiceDiscovery layer needs mammatus:placement.consul (a list of hosts)")
         child = pulumi.ResourceOptions(parent=self)
         datacenter = domain_of(ctx.spec).split(".")[0]
         servers = [str(ctx.spec.host(h).address) for h in placed]

@@ -17,6 +17,7 @@ from pydantic.alias_generators import to_camel
 
 from components.host import HostAccess
 from components.vendor_data import VendorData
+from components.contracts import WiringError
 from stacks.spec import Role, StackSpec
 
 if TYPE_CHECKING:
@@ -63,5 +64,5 @@ class CloudContext:
         access = self.placed(service)
         if access is None:
             key = to_camel(service)
-            raise ValueError(f"the {layer} layer needs mammatus:placement.{key}")
+            raise WiringError(f"the {layer} layer needs mammatus:placement.{key}")
         return access

@@ -371,5 +371,5 @@ class DevClient(pulumi.ComponentResource):
                    f"sleep 0.2; done; echo 'no DHCP lease after 20 s' >&2; exit 1",
             opts=pulumi.ResourceOptions(parent=self, depends_on=[client]))
         self.netns = ns.name
-        self.address = lease.stdout.apply(lambda s: s.strip())
+        self.address = lease.stdout.apply(lambda s: (s or "").strip())
         self.register_outputs({"netns": self.netns, "address": self.address})

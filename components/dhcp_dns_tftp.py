@@ -14,7 +14,7 @@ import pulumi_command as command
 
 from components.runtime import python_runtime
 from components.context import CloudContext
-from components.contracts import DhcpServer
+from components.contracts import DhcpServer, WiringError
 from components.host import HostFile, HostService, host_dirs
 from components.render import dnsmasq
 from components.service_manager import Daemon, digest
@@ -47,10 +47,10 @@ class DhcpDnsTftp(pulumi.ComponentResource):
         spec = ctx.spec
         net = spec.network
         if net is None:
-            raise ValueError("the DhcpDnsTftp layer needs mammatus:network")
+            raise WiringError("the DhcpDnsTftp layer needs mammatus:network")
         host_name = spec.dns_host
         if host_name is None:
-            raise ValueError("the DhcpDnsTftp layer needs mammatus:placement.dns or mammatus:gateway")
+            raise WiringError("the DhcpDnsTftp layer needs mammatus:placement.dns or mammatus:gateway")
         access = ctx.access(host_name)
         listen = dnsmasq.listen_of(spec)
         on_host = dnsmasq.DnsmasqPaths(tftp_root=net.pxe.tftp_root)   # paths as the host sees them

@@ -12,7 +12,7 @@ import pulumi
 import pulumi_command as command
 
 from components.context import CloudContext
-from components.contracts import GatewayRoute
+from components.contracts import GatewayRoute, WiringError
 from components.host import HostFile
 from components.render import iptables
 from components.service_manager import digest
@@ -34,7 +34,7 @@ class Firewall(pulumi.ComponentResource):
         # The NAT the Gateway layer published is the one in this file.
         missing = [rule for rule in gateway.nat_rules if rule not in text]
         if missing:
-            raise ValueError(f"the firewall file lacks the gateway's NAT rules {missing}")
+            raise WiringError(f"the firewall file lacks the gateway's NAT rules {missing}")
 
         rules_file = HostFile(f"{name}-rules", access, iptables.RULES_PATH,
                               text, mode="0640",

@@ -26,7 +26,7 @@ import pulumi
 import pulumi_command as command
 
 from components.context import CloudContext
-from components.contracts import AwsApi
+from components.contracts import AwsApi, WiringError
 from components.host import HostFile
 from dynamic_providers.aws_messaging import SnsSubscription, SnsTopic, SqsQueue
 from dynamic_providers.faasd import FaasdFunction
@@ -82,7 +82,7 @@ class Functions(pulumi.ComponentResource):
             for trig in fn.triggers:
                 if trig.kind == "sns":
                     if trig.topic not in topics or sns is None:
-                        raise ValueError(f"mammatus:functions: {fn.name!r} is triggered by topic "
+                        raise WiringError(f"mammatus:functions: {fn.name!r} is triggered by topic "
                                          f"{trig.topic!r}: build Notifications with it first")
                     subscriptions.append(SnsSubscription(f"{name}-sub-{trig.topic.replace('.', '-')}-{fn.name}",
                                     topic_arn=topics[trig.topic].arn, protocol="http",
@@ -90,7 +90,7 @@ class Functions(pulumi.ComponentResource):
                                     opts=child))
                 elif trig.kind == "sqs":
                     if trig.queue not in queues:
-                        raise ValueError(f"mammatus:functions: {fn.name!r} is triggered by queue "
+                        raise WiringError(f"mammatus:functions: {fn.name!r} is triggered by queue "
                                          f"{trig.queue!r}: build Queues with it first")
                     pollers.append(pulumi.Output.all(queues[trig.queue].url, deployed.url).apply(
                         lambda a, q=trig.queue: {"queue": q, "queue_url": a[0], "function": a[1]}))

@@ -12,7 +12,7 @@ import pulumi
 import pulumi_command as command
 
 from components.context import CloudContext
-from components.contracts import GatewayRoute
+from components.contracts import GatewayRoute, WiringError
 from components.host import HostFile
 from components.render import iptables
 from components.service_manager import digest
@@ -34,7 +34,7 @@ class Gateway(pulumi.ComponentResource):
         super().__init__("mammatus:network:Gateway", name, None, opts)
         spec = ctx.spec
         if spec.gateway is None or spec.network is None:
-            raise ValueError("the Gateway layer needs mammatus:gateway and mammatus:network")
+            raise WiringError("the Gateway layer needs mammatus:gateway and mammatus:network")
         gw = spec.gateway
         access = ctx.access(gw.host)
 

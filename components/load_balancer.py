@@ -18,7 +18,7 @@ import pulumi
 
 from components.runtime import delivered
 from components.context import CloudContext
-from components.contracts import CaHandle, DhcpServer
+from components.contracts import CaHandle, DhcpServer, WiringError
 from components.host import HostAccess, HostFile, HostService, host_dirs, parent_dirs, service_user
 from components.render import consul as consul_render
 from components.render import grafana, influx, traefik
@@ -82,7 +82,7 @@ class LoadBalancer(pulumi.ComponentResource):
         names = [r.name for r in routes]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
-            raise ValueError(f"load balancer routes named twice: {duplicates}")
+            raise WiringError(f"load balancer routes named twice: {duplicates}")
         child = pulumi.ResourceOptions(parent=self)
         domain = domain_of(ctx.spec)
         on_host = traefik.TraefikPaths()

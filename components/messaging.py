@@ -26,7 +26,7 @@ import pulumi
 import pulumi_random as random
 
 from components.certificates import full_chain, issue_certificate
-from components.contracts import AwsApi, CaHandle, NatsServer
+from components.contracts import AwsApi, CaHandle, NatsServer, WiringError
 from components.runtime import python_daemon
 from components.runtime import delivered
 from components.context import CloudContext
@@ -82,7 +82,7 @@ class Nats(pulumi.ComponentResource):
         super().__init__("mammatus:messaging:Nats", name, None, opts)
         access = ctx.placed("nats")
         if access is None:
-            raise ValueError("the messaging layers need mammatus:placement.nats")
+            raise WiringError("the messaging layers need mammatus:placement.nats")
         child = pulumi.ResourceOptions(parent=self)
         listen = nats_listen_host(ctx)
         text = nats.render(server_name=f"mammatus-{access.host.name}", listen_host=listen,
@@ -199,7 +199,7 @@ def queue_order(queues) -> list:
         if q.name in seen:
             return
         if q.name in path:
-            raise ValueError(f"mammatus:queues: dead-letter cycle through {q.name!r}")
+            raise WiringError(f"mammatus:queues: dead-letter cycle through {q.name!r}")
         dlq = by_name.get(q.dead_letter_queue) if q.dead_letter_queue else None
         if dlq is not None:
             visit(dlq, path + (q.name,))
@@ -240,7 +240,7 @@ class Queues(pulumi.ComponentResource):
         for q in ctx.spec.queues:
             for topic in q.subscribe_to:
                 if topic not in topics or sns is None:
-                    raise ValueError(f"mammatus:queues: {q.name!r} subscribes to {topic!r}: build "
+                    raise WiringError(f"mammatus:queues: {q.name!r} subscribes to {topic!r}: build "
                                      "Notifications (with that topic) before Queues")
                 subscriptions.append(SnsSubscription(f"{name}-sub-{topic.replace('.', '-')}-{q.name.replace('.', '-')}",
                                 topic_arn=topics[topic].arn, protocol="sqs",

@@ -86,9 +86,17 @@ def check_placement(spec: StackSpec) -> Iterator[Problem]:
 def check_messaging(spec: StackSpec) -> Iterator[Problem]:
     topics = {t.name for t in spec.topics}
     queues = {q.name for q in spec.queues}
+    dlq_of = {q.name: q.dead_letter_queue for q in spec.queues if q.dead_letter_queue}
     for i, q in enumerate(spec.queues):
         if q.dead_letter_queue and q.dead_letter_queue not in queues:
             yield f"queues[{i}].deadLetterQueue", f"queue {q.dead_letter_queue!r} does not exist"
+        seen, at = [q.name], dlq_of.get(q.name)
+        while at in queues and at not in seen:
+            seen.append(at)
+            at = dlq_of.get(at)
+        if at == q.name:
+            yield (f"queues[{i}].deadLetterQueue",
+                   f"dead-letter queues form a cycle: {' -> '.join([*seen, q.name])}")
         for topic in q.subscribe_to:
             if topic not in topics:
                 yield f"queues[{i}].subscribeTo", f"topic {topic!r} does not exist"

@@ -143,3 +143,10 @@ def test_functions_without_faasd():
     def edit(s):
         s["functions"] = [{"name": "resize", "image": "ghcr.io/example/resize:1"}]
     assert "mammatus:functions: need faasd: set placement.functions" in broken(edit)
+
+
+def test_dead_letter_queues_that_form_a_cycle():
+    def edit(s):
+        s["queues"] = [{"name": "a", "deadLetterQueue": "b"}, {"name": "b", "deadLetterQueue": "a"}]
+    message = broken(edit)
+    assert "mammatus:queues[0].deadLetterQueue: dead-letter queues form a cycle: a -> b -> a" in message

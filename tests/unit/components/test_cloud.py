@@ -1,0 +1,53 @@
+"""The wiring of components/cloud.py for each committed stack: which layers it builds, and that
+what one layer provides reaches the layers that need it (seen in the resources those inputs
+make)."""
+
+import pytest
+
+from components.cloud import MammatusCloud
+from components.delivery import DIST_ENV
+from tests.support.netlab import registered, stack_spec
+from tests.unit.components.test_delivery import dist
+
+COMMON = {"ssh", "delivery", "gateway", "firewall", "dhcp-dns-tftp", "networking", "ca", "serf",
+          "nats", "notifications", "queues", "configuration", "metadata", "compute"}
+LAYERS = {
+    "dev": COMMON,
+    "lab": COMMON | {"monitoring", "consul", "vault", "telemetry", "block-storage",
+                     "object-storage", "load-balancer"},
+    "home": COMMON | {"monitoring", "consul", "vault", "telemetry", "block-storage",
+                      "object-storage", "load-balancer", "functions"},
+}
+
+
+def build(stack, monkeypatch, tmp_path):
+    monkeypatch.setenv(DIST_ENV, str(dist(tmp_path)))
+    return registered(lambda: MammatusCloud(stack, stack_spec(stack)))
+
+
+@pytest.mark.parametrize("stack", sorted(LAYERS))
+def test_each_stack_builds_the_layers_its_placement_names(stack, monkeypatch, tmp_path):
+    _, cloud = build(stack, monkeypatch, tmp_path)
+    assert set(cloud.layers) == LAYERS[stack]
+    assert (cloud.dev_box is not None) == (stack == "dev") == (cloud.client is not None)
+
+
+def test_home_hands_each_layer_what_it_needs(monkeypatch, tmp_path):
+    mocks, cloud = build("home", monkeypatch, tmp_path)
+    names = {r.name for r in mocks.resources}
+    # The CA's handle: SNS signs with a certificate from it, Vault serves TLS from it.
+    assert {"home-notifications-signing-cert", "home-vault-tls-cert"} <= names
+    # The DHCP server: the metadata service on control learns leases from the gateway's hook,
+    # instances are named in dnsmasq, the load balancer's routes get DNS records.
+    assert "home-metadata-lease-sync" in names
+    assert any(n.startswith("home-compute-dhcp-name-") for n in names)
+    assert "home-load-balancer-route-grafana-record" in names
+    # NATS' URL reaches both AWS-style services; SQS accepts SNS's key for sqs subscriptions.
+    nats_url = cloud.layers["nats"].server.url
+    for run in ("home-notifications-sns-run", "home-queues-sqs-run"):
+        assert f"--nats {nats_url}" in mocks.inputs(run)["create"]
+    assert any(n.startswith("home-queues-sub-") for n in names)
+    # Monitoring's InfluxDB and the CA's root reach instances through vendor-data.
+    assert set(cloud.context.vendor_data.parts) == {"consul", "vault", "telegraf", "ca"}
+    # The queues reach Functions: `thumbnail` polls `jobs`.
+    assert "home-functions-sqs-pollers" in names
