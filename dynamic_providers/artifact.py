@@ -18,10 +18,10 @@ from typing import Any, Optional
 
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, ReadResult
-from pulumi.dynamic import ResourceProvider, UpdateResult
+from pulumi.dynamic import UpdateResult
 
-from dynamic_providers.diffing import plan_diff
 from dynamic_providers.transport import CommandFailed, transport
+from dynamic_providers.base import MammatusProvider
 
 IMMUTABLE = ("host", "path")
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -71,13 +71,15 @@ def mode_command(path: str) -> str:
     return f"stat -c %a {shlex.quote(path)}"
 
 
-class ArtifactProvider(ResourceProvider):
+class ArtifactProvider(MammatusProvider):
+    immutable = IMMUTABLE
+
+    def view(self, props):
+        return view(props)
+
     def check(self, _olds, news):
         props, failures = normalize(news)
         return CheckResult(props, failures)
-
-    def diff(self, _id, olds, news):
-        return plan_diff(view(olds), view(news), IMMUTABLE)
 
     def _deliver(self, props) -> None:
         path, staged = props["path"], props["path"] + ".mammatus-new"

@@ -15,10 +15,10 @@ from typing import Any, Optional
 
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, ReadResult
-from pulumi.dynamic import ResourceProvider, UpdateResult
+from pulumi.dynamic import UpdateResult
 
-from dynamic_providers.diffing import endpoint as api_endpoint, plan_diff
 from dynamic_providers.preview import known_failures
+from dynamic_providers.base import MammatusProvider
 
 
 
@@ -133,17 +133,18 @@ def _error_code(exc) -> str:
 OUTPUTS = ("arn", "url")  # what the service assigns
 
 
-class TopicProvider(ResourceProvider):
+class TopicProvider(MammatusProvider):
+    immutable = ("name", "connection")
+    outputs = OUTPUTS
+    target = ("endpoint",)
+    connection_updates = False
+
     def check(self, _olds, news):
         failures: list = []
         if not news.get("name"):
             failures.append(CheckFailure("name", "a topic needs a name"))
         _check_connection(news.get("connection"), failures)
         return CheckResult(news, known_failures(news, failures))
-
-    def diff(self, _id, olds, news):
-        return plan_diff(olds, news, ("name", "connection"), outputs=OUTPUTS, target=api_endpoint,
-                         connection_updates=False)
 
     def create(self, props):
         arn = _client("sns", props["connection"]).create_topic(**topic_request(props))["TopicArn"]
@@ -167,7 +168,12 @@ class TopicProvider(ResourceProvider):
         _client("sns", props["connection"]).delete_topic(TopicArn=id_)
 
 
-class QueueProvider(ResourceProvider):
+class QueueProvider(MammatusProvider):
+    immutable = ("name", "connection")
+    outputs = OUTPUTS
+    target = ("endpoint",)
+    connection_updates = False
+
     def check(self, _olds, news):
         failures: list = []
         if not news.get("name"):
@@ -176,10 +182,6 @@ class QueueProvider(ResourceProvider):
             failures.append(CheckFailure("dead_letter_queue", "a queue cannot be its own dead-letter queue"))
         _check_connection(news.get("connection"), failures)
         return CheckResult(news, known_failures(news, failures))
-
-    def diff(self, _id, olds, news):
-        return plan_diff(olds, news, ("name", "connection"), outputs=OUTPUTS, target=api_endpoint,
-                         connection_updates=False)
 
     def _outs(self, client, url: str, props: dict) -> dict:
         attributes = client.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
@@ -222,7 +224,12 @@ class QueueProvider(ResourceProvider):
                 raise
 
 
-class SubscriptionProvider(ResourceProvider):
+class SubscriptionProvider(MammatusProvider):
+    immutable = ("topic_arn", "protocol", "endpoint", "raw_message_delivery", "connection")
+    outputs = OUTPUTS
+    target = ("endpoint",)
+    connection_updates = False
+
     def check(self, _olds, news):
         failures: list = []
         if news.get("protocol") not in ("http", "https", "sqs"):
@@ -231,11 +238,6 @@ class SubscriptionProvider(ResourceProvider):
             failures.append(CheckFailure("endpoint", "a subscription needs topic_arn and endpoint"))
         _check_connection(news.get("connection"), failures)
         return CheckResult(news, known_failures(news, failures))
-
-    def diff(self, _id, olds, news):
-        return plan_diff(olds, news, ("topic_arn", "protocol", "endpoint", "raw_message_delivery",
-                                     "connection"), outputs=OUTPUTS, target=api_endpoint,
-                         connection_updates=False)
 
     def create(self, props):
         arn = _client("sns", props["connection"]).subscribe(**subscription_request(props))["SubscriptionArn"]

@@ -23,10 +23,10 @@ from typing import Any, Optional
 
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, ReadResult
-from pulumi.dynamic import ResourceProvider, UpdateResult
+from pulumi.dynamic import UpdateResult
 
-from dynamic_providers.diffing import plan_diff
 from dynamic_providers.transport import transport
+from dynamic_providers.base import MammatusProvider
 
 IMMUTABLE = ("host", "root")
 
@@ -108,14 +108,15 @@ def view(props: dict[str, Any]) -> dict[str, Any]:
             "packages": props.get("packages"), "mask": props.get("mask")}
 
 
-class DebianPackagesProvider(ResourceProvider):
+class DebianPackagesProvider(MammatusProvider):
+    immutable = IMMUTABLE
+
+    def view(self, props):
+        return view(props)  # a new repository with the same pins changes nothing on the host
+
     def check(self, _olds, news):
         props, failures = normalize(news)
         return CheckResult(props, failures)
-
-    def diff(self, _id, olds, news):
-        # A new repository with the same pins changes nothing on the host.
-        return plan_diff(view(olds), view(news), IMMUTABLE)
 
     def _install(self, props) -> dict:
         with transport(props["connection"]) as t:

@@ -22,10 +22,10 @@ from typing import Any, Optional
 
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, ReadResult
-from pulumi.dynamic import ResourceProvider, UpdateResult
+from pulumi.dynamic import UpdateResult
 
-from dynamic_providers.diffing import plan_diff, ssh_host
 from dynamic_providers.transport import transport
+from dynamic_providers.base import MammatusProvider
 
 MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -161,7 +161,11 @@ RECORD_IMMUTABLE = ("name", "hosts_dir", "connection")
 
 # ---------------------------------------------------------------- providers
 
-class _FileProvider(ResourceProvider):
+class _FileProvider(MammatusProvider):
+    outputs = ("lease", "path")
+    target = ("host", "port")
+    delete_before_replace = False
+
     """One file per resource, then SIGHUP. Subclasses say which file and how it looks."""
     immutable: tuple[str, ...] = ()
 
@@ -170,19 +174,12 @@ class _FileProvider(ResourceProvider):
     def _parse(self, text: str) -> Optional[dict]: raise NotImplementedError
     def _observe(self, t, props: dict, found: dict) -> dict: return {}
 
-    def diff(self, _id, olds, news):
-        return plan_diff(olds, news, self.immutable, outputs=("lease", "path"), target=ssh_host,
-                         delete_before_replace=False)
-
     def _apply(self, props: dict) -> dict:
-        t = transport(props.get("connection"))
-        try:
+        with transport(props.get("connection")) as t:
             path = self._path(props)
             t.write(path, self._content(props))
             t.run(sighup_command(props["pid_file"]))
             return {**props, "path": path, **self._observe(t, props, props)}
-        finally:
-            t.close()
 
     def create(self, props):
         outs = self._apply(props)
@@ -192,8 +189,7 @@ class _FileProvider(ResourceProvider):
         return UpdateResult(outs=self._apply(news))
 
     def read(self, id_, props):
-        t = transport(props.get("connection"))
-        try:
+        with transport(props.get("connection")) as t:
             text = t.read(id_)
             found = self._parse(text) if text is not None else None
             if found is None:
@@ -201,16 +197,11 @@ class _FileProvider(ResourceProvider):
             state = {**props, **found, "path": id_, **self._observe(t, props, found)}
             inputs = {k: v for k, v in state.items() if k not in ("path", "lease")}
             return ReadResult(id_, state, inputs)
-        finally:
-            t.close()
 
     def delete(self, id_, props):
-        t = transport(props.get("connection"))
-        try:
+        with transport(props.get("connection")) as t:
             t.remove(id_)
             t.run(sighup_command(props["pid_file"]))
-        finally:
-            t.close()
 
 
 class ReservationProvider(_FileProvider):

@@ -31,10 +31,10 @@ from typing import Any, Optional
 
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, ReadResult
-from pulumi.dynamic import ResourceProvider, UpdateResult
+from pulumi.dynamic import UpdateResult
 
-from dynamic_providers.diffing import plan_diff
 from dynamic_providers.preview import known_failures
+from dynamic_providers.base import MammatusProvider
 
 
 
@@ -157,14 +157,15 @@ def call(connection: dict, method: str, path: str, body: Optional[dict] = None) 
 
 # ---------------------------------------------------------------- provider
 
-class FunctionProvider(ResourceProvider):
+class FunctionProvider(MammatusProvider):
+    immutable = (*IMMUTABLE, "connection")
+    outputs = OUTPUTS
+    target = ("gateway",)
+    connection_updates = False
+
     def check(self, _olds, news):
         inputs, failures = check_function(news)
         return CheckResult(inputs, known_failures(news, failures))
-
-    def diff(self, _id, olds, news):
-        return plan_diff(olds, news, (*IMMUTABLE, "connection"), outputs=OUTPUTS,
-                         target=lambda conn: conn.get("gateway"), connection_updates=False)
 
     def _outs(self, props: dict) -> dict:
         return {**props, "url": function_url(props["connection"]["gateway"], props["name"])}

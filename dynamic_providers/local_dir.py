@@ -12,9 +12,9 @@ from typing import Any
 
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, ReadResult
-from pulumi.dynamic import ResourceProvider, UpdateResult
+from pulumi.dynamic import UpdateResult
 
-from dynamic_providers.diffing import plan_diff
+from dynamic_providers.base import MammatusProvider
 
 
 def normalize(inputs: dict[str, Any]) -> tuple[dict[str, Any], list[CheckFailure]]:
@@ -57,13 +57,16 @@ def _view(props: dict[str, Any]) -> dict[str, Any]:
     return {"path": props.get("path"), "mode": props.get("mode")}
 
 
-class LocalDirectoryProvider(ResourceProvider):
+class LocalDirectoryProvider(MammatusProvider):
+    immutable = ("path",)
+    delete_before_replace = False
+
+    def view(self, props):
+        return _view(props)
+
     def check(self, _olds, news):
         inputs, failures = normalize(news)
         return CheckResult(inputs, failures)
-
-    def diff(self, _id, olds, news):
-        return plan_diff(_view(olds), _view(news), ("path",), delete_before_replace=False)
 
     def create(self, props):
         parents = missing_parents(props["path"])

@@ -33,10 +33,10 @@ from typing import Optional
 
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, ReadResult
-from pulumi.dynamic import ResourceProvider, UpdateResult
+from pulumi.dynamic import UpdateResult
 
-from dynamic_providers.diffing import plan_diff
 from dynamic_providers.preview import known_failures
+from dynamic_providers.base import MammatusProvider
 
 
 
@@ -222,9 +222,6 @@ OUTPUT_KEYS = ("status", "ipv4", "ipv6", "mac_address", "fingerprint", "architec
 PROFILE_IMMUTABLE = ("name", "connection")
 INSTANCE_IMMUTABLE = ("name", "image", "mac", "pool", "connection")
 IMAGE_IMMUTABLE = ("alias", "source", "connection")
-# Outputs LXD reports; the daemon a resource lives on; a new client certificate redoes nothing.
-_DIFF = {"outputs": OUTPUT_KEYS, "target": lambda conn: _conn_identity({"connection": conn}),
-         "connection_updates": False}
 
 
 # ---------------------------------------------------------------- client (built per call)
@@ -275,12 +272,17 @@ def _not_found(exc) -> bool:
 
 # ---------------------------------------------------------------- providers
 
-class ProfileProvider(ResourceProvider):
+class ProfileProvider(MammatusProvider):
+    immutable = PROFILE_IMMUTABLE
+    outputs = OUTPUT_KEYS
+    target = ("endpoint", "socket")
+    connection_updates = False  # a new client certificate redoes nothing
+
+    def target_of(self, connection):
+        return _conn_identity({"connection": connection})
+
     def check(self, _olds, news):
         return CheckResult(news, known_failures(news, check_profile(news)))
-
-    def diff(self, _id, olds, news):
-        return plan_diff(olds, news, PROFILE_IMMUTABLE, **_DIFF)
 
     def create(self, props):
         body = profile_body(props["name"], props.get("config"), props.get("devices"),
@@ -316,15 +318,20 @@ class ProfileProvider(ResourceProvider):
                 pass
 
 
-class ImageProvider(ResourceProvider):
+class ImageProvider(MammatusProvider):
+    immutable = IMAGE_IMMUTABLE
+    outputs = OUTPUT_KEYS
+    target = ("endpoint", "socket")
+    connection_updates = False  # a new client certificate redoes nothing
+
+    def target_of(self, connection):
+        return _conn_identity({"connection": connection})
+
     """An image with a local alias: pulled from an image server, or uploaded from a unified
     tarball (metadata.yaml + rootfs/) on the machine running Pulumi."""
 
     def check(self, _olds, news):
         return CheckResult(news, known_failures(news, check_image(news)))
-
-    def diff(self, _id, olds, news):
-        return plan_diff(olds, news, IMAGE_IMMUTABLE, **_DIFF)
 
     def _observe(self, client, alias: str) -> Optional[dict]:
         from pylxd.exceptions import NotFound
@@ -397,14 +404,19 @@ class ImageProvider(ResourceProvider):
                     pass
 
 
-class InstanceProvider(ResourceProvider):
+class InstanceProvider(MammatusProvider):
+    immutable = INSTANCE_IMMUTABLE
+    outputs = OUTPUT_KEYS
+    target = ("endpoint", "socket")
+    connection_updates = False  # a new client certificate redoes nothing
+
+    def target_of(self, connection):
+        return _conn_identity({"connection": connection})
+
     """A container from a local image alias, running (or stopped: `running: false`)."""
 
     def check(self, _olds, news):
         return CheckResult(news, known_failures(news, check_instance(news)))
-
-    def diff(self, _id, olds, news):
-        return plan_diff(olds, news, INSTANCE_IMMUTABLE, **_DIFF)
 
     @staticmethod
     def _set_state(client, name: str, action: str, force: bool = False) -> None:

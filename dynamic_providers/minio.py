@@ -19,10 +19,10 @@ from typing import Optional
 
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, ReadResult
-from pulumi.dynamic import ResourceProvider, UpdateResult
+from pulumi.dynamic import UpdateResult
 
-from dynamic_providers.diffing import endpoint as api_endpoint, plan_diff
 from dynamic_providers.preview import known_failures
+from dynamic_providers.base import MammatusProvider
 
 
 
@@ -126,7 +126,10 @@ def _is_missing(exc: Exception, *codes: str) -> bool:
 
 # ---------------------------------------------------------------- providers
 
-class BucketProvider(ResourceProvider):
+class BucketProvider(MammatusProvider):
+    immutable = ("name", "connection")
+    target = ("endpoint",)
+
     def check(self, _olds, news):
         failures: list = []
         name = str(news.get("name") or "")
@@ -139,9 +142,6 @@ class BucketProvider(ResourceProvider):
             policy = news.get("policy")
         _check_connection(news.get("connection"), failures)
         return CheckResult({**news, "policy": policy}, known_failures(news, failures))
-
-    def diff(self, _id, olds, news):
-        return plan_diff(olds, news, ("name", "connection"), target=api_endpoint)
 
     def _apply_policy(self, client, name: str, policy: Optional[str]) -> None:
         if policy:
@@ -190,7 +190,10 @@ class BucketProvider(ResourceProvider):
             raise
 
 
-class UserProvider(ResourceProvider):
+class UserProvider(MammatusProvider):
+    immutable = ("access_key", "connection")
+    target = ("endpoint",)
+
     def check(self, _olds, news):
         failures: list = []
         key = str(news.get("access_key") or "")
@@ -205,9 +208,6 @@ class UserProvider(ResourceProvider):
             failures.append(CheckFailure("policy", f"must be a JSON policy document ({exc})"))
         _check_connection(news.get("connection"), failures)
         return CheckResult({**news, "policy": policy}, known_failures(news, failures))
-
-    def diff(self, _id, olds, news):
-        return plan_diff(olds, news, ("access_key", "connection"), target=api_endpoint)
 
     def _apply(self, props: dict) -> dict:
         admin = _admin(props["connection"])

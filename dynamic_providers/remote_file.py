@@ -13,10 +13,10 @@ from typing import Any, Optional
 
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, ReadResult
-from pulumi.dynamic import ResourceProvider, UpdateResult
+from pulumi.dynamic import UpdateResult
 
-from dynamic_providers.diffing import plan_diff
 from dynamic_providers.transport import transport
+from dynamic_providers.base import MammatusProvider
 
 IMMUTABLE = ("path", "host")  # a new place is a new file
 
@@ -43,20 +43,19 @@ def view(props: dict[str, Any]) -> dict[str, Any]:
             "owner": props.get("owner") or ""}
 
 
-class RemoteFileProvider(ResourceProvider):
+class RemoteFileProvider(MammatusProvider):
+    immutable = IMMUTABLE
+
+    def view(self, props):
+        return view(props)
+
     def check(self, _olds, news):
         props, failures = normalize(news)
         return CheckResult(props, failures)
 
-    def diff(self, _id, olds, news):
-        return plan_diff(view(olds), view(news), IMMUTABLE)
-
     def _write(self, props):
-        t = transport(props["connection"])
-        try:
+        with transport(props["connection"]) as t:
             t.write(props["path"], props["content"], int(props["mode"], 8), props.get("owner") or "")
-        finally:
-            t.close()
 
     def create(self, props):
         self._write(props)
@@ -67,12 +66,9 @@ class RemoteFileProvider(ResourceProvider):
         return UpdateResult(outs=news)
 
     def read(self, id_, props):
-        t = transport(props.get("connection"))
-        try:
+        with transport(props.get("connection")) as t:
             content, mode = t.read(id_), t.mode(id_)
             owner = t.owner(id_) if props.get("owner") else ""
-        finally:
-            t.close()
         if content is None:
             return ReadResult(None, {})
         # As found on the host, as inputs too: a hand edit shows up as a diff against the program.
@@ -81,11 +77,8 @@ class RemoteFileProvider(ResourceProvider):
         return ReadResult(id_, found, found)
 
     def delete(self, id_, props):
-        t = transport(props.get("connection"))
-        try:
+        with transport(props.get("connection")) as t:
             t.remove(id_)
-        finally:
-            t.close()
 
 
 class RemoteFile(pulumi.dynamic.Resource, module="host", name="RemoteFile"):

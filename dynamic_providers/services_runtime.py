@@ -20,10 +20,10 @@ from typing import Any, Optional
 
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, ReadResult
-from pulumi.dynamic import ResourceProvider, UpdateResult
+from pulumi.dynamic import UpdateResult
 
-from dynamic_providers.diffing import plan_diff
 from dynamic_providers.transport import transport
+from dynamic_providers.base import MammatusProvider
 
 IMMUTABLE = ("host", "root")
 
@@ -82,13 +82,15 @@ def view(props: dict[str, Any]) -> dict[str, Any]:
             "sha256": props.get("sha256"), "python": props.get("python")}
 
 
-class ServicesRuntimeProvider(ResourceProvider):
+class ServicesRuntimeProvider(MammatusProvider):
+    immutable = IMMUTABLE
+
+    def view(self, props):
+        return view(props)
+
     def check(self, _olds, news):
         props, failures = normalize(news)
         return CheckResult(props, failures)
-
-    def diff(self, _id, olds, news):
-        return plan_diff(view(olds), view(news), IMMUTABLE)
 
     def _install(self, props) -> dict:
         with transport(props["connection"]) as t:

@@ -27,10 +27,10 @@ from typing import Any, Optional
 
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, ReadResult
-from pulumi.dynamic import ResourceProvider, UpdateResult
+from pulumi.dynamic import UpdateResult
 
-from dynamic_providers.diffing import plan_diff, ssh_host
 from dynamic_providers.preview import UNKNOWN
+from dynamic_providers.base import MammatusProvider
 
 TOKEN_LIFETIME = 300
 
@@ -245,13 +245,14 @@ def http(request: dict, root_pem: str) -> tuple[int, str]:
 CERT_OUTPUTS = ("certificate_pem", "chain_pem", "serial", "not_before", "not_after", "fingerprint")
 
 
-class CertificateProvider(ResourceProvider):
+class CertificateProvider(MammatusProvider):
+    immutable = CERT_IMMUTABLE
+    outputs = CERT_OUTPUTS
+    target = ("host", "port")
+
     def check(self, _olds, news):
         inputs, failures = check_certificate(news)
         return CheckResult(inputs, failures)
-
-    def diff(self, _id, olds, news):
-        return plan_diff(olds, news, CERT_IMMUTABLE, outputs=CERT_OUTPUTS, target=ssh_host)
 
     def create(self, props):
         cn, sans = csr_names(props["csr_pem"])
@@ -284,25 +285,22 @@ class CertificateProvider(ResourceProvider):
             parse_revoke_response(status, body)
 
 
-class ProvisionerProvider(ResourceProvider):
+class ProvisionerProvider(MammatusProvider):
+    immutable = PROVISIONER_IMMUTABLE
+    target = ("host", "port")
+
     def check(self, _olds, news):
         inputs, failures = check_provisioner(news)
         return CheckResult(inputs, failures)
 
-    def diff(self, _id, olds, news):
-        return plan_diff(olds, news, PROVISIONER_IMMUTABLE, target=ssh_host)
-
     def _apply(self, props: dict) -> dict:
-        from dynamic_providers.dnsmasq import transport
-        t = transport(props.get("connection"))
-        try:
+        from dynamic_providers.transport import transport
+        with transport(props.get("connection")) as t:
             text = t.read(props["config_path"])
             if text is None:
                 raise RuntimeError(f"{props['config_path']} does not exist on the CA host")
             t.write(props["config_path"], upsert_provisioner(text, props["provisioner"]))
             t.run(reload_command(props.get("pid_file"), props.get("unit")))
-        finally:
-            t.close()
         if props.get("ca_url") and props.get("root_pem") and props.get("wait", True):
             self._wait_listed(props)
         return dict(props)
@@ -327,12 +325,9 @@ class ProvisionerProvider(ResourceProvider):
         return UpdateResult(outs=self._apply(news))
 
     def read(self, id_, props):
-        from dynamic_providers.dnsmasq import transport
-        t = transport(props.get("connection"))
-        try:
+        from dynamic_providers.transport import transport
+        with transport(props.get("connection")) as t:
             text = t.read(props["config_path"])
-        finally:
-            t.close()
         found = None if text is None else find_provisioner(
             (json.loads(text).get("authority") or {}).get("provisioners") or [],
             props["type"], props["name"])
@@ -342,15 +337,12 @@ class ProvisionerProvider(ResourceProvider):
         return ReadResult(id_, outs, outs)
 
     def delete(self, _id, props):
-        from dynamic_providers.dnsmasq import transport
-        t = transport(props.get("connection"))
-        try:
+        from dynamic_providers.transport import transport
+        with transport(props.get("connection")) as t:
             text = t.read(props["config_path"])
             if text is not None:
                 t.write(props["config_path"], remove_provisioner(text, props["type"], props["name"]))
                 t.run(reload_command(props.get("pid_file"), props.get("unit")))
-        finally:
-            t.close()
 
 
 class StepCaCertificate(pulumi.dynamic.Resource, module="mammatus", name="StepCaCertificate"):

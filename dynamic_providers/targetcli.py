@@ -30,10 +30,10 @@ from typing import Optional
 
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, ReadResult
-from pulumi.dynamic import ResourceProvider, UpdateResult
+from pulumi.dynamic import UpdateResult
 
-from dynamic_providers.diffing import plan_diff
 from dynamic_providers.preview import contains_unknown, known_failures
+from dynamic_providers.base import MammatusProvider
 
 
 
@@ -211,11 +211,8 @@ def run_script(connection: Optional[dict], text: str) -> str:
     """Runs a shell script on the storage host over SSH (dynamic_providers/transport.py; the
     local machine without a connection); its stdout."""
     from dynamic_providers.transport import transport
-    t = transport(connection)
-    try:
+    with transport(connection) as t:
         return t.run(text)
-    finally:
-        t.close()
 
 
 def read_saveconfig_script(path: str = SAVECONFIG) -> str:
@@ -224,14 +221,15 @@ def read_saveconfig_script(path: str = SAVECONFIG) -> str:
 
 # ---------------------------------------------------------------- provider
 
-class VolumeProvider(ResourceProvider):
+class VolumeProvider(MammatusProvider):
+    immutable = (*IMMUTABLE, "connection")
+    outputs = ("wwn", "lun")
+    target = ("host",)
+    connection_updates = False
+
     def check(self, _olds, news):
         inputs, failures = check_volume(news)
         return CheckResult(inputs, known_failures(news, failures))
-
-    def diff(self, _id, olds, news):
-        return plan_diff(olds, news, (*IMMUTABLE, "connection"), outputs=("wwn", "lun"),
-                         target=lambda conn: conn.get("host"), connection_updates=False)
 
     def _observe(self, props: dict) -> Optional[dict]:
         text = run_script(props.get("connection"), read_saveconfig_script(props.get("saveconfig", SAVECONFIG)))
