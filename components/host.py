@@ -67,20 +67,34 @@ class HostFile(pulumi.ComponentResource):
                                 opts=pulumi.ResourceOptions(parent=self))
         # Known once the file is written, so whatever reads `path` waits for the write.
         self.path = self._file.path
+        # What a daemon reading this file restarts on (HostService). A digest of a secret's
+        # content is not secret: the secrets written here are generated keys and passwords,
+        # too long to guess from a 64-bit digest, so unit texts stay readable in diffs.
+        self.content_digest: pulumi.Output[str] = pulumi.Output.unsecret(
+            pulumi.Output.from_input(content).apply(lambda text: digest(text or "")))
         self.register_outputs({"path": self.path})
 
 
 class HostService(pulumi.ComponentResource):
-    """A daemon kept running on a host by its service manager; restarted (or reloaded) when
-    the texts in `config` change."""
+    """A daemon kept running on a host by its service manager; restarted when a file it
+    depends on (a HostFile in `depends_on`) or a text in `config` (its flags, its binary's
+    digest) changes."""
     unit: pulumi.Output[str]
 
     def __init__(self, name: str, access: HostAccess, daemon: Daemon,
                  config: Sequence[str] = (), depends_on: Sequence[pulumi.Resource] = (),
                  opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("mammatus:host:Service", name, None, opts)
-        daemon = Daemon(**{**daemon.__dict__, "config_digest": digest(*config)})
-        create, update, delete = lifecycle(daemon)
+        files = [d for d in depends_on if isinstance(d, HostFile)]
+
+        def texts(file_digests) -> tuple[str, str, str]:
+            return lifecycle(Daemon(**{**daemon.__dict__,
+                                       "config_digest": digest(*config, *file_digests)}))
+        if files:
+            lifecycle_texts = pulumi.Output.all(*[f.content_digest for f in files]).apply(texts)
+            create, update, delete = (lifecycle_texts.apply(lambda t, i=i: t[i]) for i in range(3))
+        else:
+            create, update, delete = texts(())
         self._command = command.remote.Command(
             f"{name}-run", connection=access.connection(), create=create, update=update,
             delete=delete,

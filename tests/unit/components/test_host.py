@@ -42,6 +42,24 @@ def test_service_is_a_systemd_unit_that_tracks_its_config():
     return pulumi.Output.all(real.unit, other.unit, real.urn, other.urn).apply(check)
 
 
+@pulumi.runtime.test
+def test_a_daemon_restarts_when_a_file_it_reads_changes_even_a_secret_one():
+    access = HostAccess(REAL, "KEY")
+    daemon = Daemon("sqs", ["python3", "-m", "services.sqs"])
+
+    def service(name, secret_key):
+        creds = HostFile(f"{name}-creds", access, "/etc/mammatus/sqs/credentials",
+                         pulumi.Output.secret(f"[default]\nsecret = {secret_key}\n"), mode="0600")
+        return HostService(name, access, daemon, config=["--listen x"], depends_on=[creds])
+    before, rotated, same = service("sqs-a", "s1"), service("sqs-b", "s2"), service("sqs-c", "s1")
+
+    def check(_):
+        a, b, c = (MOCKS.inputs(f"sqs-{n}-run")["update"] for n in "abc")
+        assert a != b and a == c        # a rotated key restarts the daemon; the same one does not
+        assert "s1" not in a            # and the unit text holds only its digest
+    return pulumi.Output.all(before.unit, rotated.unit, same.unit).apply(check)
+
+
 HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGlvdGVzdGtleQ"
 
 
