@@ -39,9 +39,12 @@ def _pki_outputs(args) -> dict:
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
-    # Shared by every instance: test modules each install their own RecordingMocks at import,
-    # and only the last one installed is live, so records must not depend on which one it is.
-    resources: list[pulumi.runtime.MockResourceArgs] = []
+    """Installed per test module (tests/unit/components/conftest.py) or per build
+    (tests/support/netlab.registered): each records only its own registrations."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.resources: list[pulumi.runtime.MockResourceArgs] = []
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         self.resources.append(args)

@@ -3,8 +3,7 @@ import pytest
 
 from tests.support.pulumi_mocks import RecordingMocks
 
-MOCKS = RecordingMocks()
-pulumi.runtime.set_mocks(MOCKS, project="mammatus", stack="dev", preview=False)
+MOCKS = RecordingMocks()  # conftest.py installs a fresh one for this module
 
 from components.block_storage import BlockStorage  # noqa: E402
 from components.context import CloudContext  # noqa: E402

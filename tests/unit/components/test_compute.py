@@ -4,8 +4,7 @@ import yaml
 
 from tests.support.pulumi_mocks import RecordingMocks
 
-MOCKS = RecordingMocks()
-pulumi.runtime.set_mocks(MOCKS, project="mammatus", stack="dev", preview=False)
+MOCKS = RecordingMocks()  # conftest.py installs a fresh one for this module
 
 from components.compute import Compute, preseed, server_cert_of, trust_command  # noqa: E402
 from components.context import CloudContext  # noqa: E402

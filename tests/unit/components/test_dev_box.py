@@ -3,8 +3,7 @@ import pulumi
 from tests.support.paths import ROOT
 from tests.support.pulumi_mocks import RecordingMocks
 
-MOCKS = RecordingMocks()
-pulumi.runtime.set_mocks(MOCKS, project="mammatus", stack="dev", preview=False)
+MOCKS = RecordingMocks()  # conftest.py installs a fresh one for this module
 
 from components.dev_box import (CGROUP_V1_UNIT_PATH, DevBoxPlane, host_interfaces,  # noqa: E402
                                 host_nics, host_resolv_conf, isolation_rules)

@@ -2,8 +2,7 @@ import pulumi
 
 from tests.support.pulumi_mocks import RecordingMocks
 
-MOCKS = RecordingMocks()
-pulumi.runtime.set_mocks(MOCKS, project="mammatus", stack="dev", preview=False)
+MOCKS = RecordingMocks()  # conftest.py installs a fresh one for this module
 
 from components.host import HostAccess, HostFile, HostService  # noqa: E402
 from components.service_manager import Daemon  # noqa: E402

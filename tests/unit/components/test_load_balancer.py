@@ -42,7 +42,7 @@ def test_static_config_uses_the_ca_acme_directory(home):
 
 def test_each_route_is_a_component_with_its_file_and_dns_record(home):
     mocks, _, _ = home
-    routes = [r for r in mocks.of_type("mammatus:lb:Route") if r.name.startswith("lb-")]
+    routes = mocks.of_type("mammatus:lb:Route")
     assert {r.name for r in routes} == {"lb-route-grafana", "lb-route-chronograf", "lb-route-consul",
                                         "lb-route-app"}
     app = yaml.safe_load(mocks.inputs("lb-route-app-file-write")["content"])
