@@ -230,7 +230,7 @@ def test_compute_preseed_and_trust_then_the_https_api(lxd):
     the provider over LXD's HTTPS API with that client certificate (from inside the daemon's
     namespace, where the API listens). Last in the module: the preseed replaces the default
     profile (no bridge NIC on compute hosts)."""
-    from components.compute import preseed, server_cert_of, trust_command
+    from components.render.lxd_host import preseed, server_cert_of, trust_command
     work = Path(tempfile.mkdtemp(prefix="mammatus-lxd-trust-"))
     try:
         cert, key = client_identity(work)

@@ -6,7 +6,7 @@ from tests.support.pulumi_mocks import RecordingMocks
 
 MOCKS = RecordingMocks()  # conftest.py installs a fresh one for this module
 
-from components.compute import Compute, preseed, server_cert_of, trust_command  # noqa: E402
+from components.compute import Compute  # noqa: E402
 from components.context import CloudContext  # noqa: E402
 from components.contracts import DhcpServer, MetadataService  # noqa: E402
 from components.render import cloud_config  # noqa: E402
@@ -85,17 +85,6 @@ def test_instances_get_size_user_data_and_profiles(compute):
         assert set(args[3]) == {"web-1", "web-2", "db-1"}
         assert args[3]["db-1"]["host"] == "compute-3"
     return settled(comp).apply(check)
-
-
-def test_texts():
-    assert "10.0.0.11:8443" in preseed("10.0.0.11")
-    cmd = trust_command("/p.yaml", "/c.crt")
-    assert cmd.startswith("export LXD_DIR=/var/lib/lxd && ")
-    assert cmd.index("lxd init --preseed") < cmd.index("lxc config trust add /c.crt")
-    assert cmd.endswith("cat /var/lib/lxd/server.crt")
-    pem = "-----BEGIN CERTIFICATE-----\nMIIBxTCCAUug\n-----END CERTIFICATE-----"
-    assert server_cert_of(f"noise\n{pem}\n") == pem + "\n"
-    assert server_cert_of("no certificate") == ""
 
 
 @pulumi.runtime.test
