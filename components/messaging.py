@@ -20,7 +20,7 @@ Order: Nats -> Notifications -> Queues (-> Functions).
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Sequence
 
 import pulumi
 import pulumi_random as random
@@ -104,12 +104,18 @@ class Nats(pulumi.ComponentResource):
         self.register_outputs({"url": self.url, "config": self.config})
 
 
+def credentials_path(kind: str) -> str:
+    return f"/etc/mammatus/{kind}/credentials"
+
+
 def _aws_service(component: pulumi.ComponentResource, name: str, ctx: CloudContext,
                  access: HostAccess, nats_server: NatsServer, kind: str, port: int,
-                 extra_keys: Optional[dict] = None, extra_args=lambda address, credentials: [],
-                 extra_files=(), made=None):
+                 extra_keys: Optional[dict] = None, extra_args: Sequence[str] = (),
+                 extra_files: Sequence[pulumi.Resource] = (),
+                 made: Optional[pulumi.Resource] = None):
     """Credentials file + HostService of services.sns / services.sqs; returns (connection,
-    endpoint, service). `extra_keys` ({section: {access_key, secret_key}}) are accepted too."""
+    endpoint, service). `extra_keys` ({section: {access_key, secret_key}}) are accepted too;
+    `extra_args` are the service's own flags."""
     child = pulumi.ResourceOptions(parent=component)
     # Each service as a user of its own, which alone reads its keys.
     user = f"mammatus-{kind}"
@@ -117,7 +123,7 @@ def _aws_service(component: pulumi.ComponentResource, name: str, ctx: CloudConte
     owned = pulumi.ResourceOptions(parent=component, depends_on=[made])
     access_key = f"mammatus-{kind}"
     secret = random.RandomPassword(f"{name}-{kind}-secret-key", length=40, special=False, opts=child)
-    cred_path = f"/etc/mammatus/{kind}/credentials"
+    cred_path = credentials_path(kind)
     extra_keys = extra_keys or {}
     sections = list(extra_keys)
     text = pulumi.Output.all(secret.result, *[extra_keys[k]["secret_key"] for k in sections]).apply(
@@ -127,8 +133,7 @@ def _aws_service(component: pulumi.ComponentResource, name: str, ctx: CloudConte
                      pulumi.Output.secret(text), mode="0600", owner=owned_by(user), opts=owned)
     address = str(access.host.address)
     args = ["--listen", f"{address}:{port}", "--nats", nats_server.url,
-            "--credentials", cred_path, "--region", REGION,
-            *extra_args(address, cred_path)]
+            "--credentials", cred_path, "--region", REGION, *extra_args]
     daemon, runtime = python_daemon(ctx, access, kind, f"services.{kind}", args,
                                     f"{kind.upper()} API (Mammatus, on NATS)", user=user)
     service = HostService(f"{name}-{kind}", access, daemon, config=[" ".join(args)],
@@ -154,7 +159,8 @@ class Notifications(pulumi.ComponentResource):
         signing_args, signing_files = self._signing_identity(name, ctx, ca, access, user)
         connection, endpoint, service = _aws_service(
             self, name, ctx, access, nats_server, "sns", SNS_PORT,
-            extra_args=lambda address, creds: sns_args(address, sqs_endpoint, creds) + signing_args,
+            extra_args=[*sns_args(str(access.host.address), sqs_endpoint, credentials_path("sns")),
+                        *signing_args],
             extra_files=signing_files, made=user)
         after = pulumi.ResourceOptions(parent=self, depends_on=[service])
         topics = {t.name: SnsTopic(f"{name}-topic-{t.name.replace('.', '-')}", name=t.name,
