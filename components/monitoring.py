@@ -27,6 +27,7 @@ from components.service_manager import Daemon
 from components.naming import domain_of, fqdn
 
 TELEGRAF_CONFIG = "/etc/mammatus/telegraf/telegraf.conf"
+I_HOST, K_HOST, G_HOST = influx.InfluxPaths(), kapacitor.KapacitorPaths(), grafana.GrafanaPaths()
 
 
 class Monitoring(pulumi.ComponentResource):
@@ -41,104 +42,24 @@ class Monitoring(pulumi.ComponentResource):
     def __init__(self, name: str, ctx: CloudContext, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("mammatus:monitoring:Monitoring", name, None, opts)
         access = ctx.placed_for("monitoring", "Monitoring")
-        spec = ctx.spec
-        domain = domain_of(ctx.spec)
-        child = pulumi.ResourceOptions(parent=self)
+        self._name, self._access = name, access
         address = str(access.host.address)
         influx_url = influx.influx_url(address)
-        local_influx = influx.influx_url("127.0.0.1")
-        kapacitor_url = f"http://127.0.0.1:{kapacitor.PORT}"
+        domain = domain_of(ctx.spec)
 
-        # InfluxDB
-        i_host = influx.InfluxPaths()
-        i_text = influx.influxdb_config(i_host)
-        k_host = kapacitor.KapacitorPaths()
-        g_host = grafana.GrafanaPaths()
         dirs = host_dirs(f"{name}-dirs", access, [
-            i_host.data_root, *parent_dirs(i_host.config, i_host.chronograf_db),
-            k_host.data_dir, f"{k_host.load_dir}/tasks", *parent_dirs(k_host.config, k_host.alerts_log),
-            g_host.data, g_host.dashboards, f"{g_host.provisioning}/datasources",
-            f"{g_host.provisioning}/dashboards", *parent_dirs(g_host.config)], self)
-        after_dirs = pulumi.ResourceOptions(parent=self, depends_on=[dirs])
+            I_HOST.data_root, *parent_dirs(I_HOST.config, I_HOST.chronograf_db),
+            K_HOST.data_dir, f"{K_HOST.load_dir}/tasks", *parent_dirs(K_HOST.config, K_HOST.alerts_log),
+            G_HOST.data, G_HOST.dashboards, f"{G_HOST.provisioning}/datasources",
+            f"{G_HOST.provisioning}/dashboards", *parent_dirs(G_HOST.config)], self)
+        self._after_dirs = pulumi.ResourceOptions(parent=self, depends_on=[dirs])
 
-        def file(suffix, path, text, mode="0644"):
-            return HostFile(f"{name}-{suffix}", access, path, text, mode=mode,
-                            opts=after_dirs)
-
-        i_conf = file("influxdb-config", i_host.config, i_text)
-        influxd = HostService(f"{name}-influxdb", access, Daemon(
-            name="influxdb", description="InfluxDB (metrics)",
-            command=["/usr/bin/influxd", "-config", i_host.config]),
-            config=[i_text], depends_on=[i_conf], opts=child)
-
-        # Kapacitor with the alert rules
-        k_text = kapacitor.kapacitor_config(k_host, local_influx, access.host.name)
-        tasks = kapacitor.alert_tasks(k_host)
-        k_files = [file("kapacitor-config", k_host.config, k_text)]
-        # The same tasks keyed by their paths as the host sees them (HostFile maps them).
-        for on_host, script in zip(kapacitor.alert_tasks(k_host), tasks.values(), strict=True):
-            rule = on_host.rsplit("/", 1)[1].removesuffix(".tick").replace("_", "-")
-            k_files.append(file(f"kapacitor-task-{rule}", on_host, script))
-        HostService(f"{name}-kapacitor", access, Daemon(
-            name="kapacitor", description="Kapacitor (alerts)",
-            command=["/usr/bin/kapacitord", "-config", k_host.config]),
-            config=[k_text, *tasks.values()], depends_on=[*k_files, influxd], opts=child)
-
-        # Chronograf
-        chronograf_cmd = influx.chronograf_command("/usr/bin/chronograf",
-                                                   i_host, local_influx, kapacitor_url)
-        HostService(f"{name}-chronograf", access, Daemon(
-            name="chronograf", description="Chronograf (TICK UI)", command=chronograf_cmd),
-            depends_on=[influxd], opts=child)
-
-        # Grafana, provisioned from files
-        password = random.RandomPassword(f"{name}-grafana-admin", length=24, special=False, opts=child)
-        grafana_fqdn = fqdn("grafana", domain)
-        ini = pulumi.Output.secret(password.result).apply(
-            lambda p: grafana.grafana_ini(g_host, p, grafana_fqdn))
-        g_texts = {
-            "grafana-datasource": (g_host.datasource_file, grafana.datasource_yaml(influx_url)),
-            "grafana-dashboards": (g_host.dashboard_provider_file, grafana.dashboard_provider_yaml(g_host)),
-            "grafana-dashboard-hosts": (g_host.dashboard_file, grafana.hosts_dashboard()),
-        }
-        g_files = [file("grafana-config", g_host.config, ini, mode="0600")]
-        g_files += [file(k, path, text) for k, (path, text) in g_texts.items()]
-        HostService(f"{name}-grafana", access, Daemon(
-            name="grafana", description="Grafana (dashboards)",
-            command=["/usr/sbin/grafana-server",
-                     f"--config={g_host.config}", "--homepath=/usr/share/grafana"]),
-            config=[t for _, t in g_texts.values()], depends_on=g_files, opts=child)
-
-        # Telegraf on every host
-        telegraf_hosts = []
-        for host_access in ctx.accesses():
-            host = host_access.host
-            text = telegraf.telegraf_config(
-                influx_url, hostname=host.name,
-                tags={"roles": ",".join(sorted(r.value for r in host.roles)), "cloud": domain})
-            conf = HostFile(f"{name}-telegraf-{host.name}-config", host_access, TELEGRAF_CONFIG,
-                            text, opts=child)
-            binary = delivered(ctx, host_access, "telegraf")
-            # As Telegraf's own packages run it: user telegraf.
-            user = service_user(f"{name}-telegraf-{host.name}-user", host_access, "telegraf", self)
-            HostService(f"{name}-telegraf-{host.name}", host_access, Daemon(
-                name="telegraf", description="Telegraf (host metrics)",
-                command=[binary.path, f"--config={TELEGRAF_CONFIG}"], user="telegraf"),
-                config=[text, binary.sha256], depends_on=[conf, user, *binary.deps], opts=child)
-            telegraf_hosts.append(host.name)
-
-        # ntopng on the gateway's LAN port
-        if spec.gateway is not None and spec.network is not None:
-            gw = ctx.access(spec.gateway.host)
-            n_host = ntopng.NtopngPaths()
-            n_text = ntopng.ntopng_config(n_host, [spec.gateway.lan_interface], [spec.network.lan_subnet])
-            n_dirs = host_dirs(f"{name}-ntopng-dirs", gw, [n_host.data_dir], self)
-            n_conf = HostFile(f"{name}-ntopng-config", gw, n_host.config, n_text,
-                              opts=pulumi.ResourceOptions(parent=self, depends_on=[n_dirs]))
-            HostService(f"{name}-ntopng", gw, Daemon(
-                name="ntopng", description="ntopng (gateway traffic)",
-                command=["/usr/bin/ntopng", n_host.config]),
-                config=[n_text], depends_on=[n_conf], opts=child)
+        influxd = self._influxdb()
+        tasks = self._kapacitor(influxd)
+        self._chronograf(influxd)
+        password = self._grafana(influx_url, domain)
+        telegraf_hosts = self._telegraf(ctx, influx_url, domain)
+        self._ntopng(ctx)
 
         self.influx_url = pulumi.Output.from_input(influx_url)
         self.grafana_url = pulumi.Output.from_input(f"http://{address}:{grafana.PORT}")
@@ -158,3 +79,99 @@ class Monitoring(pulumi.ComponentResource):
             "chronograf_url": self.chronograf_url, "kapacitor_url": self.kapacitor_url,
             "grafana_admin_password": self.grafana_admin_password,
             "telegraf_hosts": self.telegraf_hosts, "alert_rules": self.alert_rules})
+
+    def _file(self, suffix: str, path: str, text, mode: str = "0644") -> HostFile:
+        return HostFile(f"{self._name}-{suffix}", self._access, path, text, mode=mode,
+                        opts=self._after_dirs)
+
+    def _service(self, suffix: str, daemon: Daemon, **kwargs) -> HostService:
+        return HostService(f"{self._name}-{suffix}", self._access, daemon,
+                           opts=pulumi.ResourceOptions(parent=self), **kwargs)
+
+    def _influxdb(self) -> HostService:
+        text = influx.influxdb_config(I_HOST)
+        conf = self._file("influxdb-config", I_HOST.config, text)
+        return self._service("influxdb", Daemon(
+            name="influxdb", description="InfluxDB (metrics)",
+            command=["/usr/bin/influxd", "-config", I_HOST.config]),
+            config=[text], depends_on=[conf])
+
+    def _kapacitor(self, influxd: HostService) -> dict[str, str]:
+        """Kapacitor with the alert rules; the tasks by their paths on the host."""
+        text = kapacitor.kapacitor_config(K_HOST, influx.influx_url("127.0.0.1"),
+                                          self._access.host.name)
+        tasks = kapacitor.alert_tasks(K_HOST)
+        files = [self._file("kapacitor-config", K_HOST.config, text)]
+        for on_host, script in tasks.items():
+            rule = on_host.rsplit("/", 1)[1].removesuffix(".tick").replace("_", "-")
+            files.append(self._file(f"kapacitor-task-{rule}", on_host, script))
+        self._service("kapacitor", Daemon(
+            name="kapacitor", description="Kapacitor (alerts)",
+            command=["/usr/bin/kapacitord", "-config", K_HOST.config]),
+            config=[text, *tasks.values()], depends_on=[*files, influxd])
+        return tasks
+
+    def _chronograf(self, influxd: HostService) -> None:
+        command = influx.chronograf_command("/usr/bin/chronograf", I_HOST,
+                                            influx.influx_url("127.0.0.1"),
+                                            f"http://127.0.0.1:{kapacitor.PORT}")
+        self._service("chronograf", Daemon(
+            name="chronograf", description="Chronograf (TICK UI)", command=command),
+            depends_on=[influxd])
+
+    def _grafana(self, influx_url: str, domain: str) -> random.RandomPassword:
+        """Grafana, provisioned from files; its admin password (a secret)."""
+        password = random.RandomPassword(f"{self._name}-grafana-admin", length=24, special=False,
+                                         opts=pulumi.ResourceOptions(parent=self))
+        grafana_fqdn = fqdn("grafana", domain)
+        ini = pulumi.Output.secret(password.result).apply(
+            lambda p: grafana.grafana_ini(G_HOST, p, grafana_fqdn))
+        texts = {
+            "grafana-datasource": (G_HOST.datasource_file, grafana.datasource_yaml(influx_url)),
+            "grafana-dashboards": (G_HOST.dashboard_provider_file, grafana.dashboard_provider_yaml(G_HOST)),
+            "grafana-dashboard-hosts": (G_HOST.dashboard_file, grafana.hosts_dashboard()),
+        }
+        files = [self._file("grafana-config", G_HOST.config, ini, mode="0600")]
+        files += [self._file(k, path, text) for k, (path, text) in texts.items()]
+        self._service("grafana", Daemon(
+            name="grafana", description="Grafana (dashboards)",
+            command=["/usr/sbin/grafana-server",
+                     f"--config={G_HOST.config}", "--homepath=/usr/share/grafana"]),
+            config=[t for _, t in texts.values()], depends_on=files)
+        return password
+
+    def _telegraf(self, ctx: CloudContext, influx_url: str, domain: str) -> list[str]:
+        """Telegraf on every host, as its own packages run it (user telegraf)."""
+        name, child = self._name, pulumi.ResourceOptions(parent=self)
+        hosts = []
+        for host_access in ctx.accesses():
+            host = host_access.host
+            text = telegraf.telegraf_config(
+                influx_url, hostname=host.name,
+                tags={"roles": ",".join(sorted(r.value for r in host.roles)), "cloud": domain})
+            conf = HostFile(f"{name}-telegraf-{host.name}-config", host_access, TELEGRAF_CONFIG,
+                            text, opts=child)
+            binary = delivered(ctx, host_access, "telegraf")
+            user = service_user(f"{name}-telegraf-{host.name}-user", host_access, "telegraf", self)
+            HostService(f"{name}-telegraf-{host.name}", host_access, Daemon(
+                name="telegraf", description="Telegraf (host metrics)",
+                command=[binary.path, f"--config={TELEGRAF_CONFIG}"], user="telegraf"),
+                config=[text, binary.sha256], depends_on=[conf, user, *binary.deps], opts=child)
+            hosts.append(host.name)
+        return hosts
+
+    def _ntopng(self, ctx: CloudContext) -> None:
+        """ntopng on the gateway's LAN port."""
+        spec = ctx.spec
+        if spec.gateway is None or spec.network is None:
+            return
+        name, gw = self._name, ctx.access(spec.gateway.host)
+        n_host = ntopng.NtopngPaths()
+        text = ntopng.ntopng_config(n_host, [spec.gateway.lan_interface], [spec.network.lan_subnet])
+        dirs = host_dirs(f"{name}-ntopng-dirs", gw, [n_host.data_dir], self)
+        conf = HostFile(f"{name}-ntopng-config", gw, n_host.config, text,
+                        opts=pulumi.ResourceOptions(parent=self, depends_on=[dirs]))
+        HostService(f"{name}-ntopng", gw, Daemon(
+            name="ntopng", description="ntopng (gateway traffic)",
+            command=["/usr/bin/ntopng", n_host.config]),
+            config=[text], depends_on=[conf], opts=pulumi.ResourceOptions(parent=self))
