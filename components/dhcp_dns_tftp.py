@@ -2,7 +2,10 @@
 DHCP range with router/DNS options, local domain with a name for every host, upstream servers
 (1.1.1.1 by default), PXE/iPXE boot and read-only TFTP (components/render/dnsmasq.py). The spec's
 reservations and records are dnsmasq provider resources (one file each + SIGHUP), so adding one
-does not restart dnsmasq; later layers add their own through `server` (a DhcpServer)."""
+does not restart dnsmasq; later layers add their own through `server` (a DhcpServer).
+
+Needs nothing from earlier layers; provides `server` (components/contracts.DhcpServer) for
+Metadata, Compute, the load balancer and the dev box's client."""
 
 from __future__ import annotations
 

@@ -1,7 +1,9 @@
 """mammatus:network:Firewall — the typed rules of `mammatus:firewall` and the gateway's NAT as
 ONE iptables-restore file on the gateway (components/render/iptables.py: default-deny inbound on
 the WAN), checked with `iptables-restore --test` on the host and applied atomically whenever the
-file changes. On systemd hosts a oneshot unit restores it at boot."""
+file changes. On systemd hosts a oneshot unit restores it at boot.
+
+Needs the Gateway layer's `route` (components/contracts.GatewayRoute: its host and NAT rules)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,9 @@
 """mammatus:network:Gateway — the router between the WAN and LAN ports (seed: iptables between
 two ethernet ports): IPv4 forwarding on, persisted in sysctl.d; the NAT rule (MASQUERADE of the
 LAN subnet out of the WAN port) is published for the Firewall layer, which applies it together
-with the filter rules in one atomic iptables-restore file."""
+with the filter rules in one atomic iptables-restore file.
+
+Needs nothing from earlier layers; provides `route` (components/contracts.GatewayRoute)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """mammatus:network:Networking — the macvlan LXD profile of every compute host as data
 (components/render/lxd_profiles.py), for the Compute layer that creates LXD profiles with its
 pylxd provider: `profiles_data` = {compute host name: profile dict}. Instances on
-a macvlan NIC take their address from the cloud's DHCP server (seed design)."""
+a macvlan NIC take their address from the cloud's DHCP server (seed design). Needs nothing
+from earlier layers."""
 
 from __future__ import annotations
 

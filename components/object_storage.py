@@ -9,8 +9,8 @@ per name in the buckets' writers/readers (generated secret keys, an IAM policy e
 dynamic_providers/minio.py resources.
 
 The binary is the pinned build of tools/minio (tools/bootstrap; GOARCH=arm64 for the ARM storage
-boards), put on the host by the Delivery layer (components/delivery.py). Needs nothing from earlier layers.
-Puts: "object_storage" ({endpoint, connection}) for later layers (backups, functions).
+boards), put on the host by the Delivery layer (components/delivery.py). Needs nothing from
+earlier layers; provides `api_address` (host:port) and `connection` for later ones.
 """
 
 from __future__ import annotations
