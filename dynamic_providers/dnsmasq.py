@@ -162,11 +162,11 @@ RECORD_IMMUTABLE = ("name", "hosts_dir", "connection")
 # ---------------------------------------------------------------- providers
 
 class _FileProvider(MammatusProvider):
+    """One file per resource, then SIGHUP. Subclasses say which file and how it looks."""
     outputs = ("lease", "path")
     target = ("host", "port")
     delete_before_replace = False
 
-    """One file per resource, then SIGHUP. Subclasses say which file and how it looks."""
     immutable: tuple[str, ...] = ()
 
     def _path(self, props: dict) -> str: raise NotImplementedError

@@ -272,14 +272,19 @@ def _not_found(exc) -> bool:
 
 # ---------------------------------------------------------------- providers
 
-class ProfileProvider(MammatusProvider):
-    immutable = PROFILE_IMMUTABLE
+class _LxdProvider(MammatusProvider):
+    """What LXD's resources share: LXD reports some fields itself, and the daemon a resource
+    lives on is its endpoint (or socket)."""
     outputs = OUTPUT_KEYS
     target = ("endpoint", "socket")
     connection_updates = False  # a new client certificate redoes nothing
 
     def target_of(self, connection):
         return _conn_identity({"connection": connection})
+
+
+class ProfileProvider(_LxdProvider):
+    immutable = PROFILE_IMMUTABLE
 
     def check(self, _olds, news):
         return CheckResult(news, known_failures(news, check_profile(news)))
@@ -318,17 +323,10 @@ class ProfileProvider(MammatusProvider):
                 pass
 
 
-class ImageProvider(MammatusProvider):
-    immutable = IMAGE_IMMUTABLE
-    outputs = OUTPUT_KEYS
-    target = ("endpoint", "socket")
-    connection_updates = False  # a new client certificate redoes nothing
-
-    def target_of(self, connection):
-        return _conn_identity({"connection": connection})
-
+class ImageProvider(_LxdProvider):
     """An image with a local alias: pulled from an image server, or uploaded from a unified
     tarball (metadata.yaml + rootfs/) on the machine running Pulumi."""
+    immutable = IMAGE_IMMUTABLE
 
     def check(self, _olds, news):
         return CheckResult(news, known_failures(news, check_image(news)))
@@ -404,16 +402,9 @@ class ImageProvider(MammatusProvider):
                     pass
 
 
-class InstanceProvider(MammatusProvider):
-    immutable = INSTANCE_IMMUTABLE
-    outputs = OUTPUT_KEYS
-    target = ("endpoint", "socket")
-    connection_updates = False  # a new client certificate redoes nothing
-
-    def target_of(self, connection):
-        return _conn_identity({"connection": connection})
-
+class InstanceProvider(_LxdProvider):
     """A container from a local image alias, running (or stopped: `running: false`)."""
+    immutable = INSTANCE_IMMUTABLE
 
     def check(self, _olds, news):
         return CheckResult(news, known_failures(news, check_instance(news)))
