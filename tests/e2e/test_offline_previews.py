@@ -72,3 +72,22 @@ def test_preview_home_installs_pinned_debian_packages_on_every_host(project):
     repos = re.findall(r'artifact\s*:\s*"debian (linux-\w+)"', out)
     assert sorted(repos) == ["linux-amd64"] * 5 + ["linux-arm64"] * 2     # one per host
     assert "pulumi-python:dynamic/mammatus:DebianPackages" in out
+
+
+@pytest.mark.parametrize("removed, message", [
+    ("    ca: gw\n", "mammatus:placement.vault: needs placement.ca"),
+    ("    nats: gw\n", "mammatus:placement.sqs: needs placement.nats"),
+])
+def test_a_service_placed_without_its_prerequisite_fails_preview_naming_the_key(
+        project, removed, message):
+    file = project.path / "Pulumi.lab.yaml"
+    text = file.read_text()
+    assert removed in text
+    preview(project, "lab")   # the stack exists (and the other tests' preview is taken first)
+    file.write_text(text.replace(removed, "", 1))
+    try:
+        failed = project.pulumi("preview", "--stack", "lab", env=PASSPHRASE, check=False)
+        assert failed.returncode != 0
+        assert message in failed.stdout + failed.stderr, failed.stdout + failed.stderr
+    finally:
+        file.write_text(text)
