@@ -265,11 +265,6 @@ class _Client:
             self._tmp.cleanup()
 
 
-def _not_found(exc) -> bool:
-    from pylxd.exceptions import NotFound
-    return isinstance(exc, NotFound)
-
-
 # ---------------------------------------------------------------- providers
 
 class _LxdProvider(MammatusProvider):
