@@ -65,8 +65,8 @@ def main() -> int:
     run_root = Path("/var/lib/mammatus-bench") / uuid.uuid4().hex[:8]
     with tempfile.TemporaryDirectory() as tmp:
         project = copy_checkout(Path(tmp))
-        project.set_stack_config("dev", "mammatus:runDir", str(run_root / "dev"))
-        project.set_stack_config("dev", "mammatus:devBox", "{prefix: mb}")
+        # RFC 2544's benchmarking range: apart from `make up` and the e2e test's cloud.
+        project.isolate_dev_stack("mb", run_root / "dev", "198.18.0")
         project.pulumi("stack", "init", "dev")
         image = Path(rootfs_image.tarball_path({**rootfs_image.recipe(),
                                                  "cache_dir": rootfs_image.CACHE_DIR}))

@@ -16,7 +16,10 @@ import pytest
 
 pytestmark = pytest.mark.e2e
 
-PREFIX = "mt"  # namespaces of this test's cloud, apart from a user's own `make up` (prefix mm)
+# This test's cloud: its namespaces and LAN apart from a user's own `make up` (prefix mm,
+# 198.51.100.0/24), which may be deployed on this machine while the test runs.
+PREFIX = "mt"
+LAN = "203.0.113"
 BOX_ENV: dict = {}  # LXD_DIR of the dev box's LXD, once `up` has made it
 HOSTS = ("gateway", "control", "storage", "compute")
 
@@ -27,13 +30,11 @@ def netns_list() -> list[str]:
 
 @pytest.fixture(scope="module")
 def dev(project, tmp_path_factory):
-    if subprocess.run(["ip", "link", "show", "mm-lan0"], capture_output=True).returncode == 0:
-        pytest.fail("the dev stack is deployed on this machine (mm-lan0 exists): its LAN address "
-                    "would clash with this test's; run `bin/pulumi destroy --stack dev` first")
+    if subprocess.run(["ip", "link", "show", f"{PREFIX}-lan0"], capture_output=True).returncode == 0:
+        pytest.fail(f"{PREFIX}-lan0 exists: an earlier run of this test left its cloud behind")
     # Not under /tmp: sshd's StrictModes refuses keys below a world-writable directory.
     run_dir = Path("/var/lib/mammatus-e2e") / uuid.uuid4().hex[:8] / "dev"
-    project.set_stack_config("dev", "mammatus:runDir", str(run_dir))
-    project.set_stack_config("dev", "mammatus:devBox", f"{{prefix: {PREFIX}}}")
+    project.isolate_dev_stack(PREFIX, run_dir, LAN)
     project.pulumi("stack", "init", "dev")
     project.run_dir = run_dir
     yield project
@@ -132,7 +133,7 @@ def test_lan_reaches_the_upstream_through_nat_and_resolves_names(dev):
     assert on_host("control", "dig", "+short", f"@{gw}", "upstream.test").stdout.strip() == "192.0.2.1"
     # The upstream sees the gateway's WAN address, not the LAN host's (NAT).
     log = (dev.run_dir / "upstream" / "run" / "web.log").read_text()
-    assert "192.0.2.2" in log and "198.51.100.2" not in log
+    assert "192.0.2.2" in log and f"{LAN}.2" not in log
 
 
 def test_a_port_the_firewall_blocks_is_blocked_on_the_way_out(dev, tmp_path):
@@ -167,7 +168,7 @@ def test_client_holds_a_lease_and_uses_the_clouds_dns(dev):
     out = dev.outputs()
     assert out["client_netns"] == f"{PREFIX}-client"
     address = ipaddress.ip_address(out["client_address"])
-    assert ipaddress.ip_address("198.51.100.100") <= address <= ipaddress.ip_address("198.51.100.199")
+    assert ipaddress.ip_address(f"{LAN}.100") <= address <= ipaddress.ip_address(f"{LAN}.199")
     leases = host_read("gateway", LEASES)
     assert f" {address} client " in leases
     # Plain names work: resolv.conf of the namespace comes from the lease.
@@ -300,7 +301,7 @@ def test_client_fetches_the_pxe_boot_file_and_cannot_upload(dev, tmp_path):
 
 
 def test_the_wan_cannot_reach_into_the_lan_or_the_gateway(dev):
-    into_lan = in_netns("wan", "curl", "-s", "-m", "3", "http://198.51.100.2/")
+    into_lan = in_netns("wan", "curl", "-s", "-m", "3", f"http://{LAN}.2/")
     assert into_lan.returncode != 0
     # Default-deny inbound on the WAN: the gateway's own ports are silently dropped.
     ssh_on_gateway = in_netns("wan", "timeout", "3", "bash", "-c", "exec 3<>/dev/tcp/192.0.2.2/22")
@@ -359,8 +360,8 @@ def test_an_instance_on_macvlan_holds_a_lease_answers_and_ran_its_user_data(dev,
     web = out["instances"]["web"]
     assert web["status"] == "Running" and len(web["ipv4"]) == 1
     address = web["ipv4"][0]
-    assert ipaddress.ip_address("198.51.100.100") <= ipaddress.ip_address(address) \
-        <= ipaddress.ip_address("198.51.100.199")
+    assert ipaddress.ip_address(f"{LAN}.100") <= ipaddress.ip_address(address) \
+        <= ipaddress.ip_address(f"{LAN}.199")
     # Its lease is dnsmasq's, under the name the cloud gave it, and the LAN resolves that name.
     leases = host_read("gateway", LEASES)
     assert f" {web['mac']} {address} web " in leases
@@ -483,7 +484,7 @@ def test_a_host_refusing_ssh_half_way_leaves_a_state_the_next_up_completes(dev):
         failed = dev.pulumi("up", "--yes", "--stack", "dev", check=False)
         assert failed.returncode != 0
         said = failed.stdout + failed.stderr
-        assert "dev-serf-storage" in said and "Unable to connect to port 22 on 198.51.100.3" in said
+        assert "dev-serf-storage" in said and f"Unable to connect to port 22 on {LAN}.3" in said
     finally:
         on_host("storage", "systemctl", "start", "ssh.service")
     done = dev.pulumi("up", "--yes", "--stack", "dev")

@@ -44,6 +44,15 @@ class Project:
         lines.insert(at, f"  {key}: {value}")
         file.write_text("\n".join(lines) + "\n")
 
+    def isolate_dev_stack(self, prefix: str, run_dir: Path, lan: str) -> None:
+        """The copy's dev stack on namespaces, a run directory and a LAN /24 of its own (`lan`
+        is its first three octets), so it runs beside a user's own `make up` (prefix mm,
+        198.51.100.0/24, /var/lib/mammatus/dev) and neither sees the other's addresses."""
+        file = self.path / "Pulumi.dev.yaml"
+        file.write_text(file.read_text().replace("198.51.100.", f"{lan}."))
+        self.set_stack_config("dev", "mammatus:runDir", str(run_dir))
+        self.set_stack_config("dev", "mammatus:devBox",
+                              f"{{prefix: {prefix}, machineLanAddress: {lan}.254/24}}")
 
 
 def copy_checkout(dest: Path) -> Project:
