@@ -183,3 +183,40 @@ async def consumers(nc: Client, stream: str) -> dict[str, dict]:
         offset += len(batch)
         if not batch or offset >= resp.get("total", 0):
             return out
+
+
+# The KV operations a key's last message may carry instead of a value: the key is gone.
+_KV_GONE = {"DEL", "PURGE"}
+
+
+async def kv_keys(nc: Client, bucket: str, timeout: float = 5.0) -> list[str]:
+    """The keys of a KV bucket that hold a value, sorted.
+
+    nats-py's `KeyValue.keys()` can answer an empty list for a full bucket: its end marker is put
+    when the consumer reports nothing pending yet its callback has not seen a message, which a busy
+    machine makes common. Here a pull consumer is created first, so its `num_pending` is exact
+    before anything is delivered, and exactly that many messages are read."""
+    stream, prefix = f"KV_{bucket}", f"$KV.{bucket}."
+    created = await api(nc, f"CONSUMER.CREATE.{stream}", {"stream_name": stream, "config": {
+        "deliver_policy": "last_per_subject", "ack_policy": "none", "headers_only": True,
+        "filter_subject": prefix + ">", "mem_storage": True, "num_replicas": 1,
+        "inactive_threshold": 30 * 10**9}}, timeout=timeout)
+    name, pending = created["name"], created["num_pending"]
+    keys: list[str] = []
+    try:
+        while pending > 0:
+            batch = await pull(nc, stream, name, min(pending, 512), timeout=timeout)
+            if not batch:
+                raise nats.errors.TimeoutError
+            pending -= len(batch)
+            for msg in batch:
+                headers = msg.headers or {}
+                if headers.get("KV-Operation") in _KV_GONE or "Nats-Marker-Reason" in headers:
+                    continue
+                keys.append(msg.subject[len(prefix):])
+    finally:
+        try:
+            await api(nc, f"CONSUMER.DELETE.{stream}.{name}", timeout=timeout)
+        except Exception:  # noqa: BLE001 - its inactive_threshold removes it anyway
+            pass
+    return sorted(keys)

@@ -23,7 +23,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from services.sqs import jetstream as js
+from services.awsapi import jetstream as js
 from .store import DELIVERY_STREAM
 
 log = logging.getLogger(__name__)

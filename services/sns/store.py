@@ -15,10 +15,9 @@ import json
 import logging
 import time
 
-import nats
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError, KeyWrongLastSequenceError
 
-from services.sqs import jetstream as js
+from services.awsapi import jetstream as js
 
 log = logging.getLogger(__name__)
 
@@ -163,10 +162,7 @@ class SnsStore:
         self.topics.pop(name, None)
 
     async def topic_names(self) -> list[str]:
-        try:
-            return sorted(await self.kv_topics.keys())
-        except nats.js.errors.NoKeysError:
-            return []
+        return await js.kv_keys(self.nc, TOPICS)
 
     # --- subscriptions -------------------------------------------------------------------------
 
@@ -195,10 +191,7 @@ class SnsStore:
         self.subs.pop(sub_id, None)
 
     async def all_subs(self) -> list[dict]:
-        try:
-            keys = sorted(await self.kv_subs.keys())
-        except nats.js.errors.NoKeysError:
-            return []
+        keys = await js.kv_keys(self.nc, SUBS)
         out = []
         for k in keys:
             s = await self.get_sub(k)

@@ -12,12 +12,11 @@ import logging
 import secrets
 import time
 
-import nats
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError
 
 from services.awsapi.errors import AwsError, invalid_parameter
 from . import attributes as qattrs
-from . import jetstream as js
+from services.awsapi import jetstream as js
 
 log = logging.getLogger(__name__)
 BUCKET = "sqs-move-tasks"
@@ -131,11 +130,8 @@ class MoveTasks:
         return state["ApproximateNumberOfMessagesMoved"]
 
     async def _all(self) -> list[dict]:
-        kv = await self._bucket()
-        try:
-            keys = await kv.keys()
-        except nats.js.errors.NoKeysError:
-            return []
+        await self._bucket()
+        keys = await js.kv_keys(self.store.nc, BUCKET)
         out = []
         for k in keys:
             s = await self._load(k)

@@ -33,7 +33,7 @@ from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, BucketNo
 
 from services.awsapi.errors import AwsError
 from . import attributes as qattrs
-from . import jetstream as js
+from services.awsapi import jetstream as js
 from .messages import md5_hex, md5_of_attributes
 
 log = logging.getLogger(__name__)
@@ -228,10 +228,7 @@ class Store:
         return q
 
     async def names(self) -> list[str]:
-        try:
-            return sorted(await self.kv.keys())
-        except nats.js.errors.NoKeysError:
-            return []
+        return await js.kv_keys(self.nc, KV_BUCKET)
 
     async def create(self, name: str, attrs: dict[str, str], tags: dict[str, str]) -> Queue:
         now = int(time.time())
