@@ -1,4 +1,5 @@
-"""A real nats-server with JetStream for tests: free loopback port, temp store dir, stopped by PID."""
+"""A real nats-server with JetStream for tests, run with the configuration the cloud deploys
+(components/render/nats.py): free loopback port, temp store dir, stopped by PID."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from components.render import nats as nats_config
 from tests.support.daemons import LoopbackDaemon
 
 
@@ -21,19 +23,27 @@ def nats_server_binary() -> str:
 
 
 class NatsServer(LoopbackDaemon):
-    """nats-server -js on 127.0.0.1; restartable on the same port and store (durability tests)."""
+    """nats-server on 127.0.0.1 with the deployed config; restartable on the same port and store
+    (durability tests). With `users` ({name: password}) every client must log in, as deployed."""
 
-    def __init__(self, store_dir: Path, port: int | None = None):
+    def __init__(self, store_dir: Path, port: int | None = None,
+                 users: dict[str, str] | None = None, sync_interval: str = "always"):
         super().__init__(port)
         self.store_dir = Path(store_dir)
+        self.users = users
+        self.sync_interval = sync_interval
 
     @property
     def url(self) -> str:
         return f"nats://127.0.0.1:{self.port}"
 
     def argv(self) -> list[str]:
-        return [nats_server_binary(), "-a", "127.0.0.1", "-p", str(self.port), "-js",
-                "-sd", str(self.store_dir), "--http_port", "0"]
+        self.store_dir.mkdir(parents=True, exist_ok=True)
+        conf = self.store_dir / "nats.conf"
+        conf.write_text(nats_config.render(
+            server_name=f"test-{self.port}", port=self.port, monitor_port=None,
+            store_dir=str(self.store_dir), users=self.users, sync_interval=self.sync_interval))
+        return [nats_server_binary(), "-c", str(conf)]
 
     def log_file(self) -> str:
         self.store_dir.mkdir(parents=True, exist_ok=True)

@@ -48,6 +48,10 @@ def test_jetstream_is_enabled_when_it_runs(tmp_path):
             pytest.fail("nats-server did not come up")
         assert info["config"]["store_dir"].startswith(str(tmp_path / "js"))
         assert info.get("disabled") is not True
+        # Acknowledged means on disk (fsync per write), and a 1 MiB SQS message fits.
+        assert info["config"]["sync_always"] is True
+        varz = json.load(urllib.request.urlopen(f"http://127.0.0.1:{monitor}/varz", timeout=1))
+        assert varz["max_payload"] == 8 * 1024 * 1024
     finally:
         proc.terminate()
         proc.wait(timeout=10)

@@ -8,6 +8,7 @@ def test_jetstream_and_loopback_monitoring():
     assert 'http: "127.0.0.1:8222"' in text
     assert "jetstream {" in text and 'store_dir: "/var/lib/mammatus/nats"' in text
     assert "authorization" not in text
+    assert "sync_interval: always" in text and "max_payload: 8MB" in text
 
 
 def test_users_are_rendered_sorted_and_quoted():

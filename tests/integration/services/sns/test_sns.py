@@ -114,6 +114,17 @@ def test_sqs_subscription_signed_envelope_and_raw(sns, sqs, test_ca):
     assert any(s["SubscriptionArn"] == sub for s in sns.list_subscriptions()["Subscriptions"])
 
 
+def test_a_largest_notification_reaches_an_sqs_queue(sns, sqs):
+    # 256 KiB of a four-byte character: escaped in SNS's job, its notification and SQS's envelope.
+    topic = sns.create_topic(Name=uniq())["TopicArn"]
+    url, qarn = make_queue(sqs)
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=qarn)
+    message = "\N{GRINNING FACE}" * (262144 // 4)
+    sns.publish(TopicArn=topic, Message=message)
+    (m,) = drain(sqs, url, 1)
+    assert json.loads(m["Body"])["Message"] == message
+
+
 def test_fan_out_with_filter_policies(sns, sqs):
     topic = sns.create_topic(Name=uniq())["TopicArn"]
     queues = {}

@@ -85,6 +85,16 @@ def test_message_too_large(sqs):
     assert e.value.response["Error"]["Code"] == "InvalidParameterValue"
 
 
+def test_a_message_of_the_largest_size_is_stored_and_received_whole(sqs):
+    # 1 MiB of a two-byte character: its JSON envelope is three times that, past NATS's default
+    # max_payload (a 500 before the deployed config raised it).
+    url = new_queue(sqs)
+    body = "é" * (1048576 // 2)
+    sqs.send_message(QueueUrl=url, MessageBody=body)
+    (m,) = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=5)["Messages"]
+    assert m["Body"] == body  # boto3 checked its MD5 too
+
+
 def test_receive_parameter_errors(sqs):
     url = new_queue(sqs)
     for kw in ({"MaxNumberOfMessages": 11}, {"WaitTimeSeconds": 21}, {"VisibilityTimeout": -1}):
