@@ -31,3 +31,11 @@ def invalid_parameter(message: str) -> AwsError:
 def internal_error() -> AwsError:
     return AwsError("InternalFailure", "The request processing has failed because of an unknown error.",
                     status=500, sender=False)
+
+
+def service_unavailable() -> AwsError:
+    """NATS did not answer in time (or is away): a retryable 503, as AWS gives for a temporary
+    failure; boto3 retries it by itself."""
+    return AwsError("ServiceUnavailable",
+                    "The request has failed due to a temporary failure of the server.",
+                    status=503, sender=False)

@@ -30,6 +30,7 @@ class JSError(Exception):
 # JetStream error codes we branch on
 STREAM_NOT_FOUND = 10059
 CONSUMER_NOT_FOUND = 10014
+MESSAGE_NOT_FOUND = 10037
 
 
 async def api(nc: Client, subject: str, payload: dict | None = None, timeout: float = 5.0) -> dict:
@@ -54,14 +55,20 @@ class Delivered:
 
     @classmethod
     def from_msg(cls, msg: Msg) -> "Delivered":
-        # $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>  (v1), or
-        # $JS.ACK.<domain>.<acchash>.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>.<rnd>
-        parts = msg.reply.split(".")
-        if len(parts) == 9:
-            delivered, sseq, ts = parts[4], parts[5], parts[7]
-        else:
-            delivered, sseq, ts = parts[6], parts[7], parts[9]
-        return cls(msg.reply, msg.data, msg.subject, int(sseq), int(delivered), int(ts))
+        delivered, sseq, ts = reply_fields(msg.reply)
+        return cls(msg.reply, msg.data, msg.subject, sseq, delivered, ts)
+
+
+def reply_fields(reply: str) -> tuple[int, int, int]:
+    """(delivery count, stream sequence, timestamp ns) of an ack subject:
+    $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>  (v1), or
+    $JS.ACK.<domain>.<acchash>.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>.<rnd>"""
+    parts = reply.split(".")
+    if len(parts) == 9:
+        delivered, sseq, ts = parts[4], parts[5], parts[7]
+    else:
+        delivered, sseq, ts = parts[6], parts[7], parts[9]
+    return int(delivered), int(sseq), int(ts)
 
 
 def ack_stream(reply: str) -> str:

@@ -4,9 +4,14 @@ service's JetStream-backed store on it, resynced after every reconnect."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Callable
 
 import nats
+
+from services.awsapi.errors import service_unavailable
+
+log = logging.getLogger(__name__)
 
 
 async def connect_store(nats_url: str, client_name: str, make_store: Callable):
@@ -22,3 +27,19 @@ async def connect_store(nats_url: str, client_name: str, make_store: Callable):
     store = holder["store"] = make_store(nc)
     await store.start()
     return nc, store
+
+
+# What a NATS request raises when the server is slow, away or has no JetStream responder.
+NATS_UNAVAILABLE = (nats.errors.TimeoutError, asyncio.TimeoutError, nats.errors.NoRespondersError,
+                    nats.errors.ConnectionClosedError, nats.errors.NoServersError,
+                    nats.errors.ConnectionReconnectingError, nats.errors.StaleConnectionError)
+
+
+async def answer_or_unavailable(call):
+    """Awaits an API call; a NATS failure nobody handled on the way becomes AWS's 503 (a
+    deliberate answer, where it would otherwise be a 500 or a wrong success)."""
+    try:
+        return await call
+    except NATS_UNAVAILABLE as e:
+        log.warning("NATS unavailable: %s", type(e).__name__)
+        raise service_unavailable() from None

@@ -12,6 +12,7 @@ import uuid
 from urllib.parse import urlsplit
 
 from services.awsapi.errors import AwsError
+from services.awsapi.nats_store import answer_or_unavailable
 from services.awsapi.server import Context
 from . import filterpolicy
 from .delivery import iso_now
@@ -102,7 +103,7 @@ class SnsApi:
         handler = getattr(self, "do_" + action, None)
         if handler is None:
             raise AwsError("InvalidAction", f"Could not find operation {action} for version 2010-03-31")
-        return await handler(params, ctx)
+        return await answer_or_unavailable(handler(params, ctx))
 
     async def _topic(self, arn: str | None) -> dict:
         if not arn:

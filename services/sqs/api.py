@@ -9,6 +9,7 @@ import re
 from urllib.parse import urlsplit
 
 from services.awsapi.errors import AwsError, invalid_parameter, missing_parameter
+from services.awsapi.nats_store import answer_or_unavailable
 from services.awsapi.server import Context
 from . import attributes as qattrs
 from .messages import (attributes_size, check_body, md5_hex, md5_of_attributes,
@@ -60,7 +61,7 @@ class SqsApi:
         handler = getattr(self, "do_" + action, None)
         if handler is None:
             raise AwsError("InvalidAction", f"The action {action} is not valid for this endpoint.")
-        return await handler(params, ctx)
+        return await answer_or_unavailable(handler(params, ctx))
 
     async def _queue(self, params: dict, ctx: Context) -> Queue:
         url = params.get("QueueUrl")

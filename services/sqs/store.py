@@ -11,14 +11,13 @@ Layout (qid is a random id given at creation, so a re-created queue never sees o
                               moves them into their queue when due (consumer "mover")
 
 A receipt handle carries the JetStream ack subject, so any process can delete the message or change
-its visibility (a NAK with delay is precisely "invisible for N more seconds").
+its visibility (a NAK with delay is precisely "invisible for N more seconds"); it is signed, and
+honoured only for the latest delivery (services/sqs/receipts.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import hashlib
 import json
 import logging
@@ -31,9 +30,12 @@ import nats
 from nats.aio.client import Client
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, BucketNotFoundError
 
-from services.awsapi.errors import AwsError
+from services.awsapi.errors import AwsError, invalid_parameter, service_unavailable
+from services.awsapi.nats_store import NATS_UNAVAILABLE
 from . import attributes as qattrs
 from services.awsapi import jetstream as js
+from . import receipts
+from .receipts import Receipts
 from .messages import md5_hex, md5_of_attributes
 
 log = logging.getLogger(__name__)
@@ -50,10 +52,10 @@ def queue_does_not_exist() -> AwsError:
                     query_code="AWS.SimpleQueueService.NonExistentQueue")
 
 
-def invalid_handle(handle: str) -> AwsError:
-    return AwsError("ReceiptHandleIsInvalid",
-                    f'The input receipt handle "{handle}" is not a valid receipt handle.',
-                    query_code="ReceiptHandleIsInvalid")
+def not_available_for_visibility_change(handle: str) -> AwsError:
+    # AWS's answer for a handle whose message was deleted or received again since.
+    return invalid_parameter(f"Value {handle} for parameter ReceiptHandle is invalid. Reason: Message "
+                             "does not exist or is not available for visibility timeout change.")
 
 
 @dataclass
@@ -126,6 +128,7 @@ class Store:
         self.account = account
         self.replicas = replicas
         self.kv = None
+        self.receipts = Receipts(nc, replicas)
         self._cache: dict[str, Queue] = {}
         self._consumers: set[tuple[str, str]] = set()
         self._tasks: list[asyncio.Task] = []
@@ -134,6 +137,7 @@ class Store:
     # --- lifecycle -----------------------------------------------------------------------------
 
     async def start(self, mover: bool = True) -> None:
+        await self.receipts.start()
         try:
             self.kv = await self.js.key_value(KV_BUCKET)
         except BucketNotFoundError:
@@ -371,39 +375,41 @@ class Store:
             else:
                 ack = await js.publish(self.nc, subject, json.dumps(env).encode(), nats_id)
         except nats.errors.NoRespondersError:
-            raise queue_does_not_exist() from None
+            raise await self._why_no_responders(q) from None
         if q.fifo:
             await self._ensure_consumer(q, "g" + group_hash(group or ""), subject)
         return msg_id, ack["seq"]
 
-    def _handle(self, q: Queue, reply: str) -> str:
-        return base64.urlsafe_b64encode(f"{q.id} {reply}".encode()).decode()
-
-    def parse_handle(self, q: Queue, handle: str) -> str:
+    async def _why_no_responders(self, q: Queue) -> Exception:
+        """Nobody stored a publish: the queue's stream is gone (deleted meanwhile), or JetStream
+        itself is not answering; only the first is QueueDoesNotExist."""
         try:
-            qid, reply = base64.urlsafe_b64decode(handle.encode()).decode().split(" ", 1)
-        except (ValueError, binascii.Error, UnicodeDecodeError):
-            raise invalid_handle(handle) from None
-        if not reply.startswith("$JS.ACK.") or len(reply.split(".")) not in (9, 12):
-            raise invalid_handle(handle)
-        if qid != q.id or js.ack_stream(reply) != q.stream:
-            raise invalid_handle(handle)
-        return reply
+            await js.stream_info(self.nc, q.stream)
+        except js.JSError as e:
+            if e.err_code == js.STREAM_NOT_FOUND:
+                return queue_does_not_exist()
+        except NATS_UNAVAILABLE:
+            pass
+        return service_unavailable()
 
     async def delete_message(self, q: Queue, handle: str) -> None:
-        reply = self.parse_handle(q, handle)
+        d = self.receipts.parse(q.id, q.stream, handle)
+        if not await self.receipts.is_current(q.id, d):
+            return  # an earlier delivery's handle: SQS answers success and keeps the message
         try:
-            await js.settle(self.nc, reply, b"+ACK")
-        except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
-            pass  # message or queue already gone: SQS treats the delete as done
+            await js.settle(self.nc, d.reply, b"+ACK")
+        except nats.errors.NoRespondersError:
+            return  # the queue's consumer went with the queue: nothing is left to delete
+        await self.receipts.forget(q.id, d)
 
     async def change_visibility(self, q: Queue, handle: str, timeout: int) -> None:
-        reply = self.parse_handle(q, handle)
+        d = self.receipts.parse(q.id, q.stream, handle)
+        if not await self.receipts.is_current(q.id, d):
+            raise not_available_for_visibility_change(handle)
         try:
-            await js.settle(self.nc, reply, js.nak_delay(timeout))
-        except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
-            raise AwsError("MessageNotInflight", "The message referred to isn't in flight.",
-                           query_code="AWS.SimpleQueueService.MessageNotInflight") from None
+            await js.settle(self.nc, d.reply, js.nak_delay(timeout))
+        except nats.errors.NoRespondersError:
+            raise not_available_for_visibility_change(handle) from None
 
     async def receive(self, q: Queue, max_messages: int, visibility: int | None,
                       wait: float) -> list[Received]:
@@ -439,6 +445,7 @@ class Store:
             except nats.errors.NoRespondersError:
                 msgs = []
         out: list[Received] = []
+        handed_out: list = []
         redrive = q.redrive
         now_ms = int(time.time() * 1000)
         changed = False
@@ -466,10 +473,20 @@ class Store:
             for k, v in (env.get("y") or {}).items():
                 system[k] = v.get("StringValue", "")
             attrs = env.get("a") or {}
-            out.append(Received(env["i"], self._handle(q, d.reply), env["b"], env["m"], attrs,
-                                md5_of_attributes(attrs), system))
+            out.append(Received(env["i"], self.receipts.handle(q.id, d.reply), env["b"], env["m"],
+                                attrs, md5_of_attributes(attrs), system))
+            handed_out.append(d)
         if changed:
             await self.nc.flush()
+        # Before any handle leaves: a delete that follows at once must see its stamp.
+        try:
+            await self.receipts.stamp(q.id, [receipts.Delivery(d.reply, d.stream_seq, d.deliveries)
+                                             for d in handed_out])
+        except BaseException:
+            # Nobody gets these handles: make the messages visible again, not hidden for a while.
+            for d in handed_out:
+                await self.nc.publish(d.reply, js.nak_delay(0))
+            raise
         return out
 
     async def _pull_fifo(self, q: Queue, max_messages: int):
