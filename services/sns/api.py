@@ -420,11 +420,12 @@ class SnsApi:
 
     async def _publish(self, topic: dict, prep: dict) -> dict:
         msg_id = str(uuid.uuid4())
-        seq = None
+        seq = fifo_key = None
         if prep["fifo"]:
-            duplicate, n = await self.store.dedup(topic["name"], prep["dedup"])
+            fifo_key = self.store.fifo_key(topic["name"], prep["dedup"])
+            msg_id, n, published = await self.store.fifo_claim(fifo_key, msg_id)
             seq = str(n).zfill(20)
-            if duplicate:
+            if published:
                 return {"MessageId": msg_id, "SequenceNumber": seq}
         topic_arn = self.store.topic_arn(topic["name"])
         base = {"id": msg_id, "topic_arn": topic_arn, "subject": prep["subject"], "attrs": prep["attrs"],
@@ -443,9 +444,12 @@ class SnsApi:
                 scope = sub["attrs"].get("FilterPolicyScope", "MessageAttributes")
                 if not filterpolicy.matches(json.loads(policy_text), scope, prep["attrs"], message):
                     continue
+            job_id = f"{fifo_key}:{sub['id']}" if fifo_key else None
             jobs.append(self.store.enqueue(sub["id"], {"kind": "Notification", "sub": sub["id"],
-                                                       "n": {**base, "message": message}}))
+                                                       "n": {**base, "message": message}}, job_id))
         await asyncio.gather(*jobs)  # every job durable before we answer
+        if fifo_key:  # only now is a retry a duplicate
+            await self.store.fifo_done.mark(fifo_key, {"id": msg_id, "seq": int(seq)})
         out = {"MessageId": msg_id}
         if seq:
             out["SequenceNumber"] = seq

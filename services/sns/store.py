@@ -5,12 +5,16 @@
                                              "confirmed", "token", "owner"}
   stream SNS_DELIVERY    one job per (message, subscription), subject snsd.<subscription id>;
                          Publish returns once every job is stored, delivery retries from there
-  stream SNS_DEDUP       FIFO topics' deduplication markers (5 minute window)
+  stream SNS_FIFO_SEQ    FIFO messages' claimed id and sequence number, subject snsseq.<key>
+  stream SNS_DEDUP       FIFO messages published completely, subject snsdedup.<key> (5 minutes;
+                         services/awsapi/dedup.py)
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import json
 import logging
 import time
@@ -18,6 +22,7 @@ import time
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError, KeyWrongLastSequenceError
 
 from services.awsapi import jetstream as js
+from services.awsapi.dedup import DoneMarkers
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +30,8 @@ TOPICS = "sns-topics"
 SUBS = "sns-subscriptions"
 DELIVERY_STREAM = "SNS_DELIVERY"
 DEDUP_STREAM = "SNS_DEDUP"
+SEQ_STREAM = "SNS_FIFO_SEQ"
+FIFO_WINDOW = 300  # seconds: SNS FIFO's deduplication interval
 
 
 class SnsStore:
@@ -34,6 +41,7 @@ class SnsStore:
         self.region = region
         self.account = account
         self.replicas = replicas
+        self.fifo_done = DoneMarkers(nc, DEDUP_STREAM, "snsdedup", FIFO_WINDOW, replicas)
         self.topics: dict[str, dict] = {}
         self.subs: dict[str, dict] = {}
         self._tasks: list[asyncio.Task] = []
@@ -54,7 +62,9 @@ class SnsStore:
         self.kv_subs = await self._bucket(SUBS)
         await js.ensure_stream(self.nc, {
             "name": DELIVERY_STREAM, "subjects": ["snsd.>"], "retention": "workqueue",
-            "storage": "file", "num_replicas": self.replicas, "max_age": 14 * 86400 * 10**9})
+            "storage": "file", "num_replicas": self.replicas, "max_age": 14 * 86400 * 10**9,
+            # a FIFO message published again after a half-way failure stores no job twice
+            "duplicate_window": FIFO_WINDOW * 10**9})
         await js.ensure_consumer(self.nc, DELIVERY_STREAM, {
             # a job a dead process had in hand comes back after ack_wait; workers only pull what
             # they can start at once, and an http attempt times out well within it
@@ -62,9 +72,10 @@ class SnsStore:
             "max_deliver": -1, "filter_subject": "snsd.>", "deliver_policy": "all",
             "max_ack_pending": 20000})
         await js.ensure_stream(self.nc, {
-            "name": DEDUP_STREAM, "subjects": ["snsdedup.>"], "storage": "file",
-            "num_replicas": self.replicas, "max_age": 300 * 10**9,
-            "duplicate_window": 300 * 10**9})
+            "name": SEQ_STREAM, "subjects": ["snsseq.>"], "storage": "file",
+            "num_replicas": self.replicas, "max_age": FIFO_WINDOW * 10**9,
+            "max_msgs_per_subject": 1, "duplicate_window": FIFO_WINDOW * 10**9})
+        await self.fifo_done.ensure()
         await self._start_watchers()
 
     async def _start_watchers(self) -> None:
@@ -205,13 +216,24 @@ class SnsStore:
 
     # --- delivery jobs -------------------------------------------------------------------------
 
-    async def enqueue(self, sub_id: str, job: dict) -> None:
-        await js.publish(self.nc, f"snsd.{sub_id}", json.dumps(job).encode())
+    async def enqueue(self, sub_id: str, job: dict, msg_id: str | None = None) -> None:
+        await js.publish(self.nc, f"snsd.{sub_id}", json.dumps(job).encode(), msg_id)
 
-    async def dedup(self, topic: str, dedup_id: str) -> tuple[bool, int]:
-        """(is duplicate, sequence number) for a FIFO topic message."""
-        import hashlib
-        msg_id = hashlib.sha256(f"{topic}\x00{dedup_id}".encode()).hexdigest()
-        ack = await js.publish(self.nc, f"snsdedup.{hashlib.sha256(topic.encode()).hexdigest()[:16]}",
-                               b"", msg_id)
-        return bool(ack.get("duplicate")), ack["seq"]
+    @staticmethod
+    def fifo_key(topic: str, dedup_id: str) -> str:
+        return hashlib.sha256(f"{topic}\x00{dedup_id}".encode()).hexdigest()
+
+    async def fifo_claim(self, key: str, msg_id: str) -> tuple[str, int, bool]:
+        """(message id, sequence number, already published) of a FIFO topic message.
+
+        A message whose first publish completed is a duplicate (services/awsapi/dedup.py). One
+        whose first publish failed half way is published again under the same id and sequence
+        number (JetStream deduplicates the claim and the jobs already stored)."""
+        done = await self.fifo_done.seen(key)
+        if done:
+            return done["id"], done["seq"], True
+        ack = await js.publish(self.nc, f"snsseq.{key}", json.dumps({"id": msg_id}).encode(), key)
+        if ack.get("duplicate"):
+            got = await js.api(self.nc, f"STREAM.MSG.GET.{SEQ_STREAM}", {"seq": ack["seq"]})
+            msg_id = json.loads(base64.b64decode(got["message"]["data"]))["id"]
+        return msg_id, ack["seq"], False

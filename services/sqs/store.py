@@ -7,6 +7,9 @@ Layout (qid is a random id given at creation, so a re-created queue never sees o
   consumer "c"                standard queues: one pull consumer, ack wait = VisibilityTimeout
   consumer "g<group hash>"    FIFO queues: one per message group with max_ack_pending 1, which is
                               exactly "no second message of a group in flight while one is"
+  stream SQS_DEDUP            FIFO sends completed in the last 5 minutes, subject sqsdedup.<qid>.<id>
+                              (so deduplication outlives a NATS restart: services/awsapi/dedup.py)
+  stream SQS_RECEIPTS         the delivery each in-flight message was last handed out for (memory)
   stream SQS_DELAYED          messages with DelaySeconds, subject sqsdelay.<qid>; any service process
                               moves them into their queue when due (consumer "mover")
 
@@ -34,6 +37,7 @@ from services.awsapi.errors import AwsError, invalid_parameter, service_unavaila
 from services.awsapi.nats_store import NATS_UNAVAILABLE
 from . import attributes as qattrs
 from services.awsapi import jetstream as js
+from services.awsapi.dedup import DoneMarkers
 from . import receipts
 from .receipts import Receipts
 from .messages import md5_hex, md5_of_attributes
@@ -42,6 +46,7 @@ log = logging.getLogger(__name__)
 
 KV_BUCKET = "sqs-queues"
 DELAY_STREAM = "SQS_DELAYED"
+DEDUP_STREAM = "SQS_DEDUP"  # FIFO sends completed within the window (services/awsapi/dedup.py)
 DEDUP_WINDOW = 300  # seconds: SQS's FIFO deduplication interval
 FIFO_IDLE_CONSUMER = 13 * 3600  # beyond the longest visibility timeout (12 h)
 POLL_TICK = 0.5  # long polls re-check this often for messages whose visibility expired
@@ -129,6 +134,7 @@ class Store:
         self.replicas = replicas
         self.kv = None
         self.receipts = Receipts(nc, replicas)
+        self.dedup = DoneMarkers(nc, DEDUP_STREAM, "sqsdedup", DEDUP_WINDOW, replicas)
         self._cache: dict[str, Queue] = {}
         self._consumers: set[tuple[str, str]] = set()
         self._tasks: list[asyncio.Task] = []
@@ -138,6 +144,7 @@ class Store:
 
     async def start(self, mover: bool = True) -> None:
         await self.receipts.start()
+        await self.dedup.ensure()
         try:
             self.kv = await self.js.key_value(KV_BUCKET)
         except BucketNotFoundError:
@@ -364,7 +371,11 @@ class Store:
             scope = q.attrs.get("DeduplicationScope", "queue")
             nats_id = f"{group}\x00{dedup}" if scope == "messageGroup" else dedup
             nats_id = hashlib.sha256(nats_id.encode()).hexdigest()
+            first = await self.dedup.seen(f"{q.id}.{nats_id}")
+            if first:  # sent (and perhaps consumed) within the window: accepted, not stored
+                return first["id"], first["seq"]
         subject = q.subject(group)
+        marker = f"{q.id}.{nats_id}" if nats_id else None
         try:
             if delay > 0:
                 env["v"] = time.time() + delay
@@ -376,6 +387,11 @@ class Store:
                 ack = await js.publish(self.nc, subject, json.dumps(env).encode(), nats_id)
         except nats.errors.NoRespondersError:
             raise await self._why_no_responders(q) from None
+        if ack.get("duplicate") and marker:
+            first = await self.dedup.seen(marker)  # the first send's marker may be on its way
+            msg_id = first["id"] if first else msg_id
+        elif marker:
+            await self.dedup.mark(marker, {"id": msg_id, "seq": ack["seq"]})
         if q.fifo:
             await self._ensure_consumer(q, "g" + group_hash(group or ""), subject)
         return msg_id, ack["seq"]

@@ -89,3 +89,61 @@ def test_sns_rides_through_nats_restart(tmp_path, test_ca):
         b.stop()
         sqs_svc.stop()
         nats.stop()
+
+
+async def _set_subjects(url: str, stream: str, subjects: list[str]) -> None:
+    import nats as nats_client
+
+    from services.awsapi import jetstream as js
+    nc = await nats_client.connect(url)
+    try:
+        config = (await js.stream_info(nc, stream))["config"]
+        await js.api(nc, f"STREAM.UPDATE.{stream}", {**config, "subjects": subjects})
+    finally:
+        await nc.close()
+
+
+def test_a_fifo_publish_that_failed_half_way_is_delivered_on_retry(tmp_path, test_ca):
+    import asyncio
+
+    from botocore.exceptions import ClientError
+
+    nats = NatsServer(tmp_path / "nats").start()
+    creds = write_credentials(tmp_path / "creds")
+    sqs_svc = Service("services.sqs", ["--nats", nats.url, "--credentials", str(creds)], tmp_path / "sqs.log")
+    sns_svc = Service("services.sns", [
+        "--nats", nats.url, "--credentials", str(creds),
+        "--signing-cert", str(test_ca / "sns.pem"), "--signing-key", str(test_ca / "sns.key"),
+        "--sqs-endpoint", sqs_svc.endpoint, "--sqs-credentials", str(creds)], tmp_path / "sns.log")
+    try:
+        sqs_svc.start()
+        sns_svc.start()
+        sqs, sns = client("sqs", sqs_svc.endpoint), client("sns", sns_svc.endpoint)
+        url = sqs.create_queue(QueueName="in.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        topic = sns.create_topic(Name="t.fifo", Attributes={"FifoTopic": "true"})["TopicArn"]
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"})
+        publish = dict(TopicArn=topic, Message="m", MessageGroupId="g", MessageDeduplicationId="d1")
+
+        # The deliveries' stream stops taking jobs: the publish fails after its dedup claim.
+        asyncio.run(_set_subjects(nats.url, "SNS_DELIVERY", ["snsd-off.>"]))
+        with pytest.raises(ClientError) as e:
+            sns.publish(**publish)
+        assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+        asyncio.run(_set_subjects(nats.url, "SNS_DELIVERY", ["snsd.>"]))
+        first = sns.publish(**publish)  # the client's retry is not taken for a duplicate
+        again = sns.publish(**publish)  # now a duplicate, answered as the first was
+        assert (again["MessageId"], again["SequenceNumber"]) == (first["MessageId"], first["SequenceNumber"])
+        got = []
+        for _ in range(10):
+            msgs = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1).get("Messages", [])
+            for m in msgs:
+                got.append(m["Body"])
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+            if got and not msgs:
+                break
+        assert got == ["m"]  # once: neither lost nor doubled
+    finally:
+        sns_svc.stop()
+        sqs_svc.stop()
+        nats.stop()

@@ -114,3 +114,24 @@ def test_without_jetstream_a_send_is_a_503_not_a_missing_queue(own_nats):
     finally:
         plain.terminate()
         plain.wait(10)
+
+
+def test_fifo_deduplication_outlives_a_nats_restart(own_nats):
+    nats, sqs = own_nats
+    url = sqs.create_queue(QueueName=f"d-{uuid.uuid4().hex[:8]}.fifo",
+                           Attributes={"FifoQueue": "true"})["QueueUrl"]
+    sent = sqs.send_message(QueueUrl=url, MessageBody="once", MessageGroupId="g",
+                            MessageDeduplicationId="d1")
+    (m,) = sqs.receive_message(QueueUrl=url)["Messages"]
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])  # consumed: gone from JetStream
+    nats.stop()
+    nats.start()
+    for _ in range(100):  # the service reconnects on its own
+        try:
+            again = sqs.send_message(QueueUrl=url, MessageBody="once", MessageGroupId="g",
+                                     MessageDeduplicationId="d1")
+            break
+        except ClientError:
+            time.sleep(0.1)
+    assert again["MessageId"] == sent["MessageId"]  # accepted as the duplicate it is
+    assert "Messages" not in sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1)
