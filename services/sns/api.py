@@ -282,6 +282,9 @@ class SnsApi:
             parts = endpoint.split(":")
             if len(parts) != 6 or parts[:3] != ["arn", "aws", "sqs"]:
                 raise invalid("SQS endpoint ARN")
+            if self.deliverer.sqs is None:  # its deliveries could only fail
+                raise invalid("Protocol Reason: this SNS has no SQS endpoint to deliver to "
+                              "(it runs without --sqs-endpoint)")
         else:
             if fifo:
                 raise invalid(f"Invalid protocol type: {protocol}")

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_RETRY = {"numRetries": 3, "minDelayTarget": 1, "maxDelayTarget": 20}
 SQS_RETRIES = 100  # SQS targets are ours: keep trying much longer than for web hooks
+DLQ_RETRY_DELAY = 60  # seconds between tries of a dead-letter queue that did not take a message
 
 
 class DeliveryFailed(Exception):
@@ -216,11 +217,15 @@ class Deliverer:
                 delay = min(policy["maxDelayTarget"], policy["minDelayTarget"] * 2 ** (attempt - 1))
                 await self.store.nc.publish(d.reply, js.nak_delay(delay))
                 return
+            reason = str(e)
         except Exception:
             log.exception("delivery job failed")
             await self.store.nc.publish(d.reply, js.nak_delay(5))
             return
-        await self._dead_letter(job, sub)
+        if not await self._give_up(job, sub, d.deliveries, reason):
+            # The dead-letter queue did not take it: kept, and tried again later.
+            await self.store.nc.publish(d.reply, js.nak_delay(DLQ_RETRY_DELAY))
+            return
         await self.store.nc.publish(d.reply, b"+TERM")
 
     async def _handle_in_order(self, jobs: list) -> None:
@@ -230,20 +235,34 @@ class Deliverer:
             finally:
                 self.busy -= 1
 
-    async def _dead_letter(self, job: dict, sub: dict) -> None:
+    async def _give_up(self, job: dict, sub: dict, attempts: int, reason: str) -> bool:
+        """After the last retry: the subscription's dead-letter queue, or a dropped delivery,
+        each with a log line. False when the dead-letter queue could not take it."""
+        what = f"{job['kind']} {job.get('n', {}).get('id', '')} to subscription {sub['id']}"
         raw = sub.get("attrs", {}).get("RedrivePolicy")
-        if not raw or job["kind"] != "Notification" or self.sqs is None:
-            return
+        if not raw or job["kind"] != "Notification":
+            log.warning("%s dropped after %d attempts (%s): the subscription has no "
+                        "dead-letter queue", what, attempts, reason)
+            return True
+        target = json.loads(raw)["deadLetterTargetArn"]
+        if self.sqs is None:
+            log.error("%s failed %d times (%s) and cannot reach its dead-letter queue %s: this SNS "
+                      "has no --sqs-endpoint; kept, retried", what, attempts, reason, target)
+            return False
         try:
-            target = json.loads(raw)["deadLetterTargetArn"]
             topic = await self.store.get_topic(sub["topic"])
             params = {"MessageBody": json.dumps(self.notification(sub, job["n"], topic))}
             if target.endswith(".fifo"):
                 params["MessageGroupId"] = job["n"].get("group") or "default"
                 params["MessageDeduplicationId"] = job["n"]["id"]
             await self.sqs.send(target, params)
-        except Exception as e:  # noqa: BLE001 - any failure of the DLQ send is logged, never fatal
-            log.warning("dead-letter delivery for %s failed: %s", sub["id"], type(e).__name__)
+        except Exception as e:  # noqa: BLE001 - kept and retried; the log says why
+            log.warning("%s failed %d times (%s); its dead-letter queue %s did not take it (%s): "
+                        "kept, retried", what, attempts, reason, target, type(e).__name__)
+            return False
+        log.warning("%s failed %d times (%s): sent to dead-letter queue %s", what, attempts, reason,
+                    target)
+        return True
 
     async def _run(self) -> None:
         nc = self.store.nc

@@ -321,3 +321,38 @@ def test_https_subscriber_with_cloud_ca(sns, test_ca):
         hook.wait_for(lambda rec: any(h.get("x-amz-sns-message-type") == "Notification" for h, _ in rec))
         assert [n["Message"] for n in hook.of_type("Notification")] == ["over https"]
         assert hook.verified == 2
+
+
+def test_a_delivery_given_up_without_a_dead_letter_queue_says_so_in_the_log(sns, sns_service, test_ca):
+    topic = sns.create_topic(Name=uniq())["TopicArn"]
+    with Subscriber((test_ca / "ca.pem").read_bytes(), fail_first=10**6) as hook:
+        sns.subscribe(TopicArn=topic, Protocol="http", Endpoint=hook.url, Attributes={
+            "DeliveryPolicy": json.dumps({"healthyRetryPolicy": {
+                "numRetries": 0, "minDelayTarget": 1, "maxDelayTarget": 1}})})
+        assert confirmed(sns, topic, hook) != "PendingConfirmation"
+        mid = sns.publish(TopicArn=topic, Message="nobody takes it")["MessageId"]
+        log = sns_service.log_path
+        for _ in range(100):
+            if f"Notification {mid} " in log.read_text():
+                break
+            time.sleep(0.1)
+        line = next(x for x in log.read_text().splitlines() if f"Notification {mid} " in x)
+        assert "dropped after 1 attempts" in line and "no dead-letter queue" in line
+
+
+def test_without_an_sqs_endpoint_sqs_subscriptions_are_refused(nats_server, sqs, test_ca, tmp_path):
+    from tests.integration.services.sqs.procs import Service, client, write_credentials
+    creds = write_credentials(tmp_path / "credentials")
+    svc = Service("services.sns", [
+        "--nats", nats_server.url, "--credentials", str(creds),
+        "--signing-cert", str(test_ca / "sns.pem"), "--signing-key", str(test_ca / "sns.key")],
+        tmp_path / "sns.log").start()
+    try:
+        alone = client("sns", svc.endpoint)
+        topic = alone.create_topic(Name=uniq())["TopicArn"]
+        _, arn = make_queue(sqs)
+        with pytest.raises(ClientError) as e:
+            alone.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
+        assert code(e) == "InvalidParameter" and "--sqs-endpoint" in str(e.value)
+    finally:
+        svc.stop()
