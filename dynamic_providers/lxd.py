@@ -240,9 +240,9 @@ class _Client:
                 crt, key = (os.path.join(self._tmp.name, n) for n in ("client.crt", "client.key"))
                 with open(crt, "w") as f:
                     f.write(conn["client_cert"])
-                with open(key, "w") as f:
+                # 0600 from its first byte (the directory is 0700 too: mkdtemp).
+                with os.fdopen(os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
                     f.write(conn["client_key"])
-                os.chmod(key, 0o600)
                 cert = (crt, key)
             verify = False
             if conn.get("server_cert"):

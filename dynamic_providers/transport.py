@@ -55,10 +55,15 @@ class LocalTransport(_Closing):
         """Copies a local file to `path` (through a temporary name, created with `mode`)."""
         import shutil
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        tmp = f"{path}.mammatus-new"
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        # A new file, so `mode` holds from the first byte (an old file may have been wider).
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
         with os.fdopen(fd, "wb") as out, open(local_path, "rb") as src:
+            os.fchmod(out.fileno(), mode)  # past the umask
             shutil.copyfileobj(src, out, 1 << 20)
-        os.chmod(path, mode)
+        os.replace(tmp, path)
 
     def mode(self, path: str) -> Optional[int]:
         try:

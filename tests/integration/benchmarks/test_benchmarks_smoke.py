@@ -19,9 +19,12 @@ def run(script: str, *args: str) -> str:
 def test_sqs_throughput_prints_each_peer_and_the_ratios():
     out = run("sqs_throughput.py", "--messages", "20", "--procs", "1", "--threads", "1",
               "--skip-elasticmq")
-    for peer in ("mammatus (JetStream)", "moto server"):
+    for peer in ("mammatus (deployed)", "mammatus (lazy fsync)", "moto server"):
         assert re.search(re.escape(peer) + r"(\s+\d+){4}\s*$", out, re.M), out
     assert re.search(r"send x10 / raw awaited publish: \d+ %", out), out
+    assert re.search(r"send x1 / client ceiling: \d+ % .* recv\+del x1 / half the ceiling .*: \d+ %",
+                     out), out
+    assert re.search(r"cost of fsync per acknowledgement .*: send x1 \d+ %", out), out
 
 
 def test_metadata_wrk_prints_both_modes_without_errors():
