@@ -22,6 +22,7 @@ from components.dev_box import DevBoxPlane, DevClient, dev_hosts_ready
 from components.delivery import Delivery
 from components.dhcp_dns_tftp import DhcpDnsTftp
 from components.firewall import Firewall
+from components.host import pinned_host_keys
 from components.foundation import Foundation
 from components.functions import Functions
 from components.gateway import Gateway
@@ -60,6 +61,9 @@ class MammatusCloud(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.foundation]))
             ctx.hosts_ready = dev_hosts_ready(self.dev_box)
             ctx.host_keys = self.dev_box.host_keys
+        else:
+            # A real host's key: its spec's `hostKey`, else pinned on first use.
+            ctx.host_keys = pinned_host_keys(f"{name}-host-key", spec.hosts, self)
 
         self.layers: dict[str, pulumi.ComponentResource] = {}
 

@@ -16,6 +16,7 @@ import pulumi
 import pulumi_command as command
 
 from components.service_manager import Daemon, digest, lifecycle
+from dynamic_providers.host_key import HostKeyPin
 from dynamic_providers.remote_file import RemoteFile
 from stacks.spec import Host
 
@@ -50,6 +51,15 @@ class HostAccess:
         if self.host_key is not None:
             conn["host_key"] = self.host_key
         return conn
+
+
+def pinned_host_keys(name: str, hosts: Sequence[Host], parent: pulumi.Resource
+                     ) -> dict[str, pulumi.Output[str]]:
+    """Real hosts without a `hostKey` in the spec: each one's key, asked for once and kept in
+    the stack's state (trust on first use; dynamic_providers/host_key.py)."""
+    return {h.name: HostKeyPin(f"{name}-{h.name}", str(h.address), h.ssh_port,
+                               opts=pulumi.ResourceOptions(parent=parent)).key
+            for h in hosts if not h.host_key}
 
 
 class HostFile(pulumi.ComponentResource):

@@ -51,7 +51,8 @@ class Host(Model):
     # The host's LAN port: the parent of compute hosts' macvlan NICs (mammatus:network:Networking).
     lan_interface: str = Field("eth0", pattern=r"^[A-Za-z0-9_.:-]{1,15}$")
     # The host's SSH public host key ("ssh-ed25519 AAAA…", as in known_hosts): when given,
-    # every connection checks it and refuses another. The dev stack pins the keys it generates.
+    # every connection checks it and refuses another. Without it the key is pinned on first use
+    # (dynamic_providers/host_key.py). The dev stack pins the keys it generates.
     host_key: Optional[str] = Field(
         None, pattern=r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+=*( \S.*)?$")
 

@@ -54,6 +54,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
             outputs["privateKeyOpenssh"] = "-----BEGIN OPENSSH PRIVATE KEY-----mock"
         if args.typ == "random:index/randomPassword:RandomPassword":
             outputs["result"] = "x" * int(args.inputs.get("length", 16))
+        if args.typ == "pulumi-python:dynamic/host:HostKeyPin":
+            outputs["key"] = f"ssh-ed25519 AAAApinned-{args.inputs['host']}"
         outputs.update(_pki_outputs(args))
         return f"{args.name}-id", outputs
 

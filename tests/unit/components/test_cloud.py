@@ -51,3 +51,22 @@ def test_home_hands_each_layer_what_it_needs(monkeypatch, tmp_path):
     assert set(cloud.context.vendor_data.parts) == {"consul", "vault", "telegraf", "ca"}
     # The queues reach Functions: `thumbnail` polls `jobs`.
     assert "home-functions-sqs-pollers" in names
+
+
+def test_real_hosts_without_a_host_key_are_pinned_on_first_use(monkeypatch, tmp_path):
+    import pulumi
+
+    mocks, cloud = build("home", monkeypatch, tmp_path)
+    pins = {r.inputs["host"]: r for r in mocks.of_type("pulumi-python:dynamic/host:HostKeyPin")}
+    assert set(pins) == {str(h.address) for h in stack_spec("home").hosts if not h.host_key}
+    # Every file pushed to the gateway insists on the key pinned for it.
+    files = [mocks.inputs(r.name)["connection"]
+             for r in mocks.of_type("pulumi-python:dynamic/host:RemoteFile")]
+    to_gateway = [c for c in files if c["host"] == "10.0.0.1"]
+    assert to_gateway and all(c["host_key"] == "ssh-ed25519 AAAApinned-10.0.0.1" for c in to_gateway)
+    assert isinstance(cloud.context.access("gateway").host_key, pulumi.Output)
+
+
+def test_the_dev_stack_pins_the_keys_it_made_itself(monkeypatch, tmp_path):
+    mocks, _ = build("dev", monkeypatch, tmp_path)
+    assert not mocks.of_type("pulumi-python:dynamic/host:HostKeyPin")
