@@ -1,7 +1,8 @@
 """mammatus:network:Firewall — the typed rules of `mammatus:firewall` and the gateway's NAT as
 ONE iptables-restore file on the gateway (components/render/iptables.py: default-deny inbound on
-the WAN), checked with `iptables-restore --test` on the host and applied atomically whenever the
-file changes. On systemd hosts a oneshot unit restores it at boot.
+the WAN), and an ip6tables-restore file that denies the same for IPv6, each checked with
+`--test` on the host and applied atomically whenever a file changes. On systemd hosts a oneshot
+unit restores both at boot. Deleting it restores what the gateway had before (never all-ACCEPT).
 
 Needs the Gateway layer's `route` (components/contracts.GatewayRoute: its host and NAT rules)."""
 
@@ -41,13 +42,23 @@ class Firewall(pulumi.ComponentResource):
         rules_file = HostFile(f"{name}-rules", access, iptables.RULES_PATH,
                               text, mode="0640",
                               opts=pulumi.ResourceOptions(parent=self))
-        path = shlex.quote(iptables.RULES_PATH)
-        depends = [rules_file, gateway.resource]
+        text_v6 = iptables.render_v6(spec)
+        rules_v6_file = HostFile(f"{name}-rules-v6", access, iptables.RULES_V6_PATH, text_v6,
+                                 mode="0640", opts=pulumi.ResourceOptions(parent=self))
+        v4, v6 = shlex.quote(iptables.RULES_PATH), shlex.quote(iptables.RULES_V6_PATH)
+        saved = shlex.quote(iptables.SAVED_DIR)
+        before4, before6 = f"{saved}/before.v4", f"{saved}/before.v6"
+        depends = [rules_file, rules_v6_file, gateway.resource]
         apply = command.remote.Command(
             f"{name}-apply", connection=access.connection(),
-            create=(f"# rules {digest(text)}\n"
-                    f"iptables-restore --test {path} && iptables-restore {path} && echo applied"),
-            delete=f"iptables-restore <<'MAMMATUS_OPEN'\n{iptables.OPEN}MAMMATUS_OPEN",
+            create=(f"# rules {digest(text, text_v6)}\n"
+                    f"mkdir -p {saved} && "
+                    f"{iptables.save_before_command('iptables-save', before4)} && "
+                    f"{iptables.save_before_command('ip6tables-save', before6)} && "
+                    f"iptables-restore --test {v4} && ip6tables-restore --test {v6} && "
+                    f"iptables-restore {v4} && ip6tables-restore {v6} && echo applied"),
+            delete=(f"{iptables.restore_before_command('iptables-restore', before4)}\n"
+                    f"{iptables.restore_before_command('ip6tables-restore', before6)}"),
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends))
 
         # The same rules again at boot, before the network comes up.

@@ -8,7 +8,17 @@ Policy (seed design: iptables between the gateway's two ports):
 - filter FORWARD: ESTABLISHED,RELATED accepted, then the typed rules in order, then LAN -> WAN
   from the LAN subnet accepted; everything else (WAN -> LAN in particular) falls to DROP.
 - OUTPUT: ACCEPT.
-Pure functions; validated by the real `iptables-restore --test` in tests.
+
+IPv6 (`render_v6`, for ip6tables-restore): the cloud routes no IPv6, but a WAN with IPv6 (most
+ISPs give one by SLAAC) would otherwise reach every listener on the gateway (sshd, dnsmasq…):
+INPUT and FORWARD DROP too. Accepted: loopback, ESTABLISHED,RELATED, the ICMPv6 that IPv6 cannot
+work without (neighbour discovery, errors, echo), DHCPv6 replies to the gateway's own client, the
+LAN, and the typed `input` rules that name no address (they mean both families).
+
+Deleting the firewall restores what the gateway had before Mammatus' first rules (saved then, as
+`before.v4`/`before.v6`): the distro's default, never an open router. Without a saved copy it
+restores ACCEPT for the gateway's own traffic and DROP for forwarding (`CLOSED`).
+Pure functions; validated by the real `iptables-restore --test` / `ip6tables-restore --test`.
 """
 
 from __future__ import annotations
@@ -107,21 +117,77 @@ def render(spec: StackSpec) -> str:
     return "\n".join(lines) + "\n"
 
 
-OPEN = ("*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
-        ":POSTROUTING ACCEPT [0:0]\nCOMMIT\n*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n"
-        ":OUTPUT ACCEPT [0:0]\nCOMMIT\n")
-"""What deleting the firewall restores: empty tables, ACCEPT policies."""
+# ICMPv6 types IPv6 needs: errors (1-4), echo (128, 129), router and neighbour discovery (133-137).
+ICMPV6_NEEDED = (1, 2, 3, 4, 128, 129, 133, 134, 135, 136, 137)
+
+
+def v6_input_rule(rule: FirewallRule, spec: StackSpec) -> str | None:
+    """A typed `input` rule for IPv6 too, when it names no address (those are IPv4's)."""
+    if rule.chain != "input" or rule.source is not None or rule.destination is not None:
+        return None
+    line = rule_line(rule, spec)
+    return line.replace(" -p icmp", " -p ipv6-icmp") if rule.protocol == "icmp" else line
+
+
+def render_v6(spec: StackSpec) -> str:
+    """The gateway's ip6tables-restore file: default-deny, IPv6's essentials, the LAN."""
+    gw, _ = _require(spec)
+    inputs = ["-A INPUT -i lo -j ACCEPT",
+              "-A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
+              *(f"-A INPUT -p ipv6-icmp -m icmp6 --icmpv6-type {t} -j ACCEPT" for t in ICMPV6_NEEDED),
+              "-A INPUT -s fe80::/10 -p udp --sport 547 --dport 546 "
+              "-m comment --comment \"mammatus:dhcpv6-client\" -j ACCEPT"]
+    inputs += [line for rule in spec.firewall if (line := v6_input_rule(rule, spec))]
+    inputs.append(f"-A INPUT -i {gw.lan_interface} -m comment --comment \"mammatus:lan\" -j ACCEPT")
+    lines = [
+        "# Mammatus gateway IPv6 filter (generated; applied with ip6tables-restore)",
+        "*filter",
+        ":INPUT DROP [0:0]",
+        ":FORWARD DROP [0:0]",
+        ":OUTPUT ACCEPT [0:0]",
+        *inputs,
+        "-A FORWARD -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
+        *(f"-A FORWARD -p ipv6-icmp -m icmp6 --icmpv6-type {t} -j ACCEPT" for t in (1, 2, 3, 4)),
+        "COMMIT",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+CLOSED = ("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n")
+"""What deleting the firewall restores when nothing was saved before it: the host's own traffic
+as a fresh Debian has it, and no forwarding (a router without its firewall routes nothing)."""
+
+SAVED_DIR = "/var/lib/mammatus/firewall"
+
+
+def save_before_command(save: str, path: str) -> str:
+    """Keeps the rules the host had before Mammatus' first ones (once; 0600, it is the host's)."""
+    return f"[ -e {path} ] || (umask 077 && {save} > {path}.new && mv {path}.new {path})"
+
+
+EMPTY_NAT = ("*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+             ":POSTROUTING ACCEPT [0:0]\nCOMMIT\n")
+
+
+def restore_before_command(restore: str, path: str) -> str:
+    """Back to the saved rules, or to CLOSED; then the saved copy goes (the next create saves).
+    The NAT table is emptied first: a host without NAT before has none in its saved copy."""
+    return (f"{restore} <<'MAMMATUS_EMPTY_NAT'\n{EMPTY_NAT}MAMMATUS_EMPTY_NAT\n"
+            f"if [ -s {path} ]; then {restore} < {path}; else {restore} <<'MAMMATUS_CLOSED'\n"
+            f"{CLOSED}MAMMATUS_CLOSED\nfi && rm -f {path}")
 
 
 RULES_PATH = "/etc/iptables/rules.v4"
+RULES_V6_PATH = "/etc/iptables/rules.v6"
 BOOT_UNIT = "mammatus-iptables.service"
 
 
-def boot_unit(rules_path: str = RULES_PATH) -> str:
-    """A oneshot systemd unit that restores the rules at boot, before the network comes up."""
+def boot_unit(rules_path: str = RULES_PATH, rules_v6_path: str = RULES_V6_PATH) -> str:
+    """A oneshot systemd unit that restores both files at boot, before the network comes up."""
     return ("[Unit]\nDescription=Mammatus firewall and NAT (iptables-restore)\n"
             "DefaultDependencies=no\nBefore=network-pre.target\nWants=network-pre.target\n\n"
             f"[Service]\nType=oneshot\nExecStart=/usr/sbin/iptables-restore {rules_path}\n"
+            f"ExecStart=/usr/sbin/ip6tables-restore {rules_v6_path}\n"
             "RemainAfterExit=yes\n\n[Install]\nWantedBy=multi-user.target\n")
 
 

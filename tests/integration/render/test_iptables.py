@@ -20,6 +20,15 @@ def test_iptables_restore_accepts_the_rendered_file(stack, tmp_path):
         assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.parametrize("stack", ["lab", "home"])
+def test_ip6tables_restore_accepts_the_rendered_file(stack, tmp_path):
+    rules = tmp_path / "rules.v6"
+    rules.write_text(iptables.render_v6(stack_spec(stack)))
+    with netns() as ns:
+        result = run("ip6tables-restore", "--test", str(rules), netns=ns, check=False)
+        assert result.returncode == 0, result.stderr
+
+
 def test_iptables_restore_rejects_a_broken_file(tmp_path):
     rules = tmp_path / "rules.v4"
     rules.write_text(iptables.render(stack_spec("lab")).replace("--dport 22", "--dport 99999"))
@@ -139,3 +148,66 @@ def test_nat_masquerades_the_lan_and_port_forwards_reach_one_lan_host(tmp_path):
         finally:
             server.kill()
             server.wait()
+
+
+def _probe_v6(gw: str, client: str, address: str, port: int) -> bool:
+    server = subprocess.Popen(
+        ["ip", "netns", "exec", gw, "python3", "-c",
+         "import socket;s=socket.socket(socket.AF_INET6);"
+         "s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);"
+         f"s.bind(('::',{port}));s.listen();print('up',flush=True);c,_=s.accept();c.close()"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout.readline().strip() == "up"
+        return run("python3", "-c", "import socket;s=socket.socket(socket.AF_INET6);"
+                   f"s.settimeout(2);s.connect(('{address}',{port}))",
+                   netns=client, check=False).returncode == 0
+    finally:
+        server.kill()
+        server.wait()
+
+
+def test_ipv6_from_the_wan_is_dropped_and_from_the_lan_accepted_for_real(tmp_path):
+    spec = stack_spec("lab")
+    rules = tmp_path / "rules.v6"
+    rules.write_text(iptables.render_v6(spec))
+    gw_spec = spec.gateway
+    with netns("gw") as gw, netns("wan") as wan, netns("lan") as lan:
+        veth(gw, gw_spec.wan_interface, "", wan, "eth0", "")
+        veth(gw, gw_spec.lan_interface, "", lan, "eth0", "")
+        for ns, dev, addr in ((gw, gw_spec.wan_interface, "2001:db8:1::1/64"), (wan, "eth0", "2001:db8:1::2/64"),
+                              (gw, gw_spec.lan_interface, "2001:db8:2::1/64"), (lan, "eth0", "2001:db8:2::2/64")):
+            run("ip", "-6", "addr", "add", addr, "dev", dev, "nodad", netns=ns)
+        run("ip6tables-restore", str(rules), netns=gw)
+        assert _probe_v6(gw, lan, "2001:db8:2::1", 2222), "LAN -> gateway must be accepted"
+        assert not _probe_v6(gw, wan, "2001:db8:1::1", 2222), "WAN -> gateway must be dropped"
+        # Neighbour discovery still works from the WAN (ping answers), or IPv6 would be broken.
+        assert run("ping", "-6", "-c", "1", "-W", "2", "2001:db8:1::1", netns=wan,
+                   check=False).returncode == 0
+
+
+def test_deleting_the_firewall_brings_back_what_the_host_had(tmp_path):
+    spec = stack_spec("lab")
+    rules = tmp_path / "rules.v4"
+    rules.write_text(iptables.render(spec))
+    before = tmp_path / "before.v4"
+    with netns() as ns:
+        def sh(cmd: str) -> None:
+            run("sh", "-c", cmd, netns=ns)
+        # The host's own rules before Mammatus came.
+        run("iptables", "-A", "INPUT", "-p", "tcp", "--dport", "9", "-j", "REJECT", netns=ns)
+        had = run("iptables-save", "-t", "filter", netns=ns).stdout
+        sh(iptables.save_before_command("iptables-save", str(before)))
+        run("iptables-restore", str(rules), netns=ns)
+        sh(iptables.save_before_command("iptables-save", str(before)))  # a later apply keeps the first
+        sh(iptables.restore_before_command("iptables-restore", str(before)))
+        now = run("iptables-save", "-t", "filter", netns=ns).stdout
+        assert "--dport 9 -j REJECT" in now
+        assert "-A" not in run("iptables-save", "-t", "nat", netns=ns).stdout  # no NAT left
+        assert [x for x in now.splitlines() if x.startswith((":", "-A"))] == \
+               [x for x in had.splitlines() if x.startswith((":", "-A"))]
+        # Nothing saved (a gateway from an older Mammatus): closed for forwarding, not open.
+        run("iptables-restore", str(rules), netns=ns)
+        sh(iptables.restore_before_command("iptables-restore", str(before)))
+        closed = run("iptables-save", "-t", "filter", netns=ns).stdout
+        assert ":FORWARD DROP" in closed and ":INPUT ACCEPT" in closed

@@ -36,17 +36,32 @@ def test_applied_atomically_after_a_test_and_reapplied_when_the_file_changes(hom
     mocks, _ = home
     apply = mocks.named("fw-apply")
     create = apply.inputs["create"]
-    assert "iptables-restore --test /etc/iptables/rules.v4 && iptables-restore /etc/iptables/rules.v4" in create
+    assert ("iptables-restore --test /etc/iptables/rules.v4 && ip6tables-restore --test "
+            "/etc/iptables/rules.v6 && iptables-restore /etc/iptables/rules.v4 && "
+            "ip6tables-restore /etc/iptables/rules.v6") in create
     assert create.startswith("# rules ")  # the digest: a new file means a new command text
     other = build(stack_spec("lab"), "lab-fw")[0].named("lab-fw-apply").inputs["create"]
     assert other.splitlines()[0] != create.splitlines()[0]
-    assert ":INPUT ACCEPT" in apply.inputs["delete"]
+    # What was there before is kept first, and is what a delete brings back (never all-ACCEPT).
+    assert create.index("iptables-save > /var/lib/mammatus/firewall/before.v4") < create.index("iptables-restore")
+    assert "ip6tables-save > /var/lib/mammatus/firewall/before.v6" in create
+    delete = apply.inputs["delete"]
+    assert "iptables-restore < /var/lib/mammatus/firewall/before.v4" in delete
+    assert ":FORWARD ACCEPT" not in delete and ":FORWARD DROP" in delete
+
+
+def test_ipv6_is_denied_on_the_wan_as_ipv4_is(home):
+    mocks, _ = home
+    write = mocks.named("fw-rules-v6-write")
+    assert write.inputs["content"] == iptables.render_v6(stack_spec("home"))
+    assert write.inputs["path"] == "/etc/iptables/rules.v6"
 
 
 def test_systemd_hosts_restore_the_rules_at_boot(home):
     mocks, _ = home
     unit = mocks.named("fw-boot-unit-write").inputs["content"]
     assert "ExecStart=/usr/sbin/iptables-restore /etc/iptables/rules.v4" in unit
+    assert "ExecStart=/usr/sbin/ip6tables-restore /etc/iptables/rules.v6" in unit
     assert "systemctl enable --now mammatus-iptables.service" in mocks.named("fw-boot-enable").inputs["create"]
     assert mocks.named("fw").typ == "mammatus:network:Firewall"
 

@@ -77,3 +77,24 @@ def test_icmp_with_ports_is_refused_with_the_rule_name():
 def test_a_cloud_without_gateway_has_no_firewall():
     with pytest.raises(ValueError, match="mammatus:gateway"):
         iptables.render(StackSpec(runDir="/tmp/x"))
+
+
+def test_ipv6_denies_the_wan_and_keeps_what_ipv6_needs():
+    spec = stack_spec("home")
+    text = iptables.render_v6(spec)
+    assert ":INPUT DROP [0:0]" in text and ":FORWARD DROP [0:0]" in text
+    for icmp in (135, 136):  # neighbour solicitation/advertisement: no IPv6 without them
+        assert f"--icmpv6-type {icmp} -j ACCEPT" in text
+    assert '-A INPUT -i eth1 -m comment --comment "mammatus:lan" -j ACCEPT' in text
+    assert "*nat" not in text  # the cloud routes no IPv6
+
+
+def test_only_address_free_input_rules_carry_over_to_ipv6():
+    spec = stack_spec("lab").model_copy(update={"firewall": [
+        FirewallRule(name="web-in", chain="input", fromZone="wan", protocol="tcp", ports=[8443]),
+        FirewallRule(name="one-peer", chain="input", fromZone="wan", protocol="tcp", ports=[22],
+                     source="192.0.2.7/32"),
+        FirewallRule(name="ping", chain="input", fromZone="wan", protocol="icmp")]})
+    text = iptables.render_v6(spec)
+    assert '"mammatus:web-in"' in text and '"mammatus:one-peer"' not in text
+    assert "-p ipv6-icmp -m comment --comment \"mammatus:ping\"" in text
