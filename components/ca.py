@@ -78,8 +78,11 @@ class CertificateAuthority(pulumi.ComponentResource):
 
         on_host = step_ca.StepCaPaths()
         names = step_ca.dns_names_for(host_fqdn, address, [fqdn("ca", domain)])
+        # On the LAN address only (the host may have others, a WAN or IPv6 ones).
+        listen = f"{address}:{step_ca.DEFAULT_PORT}"
         text = jwk.apply(lambda k: step_ca.ca_config(
-            on_host, names, [step_ca.acme_provisioner(), step_ca.jwk_provisioner(k)]))
+            on_host, names, [step_ca.acme_provisioner(), step_ca.jwk_provisioner(k)],
+            address=listen))
 
         dirs = host_dirs(f"{name}-dirs", access, [
             *parent_dirs(on_host.config, on_host.root_cert, on_host.intermediate_key)], self)
@@ -103,9 +106,7 @@ class CertificateAuthority(pulumi.ComponentResource):
             Daemon(name="step-ca", description="step-ca certificate authority",
                    command=[binary.path, on_host.config], user=USER,
                    state_dir=on_host.db_dir.removeprefix("/var/lib/")),
-            config=[step_ca.ca_config(on_host, names, [step_ca.acme_provisioner(),
-                                                    step_ca.jwk_provisioner({"kid": "-"})]),
-                    binary.sha256],
+            config=[binary.sha256],
             depends_on=[*files, *binary.deps], opts=child)
         # The certificates and the JWK are known only once created: when any of them (or the
         # rendered ca.json) changes, step-ca is told to reload (SIGHUP re-reads ca.json and

@@ -61,9 +61,14 @@ def listen_of(spec: StackSpec) -> Listen:
 
 
 def host_records(spec: StackSpec) -> list[tuple[str, ipaddress.IPv4Address]]:
-    """Names every cloud answers: each host as <name>.<domain>, and gateway.<domain>."""
+    """Names every cloud answers: each host as <name>.<domain>, gateway.<domain>, and the
+    services' own names (ca.<domain>). Being static, none of them can be taken by a DHCP client
+    that calls itself so (dnsmasq gives a lease no name that a host-record holds), which would
+    otherwise let it pass an ACME challenge for the name."""
     net = spec.network
     records = [(fqdn(h.name, net.domain), h.address) for h in spec.hosts]
+    if spec.placement.ca:
+        records.append((fqdn("ca", net.domain), spec.host(spec.placement.ca).address))
     if spec.gateway is not None:
         gateway_name = fqdn("gateway", net.domain)
         records = [(n, a) for n, a in records if n != gateway_name]

@@ -64,6 +64,10 @@ def root_fingerprint(pem: str) -> str:
 
 
 def acme_provisioner(name: str = ACME_PROVISIONER) -> dict:
+    """ACME for the LAN's machines and routes: http-01 proves a name by answering where DNS
+    points it, so the cloud's own names are static DNS records that no DHCP client can take
+    (components/render/dnsmasq.host_records). step-ca 0.30 reads name policies for a
+    provisioner only from its admin database, not from ca.json."""
     return {"type": "ACME", "name": name, "forceCN": True,
             "challenges": ["http-01", "tls-alpn-01"],
             "claims": {"defaultTLSCertDuration": "24h", "maxTLSCertDuration": "720h"}}

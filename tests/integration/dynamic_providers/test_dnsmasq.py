@@ -43,6 +43,7 @@ def spec_for_test() -> StackSpec:
                     "upstreamDns": ["192.0.2.53"],
                     "pxe": {"enabled": True, "tftpRoot": "/srv/tftp",
                             "ipxeScript": "http://10.77.0.1/boot.ipxe"}},
+        "placement": {"ca": "node-1"},
     })
 
 
@@ -154,6 +155,12 @@ def test_a_named_only_reservation_names_a_client_from_the_range(lab):
     assert got["ip"] != "10.77.0.42" and got["hostname"] == "named-1"
     assert dig(lab, "named-1.lab.test") == got["ip"]
     assert provider.read(created.id, created.outs).outs["lease"]["address"] == got["ip"]
+
+
+def test_a_client_calling_itself_ca_does_not_get_the_cas_name(lab):
+    got = udhcpc(lab, "hostname:ca")
+    assert dig(lab, "ca.lab.test") == "10.77.0.11"   # still the CA's host, not got["ip"]
+    assert got["ip"] != "10.77.0.11"
 
 
 def test_records_resolve_after_sighup_and_follow_updates_and_deletes(lab):

@@ -48,6 +48,7 @@ def test_ca_json_on_the_placed_host_with_acme_and_jwk(home):
     config = json.loads(write["content"])
     assert [p["type"] for p in config["authority"]["provisioners"]] == ["ACME", "JWK"]
     assert config["dnsNames"][:3] == ["control.mammatus", "10.0.0.2", "ca.mammatus"]
+    assert config["address"] == "10.0.0.2:9000"  # the LAN address only, not every one
     key = mocks.inputs("ca-intermediate-key-write")
     assert key["mode"] == "0600" and "PRIVATE KEY" in key["content"]
 

@@ -45,6 +45,8 @@ def test_every_host_and_the_gateway_have_a_name():
         assert f"host-record={name}.lab.mammatus,{address}" in text
     # home's gateway host is named "gateway": one record, not two.
     assert lines(stack_spec("home")).count("host-record=gateway.mammatus,10.0.0.1") == 1
+    # The CA's own name too, so no DHCP client can take it (home places the CA on control).
+    assert "host-record=ca.mammatus,10.0.0.2" in lines(stack_spec("home"))
 
 
 def test_reservations_and_records_inline_or_left_to_the_provider():
