@@ -23,6 +23,7 @@ from components.host import HostFile, HostService, host_dirs, owned_by, parent_d
 from components.render import step_ca
 from components.service_manager import Daemon, digest
 from components.naming import domain_of, fqdn
+from components.render import vendor_data
 from dynamic_providers.step_ca import StepCaProvisioner, reload_command
 
 ROOT_DAYS = 3650
@@ -129,6 +130,10 @@ class CertificateAuthority(pulumi.ComponentResource):
         api_url = step_ca.ca_url(address)  # what Pulumi itself talks to (no DNS needed)
         self.acme_directory = pulumi.Output.from_input(step_ca.acme_directory(step_ca.ca_url(host_fqdn)))
         self.root_pem = root.cert_pem
+        # Every instance trusts the cloud's root (cloud-init's ca_certs), with or without the
+        # other Services layers: its SQS, SNS and object storage speak TLS from this CA.
+        ctx.vendor_data.add("ca", root.cert_pem.apply(vendor_data.ca_trust_part),
+                            settings=root.cert_pem, settings_key="ca_cert_pem")
         self.root_fingerprint = root.cert_pem.apply(step_ca.root_fingerprint)
         self.intermediate_pem = inter.cert_pem
         self.config = text

@@ -99,7 +99,7 @@ class MammatusCloud(pulumi.ComponentResource):
         if p.vault:
             layer("vault", Vault, ca=ca)
         if monitoring is not None:
-            layer("telemetry", InstanceTelemetry, monitoring=monitoring, ca=ca)
+            layer("telemetry", InstanceTelemetry, monitoring=monitoring)
 
         # Messaging: NATS, then SNS and SQS on it.
         nats = layer("nats", Nats).server if p.nats else None

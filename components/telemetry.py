@@ -1,8 +1,8 @@
 """mammatus:telemetry:InstanceTelemetry — Telegraf inside instances, configured through cloud-init
-vendor-data to write to the Monitoring layer's InfluxDB (seed: Cloud Services / Monitoring); the
-instances also trust the cloud's root CA. It adds both parts to the context's vendor-data
-(components/vendor_data.py), as Consul and Vault add theirs.
-Needs the Monitoring layer's endpoints and the CA's handle (optional). Build it after
+vendor-data to write to the Monitoring layer's InfluxDB (seed: Cloud Services / Monitoring). It
+adds its part to the context's vendor-data (components/vendor_data.py), as Consul, Vault and the
+CA (its root, trusted by every instance) add theirs.
+Needs the Monitoring layer's endpoints. Build it after
 Monitoring, ServiceDiscovery and Secrets, and before Configuration/Metadata.
 """
 
@@ -13,7 +13,7 @@ from typing import Optional
 import pulumi
 
 from components.context import CloudContext
-from components.contracts import CaHandle, MonitoringEndpoints
+from components.contracts import MonitoringEndpoints
 from components.naming import domain_of
 from components.render import influx
 from components.render import vendor_data
@@ -24,15 +24,13 @@ class InstanceTelemetry(pulumi.ComponentResource):
     vendor_data: pulumi.Output[str]
 
     def __init__(self, name: str, ctx: CloudContext, monitoring: MonitoringEndpoints,
-                 ca: Optional[CaHandle] = None, opts: Optional[pulumi.ResourceOptions] = None):
+                 opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("mammatus:telemetry:InstanceTelemetry", name, None, opts)
         influx_url = monitoring.influx_url
         domain = domain_of(ctx.spec)
         ctx.vendor_data.add("telegraf", vendor_data.telegraf_part(influx_url, cloud=domain),
                              {"influxdb_urls": [influx_url], "database": influx.DATABASE,
                               "interval": "10s"})
-        if ca is not None:
-            ctx.vendor_data.add("ca", pulumi.Output.from_input(ca.root_pem).apply(vendor_data.ca_trust_part))
         self.influx_url = pulumi.Output.from_input(influx_url)
         self.vendor_data = ctx.vendor_data.cloud_config.apply(vendor_data.render)
         self.register_outputs({"influx_url": self.influx_url, "vendor_data": self.vendor_data})

@@ -19,11 +19,13 @@ class VendorData:
         # services/metadata/config.py).
         self.settings: dict[str, Any] = {}
 
-    def add(self, key: str, part: pulumi.Input[dict], settings: Optional[dict] = None) -> None:
-        """One cloud-config part, and the metadata settings for `key` when it has some."""
+    def add(self, key: str, part: pulumi.Input[dict], settings: Optional[Any] = None,
+            settings_key: Optional[str] = None) -> None:
+        """One cloud-config part, and the metadata settings for it (under `settings_key`, by
+        default `key`) when it has some."""
         self.parts[key] = part
         if settings is not None:
-            self.settings[key] = settings
+            self.settings[settings_key or key] = settings
 
     @property
     def cloud_config(self) -> pulumi.Output[dict]:

@@ -28,7 +28,7 @@ def home():
         monitoring = Monitoring("mon", ctx).endpoints
         Consul("consul", ctx)
         Vault("vault", ctx, ca=ca)
-        return InstanceTelemetry("telemetry", ctx, monitoring=monitoring, ca=ca)
+        return InstanceTelemetry("telemetry", ctx, monitoring=monitoring)
     mocks, telemetry = registered(build)
     return mocks, telemetry, ctx
 
@@ -68,10 +68,21 @@ def test_merged_vendor_data_has_consul_vault_telegraf_and_the_root(home):
 
 def test_metadata_settings_validate_with_the_services_model(home):
     _, _, ctx = home
-    settings = VendorData.model_validate(ctx.vendor_data.settings)
+    settings = VendorData.model_validate(resolved(ctx.vendor_data.settings))
+    assert "BEGIN CERTIFICATE" in settings.ca_cert_pem
     assert settings.consul.retry_join == ["10.0.0.2"]
     assert settings.vault.address == "https://control.mammatus:8200"
     assert settings.telegraf.influxdb_urls == ["http://10.0.0.2:8086"]
+
+
+def test_the_ca_alone_gives_instances_its_root():
+    ctx = context(stack_spec("dev"))
+    registered(lambda: CertificateAuthority("ca-alone", ctx))
+    assert set(ctx.vendor_data.parts) == {"ca"}  # the dev stack has no monitoring
+    assert "BEGIN CERTIFICATE" in resolved(ctx.vendor_data.cloud_config)["ca_certs"]["trusted"][0]
+    # ... and in what the metadata service serves them (services/metadata/vendordata.py).
+    settings = VendorData.model_validate({"ca_cert_pem": resolved(ctx.vendor_data.settings["ca_cert_pem"])})
+    assert "BEGIN CERTIFICATE" in settings.ca_cert_pem
 
 
 def test_without_a_ca_instances_trust_no_extra_root():
