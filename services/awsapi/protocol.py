@@ -8,6 +8,7 @@ here, and results are rendered back to XML here, so services never see the wire 
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from typing import Any, Mapping
 from urllib.parse import parse_qsl
@@ -21,12 +22,29 @@ XML_CONTENT_TYPE = "text/xml"
 
 # --- query protocol: parsing -------------------------------------------------------------------
 
+MAX_KEY_DEPTH = 16  # "A.1.B.2.C" has 5 parts; AWS's deepest inputs have about 8
+
+
+def malformed_query(message: str) -> AwsError:
+    # AWS's common-errors page lists MalformedQueryString with 404; it is the caller's syntax
+    # error, so 400 like every other parameter error here.
+    return AwsError("MalformedQueryString", message)
+
+
 def parse_form(body: bytes, raw_query: str = "") -> dict[str, str]:
     """Flat parameters from the query string and a form-encoded body (body wins)."""
-    params = dict(parse_qsl(raw_query, keep_blank_values=True))
+    params = _form_pairs(raw_query.encode("utf-8", "surrogateescape"), "query string")
     if body:
-        params.update(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+        params.update(_form_pairs(body, "request body"))
     return params
+
+
+def _form_pairs(data: bytes, where: str) -> dict[str, str]:
+    # Strict: a replacement character would silently change a queue name or a message.
+    try:
+        return dict(parse_qsl(data.decode("utf-8"), keep_blank_values=True, errors="strict"))
+    except UnicodeDecodeError:
+        raise malformed_query(f"The {where} is not valid UTF-8.") from None
 
 
 def _unflatten(params: Mapping[str, str]) -> dict:
@@ -34,6 +52,8 @@ def _unflatten(params: Mapping[str, str]) -> dict:
     for key, value in params.items():
         node = tree
         parts = key.split(".")
+        if len(parts) > MAX_KEY_DEPTH:  # folding recurses per level
+            raise malformed_query(f"Parameter name {key[:80]} is nested too deeply.")
         for part in parts[:-1]:
             child = node.get(part)
             if not isinstance(child, dict):
@@ -164,13 +184,41 @@ def parse_json(target: str, prefix: str, body: bytes) -> tuple[str, dict]:
     service, _, action = target.partition(".")
     if service != prefix or not action:
         raise AwsError("UnknownOperationException", f"Unknown operation {target}")
-    try:
-        params = json.loads(body or b"{}")
-    except ValueError:
-        raise AwsError("SerializationException", "Unable to parse request body as JSON") from None
-    if not isinstance(params, dict):
-        raise AwsError("SerializationException", "Request body must be a JSON object")
+    params = _json_object(body)
     return action, params
+
+
+def serialization_error(message: str) -> AwsError:
+    return AwsError("SerializationException", message)
+
+
+def _no_constants(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _json_object(body: bytes) -> dict:
+    try:
+        text = body.decode("utf-8") if body else "{}"
+        params = json.loads(text, parse_constant=_no_constants)
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        raise serialization_error("Unable to parse request body as JSON") from None
+    if not isinstance(params, dict):
+        raise serialization_error("Request body must be a JSON object")
+    if _SURROGATE_ESCAPE.search(text) and not _is_unicode(params):
+        raise serialization_error("Request body contains an unpaired surrogate escape")
+    return params
+
+
+# "\ud83d\ude00" (how Python and JavaScript escape an emoji) is fine; a lone half is not text.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _is_unicode(value: Any) -> bool:
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def render_json_error(err: AwsError, namespace: str) -> tuple[dict, dict]:

@@ -8,10 +8,9 @@ import argparse
 import configparser
 import logging
 
-from aiohttp import web
-
+from services.awsapi import connections
 from services.awsapi.credentials import load_credentials
-from services.awsapi.server import parse_listen
+from services.awsapi.server import parse_listen, serve
 from .app import build
 from .signing import Signer
 
@@ -44,6 +43,7 @@ def main(argv=None) -> None:
     ap.add_argument("--account-id", default="000000000000")
     ap.add_argument("--replicas", type=int, default=1)
     ap.add_argument("--log-level", default="WARNING")
+    connections.add_arguments(ap)
     args = ap.parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     keys = load_credentials(args.credentials)
@@ -51,14 +51,15 @@ def main(argv=None) -> None:
         ap.error("--signing-cert and --signing-key go together")
     signer = Signer.from_files(args.signing_cert, args.signing_key) if args.signing_cert else Signer.self_signed()
     host, port = parse_listen(args.listen)
+    limits = connections.limits_from(args)
     public_url = args.public_url or f"http://{host}:{port}"
     sqs_key = _profile_key(args.sqs_credentials, args.sqs_profile) if args.sqs_credentials else None
 
     async def factory():
         return await build(args.nats, keys, signer, public_url, args.sqs_endpoint, sqs_key,
-                           args.region, args.account_id, args.replicas, args.ca_file)
+                           args.region, args.account_id, args.replicas, args.ca_file, limits=limits)
 
-    web.run_app(factory(), host=host, port=port, access_log=None, print=None)
+    serve(factory(), host, port, limits)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import ssl
 import aiohttp
 from aiohttp import web
 
+from services.awsapi.connections import DEFAULT_LIMITS, Limits
 from services.awsapi.nats_store import connect_store
 from services.awsapi.server import make_handler
 from .api import SnsApi
@@ -19,7 +20,7 @@ from .wire import SPEC
 async def build(nats_url: str, keys: dict[str, str], signer: Signer, public_url: str,
                 sqs_endpoint: str | None = None, sqs_key: tuple[str, str] | None = None,
                 region: str = "us-east-1", account: str = "000000000000", replicas: int = 1,
-                ca_file: str | None = None) -> web.Application:
+                ca_file: str | None = None, limits: Limits = DEFAULT_LIMITS) -> web.Application:
     nc, store = await connect_store(nats_url, "mammatus-sns",
                                     lambda nc: SnsStore(nc, region, account, replicas))
     ctx = ssl.create_default_context(cafile=ca_file) if ca_file else None
@@ -37,7 +38,7 @@ async def build(nats_url: str, keys: dict[str, str], signer: Signer, public_url:
 
     app = web.Application(client_max_size=SPEC.max_body)
     app.router.add_get("/" + signer.cert_name, cert)
-    app.router.add_route("*", "/{tail:.*}", make_handler(SPEC, keys, dispatch))
+    app.router.add_route("*", "/{tail:.*}", make_handler(SPEC, keys, dispatch, region=region, limits=limits))
 
     async def close(_app):
         await deliverer.close()

@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import logging
 
-from aiohttp import web
-
+from services.awsapi import connections
 from services.awsapi.credentials import load_credentials
-from services.awsapi.server import parse_listen
+from services.awsapi.server import parse_listen, serve
 from .app import build
 
 
@@ -21,15 +20,17 @@ def main(argv=None) -> None:
     ap.add_argument("--account-id", default="000000000000")
     ap.add_argument("--replicas", type=int, default=1, help="JetStream replicas (NATS cluster size)")
     ap.add_argument("--log-level", default="WARNING")
+    connections.add_arguments(ap)
     args = ap.parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     keys = load_credentials(args.credentials)
     host, port = parse_listen(args.listen)
+    limits = connections.limits_from(args)
 
     async def factory():
-        return await build(args.nats, keys, args.region, args.account_id, args.replicas)
+        return await build(args.nats, keys, args.region, args.account_id, args.replicas, limits=limits)
 
-    web.run_app(factory(), host=host, port=port, access_log=None, print=None)
+    serve(factory(), host, port, limits)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from services.awsapi.connections import DEFAULT_LIMITS, Limits
 from services.awsapi.nats_store import connect_store
 from services.awsapi.server import make_handler
 from .api import SqsApi
@@ -12,7 +13,8 @@ from .wire import SPEC
 
 
 async def build(nats_url: str, keys: dict[str, str], region: str = "us-east-1",
-                account: str = "000000000000", replicas: int = 1) -> web.Application:
+                account: str = "000000000000", replicas: int = 1,
+                limits: Limits = DEFAULT_LIMITS) -> web.Application:
     nc, store = await connect_store(nats_url, "mammatus-sqs",
                                     lambda nc: Store(nc, region, account, replicas))
     api = SqsApi(store)
@@ -21,7 +23,7 @@ async def build(nats_url: str, keys: dict[str, str], region: str = "us-east-1",
         return await api.dispatch(action, params, ctx)
 
     app = web.Application(client_max_size=SPEC.max_body)
-    handler = make_handler(SPEC, keys, dispatch)
+    handler = make_handler(SPEC, keys, dispatch, region=region, limits=limits)
     app.router.add_route("*", "/{tail:.*}", handler)
 
     async def close(_app):

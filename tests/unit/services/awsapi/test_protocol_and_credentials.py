@@ -88,3 +88,43 @@ def test_json_parsing_errors():
     assert e.value.code == "SerializationException"
     with pytest.raises(AwsError):
         protocol.parse_json("Other.ListQueues", "AmazonSQS", json.dumps({}).encode())
+
+
+@pytest.mark.parametrize("body, query", [
+    (b"Action=ListQueues&QueueNamePrefix=\xff", ""),      # a raw byte that is not UTF-8
+    (b"Action=ListQueues&QueueNamePrefix=%FF", ""),       # the same, percent-encoded
+    (b"Action=ListQueues&QueueNamePrefix=%ED%A0%80", ""),  # an encoded surrogate
+    (b"Action=ListQueues", "QueueNamePrefix=%C3"),         # a truncated sequence in the query
+])
+def test_form_that_is_not_utf8_is_a_malformed_query(body, query):
+    with pytest.raises(AwsError) as e:
+        protocol.parse_form(body, query)
+    assert (e.value.code, e.value.status) == ("MalformedQueryString", 400)
+
+
+def test_form_with_utf8_still_parses():
+    assert protocol.parse_form("Action=SendMessage&MessageBody=é%C3%A9+x".encode(), "A=%E2%82%AC") == {
+        "A": "€", "Action": "SendMessage", "MessageBody": "éé x"}
+
+
+def test_deeply_nested_query_key_is_malformed():
+    with pytest.raises(AwsError) as e:
+        protocol.parse_query({"Action": "ListQueues", ".".join(["a"] * 5000): "x"})
+    assert e.value.code == "MalformedQueryString"
+
+
+@pytest.mark.parametrize("body", [
+    b"[]", b'"x"', b"5", b"null", b"{", b'{"a": "\xff"}', b'{"a": NaN}', b'{"a": Infinity}',
+    b"[" * 100000, b'{"QueueName": "\\ud800"}', b'{"QueueName": "x\\udc00y"}',
+    '{"a": 1}'.encode("utf-16"),
+])
+def test_json_body_must_be_a_utf8_object_of_text(body):
+    with pytest.raises(AwsError) as e:
+        protocol.parse_json("AmazonSQS.ListQueues", "AmazonSQS", body)
+    assert (e.value.code, e.value.status) == ("SerializationException", 400)
+
+
+def test_json_keeps_escaped_non_bmp_characters():
+    action, params = protocol.parse_json("AmazonSQS.SendMessage", "AmazonSQS",
+                                         json.dumps({"MessageBody": "smile \U0001F600"}).encode())
+    assert action == "SendMessage" and params == {"MessageBody": "smile \U0001F600"}
