@@ -6,7 +6,7 @@ signature and jumps here."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 import pulumi
 
@@ -58,10 +58,12 @@ class CaHandle:
 
 @dataclass(frozen=True)
 class NatsServer:
-    """The Nats layer: the URL its clients connect to, and the unit to wait for."""
+    """The Nats layer: the URL its clients connect to, the unit to wait for, and each client
+    service's password ({"sns"|"sqs": secret}; the user name is the key)."""
     url: str
     host: str
     service: pulumi.Resource
+    passwords: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,9 @@ replaces the deprecated NATS Streaming — backs a custom SQS HTTP API).
 
 - mammatus:messaging:Nats — nats-server with JetStream on the `nats` host
   (components/render/nats.py). It listens on loopback when SNS and SQS run on the same host (the
-  lab and home stacks), on the host's address otherwise. Provides `server` (NatsServer).
+  lab and home stacks), on the host's address otherwise; either way each service logs in as its
+  own user (password generated, in a 0600 file the service alone reads). Provides `server`
+  (NatsServer).
 - mammatus:messaging:Notifications — `python -m services.sns --listen ADDR:9911 --nats URL
   --credentials FILE --public-url URL [--sqs-endpoint URL --sqs-credentials FILE]
   [--signing-cert FILE --signing-key FILE]` on the `sns` host (the signing certificate issued by
@@ -39,6 +41,7 @@ from dynamic_providers.aws_messaging import SnsSubscription, SnsTopic, SqsQueue
 NATS_CONFIG = "/etc/mammatus/nats/nats.conf"
 NATS_STORE = "/var/lib/mammatus/nats"
 NATS_USER = "nats"
+NATS_CLIENTS = ("sns", "sqs")  # the services that log in to NATS, each as its own user
 NATS_PORT = 4222
 SNS_PORT = 9911
 SQS_PORT = 9324
@@ -85,27 +88,39 @@ class Nats(pulumi.ComponentResource):
             raise WiringError("the messaging layers need mammatus:placement.nats")
         child = pulumi.ResourceOptions(parent=self)
         listen = nats_listen_host(ctx)
-        text = nats.render(server_name=f"mammatus-{access.host.name}", listen_host=listen,
-                           port=NATS_PORT, store_dir=NATS_STORE)
-        conf = HostFile(f"{name}-config", access, NATS_CONFIG, text, opts=child)
-        binary = delivered(ctx, access, "nats-server")
         # As NATS' own packages run it: user nats, its JetStream store its own.
         user = service_user(f"{name}-user", access, NATS_USER, self)
+        # Every client logs in, on loopback too: a user per service that NATS serves.
+        clients = [k for k in NATS_CLIENTS if getattr(ctx.spec.placement, k)]
+        passwords = {k: random.RandomPassword(f"{name}-{k}-password", length=32, special=False,
+                                              opts=child).result for k in clients}
+        text = pulumi.Output.all(**passwords).apply(lambda users: nats.render(
+            server_name=f"mammatus-{access.host.name}", listen_host=listen, port=NATS_PORT,
+            store_dir=NATS_STORE, users=dict(users)))
+        conf = HostFile(f"{name}-config", access, NATS_CONFIG, pulumi.Output.secret(text),
+                        mode="0600", owner=owned_by(NATS_USER),
+                        opts=pulumi.ResourceOptions(parent=self, depends_on=[user]))
+        binary = delivered(ctx, access, "nats-server")
         service = HostService(
             f"{name}-nats-server", access,
             Daemon(name="nats", description="NATS with JetStream",
                    command=[binary.path, "-c", NATS_CONFIG], user=NATS_USER,
                    state_dir=NATS_STORE.removeprefix("/var/lib/")),
-            config=[text, binary.sha256], depends_on=[conf, user, *binary.deps], opts=child)
+            config=[binary.sha256], depends_on=[conf, user, *binary.deps], opts=child)
         url = nats.client_url(listen, NATS_PORT)
-        self.server = NatsServer(url=url, host=access.host.name, service=service)
+        self.server = NatsServer(url=url, host=access.host.name, service=service,
+                                 passwords={k: pulumi.Output.secret(v) for k, v in passwords.items()})
         self.url = service.unit.apply(lambda _: url)   # known once the server runs
-        self.config = pulumi.Output.from_input(text)
+        self.config = pulumi.Output.secret(text)
         self.register_outputs({"url": self.url, "config": self.config})
 
 
 def credentials_path(kind: str) -> str:
     return f"/etc/mammatus/{kind}/credentials"
+
+
+def nats_password_path(kind: str) -> str:
+    return f"/etc/mammatus/{kind}/nats-password"
 
 
 def _aws_service(component: pulumi.ComponentResource, name: str, ctx: CloudContext,
@@ -131,13 +146,18 @@ def _aws_service(component: pulumi.ComponentResource, name: str, ctx: CloudConte
             k: (extra_keys[k]["access_key"], v) for k, v in zip(sections, secrets[1:], strict=True)}))
     creds = HostFile(f"{name}-{kind}-credentials", access, cred_path,
                      pulumi.Output.secret(text), mode="0600", owner=owned_by(user), opts=owned)
+    nats_password = HostFile(f"{name}-{kind}-nats-password", access, nats_password_path(kind),
+                             nats_server.passwords[kind], mode="0600", owner=owned_by(user),
+                             opts=owned)
     address = str(access.host.address)
     args = ["--listen", f"{address}:{port}", "--nats", nats_server.url,
+            "--nats-user", kind, "--nats-password-file", nats_password_path(kind),
             "--credentials", cred_path, "--region", REGION, *extra_args]
     daemon, runtime = python_daemon(ctx, access, kind, f"services.{kind}", args,
                                     f"{kind.upper()} API (Mammatus, on NATS)", user=user)
     service = HostService(f"{name}-{kind}", access, daemon, config=[" ".join(args)],
-                          depends_on=[creds, nats_server.service, *extra_files, *runtime],
+                          depends_on=[creds, nats_password, nats_server.service, *extra_files,
+                                      *runtime],
                           opts=child)
     endpoint = f"http://{address}:{port}"
     connection = {"endpoint": endpoint, "region": REGION, "access_key": access_key,

@@ -14,16 +14,34 @@ from services.awsapi.errors import service_unavailable
 log = logging.getLogger(__name__)
 
 
-async def connect_store(nats_url: str, client_name: str, make_store: Callable):
-    """(connection, started store); `make_store(nc)` builds the store on the connection."""
+def add_login_arguments(ap) -> None:
+    ap.add_argument("--nats-user", help="log in to NATS as this user")
+    ap.add_argument("--nats-password-file", help="the NATS user's password (a file: never a flag)")
+
+
+def login_from(args) -> dict:
+    """connect_store's user/password from --nats-user/--nats-password-file."""
+    if not args.nats_user:
+        return {}
+    if not args.nats_password_file:
+        raise SystemExit("--nats-user needs --nats-password-file")
+    with open(args.nats_password_file) as f:
+        return {"user": args.nats_user, "password": f.read().strip()}
+
+
+async def connect_store(nats_url: str, client_name: str, make_store: Callable,
+                        user: str | None = None, password: str | None = None):
+    """(connection, started store); `make_store(nc)` builds the store on the connection. With
+    `user`, it logs in as that NATS user (the password read from a file by the caller)."""
     holder: dict = {}
 
     async def reconnected():
         if "store" in holder:
             asyncio.create_task(holder["store"].resync())
 
+    login = {"user": user, "password": password} if user else {}
     nc = await nats.connect(nats_url, max_reconnect_attempts=-1, reconnect_time_wait=0.5,
-                            name=client_name, reconnected_cb=reconnected)
+                            name=client_name, reconnected_cb=reconnected, **login)
     store = holder["store"] = make_store(nc)
     await store.start()
     return nc, store

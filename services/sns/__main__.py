@@ -8,7 +8,7 @@ import argparse
 import configparser
 import logging
 
-from services.awsapi import connections
+from services.awsapi import connections, nats_store
 from services.awsapi.credentials import load_credentials
 from services.awsapi.server import parse_listen, serve
 from .app import build
@@ -44,6 +44,7 @@ def main(argv=None) -> None:
     ap.add_argument("--replicas", type=int, default=1)
     ap.add_argument("--log-level", default="WARNING")
     connections.add_arguments(ap)
+    nats_store.add_login_arguments(ap)
     args = ap.parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     keys = load_credentials(args.credentials)
@@ -52,12 +53,14 @@ def main(argv=None) -> None:
     signer = Signer.from_files(args.signing_cert, args.signing_key) if args.signing_cert else Signer.self_signed()
     host, port = parse_listen(args.listen)
     limits = connections.limits_from(args)
+    login = nats_store.login_from(args)
     public_url = args.public_url or f"http://{host}:{port}"
     sqs_key = _profile_key(args.sqs_credentials, args.sqs_profile) if args.sqs_credentials else None
 
     async def factory():
         return await build(args.nats, keys, signer, public_url, args.sqs_endpoint, sqs_key,
-                           args.region, args.account_id, args.replicas, args.ca_file, limits=limits)
+                           args.region, args.account_id, args.replicas, args.ca_file, limits=limits,
+                           nats_login=login)
 
     serve(factory(), host, port, limits)
 

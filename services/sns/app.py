@@ -20,9 +20,11 @@ from .wire import SPEC
 async def build(nats_url: str, keys: dict[str, str], signer: Signer, public_url: str,
                 sqs_endpoint: str | None = None, sqs_key: tuple[str, str] | None = None,
                 region: str = "us-east-1", account: str = "000000000000", replicas: int = 1,
-                ca_file: str | None = None, limits: Limits = DEFAULT_LIMITS) -> web.Application:
+                ca_file: str | None = None, limits: Limits = DEFAULT_LIMITS,
+                nats_login: dict | None = None) -> web.Application:
     nc, store = await connect_store(nats_url, "mammatus-sns",
-                                    lambda nc: SnsStore(nc, region, account, replicas))
+                                    lambda nc: SnsStore(nc, region, account, replicas),
+                                    **(nats_login or {}))
     ctx = ssl.create_default_context(cafile=ca_file) if ca_file else None
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx) if ctx else None)
     sqs = SqsSender(session, sqs_endpoint, sqs_key[0], sqs_key[1], region) if sqs_endpoint and sqs_key else None

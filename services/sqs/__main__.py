@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from services.awsapi import connections
+from services.awsapi import connections, nats_store
 from services.awsapi.credentials import load_credentials
 from services.awsapi.server import parse_listen, serve
 from .app import build
@@ -21,14 +21,16 @@ def main(argv=None) -> None:
     ap.add_argument("--replicas", type=int, default=1, help="JetStream replicas (NATS cluster size)")
     ap.add_argument("--log-level", default="WARNING")
     connections.add_arguments(ap)
+    nats_store.add_login_arguments(ap)
     args = ap.parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     keys = load_credentials(args.credentials)
     host, port = parse_listen(args.listen)
     limits = connections.limits_from(args)
+    login = nats_store.login_from(args)
 
     async def factory():
-        return await build(args.nats, keys, args.region, args.account_id, args.replicas, limits=limits)
+        return await build(args.nats, keys, args.region, args.account_id, args.replicas, limits=limits, nats_login=login)
 
     serve(factory(), host, port, limits)
 

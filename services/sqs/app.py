@@ -14,9 +14,10 @@ from .wire import SPEC
 
 async def build(nats_url: str, keys: dict[str, str], region: str = "us-east-1",
                 account: str = "000000000000", replicas: int = 1,
-                limits: Limits = DEFAULT_LIMITS) -> web.Application:
+                limits: Limits = DEFAULT_LIMITS, nats_login: dict | None = None) -> web.Application:
     nc, store = await connect_store(nats_url, "mammatus-sqs",
-                                    lambda nc: Store(nc, region, account, replicas))
+                                    lambda nc: Store(nc, region, account, replicas),
+                                    **(nats_login or {}))
     api = SqsApi(store)
 
     async def dispatch(action, params, ctx):

@@ -61,6 +61,22 @@ def test_sns_and_sqs_services_with_generated_credentials(layers):
 
 
 @pulumi.runtime.test
+def test_each_service_logs_in_to_nats_with_a_password_only_it_reads(layers):
+    def check(args):
+        conf = MOCKS.inputs("msg-nats-config-write")
+        assert conf["mode"] == "0600" and conf["owner"] == "nats:nats"
+        for kind in ("sns", "sqs"):
+            secret = MOCKS.inputs(f"msg-{kind}-{kind}-nats-password-write")
+            assert secret["mode"] == "0600" and secret["owner"] == f"mammatus-{kind}:mammatus-{kind}"
+            assert secret["path"] == f"/etc/mammatus/{kind}/nats-password"
+            assert f'{{user: "{kind}", password: "{secret["content"]}"}}' in conf["content"]
+            run = MOCKS.inputs(f"msg-{kind}-{kind}-run")["create"]
+            assert f"--nats-user {kind} --nats-password-file /etc/mammatus/{kind}/nats-password" in run
+            assert secret["content"] not in run  # never on a command line
+    return settled(layers).apply(check)
+
+
+@pulumi.runtime.test
 def test_topics_queues_dead_letters_and_subscriptions(layers):
     _, sns, sqs, _ = layers
 

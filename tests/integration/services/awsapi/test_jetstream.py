@@ -6,6 +6,7 @@ import nats
 import pytest
 
 from services.awsapi import jetstream as js
+from tests.support import aio
 from tests.support.nats import NatsServer
 
 
@@ -17,7 +18,7 @@ def nats_url(tmp_path_factory):
 
 
 def run(coro):
-    return asyncio.run(coro)
+    return aio.run(coro)
 
 
 async def _with_bucket(url: str, bucket: str, body):

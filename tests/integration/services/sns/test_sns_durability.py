@@ -104,9 +104,9 @@ async def _set_subjects(url: str, stream: str, subjects: list[str]) -> None:
 
 
 def test_a_fifo_publish_that_failed_half_way_is_delivered_on_retry(tmp_path, test_ca):
-    import asyncio
-
     from botocore.exceptions import ClientError
+
+    from tests.support import aio
 
     nats = NatsServer(tmp_path / "nats").start()
     creds = write_credentials(tmp_path / "creds")
@@ -126,11 +126,11 @@ def test_a_fifo_publish_that_failed_half_way_is_delivered_on_retry(tmp_path, tes
         publish = dict(TopicArn=topic, Message="m", MessageGroupId="g", MessageDeduplicationId="d1")
 
         # The deliveries' stream stops taking jobs: the publish fails after its dedup claim.
-        asyncio.run(_set_subjects(nats.url, "SNS_DELIVERY", ["snsd-off.>"]))
+        aio.run(_set_subjects(nats.url, "SNS_DELIVERY", ["snsd-off.>"]))
         with pytest.raises(ClientError) as e:
             sns.publish(**publish)
         assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
-        asyncio.run(_set_subjects(nats.url, "SNS_DELIVERY", ["snsd.>"]))
+        aio.run(_set_subjects(nats.url, "SNS_DELIVERY", ["snsd.>"]))
         first = sns.publish(**publish)  # the client's retry is not taken for a duplicate
         again = sns.publish(**publish)  # now a duplicate, answered as the first was
         assert (again["MessageId"], again["SequenceNumber"]) == (first["MessageId"], first["SequenceNumber"])
