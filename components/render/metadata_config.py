@@ -39,19 +39,27 @@ def render_config(spec: StackSpec, *, listen: str, inventory_path: str,
     config: dict[str, Any] = {
         "listen": listen,
         "cloud": {"name": "mammatus", "domain": net.domain if net else "mammatus"},
-        "identity": {"leases": list(lease_files),
+        # The service answers on the LAN port the instances are on (their default route, or the
+        # DHCP server's static route to this host): their ARP entries must show the leased MAC.
+        "identity": {"leases": list(lease_files), "neighbour_check": True,
                      "inventories": [{"type": "file", "path": inventory_path}]},
+        # Not required: the cloud's images read NoCloud (seedfrom), which never sends a token.
+        "tokens": {"required": False},
     }
     if net:
         config["cloud"]["subnet"] = str(net.lan_subnet)
     if lease_push:
         config["identity"]["lease_push"] = dict(lease_push)
     if token_secret_file:
-        config["tokens"] = {"secret_file": token_secret_file}
+        config["tokens"]["secret_file"] = token_secret_file
     if vendor_data:
         config["vendor_data"] = dict(vendor_data)
-    return "# Mammatus metadata service (generated; do not edit)\n" + yaml.safe_dump(
-        config, sort_keys=True, default_flow_style=False)
+    return ("# Mammatus metadata service (generated; do not edit)\n"
+            "# identity.neighbour_check: instances share this host's L2, so taking an instance's\n"
+            "#   address without its MAC (gratuitous ARP) is refused.\n"
+            "# tokens.required: false, since the images' NoCloud datasource cannot send IMDSv2\n"
+            "#   tokens (docs/metadata.md, \"What a caller must prove\").\n"
+            + yaml.safe_dump(config, sort_keys=True, default_flow_style=False))
 
 
 def render_inventory(spec: StackSpec, user_data: Mapping[str, str],

@@ -16,6 +16,7 @@ from aiohttp import web
 from . import lease_push
 from .app import build_lease_receiver, build_service
 from .config import ConfigError, load_config
+from .limits import CallerCounts, gated
 from .server import make_app
 
 LOG = logging.getLogger("mammatus.metadata")
@@ -29,24 +30,42 @@ def parse_listen(value: str) -> tuple[str, int]:
 
 
 async def serve(app: web.Application, host: str, port: int, extra=()) -> None:
-    """Serves `app` on host:port (shared with the workers), and each (app, host, port) of
-    `extra` on a listener of its own (the lease push receiver: the first process only)."""
-    runners = []
-    for site_app, site_host, site_port, shared in ((app, host, port, True),
-                                                   *((*e, False) for e in extra)):
-        runner = web.AppRunner(site_app, access_log=None)  # our middleware logs, without secrets
-        await runner.setup()
-        await web.TCPSite(runner, site_host, site_port, reuse_port=shared).start()
-        runners.append(runner)
-        LOG.info("listening on %s:%d", site_host, site_port)
-    gc.freeze()  # startup objects stay out of the collector's scans: steadier tail latency
+    """Serves `app` on host:port (shared with the workers), behind the per-caller connection
+    cap, and each (app, host, port) of `extra` on a listener of its own (the lease push
+    receiver: the first process only)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    runner, listener = await _listen_gated(app, host, port)
+    runners = [runner]
+    for site_app, site_host, site_port in extra:
+        extra_runner = web.AppRunner(site_app, access_log=None)
+        await extra_runner.setup()
+        await web.TCPSite(extra_runner, site_host, site_port).start()
+        runners.append(extra_runner)
+        LOG.info("listening on %s:%d", site_host, site_port)
+    gc.freeze()  # startup objects stay out of the collector's scans: steadier tail latency
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+    listener.close()
     for runner in runners:
         await runner.cleanup()
+
+
+async def _listen_gated(app: web.Application, host: str, port: int):
+    """(runner, listening server) for the instance-facing app: idle connections closed after
+    `limits.idle_timeout_seconds`, each caller's open connections capped."""
+    service = app["service"]
+    limits = service.config.limits
+    # access_log=None: our middleware logs, without secrets.
+    runner = web.AppRunner(app, access_log=None, keepalive_timeout=limits.idle_timeout_seconds)
+    await runner.setup()
+    connections = CallerCounts(limits.connections_per_caller)
+    listener = await asyncio.get_running_loop().create_server(
+        gated(runner.server, connections, uncounted=set(service.proxies)), host, port,
+        reuse_port=True)
+    LOG.info("listening on %s:%d", host, port)
+    return runner, listener
 
 
 def main(argv=None) -> int:
@@ -63,6 +82,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s [%(process)d] %(name)s %(levelname)s %(message)s")
+    # The access log writes a line per request: skip what its format never shows (the caller's
+    # source line, thread and process names; the Logging HOWTO's "Optimization").
+    logging._srcfile = None
+    logging.logThreads = logging.logMultiprocessing = False
     if args.no_access_log:
         logging.getLogger("mammatus.metadata.access").setLevel(logging.WARNING)
     try:

@@ -29,12 +29,19 @@ class Cloud(Model):
 
 
 class Tokens(Model):
-    # IMDSv2 only: when true, GETs without a valid token get 401. Off by default because
-    # cloud-init 22.4 off AWS crawls without asking for a token.
+    # true: every GET about an instance (all layouts: EC2, NoCloud, OpenStack) needs a valid IMDSv2
+    # token, else 401, as AWS with HttpTokens=required. Only clients that PUT /latest/api/token
+    # first can then read anything: AWS SDKs, and cloud-init's Ec2 datasource only where it
+    # believes it runs on AWS. NoCloud (what this cloud's images use: seedfrom, see
+    # dynamic_providers/rootfs_image.py) and OpenStack never send a token, so the deployment
+    # leaves this off; turn it on only for images whose cloud-init does IMDSv2 (docs/metadata.md).
     required: bool = False
     # HMAC key shared by all replicas, so a token minted by one is accepted by the others.
     # Without it each process makes a random key (fine for one replica, not for several).
     secret_file: Optional[Path] = None
+    # IP TTL of the token PUT's response (AWS's HttpPutResponseHopLimit): 1 = the token reaches a
+    # caller on the service's own link only, not one behind a router, a NAT or a container bridge.
+    hop_limit: int = Field(1, ge=1, le=64)
 
 
 class FileInventory(Model):
@@ -87,9 +94,11 @@ class Identity(Model):
     lease_push: Optional[LeasePush] = None
     inventories: list[Inventory] = []
     proxies: list[Proxy] = []
-    # Also require the kernel's ARP entry for the source IP to show the leased MAC. Only when
-    # the service sits on the instances' L2 (bridge/gateway host); routed peers are refused.
-    neighbour_check: bool = False
+    # Also require the kernel's ARP entry for the source IP to show the leased MAC, so taking an
+    # instance's address (gratuitous ARP) is not enough. On by default: the service answers on
+    # 169.254.169.254 on a LAN port, on the instances' L2. Routed peers have no entry and are
+    # refused: turn it off only where callers are not on the service's link (loopback tests).
+    neighbour_check: bool = True
     neighbour_table: Path = Path("/proc/net/arp")
 
 
@@ -126,9 +135,23 @@ class VendorData(Model):
         return value
 
 
+# The longest a wait_for_change request may wait, whatever the config says.
+LONG_POLL_MAX_SECONDS = 300
+
+
 class LongPoll(Model):
-    max_timeout_seconds: float = Field(300, gt=0)
+    max_timeout_seconds: float = Field(LONG_POLL_MAX_SECONDS, gt=0, le=LONG_POLL_MAX_SECONDS)
     interval_seconds: float = Field(1.0, gt=0)
+
+
+class Limits(Model):
+    """What one caller may hold at once, per service process. The caller is the TCP peer's
+    address for connections (a configured relay is not counted: it speaks for many instances) and
+    the proven instance address for long polls. Over a cap: 429 Too Many Requests."""
+    connections_per_caller: int = Field(32, ge=1)
+    long_polls_per_caller: int = Field(4, ge=1)
+    # A connection waiting for its (next) request longer than this is closed.
+    idle_timeout_seconds: float = Field(10.0, gt=0)
 
 
 class Config(Model):
@@ -138,6 +161,7 @@ class Config(Model):
     identity: Identity = Identity()
     vendor_data: VendorData = VendorData()
     long_poll: LongPoll = LongPoll()
+    limits: Limits = Limits()
 
 
 class ConfigError(Exception):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import socket
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from . import ec2, nocloud, openstack
 from .config import Config
 from .identity import Identity, Resolver, Unproven, source_address
 from .inventory import InventoryError, LxdInventorySource
+from .limits import RETRY_AFTER_SECONDS, CallerCounts
 from .tokens import TokenError, TokenKey, TtlError, parse_ttl
 from .tree import lookup, render
 
@@ -39,9 +41,9 @@ def peer_address(request: web.Request) -> str:
 
 
 class HttpError(Exception):
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, headers: Optional[dict] = None):
         super().__init__(message)
-        self.status, self.message = status, message
+        self.status, self.message, self.headers = status, message, headers or {}
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ class Service:
                      if isinstance(s, LxdInventorySource)]
         self._blocking = bool(self._lxd)
         self._answers: OrderedDict = OrderedDict()
+        self.long_polls = CallerCounts(self.config.limits.long_polls_per_caller)
 
     def answer(self, ident: Identity, path: str) -> tuple[str, Answer, str]:
         """(layout, answer, etag), memoized: the key holds the whole identity (instance record
@@ -82,12 +85,13 @@ class Service:
 
     async def identify(self, request: web.Request) -> Identity:
         try:
-            ip = source_address(peer_address(request), request.headers, self.proxies)
+            peer = peer_address(request)
+            ip = source_address(peer, request.headers, self.proxies)
             if self._blocking and any(src.stale() for src in self._lxd):
                 # A refresh is due: LXD's client blocks, keep it off the event loop.
                 return await asyncio.get_running_loop().run_in_executor(
-                    None, self.resolver.resolve, ip)
-            return self.resolver.resolve(ip)
+                    None, self.resolver.resolve, ip, ip == peer)
+            return self.resolver.resolve(ip, on_link=ip == peer)
         except Unproven as exc:
             raise HttpError(403, f"instance identity not proven: {exc}") from None
         except InventoryError as exc:
@@ -96,6 +100,8 @@ class Service:
             raise HttpError(503, "identity sources unavailable, retry later") from None
 
     def check_token(self, request: web.Request, ident: Identity) -> None:
+        """A token, if sent, must be valid for this caller; none at all is fine only while
+        tokens are not required."""
         token = request.headers.get(TOKEN_HEADER)
         if token is None:
             if self.config.tokens.required:
@@ -108,11 +114,6 @@ class Service:
 
 
 # -- routing: path -> Answer for one identity (pure given the config) -----------------------------
-
-def layout_of(path: str) -> str:
-    head = path.lstrip("/").split("/", 1)[0]
-    return head if head in ("nocloud", "openstack") else "ec2"
-
 
 def answer_for(config: Config, ident: Identity, path: str) -> tuple[str, Answer]:
     """(layout, answer) for a GET path; HttpError(404) when there is nothing there."""
@@ -188,23 +189,52 @@ async def handle_get(request: web.Request) -> web.Response:
     svc: Service = request.app["service"]
     ident = await svc.identify(request)
     request["instance"] = ident.instance.name
-    if layout_of(request.path) == "ec2":
-        # Before any lookup, so a caller without a valid token learns nothing (not even a 404).
-        # Tokens are an EC2 protocol: NoCloud and OpenStack clients never send one.
-        svc.check_token(request, ident)
+    # Before any lookup, so a caller without a valid token learns nothing (not even a 404), on
+    # every layout: a NoCloud or OpenStack path serves the same user-data as the EC2 one.
+    svc.check_token(request, ident)
     wait = _wait_params(request, svc.config)
     layout, answer, tag = svc.answer(ident, request.path)
     if wait is not None:
-        last, timeout = wait
-        last = last or tag  # no etag given: wait for a change from what is there now
-        deadline = asyncio.get_running_loop().time() + timeout
-        while tag == last and asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(min(svc.config.long_poll.interval_seconds,
-                                    max(0.0, deadline - asyncio.get_running_loop().time())))
-            ident = await svc.identify(request)  # removed meanwhile -> 403, never stale data
-            layout, answer, tag = svc.answer(ident, request.path)
+        tag, answer = await _wait_for_change(request, svc, ident, wait, tag, answer)
     return web.Response(text=answer.body, content_type=answer.content_type,
                         headers={"ETag": tag})
+
+
+async def _wait_for_change(request: web.Request, svc: Service, ident: Identity,
+                           wait: tuple[Optional[str], float], tag: str, answer: Answer
+                           ) -> tuple[str, Answer]:
+    """Re-checks until the answer's ETag differs from `last` or the timeout passes, holding one
+    of the caller's long-poll slots meanwhile."""
+    caller = ident.ip
+    if not svc.long_polls.acquire(caller):
+        raise HttpError(429, "too many long polls from this caller (at most "
+                             f"{svc.long_polls.cap}), retry later",
+                        {"Retry-After": str(RETRY_AFTER_SECONDS)})
+    try:
+        last, timeout = wait
+        last = last or tag  # no etag given: wait for a change from what is there now
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        # A caller that hung up (transport gone) frees its slot now, not at the timeout.
+        while tag == last and loop.time() < deadline and request.transport is not None:
+            await asyncio.sleep(min(svc.config.long_poll.interval_seconds,
+                                    max(0.0, deadline - loop.time())))
+            ident = await svc.identify(request)  # removed meanwhile -> 403, never stale data
+            _, answer, tag = svc.answer(ident, request.path)
+        return tag, answer
+    finally:
+        svc.long_polls.release(caller)
+
+
+def limit_hops(request: web.Request, hops: int) -> None:
+    """Sets the IP TTL (IPv6 hop limit) of all this connection still sends: a router between
+    the service and the caller drops the packets, so the answer only reaches a near caller."""
+    sock = request.transport.get_extra_info("socket") if request.transport else None
+    if sock is None:
+        return
+    if sock.family == socket.AF_INET6:
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, hops)
+    sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, hops)  # also IPv4-mapped peers on [::]
 
 
 async def handle_token(request: web.Request) -> web.Response:
@@ -222,7 +252,14 @@ async def handle_token(request: web.Request) -> web.Response:
     ident = await svc.identify(request)
     request["instance"] = ident.instance.name
     token = svc.token_key.mint(ident, ttl, svc.clock())
-    return web.Response(text=token, content_type="text/plain", headers={TTL_HEADER: str(ttl)})
+    response = web.Response(text=token, content_type="text/plain",
+                            headers={TTL_HEADER: str(ttl)})
+    if not from_proxy:  # a relay is trusted to hold its instances to the limit itself
+        limit_hops(request, svc.config.tokens.hop_limit)
+        # The TTL stays on the socket for good: its retransmissions must not travel further than
+        # the first try, so this connection ends here rather than serve more with TTL 1.
+        response.force_close()
+    return response
 
 
 async def dispatch(request: web.Request) -> web.StreamResponse:
@@ -240,7 +277,7 @@ async def errors_and_access_log(request: web.Request, handler):
         response = await handler(request)
     except HttpError as exc:
         response = web.Response(status=exc.status, text=exc.message + "\n",
-                                content_type="text/plain")
+                                content_type="text/plain", headers=exc.headers)
     except web.HTTPException as exc:
         response = exc
     except Exception:

@@ -27,8 +27,9 @@ def test_sqs_throughput_prints_each_peer_and_the_ratios():
     assert re.search(r"cost of fsync per acknowledgement .*: send x1 \d+ %", out), out
 
 
-def test_metadata_wrk_prints_both_modes_without_errors():
+def test_metadata_wrk_prints_both_modes_and_the_ceiling_without_errors():
     out = run("metadata_wrk.py", "--duration", "1", "--connections", "2", "--threads", "1")
-    for mode in ("IMDSv1 (no token)", "IMDSv2 (token)"):
-        match = re.search(re.escape(mode) + r"\s+(\d+)\s+[\d.]+\s+[\d.]+\s+(\d+)", out)
+    for mode in ("bare aiohttp (ceiling)", "IMDSv1 (no token)", "IMDSv2 (token)"):
+        match = re.search(re.escape(mode) + r"\s+(\d+)\s+[\d.]+\s+[\d.]+\s+(\d+)\s+\d+ %", out)
         assert match and int(match.group(1)) > 0 and match.group(2) == "0", out
+    assert re.search(r"^goal: IMDSv2 >= 50 % of the ceiling .*: \d+ %, p99 [\d.]+ ms -> ", out, re.M), out

@@ -48,10 +48,18 @@ def test_an_instance_gets_its_identity_and_user_data(tmp_path):
     (tmp_path / "token.key").write_text(secrets.token_hex(24))
     (tmp_path / "inventory.yaml").write_text(metadata_config.render_inventory(
         spec, instances_user_data(ctx.spec), ssh_keys=["ssh-ed25519 AAAA admin"]))
-    (tmp_path / "metadata.yaml").write_text(metadata_config.render_config(
+    rendered = yaml.safe_load(metadata_config.render_config(
         spec, listen=f"127.0.0.1:{port}", inventory_path=str(tmp_path / "inventory.yaml"),
         lease_files=[str(tmp_path / "leases")], token_secret_file=str(tmp_path / "token.key"),
         vendor_data={"consul": {"datacenter": "lab", "retry_join": ["10.10.0.1"]}}))
+    # The rendered neighbour check stays on; loopback has no ARP, so its table is a file in
+    # /proc/net/arp's format where 127.0.0.1 answers from web-1's MAC.
+    assert rendered["identity"]["neighbour_check"] is True
+    (tmp_path / "arp").write_text("IP address       HW type     Flags       HW address"
+                                  "            Mask     Device\n"
+                                  f"127.0.0.1        0x1         0x2         {MAC}     *        lo\n")
+    rendered["identity"]["neighbour_table"] = str(tmp_path / "arp")
+    (tmp_path / "metadata.yaml").write_text(yaml.safe_dump(rendered))
     log = tmp_path / "metadata.log"
     proc = subprocess.Popen([sys.executable, "-m", "services.metadata", "--listen", f"127.0.0.1:{port}",
                              "--config", str(tmp_path / "metadata.yaml"), "--no-access-log"],

@@ -58,6 +58,10 @@ class Server:
                             "telegraf": {"influxdb_urls": ["http://10.9.0.2:8086"]}},
             "long_poll": {"interval_seconds": 0.1, "max_timeout_seconds": 30},
         }
+        if netns is None:
+            # Loopback "instances" have no ARP entries: the neighbour check (on by default) is
+            # tested on real links, in namespaces (test_netns.py).
+            base["identity"]["neighbour_check"] = False
         for key, value in config.items():
             base[key] = dict(base.get(key, {}), **value) if isinstance(value, dict) else value
         self.config_file = workdir / "metadata.yaml"

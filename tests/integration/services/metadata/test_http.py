@@ -138,9 +138,23 @@ def test_required_tokens(make_server):
     assert bare.status == 401 and "token is required" in bare.body
     token = server.token("127.0.0.2")
     assert server.get("127.0.0.2", "/latest/meta-data/instance-id", **{TOKEN: token}).status == 200
-    # NoCloud and OpenStack clients never send tokens: the switch is about the EC2 layout only.
-    assert server.get("127.0.0.2", "/nocloud/meta-data").status == 200
-    assert server.get("127.0.0.2", "/openstack/latest/meta_data.json").status == 200
+
+
+# Every layout serves the same user-data: "required" must hold on all of them, or it guards
+# nothing (NoCloud and OpenStack clients never send tokens: use the Ec2 datasource with it).
+@pytest.mark.parametrize("path", ["/", "/latest/user-data", "/nocloud/", "/nocloud/user-data",
+                                  "/nocloud/meta-data", "/openstack",
+                                  "/openstack/latest/user_data",
+                                  "/openstack/latest/meta_data.json",
+                                  "/openstack/latest/vendor_data2.json"])
+def test_required_tokens_guard_every_layout(make_server, path):
+    server = make_server({"tokens": {"required": True}})
+    bare = server.get("127.0.0.2", path)
+    assert bare.status == 401 and "token is required" in bare.body
+    assert server.get("127.0.0.2", path, **{TOKEN: "v1.forged.token"}).status == 401
+    token = server.token("127.0.0.2")
+    assert server.get("127.0.0.2", path, **{TOKEN: token}).status == 200
+    assert server.get("127.0.0.3", path, **{TOKEN: token}).status == 401  # web-1's, not db-1's
 
 
 def test_tokens_optional_by_default(server):

@@ -22,8 +22,10 @@ import uuid
 
 import pytest
 
+from services.metadata.identity import Identity, Unproven, check_neighbour, parse_arp
+from services.metadata.inventory import Instance
 from tests.support.cloudinit import run_cloudinit
-from tests.support.netlab import dhcp_lease
+from tests.support.netlab import dhcp_lease, netns, veth
 
 from .conftest import WEB1
 
@@ -40,6 +42,52 @@ ROGUE_MAC = "02:00:00:00:77:66"
 
 def sh(*cmd, **kwargs):
     return subprocess.run(cmd, check=True, capture_output=True, text=True, **kwargs)
+
+
+HTTP_CLIENT = """
+import http.client, json, socket, sys
+host, method, path, headers, timeout = json.loads(sys.argv[1])
+conn = http.client.HTTPConnection(host, 80, timeout=timeout)
+try:
+    conn.request(method, path, headers=headers)
+    resp = conn.getresponse()
+    reply = {"status": resp.status, "body": resp.read().decode(), "headers": dict(resp.getheaders())}
+except (socket.timeout, TimeoutError):
+    reply = {"timeout": True}
+print(json.dumps(reply))
+"""
+
+
+def http_in(ns, host, path, method="GET", headers=None, timeout=10) -> dict:
+    """One request from inside a namespace: {status, body, headers}, or {timeout: True} when no
+    answer arrived in `timeout` seconds."""
+    out = sh("ip", "netns", "exec", ns, sys.executable, "-c", HTTP_CLIENT,
+             json.dumps([host, method, path, headers or {}, timeout]), timeout=timeout + 30)
+    return json.loads(out.stdout)
+
+
+GARP = """
+import socket, sys
+interface, ip, mac = sys.argv[1:]
+hw, addr = bytes.fromhex(mac.replace(":", "")), socket.inet_aton(ip)
+# To the Ethernet broadcast: an ARP request (Ethernet/IPv4) whose sender and target IP are `ip`.
+frame = (bytes.fromhex("ffffffffffff") + hw + bytes.fromhex("0806" "0001080006040001")
+         + hw + addr + bytes(6) + addr)
+with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as s:
+    s.bind((interface, 0))
+    s.send(frame.ljust(60, bytes(1)))
+"""
+
+
+def gratuitous_arp(ns, interface, ip, mac) -> None:
+    """Announces "`ip` is at `mac`" to the whole link, as `arping -U` does (raw AF_PACKET)."""
+    sh("ip", "netns", "exec", ns, sys.executable, "-c", GARP, interface, ip, mac)
+
+
+def neighbour_macs(ns, ip) -> frozenset:
+    """The MACs a namespace's kernel holds for `ip`, read as the service reads them."""
+    arp = sh("ip", "netns", "exec", ns, "cat", "/proc/net/arp").stdout
+    return parse_arp(arp).get(ip, frozenset())
 
 
 class Lan:
@@ -80,14 +128,8 @@ class Lan:
 
     def http(self, ns, path, method="GET", headers=None):
         """(status, body) of one request from inside a namespace."""
-        code = ("import http.client,json,sys; a=json.loads(sys.argv[1]);"
-                f"c=http.client.HTTPConnection('{IMDS}', 80, timeout=10);"
-                "c.request(a[0], a[1], headers=a[2]); r=c.getresponse();"
-                "print(r.status); print(r.read().decode(), end='')")
-        out = sh("ip", "netns", "exec", ns, sys.executable, "-c", code,
-                 json.dumps([method, path, headers or {}])).stdout
-        status, _, body = out.partition("\n")
-        return int(status), body
+        reply = http_in(ns, IMDS, path, method, headers)
+        return reply["status"], reply["body"]
 
     def down(self):
         if self.dnsmasq and self.dnsmasq.poll() is None:
@@ -138,14 +180,36 @@ def test_instance_configures_itself_from_169_254_169_254(make_server, lan, tmp_p
     assert f'{ip} web-1 "PUT /latest/api/token" 200' in server.log()
 
 
+def take_address(lan, ns, ip):
+    sh("ip", "-n", ns, "addr", "add", f"{ip}/24", "dev", "eth0")
+    sh("ip", "-n", ns, "route", "add", "default", "via", "10.77.0.1")
+
+
+def test_gratuitous_arp_for_a_leased_address_is_refused_by_default(make_server, lan):
+    ip = lan.lease(lan.inst)
+    imds(make_server, lan)  # the service's defaults: the config says nothing about neighbours
+    assert lan.http(lan.inst, "/latest/user-data") == (200, WEB1["user_data"])
+    assert neighbour_macs(lan.svc, ip) == {INSTANCE_MAC}
+    # While the instance is up, an attacker on the bridge takes its address and announces it
+    # from its own MAC; the service's kernel believes it (arp_accept or not: the entry exists).
+    take_address(lan, lan.rogue, ip)
+    gratuitous_arp(lan.rogue, "eth0", ip, ROGUE_MAC)
+    assert neighbour_macs(lan.svc, ip) == {ROGUE_MAC}
+    for path in ("/latest/user-data", "/nocloud/user-data", "/openstack/latest/user_data"):
+        status, body = lan.http(lan.rogue, path)
+        assert status == 403 and "other than the leased" in body, (path, status, body)
+    put = lan.http(lan.rogue, "/latest/api/token", "PUT",
+                   {"X-aws-ec2-metadata-token-ttl-seconds": "60"})
+    assert put[0] == 403
+
+
 def test_rogue_taking_the_leased_ip(make_server, lan):
     ip = lan.lease(lan.inst)
-    checked = imds(make_server, lan, name="checked", neighbour_check=True)
+    checked = imds(make_server, lan, name="checked")
     assert lan.http(lan.inst, "/latest/meta-data/local-hostname") == (200, "web-1.mammatus")
     # The victim goes down; a rogue on the same bridge takes its address (not its MAC).
     sh("ip", "-n", lan.inst, "link", "set", "eth0", "down")
-    sh("ip", "-n", lan.rogue, "addr", "add", f"{ip}/24", "dev", "eth0")
-    sh("ip", "-n", lan.rogue, "route", "add", "default", "via", "10.77.0.1")
+    take_address(lan, lan.rogue, ip)
     sh("ip", "-n", lan.svc, "neigh", "flush", "dev", "br0")
     status, body = lan.http(lan.rogue, "/latest/meta-data/local-hostname")
     assert status == 403 and "other than the leased" in body
@@ -153,8 +217,89 @@ def test_rogue_taking_the_leased_ip(make_server, lan):
                    {"X-aws-ec2-metadata-token-ttl-seconds": "60"})
     assert put[0] == 403
     checked.stop()
-    # Without the neighbour check the rogue is served: the same-L2 limit docs/metadata.md
+    # With the neighbour check turned off the rogue is served: the same-L2 limit docs/metadata.md
     # describes (LXD's MAC/IP filtering is the counter-measure there).
-    plain = imds(make_server, lan, name="plain")
+    plain = imds(make_server, lan, name="plain", neighbour_check=False)
     assert lan.http(lan.rogue, "/latest/meta-data/local-hostname") == (200, "web-1.mammatus")
     plain.stop()
+
+
+# Which kernel states prove an address: set each with `ip neigh`, read /proc/net/arp as the
+# service does. (A live request cannot hold an entry INCOMPLETE: the SYN-ACK resolves it.)
+NEIGHBOUR_STATES = {"permanent": True, "reachable": True, "stale": True, "probe": True,
+                    "incomplete": False, "failed": False}
+
+
+def test_neighbour_states_as_the_kernel_reports_them():
+    leased = "02:00:00:00:77:02"
+    with netns("mdnb") as ns:
+        veth(ns, "n0", "10.76.0.1/24", ns, "n1", "")
+        for n, state in enumerate(NEIGHBOUR_STATES, start=2):
+            sh("ip", "-n", ns, "neigh", "replace", f"10.76.0.{n}", "dev", "n0",
+               "lladdr", leased, "nud", state)
+        for n, (state, proves) in enumerate(NEIGHBOUR_STATES.items(), start=2):
+            ip = f"10.76.0.{n}"
+            shown = sh("ip", "-n", ns, "neigh", "show", ip, "dev", "n0").stdout
+            assert state.upper() in shown, shown  # the kernel holds the entry in that state
+            ident = Identity(Instance(name="web-1", instance_id="i-1", macs=(leased,)), ip, leased)
+            if proves:
+                assert check_neighbour(ident, neighbour_macs(ns, ip)) is ident
+            else:  # INCOMPLETE/FAILED still print the leased MAC: the flags must decide
+                assert leased in sh("ip", "netns", "exec", ns, "cat", "/proc/net/arp").stdout
+                with pytest.raises(Unproven, match="no usable neighbour entry"):
+                    check_neighbour(ident, neighbour_macs(ns, ip))
+
+
+# -- the token's hop limit: a real router between the service and a caller -------------------
+#
+#   [far] 10.79.2.2 --veth-- 10.79.2.1 [router, forwarding] 10.79.1.2 --veth-- 10.79.1.1 [svc]
+#
+# Both callers hold leases; the neighbour check is off (the far one is routed by design), so
+# only the TTL of the answers decides what arrives.
+
+SVC_IP, ROUTER_IP, FAR_IP = "10.79.1.1", "10.79.1.2", "10.79.2.2"
+NEAR = {"name": "near-1", "macs": ["02:00:00:00:79:01"]}
+FAR = {"name": "far-1", "macs": ["02:00:00:00:79:02"]}
+TTL_HEADER = {"X-aws-ec2-metadata-token-ttl-seconds": "60"}
+
+
+@pytest.fixture
+def routed():
+    with netns("mdsv") as svc, netns("mdrt") as router, netns("mdfr") as far:
+        veth(svc, "eth0", f"{SVC_IP}/24", router, "r1", f"{ROUTER_IP}/24")
+        veth(far, "eth0", f"{FAR_IP}/24", router, "r2", "10.79.2.1/24")
+        sh("ip", "netns", "exec", router, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        sh("ip", "-n", svc, "route", "add", "10.79.2.0/24", "via", ROUTER_IP)
+        sh("ip", "-n", far, "route", "add", "default", "via", "10.79.2.1")
+        yield {"svc": svc, "router": router, "far": far}
+
+
+def routed_imds(make_server, routed, name, **tokens):
+    return make_server({"identity": {"neighbour_check": False}, "tokens": tokens},
+                       instances=[NEAR, FAR], leases=[f"0 {NEAR['macs'][0]} {ROUTER_IP} near-1 *",
+                                                      f"0 {FAR['macs'][0]} {FAR_IP} far-1 *"],
+                       host=SVC_IP, netns=routed["svc"], name=name)
+
+
+def test_a_token_does_not_cross_a_router_with_the_default_hop_limit(routed, make_server):
+    server = routed_imds(make_server, routed, "ttl1")
+    near = http_in(routed["router"], SVC_IP, "/latest/api/token", "PUT", TTL_HEADER)
+    assert near["status"] == 200 and near["body"].startswith("v1.")
+    # Its connection ends with it: a later answer on it would leave with TTL 1 as well.
+    assert near["headers"]["Connection"] == "close"
+    # One router away, ordinary answers arrive (they keep the default TTL) ...
+    far = http_in(routed["far"], SVC_IP, "/latest/meta-data/local-hostname")
+    assert (far["status"], far["body"]) == (200, "far-1.mammatus")
+    # ... the token never does: the router drops it (TTL 1), though the service did answer.
+    assert http_in(routed["far"], SVC_IP, "/latest/api/token", "PUT", TTL_HEADER,
+                   timeout=3) == {"timeout": True}
+    assert f'{FAR_IP} far-1 "PUT /latest/api/token" 200' in server.log()
+
+
+def test_a_hop_limit_of_two_lets_the_token_cross_one_router(routed, make_server):
+    routed_imds(make_server, routed, "ttl2", hop_limit=2)
+    far = http_in(routed["far"], SVC_IP, "/latest/api/token", "PUT", TTL_HEADER)
+    assert far["status"] == 200
+    use = http_in(routed["far"], SVC_IP, "/latest/meta-data/instance-id",
+                  headers={"X-aws-ec2-metadata-token": far["body"]})
+    assert use["status"] == 200 and use["body"].startswith("i-")

@@ -49,3 +49,24 @@ def test_listen():
     for bad in ("8080", "host:", "h:0", "h:70000", ":80"):
         with pytest.raises(argparse.ArgumentTypeError, match="expected HOST:PORT"):
             parse_listen(bad)
+
+
+def test_defaults_check_neighbours_and_limit_hops_and_callers():
+    config = parse_config("")
+    # The normal layout shares the instances' L2: the ARP entry must show the leased MAC.
+    assert config.identity.neighbour_check is True
+    assert config.tokens.hop_limit == 1
+    assert config.long_poll.max_timeout_seconds == 300
+    assert config.limits.connections_per_caller >= 1 and config.limits.long_polls_per_caller >= 1
+    assert config.limits.idle_timeout_seconds > 0
+
+
+@pytest.mark.parametrize("text,message", [
+    ("long_poll: {max_timeout_seconds: 301}", "long_poll.max_timeout_seconds"),
+    ("tokens: {hop_limit: 0}", "tokens.hop_limit"),
+    ("tokens: {hop_limit: 65}", "tokens.hop_limit"),
+    ("limits: {connections_per_caller: 0}", "limits.connections_per_caller"),
+])
+def test_caps_cannot_be_configured_away(text, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_config(text, "metadata.yaml")
