@@ -398,6 +398,36 @@ def test_an_instance_on_macvlan_holds_a_lease_answers_and_ran_its_user_data(dev,
     assert refused.returncode == 255 and "Permission denied" in refused.stderr
 
 
+def test_a_lan_device_taking_an_instances_address_is_refused_its_data(dev, tmp_path):
+    """ARP spoofing against the deployed cloud: the LAN client takes the instance's address and
+    announces it from its own MAC; control's kernel believes it, the metadata service does not."""
+    import json
+
+    from tests.support.netlab import gratuitous_arp
+
+    out = dev.outputs()
+    web = out["instances"]["web"]["ipv4"][0]
+    own_mac = json.loads(in_netns("client", "ip", "-j", "link", "show", "eth0").stdout)[0]["address"]
+    assert in_netns("client", "ip", "addr", "add", f"{web}/32", "dev", "eth0").returncode == 0
+    try:
+        gratuitous_arp(f"{PREFIX}-client", "eth0", web, own_mac)
+        for path in ("/latest/user-data", "/nocloud/user-data"):
+            got = in_netns("client", "curl", "-s", "-m", "5", "-w", " %{http_code}",
+                           "--interface", web, f"http://169.254.169.254{path}")
+            assert got.stdout.endswith(" 403") and "other than the leased" in got.stdout, \
+                (path, got.stdout, got.stderr)
+    finally:
+        in_netns("client", "ip", "addr", "del", f"{web}/32", "dev", "eth0")
+        on_host("control", "ip", "neigh", "flush", "to", web)
+    # The instance itself is still served (its next packet teaches control its MAC again).
+    key = tmp_path / "admin_key"
+    key.write_text(out["admin_private_key"])
+    key.chmod(0o600)
+    fetch = ("python3 -c \"import urllib.request as u; "
+             "print(u.urlopen('http://169.254.169.254/latest/meta-data/local-hostname').read().decode())\"")
+    assert instance_ssh(key, f"web.{out['domain']}", fetch).stdout.strip().startswith("web")
+
+
 def test_secrets_are_encrypted_in_the_state(dev):
     password = dev.outputs()["admin_password"]
     state = dev.pulumi("stack", "export", "--stack", "dev").stdout

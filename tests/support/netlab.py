@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
+import sys
 import uuid
 from typing import Iterator
 
@@ -132,3 +133,21 @@ def plain(value):
     if isinstance(value, list):
         return [plain(v) for v in value]
     return value
+
+
+GARP = """
+import socket, sys
+interface, ip, mac = sys.argv[1:]
+hw, addr = bytes.fromhex(mac.replace(":", "")), socket.inet_aton(ip)
+# To the Ethernet broadcast: an ARP request (Ethernet/IPv4) whose sender and target IP are `ip`.
+frame = (bytes.fromhex("ffffffffffff") + hw + bytes.fromhex("0806" "0001080006040001")
+         + hw + addr + bytes(6) + addr)
+with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as s:
+    s.bind((interface, 0))
+    s.send(frame.ljust(60, bytes(1)))
+"""
+
+
+def gratuitous_arp(ns: str, interface: str, ip: str, mac: str) -> None:
+    """Announces "`ip` is at `mac`" to the whole link, as `arping -U` does (raw AF_PACKET)."""
+    run("ip", "netns", "exec", ns, sys.executable, "-c", GARP, interface, ip, mac)

@@ -25,7 +25,7 @@ import pytest
 from services.metadata.identity import Identity, Unproven, check_neighbour, parse_arp
 from services.metadata.inventory import Instance
 from tests.support.cloudinit import run_cloudinit
-from tests.support.netlab import dhcp_lease, netns, veth
+from tests.support.netlab import dhcp_lease, gratuitous_arp, netns, veth
 
 from .conftest import WEB1
 
@@ -64,24 +64,6 @@ def http_in(ns, host, path, method="GET", headers=None, timeout=10) -> dict:
     out = sh("ip", "netns", "exec", ns, sys.executable, "-c", HTTP_CLIENT,
              json.dumps([host, method, path, headers or {}, timeout]), timeout=timeout + 30)
     return json.loads(out.stdout)
-
-
-GARP = """
-import socket, sys
-interface, ip, mac = sys.argv[1:]
-hw, addr = bytes.fromhex(mac.replace(":", "")), socket.inet_aton(ip)
-# To the Ethernet broadcast: an ARP request (Ethernet/IPv4) whose sender and target IP are `ip`.
-frame = (bytes.fromhex("ffffffffffff") + hw + bytes.fromhex("0806" "0001080006040001")
-         + hw + addr + bytes(6) + addr)
-with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as s:
-    s.bind((interface, 0))
-    s.send(frame.ljust(60, bytes(1)))
-"""
-
-
-def gratuitous_arp(ns, interface, ip, mac) -> None:
-    """Announces "`ip` is at `mac`" to the whole link, as `arping -U` does (raw AF_PACKET)."""
-    sh("ip", "netns", "exec", ns, sys.executable, "-c", GARP, interface, ip, mac)
 
 
 def neighbour_macs(ns, ip) -> frozenset:
