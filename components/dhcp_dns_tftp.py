@@ -75,17 +75,16 @@ class DhcpDnsTftp(pulumi.ComponentResource):
                 f"{name}-boot-files", connection=access.connection(),
                 create=pxe_boot_files_command(net.pxe, on_host.tftp_root or net.pxe.tftp_root),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[dirs])))
-        hook = []
-        if spec.pushes_leases:
-            # The metadata service is elsewhere: dnsmasq's lease script tells it every lease
-            # (its config and key come with the Metadata layer; until then the hook is idle).
-            runtime = python_runtime(ctx, access)
-            hook.append(HostFile(
-                f"{name}-lease-hook", access, on_host.lease_hook,
-                dnsmasq.lease_hook_script(runtime.python, runtime.pythonpath,
-                                          on_host.lease_hook_config),
-                mode="0755",
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[dirs, *runtime.deps])))
+        # dnsmasq's lease script pins each lease's MAC here; when the metadata service is
+        # elsewhere it also tells it every lease (its config and key come with the Metadata
+        # layer; until then that part is idle).
+        runtime = python_runtime(ctx, access) if spec.pushes_leases else None
+        pusher = (runtime.python, runtime.pythonpath, on_host.lease_hook_config) if runtime else ()
+        hook = [HostFile(
+            f"{name}-lease-hook", access, on_host.lease_hook,
+            dnsmasq.lease_hook_script(dnsmasq.lease_interface(spec), *pusher), mode="0755",
+            opts=pulumi.ResourceOptions(parent=self,
+                                        depends_on=[dirs, *(runtime.deps if runtime else ())]))]
         # dnsmasq re-reads its hosts files on SIGHUP but not dnsmasq.conf: a config change restarts.
         service = HostService(
             f"{name}-dnsmasq", access,
@@ -102,7 +101,7 @@ class DhcpDnsTftp(pulumi.ComponentResource):
         # "resource": the hook on disk, its interpreter (the host's venv) ready.
         lease_hook = {"hook": on_host.lease_hook, "config": on_host.lease_hook_config,
                       "key": on_host.lease_hook_key, "key_path": on_host.lease_hook_key,
-                      "resource": hook[0] if hook else None}
+                      "resource": hook[0] if runtime else None}
         after_service = pulumi.ResourceOptions(parent=self, depends_on=[service])
         reservations = [
             DnsmasqReservation(f"{name}-reservation-{r.hostname}", mac=r.mac, address=str(r.address),

@@ -147,9 +147,9 @@ def render(spec: StackSpec, paths: DnsmasqPaths = DnsmasqPaths(), *, inline_reso
         f"dhcp-option=tag:lan,option:domain-search,{net.domain}",
         f"dhcp-leasefile={paths.lease_file}",
     ]
-    if spec.pushes_leases:
-        lines += ["# Every lease (and renewal) goes to the metadata service on another host.",
-                  f"dhcp-script={paths.lease_hook}", "script-on-renewal"]
+    lines += ["# Every lease (and renewal) pins its address to its MAC on this host, and goes to",
+              "# the metadata service when that is on another host (lease_hook_script).",
+              f"dhcp-script={paths.lease_hook}", "script-on-renewal"]
     if inline_resources:
         lines += [f"dhcp-host={r.mac},{r.address},{r.hostname}" for r in net.reservations]
     lines += pxe_lines(net, listen.address, paths.tftp_root or net.pxe.tftp_root)
@@ -177,11 +177,31 @@ def metadata_route(spec: StackSpec, router) -> list[str]:
             f"{metadata_config.ADDRESS}/32,{address},0.0.0.0/0,{router}"]
 
 
-def lease_hook_script(python: str, pythonpath: str, config: str) -> str:
-    """dnsmasq's dhcp-script: the lease hook with the host's Mammatus runtime."""
-    return ("#!/bin/sh\n# Mammatus: dnsmasq's lease script (generated; do not edit)\n"
-            f"PYTHONPATH={shlex.quote(pythonpath)} exec {shlex.quote(python)} "
-            f"-m services.metadata.lease_hook --config {shlex.quote(config)} \"$@\"\n")
+def lease_interface(spec: StackSpec) -> str:
+    """The LAN port of the DHCP host, where its leases' neighbours are."""
+    listen = listen_of(spec)
+    return listen.interface or spec.lan_interface_of(spec.host(spec.dns_host))
+
+
+def lease_hook_script(interface: str, python: Optional[str] = None,
+                      pythonpath: Optional[str] = None, config: Optional[str] = None) -> str:
+    """dnsmasq's dhcp-script (run as root). Each IPv4 lease pins its address to its MAC in this
+    host's neighbour table (`nud permanent`) while it lasts, so a device announcing the address
+    from another MAC (gratuitous ARP) is not believed here: traffic routed or answered for the
+    address reaches the lease holder. With `python`, the event then goes on to the metadata
+    service on another host (services/metadata/lease_hook.py)."""
+    dev = shlex.quote(interface)
+    text = ("#!/bin/sh\n# Mammatus: dnsmasq's lease script (generated; do not edit)\n"
+            'if [ -z "${DNSMASQ_IAID:-}" ]; then\n'
+            '  case "$1" in\n'
+            f'    add|old) ip neigh replace "$3" lladdr "$2" dev {dev} nud permanent || true ;;\n'
+            f'    del) ip neigh del "$3" dev {dev} 2>/dev/null || true ;;\n'
+            "  esac\n"
+            "fi\n")
+    if python:
+        text += (f"PYTHONPATH={shlex.quote(pythonpath or '')} exec {shlex.quote(python)} "
+                 f"-m services.metadata.lease_hook --config {shlex.quote(config or '')} \"$@\"\n")
+    return text
 
 
 def directories(spec: StackSpec, paths: DnsmasqPaths) -> list[str]:

@@ -14,7 +14,7 @@ import pytest
 from components.render import dnsmasq as render
 from dynamic_providers.dnsmasq import RecordProvider, ReservationProvider
 from stacks.spec import StackSpec
-from tests.support.netlab import netns, run, veth
+from tests.support.netlab import gratuitous_arp, netns, run, veth
 
 pytestmark = pytest.mark.integration
 
@@ -56,6 +56,8 @@ def lab(tmp_path):
     Path(paths.tftp_root, "undionly.kpxe").write_bytes(b"ipxe-bios-image")
     os.chmod(Path(paths.tftp_root, "undionly.kpxe"), 0o644)
     Path(paths.config).write_text(render.render(spec, paths, inline_resources=False))
+    Path(paths.lease_hook).write_text(render.lease_hook_script(render.lease_interface(spec)))
+    os.chmod(paths.lease_hook, 0o755)
     assert run("dnsmasq", "--test", "-C", paths.config, check=False).returncode == 0
     with netns("srv") as srv, netns("cli") as cli:
         veth(srv, "lan0", "10.77.0.1/24", cli, "eth0", "")
@@ -161,6 +163,16 @@ def test_a_client_calling_itself_ca_does_not_get_the_cas_name(lab):
     got = udhcpc(lab, "hostname:ca")
     assert dig(lab, "ca.lab.test") == "10.77.0.11"   # still the CA's host, not got["ip"]
     assert got["ip"] != "10.77.0.11"
+
+
+def test_a_lease_pins_its_mac_on_the_dhcp_host_against_arp_spoofing(lab):
+    got = udhcpc(lab)
+    entry = run("ip", "neigh", "show", got["ip"], "dev", "lan0", netns=lab["srv"]).stdout
+    assert CLIENT_MAC in entry and "PERMANENT" in entry
+    # A device announcing the address from its own MAC is not believed.
+    gratuitous_arp(lab["cli"], "eth0", got["ip"], "52:54:00:66:66:66")
+    entry = run("ip", "neigh", "show", got["ip"], "dev", "lan0", netns=lab["srv"]).stdout
+    assert CLIENT_MAC in entry and "66:66:66" not in entry
 
 
 def test_records_resolve_after_sighup_and_follow_updates_and_deletes(lab):

@@ -59,9 +59,10 @@ def test_up_syncs_the_whole_lease_file_once_the_service_runs(home):
         "/etc/mammatus/dnsmasq/lease-hook --sync /var/lib/mammatus/dnsmasq/dnsmasq.leases")
 
 
-def test_no_hook_when_dnsmasq_and_the_service_share_a_host():
+def test_no_push_when_dnsmasq_and_the_service_share_a_host_only_the_pinning():
     ctx = context(stack_spec("lab"))
     mocks, _ = registered(lambda: DhcpDnsTftp("lab-dns", ctx))
     conf = mocks.named("lab-dns-config-write").inputs["content"]
-    assert "dhcp-script" not in conf
-    assert not [r for r in mocks.resources if r.name == "lab-dns-lease-hook-write"]
+    assert "dhcp-script=/etc/mammatus/dnsmasq/lease-hook" in conf
+    hook = mocks.named("lab-dns-lease-hook-write").inputs["content"]
+    assert "nud permanent" in hook and "services.metadata.lease_hook" not in hook
