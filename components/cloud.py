@@ -105,7 +105,7 @@ class MammatusCloud(pulumi.ComponentResource):
         nats = layer("nats", Nats).server if p.nats else None
         notifications = layer("notifications", Notifications, nats_server=nats, ca=ca) \
             if p.sns else None
-        queues = layer("queues", Queues, nats_server=nats, notifications=notifications) \
+        queues = layer("queues", Queues, nats_server=nats, notifications=notifications, ca=ca) \
             if p.sqs else None
 
         # Instances: their cloud-init data served first, then the instances themselves.
@@ -123,12 +123,13 @@ class MammatusCloud(pulumi.ComponentResource):
         if spec.volumes:
             layer("block-storage", BlockStorage)
         if p.object_storage:
-            layer("object-storage", ObjectStorage)
+            layer("object-storage", ObjectStorage, ca=ca)
         if p.load_balancer:
             layer("load-balancer", LoadBalancer, ca=ca, dhcp=dhcp)
         if p.functions:
             layer("functions", Functions,
                   sns=notifications.api if notifications else None,
+                  sqs=queues.api if queues else None,
                   topics=notifications.topic_resources if notifications else None,
                   queues=queues.queue_resources if queues else None)
 

@@ -69,7 +69,8 @@ class NatsServer:
 @dataclass(frozen=True)
 class AwsApi:
     """The SNS or SQS layer: its endpoint and an access key it accepts
-    ({endpoint, region, access_key, secret_key}, the secret a Pulumi secret)."""
+    ({endpoint, region, access_key, secret_key, ca_pem?}, the secret a Pulumi secret; with the
+    cloud's CA the endpoint is https and `ca_pem` the root its clients verify it with)."""
     endpoint: str
     connection: dict[str, Any]
 

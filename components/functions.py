@@ -11,9 +11,12 @@ password (a secret) and deploys the spec's functions through the gateway's REST 
   AWS, the SNS service sends an http endpoint a SubscriptionConfirmation first: the function
   confirms it (GET its SubscribeURL) before notifications flow;
 - sqs: an entry in the SQS pollers' config (/etc/mammatus/functions/sqs-pollers.json: queue URL
-  -> function URL), which a poller on the functions host consumes (not written yet).
+  -> function URL), which a poller on the functions host consumes (not written yet). When SQS
+  speaks HTTPS (the cloud has a CA) the config names the CA root written beside it
+  (`ca_file`), the only root a poller is to verify SQS with.
 
-Needs the SNS API and its topics (for sns triggers) and the SQS queues (for sqs triggers).
+Needs the SNS API and its topics (for sns triggers) and the SQS API and queues (for sqs
+triggers).
 Order: Notifications -> Queues -> Functions.
 """
 
@@ -27,18 +30,21 @@ import pulumi_command as command
 
 from components.context import CloudContext
 from components.contracts import AwsApi, WiringError
-from components.host import HostFile
+from components.host import HostAccess, HostFile
 from dynamic_providers.aws_messaging import SnsSubscription, SnsTopic, SqsQueue
 from dynamic_providers.faasd import FaasdFunction
 
 GATEWAY_PORT = 8080
 PASSWORD_FILE = "/var/lib/faasd/secrets/basic-auth-password"
 POLLERS = "/etc/mammatus/functions/sqs-pollers.json"
+POLLERS_CA = "/etc/mammatus/functions/sqs-ca-root.pem"
 
 
-def pollers_config(entries: list[dict]) -> str:
-    return json.dumps({"pollers": sorted(entries, key=lambda e: (e["queue"], e["function"]))},
-                      indent=2, sort_keys=True) + "\n"
+def pollers_config(entries: list[dict], ca_file: Optional[str] = None) -> str:
+    config: dict = {"pollers": sorted(entries, key=lambda e: (e["queue"], e["function"]))}
+    if ca_file:
+        config["ca_file"] = ca_file
+    return json.dumps(config, indent=2, sort_keys=True) + "\n"
 
 
 class Functions(pulumi.ComponentResource):
@@ -50,7 +56,7 @@ class Functions(pulumi.ComponentResource):
 
     def __init__(self, name: str, ctx: CloudContext, sns: Optional[AwsApi] = None,
                  topics: Optional[dict[str, SnsTopic]] = None,
-                 queues: Optional[dict[str, SqsQueue]] = None,
+                 queues: Optional[dict[str, SqsQueue]] = None, sqs: Optional[AwsApi] = None,
                  opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("mammatus:functions:Functions", name, None, opts)
         spec = ctx.spec
@@ -96,9 +102,11 @@ class Functions(pulumi.ComponentResource):
                         lambda a, q=trig.queue: {"queue": q, "queue_url": a[0], "function": a[1]}))
         self.pollers_path = pulumi.Output.from_input(None)
         if pollers:
+            ca_file, after = self._sqs_root(name, access, sqs)
             self.pollers_path = HostFile(
                 f"{name}-sqs-pollers", access, POLLERS,
-                pulumi.Output.all(*pollers).apply(lambda es: pollers_config(list(es))), opts=child).path
+                pulumi.Output.all(*pollers).apply(lambda es: pollers_config(list(es), ca_file)),
+                opts=after).path
 
         self.gateway = install.id.apply(lambda _: gateway)   # known once faasd is installed
         self.admin_password = password
@@ -108,3 +116,13 @@ class Functions(pulumi.ComponentResource):
         self.register_outputs({"gateway": self.gateway, "functions": self.functions,
                                "admin_password": self.admin_password,
                                "subscriptions": self.subscriptions, "pollers_path": self.pollers_path})
+
+    def _sqs_root(self, name: str, access: HostAccess, sqs: Optional[AwsApi]):
+        """(the root pollers verify SQS with, options for the pollers' config): written on this
+        host when SQS speaks HTTPS, before the config that names it."""
+        child = pulumi.ResourceOptions(parent=self)
+        root = sqs.connection.get("ca_pem") if sqs is not None else None
+        if root is None:
+            return None, child
+        root_file = HostFile(f"{name}-sqs-ca-root", access, POLLERS_CA, root, opts=child)
+        return POLLERS_CA, pulumi.ResourceOptions(parent=self, depends_on=[root_file])

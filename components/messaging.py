@@ -8,14 +8,21 @@ replaces the deprecated NATS Streaming — backs a custom SQS HTTP API).
   (NatsServer).
 - mammatus:messaging:Notifications — `python -m services.sns --listen ADDR:9911 --nats URL
   --credentials FILE --public-url URL [--sqs-endpoint URL --sqs-credentials FILE]
-  [--signing-cert FILE --signing-key FILE]` on the `sns` host (the signing certificate issued by
-  the cloud's step-ca when there is one), its access key generated (secret; SQS accepts it too, for sqs subscriptions), the spec's topics
+  [--signing-cert FILE --signing-key FILE] [--tls-cert FILE --tls-key FILE --ca-file FILE]` on
+  the `sns` host (the signing certificate issued by the cloud's step-ca when there is one), its
+  access key generated (secret; SQS accepts it too, for sqs subscriptions), the spec's topics
   (dynamic_providers/aws_messaging.py). Needs the NatsServer (and the CA's handle, optional);
   provides `api` (AwsApi) and `topic_resources` ({name: SnsTopic}).
 - mammatus:messaging:Queues — `python -m services.sqs --listen ADDR:9324 --nats URL
-  --credentials FILE` on the `sqs` host, the spec's queues (dead-letter queues first) and their
-  subscriptions to SNS topics. Needs the NatsServer and the Notifications layer (for
-  subscriptions; optional); provides `api` (AwsApi) and `queue_resources` ({name: SqsQueue}).
+  --credentials FILE [--tls-cert FILE --tls-key FILE]` on the `sqs` host, the spec's queues
+  (dead-letter queues first) and their subscriptions to SNS topics. Needs the NatsServer and the
+  Notifications layer (for subscriptions; optional), and the CA's handle (optional, the same as
+  Notifications'); provides `api` (AwsApi) and `queue_resources` ({name: SqsQueue}).
+
+With the CA both serve HTTPS on the LAN (a certificate from step-ca for the host's FQDN and LAN
+address, which clients use) and their `connection` carries the root (`ca_pem`), so every client
+Pulumi runs verifies them; SNS verifies SQS against the root on its host (`--ca-file`). Without a
+CA they speak plain HTTP, readable by any device on the LAN.
 
 Order: Nats -> Notifications -> Queues (-> Functions).
 """
@@ -48,6 +55,7 @@ SQS_PORT = 9324
 REGION = "us-east-1"
 SIGNING_CERT = "/etc/mammatus/sns/signing.crt"
 SIGNING_KEY = "/etc/mammatus/sns/signing.key"
+SNS_CA_FILE = "/etc/mammatus/sns/ca-root.pem"   # what SNS verifies SQS and https subscribers with
 
 
 def credentials_ini(access_key: str, secret_key: str, extra: Optional[dict[str, tuple[str, str]]] = None) -> str:
@@ -59,10 +67,14 @@ def credentials_ini(access_key: str, secret_key: str, extra: Optional[dict[str, 
     return text
 
 
-def sns_args(address: str, sqs_endpoint: Optional[str], credentials: str) -> list[str]:
-    """services.sns' flags besides the common ones: the URL subscribers see, and how it reaches
-    SQS for sqs subscriptions (its own [default] key, which the SQS service also accepts)."""
-    args = ["--public-url", f"http://{address}:{SNS_PORT}"]
+def sns_args(address: str, sqs_endpoint: Optional[str], credentials: str, scheme: str = "http",
+             ca_file: Optional[str] = None) -> list[str]:
+    """services.sns' flags besides the common ones: the URL subscribers see, how it reaches
+    SQS for sqs subscriptions (its own [default] key, which the SQS service also accepts) and
+    the root it verifies SQS and https subscribers with."""
+    args = ["--public-url", f"{scheme}://{address}:{SNS_PORT}"]
+    if ca_file:
+        args += ["--ca-file", ca_file]
     if sqs_endpoint:
         args += ["--sqs-endpoint", sqs_endpoint, "--sqs-credentials", credentials,
                  "--sqs-profile", "default"]
@@ -123,14 +135,48 @@ def nats_password_path(kind: str) -> str:
     return f"/etc/mammatus/{kind}/nats-password"
 
 
+def tls_cert_path(kind: str) -> str:
+    return f"/etc/mammatus/{kind}/tls.crt"
+
+
+def tls_key_path(kind: str) -> str:
+    return f"/etc/mammatus/{kind}/tls.key"
+
+
+def scheme(ca: Optional[CaHandle]) -> str:
+    """How SNS and SQS are reached: HTTPS exactly when the cloud has a CA."""
+    return "https" if ca is not None else "http"
+
+
+def _serving_identity(component: pulumi.ComponentResource, name: str, ctx: CloudContext,
+                      ca: Optional[CaHandle], access: HostAccess, kind: str,
+                      user: pulumi.Resource) -> tuple[list[str], list[HostFile]]:
+    """With the cloud's CA: the HTTPS certificate of services.<kind>, named by its host's FQDN
+    and its LAN address (clients address the service by IP), and its key, 0600 and the
+    service's own from the first byte. Without a CA: nothing (plain HTTP)."""
+    if ca is None:
+        return [], []
+    address = str(access.host.address)
+    key, cert = issue_certificate(ca, f"{name}-{kind}-tls", fqdn(access.host.name, domain_of(ctx.spec)),
+                                  ip_addresses=[address], parent=component)
+    # Leaf then intermediate: a client holding only the root can build the chain.
+    cert_file = HostFile(f"{name}-{kind}-tls-cert-file", access, tls_cert_path(kind),
+                         full_chain(cert), opts=pulumi.ResourceOptions(parent=component))
+    key_file = HostFile(f"{name}-{kind}-tls-key-file", access, tls_key_path(kind),
+                        pulumi.Output.secret(key.private_key_pem), mode="0600",
+                        owner=owned_by(f"mammatus-{kind}"),
+                        opts=pulumi.ResourceOptions(parent=component, depends_on=[user]))
+    return ["--tls-cert", tls_cert_path(kind), "--tls-key", tls_key_path(kind)], [cert_file, key_file]
+
+
 def _aws_service(component: pulumi.ComponentResource, name: str, ctx: CloudContext,
                  access: HostAccess, nats_server: NatsServer, kind: str, port: int,
                  extra_keys: Optional[dict] = None, extra_args: Sequence[str] = (),
                  extra_files: Sequence[pulumi.Resource] = (),
-                 made: Optional[pulumi.Resource] = None):
-    """Credentials file + HostService of services.sns / services.sqs; returns (connection,
-    endpoint, service). `extra_keys` ({section: {access_key, secret_key}}) are accepted too;
-    `extra_args` are the service's own flags."""
+                 made: Optional[pulumi.Resource] = None, ca: Optional[CaHandle] = None):
+    """Credentials file + HostService of services.sns / services.sqs (HTTPS with the CA);
+    returns (connection, endpoint, service). `extra_keys` ({section: {access_key, secret_key}})
+    are accepted too; `extra_args` are the service's own flags."""
     child = pulumi.ResourceOptions(parent=component)
     # Each service as a user of its own, which alone reads its keys.
     user = f"mammatus-{kind}"
@@ -149,19 +195,22 @@ def _aws_service(component: pulumi.ComponentResource, name: str, ctx: CloudConte
     nats_password = HostFile(f"{name}-{kind}-nats-password", access, nats_password_path(kind),
                              nats_server.passwords[kind], mode="0600", owner=owned_by(user),
                              opts=owned)
+    tls_args, tls_files = _serving_identity(component, name, ctx, ca, access, kind, made)
     address = str(access.host.address)
     args = ["--listen", f"{address}:{port}", "--nats", nats_server.url,
             "--nats-user", kind, "--nats-password-file", nats_password_path(kind),
-            "--credentials", cred_path, "--region", REGION, *extra_args]
+            "--credentials", cred_path, "--region", REGION, *tls_args, *extra_args]
     daemon, runtime = python_daemon(ctx, access, kind, f"services.{kind}", args,
                                     f"{kind.upper()} API (Mammatus, on NATS)", user=user)
     service = HostService(f"{name}-{kind}", access, daemon, config=[" ".join(args)],
-                          depends_on=[creds, nats_password, nats_server.service, *extra_files,
-                                      *runtime],
+                          depends_on=[creds, nats_password, nats_server.service, *tls_files,
+                                      *extra_files, *runtime],
                           opts=child)
-    endpoint = f"http://{address}:{port}"
+    endpoint = f"{scheme(ca)}://{address}:{port}"
     connection = {"endpoint": endpoint, "region": REGION, "access_key": access_key,
                   "secret_key": pulumi.Output.secret(secret.result)}
+    if ca is not None:
+        connection["ca_pem"] = ca.root_pem   # what every client verifies the endpoint with
     return connection, endpoint, service
 
 
@@ -174,19 +223,26 @@ class Notifications(pulumi.ComponentResource):
         super().__init__("mammatus:messaging:Notifications", name, None, opts)
         access = ctx.placed_for("sns", "Notifications")
         sqs_host = ctx.spec.placement.sqs
-        sqs_endpoint = f"http://{ctx.spec.host(sqs_host).address}:{SQS_PORT}" if sqs_host else None
+        # The Queues layer has the same CA (components/cloud.py; Queues checks): SQS speaks
+        # HTTPS exactly when this service does.
+        sqs_endpoint = (f"{scheme(ca)}://{ctx.spec.host(sqs_host).address}:{SQS_PORT}"
+                        if sqs_host else None)
         user = service_user(f"{name}-sns-user", access, "mammatus-sns", self)
         signing_args, signing_files = self._signing_identity(name, ctx, ca, access, user)
+        root_files = [HostFile(f"{name}-sns-ca-file", access, SNS_CA_FILE, ca.root_pem,
+                               opts=pulumi.ResourceOptions(parent=self))] if ca is not None else []
         connection, endpoint, service = _aws_service(
             self, name, ctx, access, nats_server, "sns", SNS_PORT,
-            extra_args=[*sns_args(str(access.host.address), sqs_endpoint, credentials_path("sns")),
+            extra_args=[*sns_args(str(access.host.address), sqs_endpoint, credentials_path("sns"),
+                                  scheme(ca), SNS_CA_FILE if ca is not None else None),
                         *signing_args],
-            extra_files=signing_files, made=user)
+            extra_files=[*signing_files, *root_files], made=user, ca=ca)
         after = pulumi.ResourceOptions(parent=self, depends_on=[service])
         topics = {t.name: SnsTopic(f"{name}-topic-{t.name.replace('.', '-')}", name=t.name,
                                    connection=connection, opts=after)
                   for t in ctx.spec.topics}
         self.api = AwsApi(endpoint=endpoint, connection=connection)
+        self.ca = ca
         self.topic_resources: dict[str, SnsTopic] = topics
         self.endpoint = service.unit.apply(lambda _: endpoint)
         self.topics = pulumi.Output.all(**{n: t.arn for n, t in topics.items()}) if topics \
@@ -243,16 +299,19 @@ class Queues(pulumi.ComponentResource):
     subscriptions: pulumi.Output[list]
 
     def __init__(self, name: str, ctx: CloudContext, nats_server: NatsServer,
-                 notifications: Optional[Notifications] = None,
+                 notifications: Optional[Notifications] = None, ca: Optional[CaHandle] = None,
                  opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("mammatus:messaging:Queues", name, None, opts)
         access = ctx.placed_for("sqs", "Queues")
+        if notifications is not None and (notifications.ca is None) != (ca is None):
+            raise WiringError("Notifications and Queues need the same CA: SNS reaches SQS over "
+                              "HTTPS exactly when it has one")
         sns = notifications.api if notifications is not None else None
         # SNS delivers to sqs subscriptions with its own key: the SQS service accepts it too.
         extra = {"sns": {"access_key": sns.connection["access_key"],
                          "secret_key": sns.connection["secret_key"]}} if sns else {}
         connection, endpoint, service = _aws_service(self, name, ctx, access, nats_server, "sqs",
-                                                     SQS_PORT, extra_keys=extra)
+                                                     SQS_PORT, extra_keys=extra, ca=ca)
         queues: dict[str, SqsQueue] = {}
         for q in queue_order(ctx.spec.queues):
             deps = [service] + ([queues[q.dead_letter_queue]] if q.dead_letter_queue in queues else [])

@@ -8,9 +8,14 @@ password generated (pulumi-random, secret). Buckets and their anonymous policies
 per name in the buckets' writers/readers (generated secret keys, an IAM policy each) are
 dynamic_providers/minio.py resources.
 
+With the cloud's CA, MinIO serves HTTPS (API and console) with a certificate from step-ca for
+its host's FQDN and LAN address (`--certs-dir` holding public.crt and private.key), and
+`connection` carries the root (`ca_pem`) so the providers verify it. Without a CA it speaks
+plain HTTP, readable by any device on the LAN.
+
 The binary is the pinned build of tools/minio (tools/bootstrap; GOARCH=arm64 for the ARM storage
-boards), put on the host by the Delivery layer (components/delivery.py). Needs nothing from
-earlier layers; provides `api_address` (host:port) and `connection` for later ones.
+boards), put on the host by the Delivery layer (components/delivery.py). Needs the CA's handle
+(optional); provides `api_address` (host:port) and `connection` for later ones.
 """
 
 from __future__ import annotations
@@ -20,9 +25,12 @@ from typing import Optional
 import pulumi
 import pulumi_random as random
 
+from components.certificates import full_chain, issue_certificate
+from components.contracts import CaHandle
 from components.runtime import delivered
 from components.context import CloudContext
-from components.host import HostFile, HostService, owned_by, service_user
+from components.host import HostAccess, HostFile, HostService, owned_by, service_user
+from components.naming import domain_of, fqdn
 from components.render import minio_policy
 from components.service_manager import Daemon
 from dynamic_providers.minio import MinioBucket, MinioUser
@@ -30,6 +38,9 @@ from dynamic_providers.minio import MinioBucket, MinioUser
 DATA_DIR = "/var/lib/mammatus/minio"
 USER = "minio-user"
 ENV_FILE = "/etc/mammatus/minio/minio.env"
+CERTS_DIR = "/etc/mammatus/minio/certs"   # MinIO serves TLS when it holds these two
+TLS_CERT = f"{CERTS_DIR}/public.crt"
+TLS_KEY = f"{CERTS_DIR}/private.key"
 ROOT_USER = "mammatus-admin"
 API_PORT = 9000
 CONSOLE_PORT = 9001
@@ -40,6 +51,23 @@ def env_file(root_password: str) -> str:
             "MINIO_BROWSER=on\n")
 
 
+def tls_identity(component: pulumi.ComponentResource, name: str, ctx: CloudContext,
+                 ca: Optional[CaHandle], access: HostAccess,
+                 user: pulumi.Resource) -> tuple[list[str], list[HostFile]]:
+    """With the cloud's CA: MinIO's certificate (its host's FQDN and LAN address, which clients
+    use) and its key (0600, minio-user's from the first byte) in --certs-dir. Without: nothing."""
+    if ca is None:
+        return [], []
+    key, cert = issue_certificate(ca, f"{name}-tls", fqdn(access.host.name, domain_of(ctx.spec)),
+                                  ip_addresses=[str(access.host.address)], parent=component)
+    cert_file = HostFile(f"{name}-tls-cert-file", access, TLS_CERT, full_chain(cert),
+                         opts=pulumi.ResourceOptions(parent=component))
+    key_file = HostFile(f"{name}-tls-key-file", access, TLS_KEY,
+                        pulumi.Output.secret(key.private_key_pem), mode="0600", owner=owned_by(USER),
+                        opts=pulumi.ResourceOptions(parent=component, depends_on=[user]))
+    return ["--certs-dir", CERTS_DIR], [cert_file, key_file]
+
+
 class ObjectStorage(pulumi.ComponentResource):
     endpoint: pulumi.Output[str]
     console: pulumi.Output[str]
@@ -47,7 +75,8 @@ class ObjectStorage(pulumi.ComponentResource):
     buckets: pulumi.Output[list]
     credentials: pulumi.Output[dict]
 
-    def __init__(self, name: str, ctx: CloudContext, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, ctx: CloudContext, ca: Optional[CaHandle] = None,
+                 opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("mammatus:storage:ObjectStorage", name, None, opts)
         spec = ctx.spec
         access = ctx.placed_for("object_storage", "ObjectStorage")
@@ -61,19 +90,24 @@ class ObjectStorage(pulumi.ComponentResource):
         env = HostFile(f"{name}-env", access, ENV_FILE,
                        password.result.apply(env_file), mode="0600", owner=owned_by(USER),
                        opts=pulumi.ResourceOptions(parent=self, depends_on=[user]))
+        tls_args, tls_files = tls_identity(self, name, ctx, ca, access, user)
         binary = delivered(ctx, access, "minio")
         command = [binary.path, "server", DATA_DIR, "--address",
-                   f"{address}:{API_PORT}", "--console-address", f"{address}:{CONSOLE_PORT}"]
+                   f"{address}:{API_PORT}", "--console-address", f"{address}:{CONSOLE_PORT}",
+                   *tls_args]
         service = HostService(
             f"{name}-minio", access,
             Daemon(name="minio", description="MinIO object storage", command=command,
                    environment={"MINIO_CONFIG_ENV_FILE": ENV_FILE}, user=USER,
                    state_dir=DATA_DIR.removeprefix("/var/lib/")),
-            config=[" ".join(command), binary.sha256], depends_on=[env, *binary.deps], opts=child)
+            config=[" ".join(command), binary.sha256], depends_on=[env, *tls_files, *binary.deps],
+            opts=child)
 
         # Known but for the secret, so a preview can check it (the providers keep it secret).
         connection = {"endpoint": f"{address}:{API_PORT}", "access_key": ROOT_USER,
-                      "secret_key": pulumi.Output.secret(password.result), "secure": False}
+                      "secret_key": pulumi.Output.secret(password.result), "secure": ca is not None}
+        if ca is not None:
+            connection["ca_pem"] = ca.root_pem   # what the providers verify MinIO with
         after = pulumi.ResourceOptions(parent=self, depends_on=[service])
         buckets = [MinioBucket(f"{name}-bucket-{b.name}", name=b.name,
                                policy=minio_policy.bucket_policy(b.name, b.policy),
@@ -89,8 +123,9 @@ class ObjectStorage(pulumi.ComponentResource):
             credentials[user] = secret.result.apply(lambda s, u=user: {"access_key": u, "secret_key": s})
 
         # Known once the server runs.
-        self.endpoint = service.unit.apply(lambda _: f"http://{address}:{API_PORT}")
-        self.console = pulumi.Output.from_input(f"http://{address}:{CONSOLE_PORT}")
+        scheme = "https" if ca is not None else "http"
+        self.endpoint = service.unit.apply(lambda _: f"{scheme}://{address}:{API_PORT}")
+        self.console = pulumi.Output.from_input(f"{scheme}://{address}:{CONSOLE_PORT}")
         self.root_password = pulumi.Output.secret(password.result)
         self.buckets = pulumi.Output.from_input([b.name for b in spec.buckets])
         self.credentials = pulumi.Output.secret(pulumi.Output.all(**credentials)) if credentials \

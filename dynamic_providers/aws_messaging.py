@@ -1,17 +1,24 @@
 """SNS topics, SQS queues and SNS subscriptions on the cloud's own SNS/SQS services
 (services/sns, services/sqs: AWS-compatible APIs backed by NATS), through boto3.
 
-`connection` is {endpoint: "http://host:port", region, access_key, secret_key} (a secret). The
-request builders (`topic_request`, `queue_request`, `subscription_request`, `queue_arn`,
-`topic_arn`) and parsers (`parse_queue_attributes`, `parse_topic_attributes`) are pure; boto3
-clients are built inside each call (the provider is pickled with dill). check and diff never
-connect.
+`connection` is {endpoint: "http(s)://host:port", region, access_key, secret_key, ca_pem?} (a
+secret). With `ca_pem` (the cloud CA's root, when the services speak HTTPS) boto3 verifies the
+endpoint against that root alone. The request builders (`topic_request`, `queue_request`,
+`subscription_request`, `queue_arn`, `topic_arn`) and parsers (`parse_queue_attributes`,
+`parse_topic_attributes`) are pure; boto3 clients are built inside each call (the provider is
+pickled with dill). check and diff never connect.
+
+A resource lives on the daemon at host:port, whichever scheme reaches it: a stack that gains a CA
+updates its topics, queues and subscriptions in place (their connection now HTTPS with the
+root), it does not replace them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-from typing import Any, Optional
+import tempfile
+from typing import Any, Iterator, Optional
 
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, ReadResult
@@ -72,6 +79,19 @@ def queue_update_request(queue_url: str, props: dict) -> dict:
     return {"QueueUrl": queue_url, "Attributes": queue_attributes(props)}
 
 
+def daemon(endpoint: Any) -> Any:
+    """host:port of an endpoint URL: the daemon, whichever scheme reaches it."""
+    return endpoint.split("://", 1)[-1].rstrip("/") if isinstance(endpoint, str) else endpoint
+
+
+def current_queue_url(queue_url: str, connection: dict) -> str:
+    """A queue's URL as the service now gives it: the same path, the connection's scheme (a
+    queue made over HTTP keeps its id when the service moves to HTTPS)."""
+    scheme = str(connection.get("endpoint", "")).split("://", 1)[0]
+    rest = queue_url.split("://", 1)[-1]
+    return f"{scheme}://{rest}" if scheme in ("http", "https") else queue_url
+
+
 def subscription_request(props: dict) -> dict:
     """sns.subscribe(**request): an http(s) endpoint (a function) or an sqs queue ARN."""
     request = {"TopicArn": props["topic_arn"], "Protocol": props["protocol"],
@@ -110,18 +130,34 @@ def _check_connection(conn, failures: list) -> None:
         failures.append(CheckFailure("connection", "must be {endpoint: http(s)://…, region, access_key, secret_key}"))
 
 
+@contextlib.contextmanager
+def _trusted_root(ca_pem: Optional[str]) -> Iterator[Optional[str]]:
+    """What boto3's `verify` takes: a file holding the cloud's root for the client's lifetime
+    (botocore reads a CA bundle only from a path, on every new connection); None without one
+    (the system's roots, as for any https endpoint)."""
+    if not ca_pem:
+        yield None
+        return
+    with tempfile.NamedTemporaryFile("w", prefix="mammatus-ca-", suffix=".pem") as bundle:
+        bundle.write(ca_pem)
+        bundle.flush()
+        yield bundle.name
+
+
+@contextlib.contextmanager
 def _client(service: str, conn: dict):
     import boto3
     from botocore.config import Config
 
-    # The service may have been (re)started a moment ago by the same `up`: keep trying to
-    # connect for a while (standard mode backs off exponentially between attempts).
-    return boto3.client(service, endpoint_url=conn["endpoint"],
-                        region_name=conn.get("region", DEFAULT_REGION),
-                        aws_access_key_id=conn["access_key"],
-                        aws_secret_access_key=conn["secret_key"],
-                        config=Config(retries={"mode": "standard", "max_attempts": 10},
-                                      connect_timeout=5))
+    with _trusted_root(conn.get("ca_pem")) as verify:
+        # The service may have been (re)started a moment ago by the same `up`: keep trying to
+        # connect for a while (standard mode backs off exponentially between attempts).
+        yield boto3.client(service, endpoint_url=conn["endpoint"],
+                           region_name=conn.get("region", DEFAULT_REGION),
+                           aws_access_key_id=conn["access_key"],
+                           aws_secret_access_key=conn["secret_key"], verify=verify,
+                           config=Config(retries={"mode": "standard", "max_attempts": 10},
+                                         connect_timeout=5))
 
 
 def _error_code(exc) -> str:
@@ -133,11 +169,25 @@ def _error_code(exc) -> str:
 OUTPUTS = ("arn", "url")  # what the service assigns
 
 
-class TopicProvider(MammatusProvider):
-    immutable = ("name", "connection")
+class _AwsApiProvider(MammatusProvider):
+    """What the three share: the daemon is the endpoint's host:port; a new key is no change
+    (connection_updates), a new scheme or root (the cloud gained a CA) is an update in place."""
     outputs = OUTPUTS
     target = ("endpoint",)
     connection_updates = False
+
+    def target_of(self, connection):
+        return (daemon(connection.get("endpoint")),) if isinstance(connection, dict) else connection
+
+    def view(self, props):
+        conn = props.get("connection")
+        if not isinstance(conn, dict):
+            return props
+        return {**props, "tls": [str(conn.get("endpoint", "")).split("://", 1)[0], conn.get("ca_pem")]}
+
+
+class TopicProvider(_AwsApiProvider):
+    immutable = ("name", "connection")
 
     def check(self, _olds, news):
         failures: list = []
@@ -147,7 +197,8 @@ class TopicProvider(MammatusProvider):
         return CheckResult(news, known_failures(news, failures))
 
     def create(self, props):
-        arn = _client("sns", props["connection"]).create_topic(**topic_request(props))["TopicArn"]
+        with _client("sns", props["connection"]) as sns:
+            arn = sns.create_topic(**topic_request(props))["TopicArn"]
         return CreateResult(id_=arn, outs={**props, "arn": arn})
 
     def update(self, id_, _olds, news):
@@ -156,7 +207,8 @@ class TopicProvider(MammatusProvider):
     def read(self, id_, props):
         from botocore.exceptions import ClientError
         try:
-            attributes = _client("sns", props["connection"]).get_topic_attributes(TopicArn=id_)["Attributes"]
+            with _client("sns", props["connection"]) as sns:
+                attributes = sns.get_topic_attributes(TopicArn=id_)["Attributes"]
         except ClientError as exc:
             if _error_code(exc) in ("NotFound", "NotFoundException"):
                 return ReadResult(None, {})
@@ -165,14 +217,12 @@ class TopicProvider(MammatusProvider):
         return ReadResult(id_, state, {k: v for k, v in state.items() if k != "arn"})
 
     def delete(self, id_, props):
-        _client("sns", props["connection"]).delete_topic(TopicArn=id_)
+        with _client("sns", props["connection"]) as sns:
+            sns.delete_topic(TopicArn=id_)
 
 
-class QueueProvider(MammatusProvider):
+class QueueProvider(_AwsApiProvider):
     immutable = ("name", "connection")
-    outputs = OUTPUTS
-    target = ("endpoint",)
-    connection_updates = False
 
     def check(self, _olds, news):
         failures: list = []
@@ -185,29 +235,30 @@ class QueueProvider(MammatusProvider):
 
     def _outs(self, client, url: str, props: dict) -> dict:
         attributes = client.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
-        return {**props, "url": url, "arn": parse_queue_attributes(attributes)["arn"]}
+        return {**props, "url": current_queue_url(url, props["connection"]),
+                "arn": parse_queue_attributes(attributes)["arn"]}
 
     def create(self, props):
-        client = _client("sqs", props["connection"])
-        url = client.create_queue(**queue_request(props))["QueueUrl"]
-        return CreateResult(id_=url, outs=self._outs(client, url, props))
+        with _client("sqs", props["connection"]) as client:
+            url = client.create_queue(**queue_request(props))["QueueUrl"]
+            return CreateResult(id_=url, outs=self._outs(client, url, props))
 
     def update(self, id_, _olds, news):
-        client = _client("sqs", news["connection"])
-        client.set_queue_attributes(**queue_update_request(id_, news))
-        return UpdateResult(outs=self._outs(client, id_, news))
+        with _client("sqs", news["connection"]) as client:
+            client.set_queue_attributes(**queue_update_request(id_, news))
+            return UpdateResult(outs=self._outs(client, id_, news))
 
     def read(self, id_, props):
         from botocore.exceptions import ClientError
-        client = _client("sqs", props["connection"])
         try:
-            attributes = client.get_queue_attributes(QueueUrl=id_, AttributeNames=["All"])["Attributes"]
+            with _client("sqs", props["connection"]) as client:
+                attributes = client.get_queue_attributes(QueueUrl=id_, AttributeNames=["All"])["Attributes"]
         except ClientError as exc:
             if "NonExistentQueue" in _error_code(exc) or _error_code(exc) == "QueueDoesNotExist":
                 return ReadResult(None, {})
             raise
         found = parse_queue_attributes(attributes)
-        state = {**props, "url": id_, "arn": found["arn"],
+        state = {**props, "url": current_queue_url(id_, props["connection"]), "arn": found["arn"],
                  "visibility_timeout": found["visibility_timeout"],
                  "retention_seconds": found["retention_seconds"],
                  "dead_letter_queue": found["dead_letter_queue"]}
@@ -218,17 +269,15 @@ class QueueProvider(MammatusProvider):
     def delete(self, id_, props):
         from botocore.exceptions import ClientError
         try:
-            _client("sqs", props["connection"]).delete_queue(QueueUrl=id_)
+            with _client("sqs", props["connection"]) as client:
+                client.delete_queue(QueueUrl=id_)
         except ClientError as exc:
             if "NonExistentQueue" not in _error_code(exc) and _error_code(exc) != "QueueDoesNotExist":
                 raise
 
 
-class SubscriptionProvider(MammatusProvider):
+class SubscriptionProvider(_AwsApiProvider):
     immutable = ("topic_arn", "protocol", "endpoint", "raw_message_delivery", "connection")
-    outputs = OUTPUTS
-    target = ("endpoint",)
-    connection_updates = False
 
     def check(self, _olds, news):
         failures: list = []
@@ -240,7 +289,8 @@ class SubscriptionProvider(MammatusProvider):
         return CheckResult(news, known_failures(news, failures))
 
     def create(self, props):
-        arn = _client("sns", props["connection"]).subscribe(**subscription_request(props))["SubscriptionArn"]
+        with _client("sns", props["connection"]) as sns:
+            arn = sns.subscribe(**subscription_request(props))["SubscriptionArn"]
         return CreateResult(id_=arn, outs={**props, "arn": arn})
 
     def update(self, id_, _olds, news):
@@ -249,7 +299,8 @@ class SubscriptionProvider(MammatusProvider):
     def read(self, id_, props):
         from botocore.exceptions import ClientError
         try:
-            _client("sns", props["connection"]).get_subscription_attributes(SubscriptionArn=id_)
+            with _client("sns", props["connection"]) as sns:
+                sns.get_subscription_attributes(SubscriptionArn=id_)
         except ClientError as exc:
             if _error_code(exc) in ("NotFound", "NotFoundException"):
                 return ReadResult(None, {})
@@ -258,7 +309,8 @@ class SubscriptionProvider(MammatusProvider):
         return ReadResult(id_, state, {k: v for k, v in state.items() if k != "arn"})
 
     def delete(self, id_, props):
-        _client("sns", props["connection"]).unsubscribe(SubscriptionArn=id_)
+        with _client("sns", props["connection"]) as sns:
+            sns.unsubscribe(SubscriptionArn=id_)
 
 
 # ---------------------------------------------------------------- resources

@@ -6,8 +6,9 @@ bucket policies, MinioAdmin for users and their IAM policies).
 - MinioUser: a user (access key + generated secret key) with one IAM policy of its own,
   `mammatus-<user>`, holding its read-write and read-only buckets.
 
-`connection` is {endpoint: "host:port", access_key, secret_key, secure: bool} with MinIO's root
-credentials (a secret). Pure builders (`user_policy_name`, `policy_json`) and parsers
+`connection` is {endpoint: "host:port", access_key, secret_key, secure: bool, ca_pem?} with
+MinIO's root credentials (a secret); with `ca_pem` (the cloud CA's root, when MinIO serves
+HTTPS) the clients verify MinIO against that root alone. Pure builders (`user_policy_name`, `policy_json`) and parsers
 (`parse_user_info`, `parse_policy_info`, `parse_bucket_policy`) are apart from the clients, which
 are built inside each call (the provider is pickled with dill). check and diff never connect.
 """
@@ -94,17 +95,30 @@ def canonical_bucket_policy(policy: Optional[str]) -> Optional[str]:
 
 def _check_connection(conn, failures: list) -> None:
     if not isinstance(conn, dict) or not conn.get("endpoint") or not conn.get("access_key"):
-        failures.append(CheckFailure("connection", "must be {endpoint, access_key, secret_key, secure}"))
+        failures.append(CheckFailure("connection", "must be {endpoint, access_key, secret_key, secure, ca_pem?}"))
     elif "://" in str(conn["endpoint"]):
         failures.append(CheckFailure("connection", "endpoint is host:port, without a scheme"))
 
 
 # ---------------------------------------------------------------- clients (built per call)
 
+def _http_client(conn: dict):
+    """None (the SDK's own pool: the system's roots) without `ca_pem`; else a pool that trusts
+    the cloud's root alone, with the SDK's timeouts and retries."""
+    if not conn.get("ca_pem"):
+        return None
+    import urllib3
+    return urllib3.PoolManager(
+        timeout=urllib3.Timeout(connect=300, read=300), maxsize=10, cert_reqs="CERT_REQUIRED",
+        ca_cert_data=conn["ca_pem"],
+        retries=urllib3.Retry(total=5, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]))
+
+
 def _client(conn: dict):
     from minio import Minio
     return Minio(conn["endpoint"], access_key=conn["access_key"], secret_key=conn["secret_key"],
-                 secure=bool(conn.get("secure", False)), cert_check=conn.get("cert_check", True))
+                 secure=bool(conn.get("secure", False)), cert_check=conn.get("cert_check", True),
+                 http_client=_http_client(conn))
 
 
 def _admin(conn: dict):
@@ -112,7 +126,8 @@ def _admin(conn: dict):
     from minio.credentials import StaticProvider
     return MinioAdmin(endpoint=conn["endpoint"],
                       credentials=StaticProvider(conn["access_key"], conn["secret_key"]),
-                      secure=bool(conn.get("secure", False)), cert_check=conn.get("cert_check", True))
+                      secure=bool(conn.get("secure", False)), cert_check=conn.get("cert_check", True),
+                      http_client=_http_client(conn))
 
 
 def _is_missing(exc: Exception, *codes: str) -> bool:

@@ -7,6 +7,11 @@ headers (max_line_size, max_field_size, max_headers). It has no deadline for hea
 in and no cap on connections: a client could hold thousands open by sending a byte now and then.
 ConnectionGuard adds both, as a protocol wrapped around aiohttp's, so it sees every connection
 before aiohttp spends anything on it. The body has its own deadline in server.read_body.
+
+With TLS the guard is outside the handshake too (it upgrades an admitted connection itself,
+loop.start_tls): a connection is counted from accept, not from a finished handshake, and one
+whose handshake takes longer than header_timeout is closed, so clients that never finish one
+hold no more than the caps allow.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import ssl
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -70,8 +76,9 @@ class ConnectionGuard:
 
     WARN_EVERY = 60.0  # seconds between refusal warnings: a flood must not flood the log too
 
-    def __init__(self, limits: Limits):
+    def __init__(self, limits: Limits, ssl_context: ssl.SSLContext | None = None):
         self.limits = limits
+        self.ssl_context = ssl_context
         self.total = 0
         self.per_peer: Counter[str] = Counter()
         self._connections: dict[asyncio.BaseTransport, _GuardedConnection] = {}
@@ -92,7 +99,7 @@ class ConnectionGuard:
             if connection is not None:
                 connection.request_done()
 
-    def admit(self, peer: str, transport: asyncio.BaseTransport, connection: "_GuardedConnection") -> bool:
+    def admit(self, peer: str) -> bool:
         if self.total >= self.limits.max_connections:
             self._refused(peer, f"{self.total} connections in total")
             return False
@@ -101,11 +108,15 @@ class ConnectionGuard:
             return False
         self.total += 1
         self.per_peer[peer] += 1
-        self._connections[transport] = connection
         return True
 
-    def release(self, peer: str, transport: asyncio.BaseTransport) -> None:
-        self._connections.pop(transport, None)
+    def serving(self, transport: asyncio.BaseTransport, connection: "_GuardedConnection") -> None:
+        """The transport aiohttp's requests carry (the TLS one with TLS), for the middleware."""
+        self._connections[transport] = connection
+
+    def release(self, peer: str, transport: asyncio.BaseTransport | None) -> None:
+        if transport is not None:
+            self._connections.pop(transport, None)
         self.total -= 1
         self.per_peer[peer] -= 1
         if self.per_peer[peer] <= 0:
@@ -121,7 +132,8 @@ class ConnectionGuard:
 
 
 class _GuardedConnection(asyncio.Protocol):
-    """One client connection: admitted by the guard, then handed to aiohttp's protocol."""
+    """One client connection: admitted by the guard, with TLS upgraded, then handed to aiohttp's
+    protocol."""
 
     def __init__(self, guard: ConnectionGuard, make_protocol: Callable[[], asyncio.Protocol]):
         self.guard = guard
@@ -129,20 +141,51 @@ class _GuardedConnection(asyncio.Protocol):
         self.inner: asyncio.Protocol | None = None
         self.transport: asyncio.Transport | None = None
         self.peer = ""
+        self.counted = False  # admitted, not yet released
         self.busy = False  # a request's headers are in and its handler runs
         self._header_deadline: asyncio.TimerHandle | None = None
+        self._early: list[bytes] = []  # decrypted before aiohttp's protocol was attached
+        self._handshake: asyncio.Task | None = None  # held: the loop keeps only a weak reference
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self.peer = _peer_address(transport)
-        if not self.guard.admit(self.peer, transport, self):
+        if not self.guard.admit(self.peer):
             transport.abort()
             return
+        self.counted = True
+        if self.guard.ssl_context is None:
+            self._serve(transport)
+            return
+        # Nothing read before the TLS layer is in place (start_tls resumes reading).
+        transport.pause_reading()
+        self._handshake = asyncio.ensure_future(self._upgrade(transport))
+
+    async def _upgrade(self, transport: asyncio.Transport) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            secure = await loop.start_tls(transport, self, self.guard.ssl_context, server_side=True,
+                                          ssl_handshake_timeout=self.guard.limits.header_timeout)
+        except Exception as exc:  # noqa: BLE001 - a failed or slow handshake is the client's
+            log.info("TLS handshake with %s failed: %s", self.peer, str(exc) or type(exc).__name__)
+            self._release()
+            return
+        if self.counted and secure is not None:  # not lost meanwhile
+            self._serve(secure)
+
+    def _serve(self, transport: asyncio.Transport) -> None:
         self.transport = transport
+        self.guard.serving(transport, self)
         self.inner = self.make_protocol()
         self.inner.connection_made(transport)
+        early, self._early = self._early, []
+        for data in early:
+            self.data_received(data)
 
     def data_received(self, data: bytes) -> None:
         if self.inner is None:
+            # TLS: what came with the end of the handshake, before _serve ran.
+            if self.counted:
+                self._early.append(data)
             return
         if not self.busy and self._header_deadline is None:  # the first byte of a request
             loop = asyncio.get_running_loop()
@@ -168,14 +211,20 @@ class _GuardedConnection(asyncio.Protocol):
             self._header_deadline.cancel()
             self._header_deadline = None
 
+    def _release(self) -> None:
+        if self.counted:
+            self.counted = False
+            self.guard.release(self.peer, self.transport)
+
     def eof_received(self) -> bool | None:
         return self.inner.eof_received() if self.inner is not None else None
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.inner is None:  # refused: never counted
-            return
         self._cancel_deadline()
-        self.guard.release(self.peer, self.transport)
+        self._release()
+        self._early = []
+        if self.inner is None:  # refused, or lost during its handshake
+            return
         self.inner.connection_lost(exc)
         self.inner = None
         self.transport = None

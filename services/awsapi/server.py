@@ -14,6 +14,7 @@ import asyncio
 import json
 import logging
 import signal
+import ssl
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable, Mapping
 
@@ -207,14 +208,18 @@ def parse_listen(value: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
-def serve(app: Awaitable[web.Application], host: str, port: int, limits: Limits) -> None:
-    """Run the app on host:port until SIGTERM/SIGINT, its connections under `limits`."""
-    asyncio.run(_serve(app, host, port, limits))
+def serve(app: Awaitable[web.Application], host: str, port: int, limits: Limits,
+          ssl_context: ssl.SSLContext | None = None) -> None:
+    """Run the app on host:port until SIGTERM/SIGINT, its connections under `limits`; HTTPS
+    with `ssl_context` (tls.server_context), plain HTTP without."""
+    asyncio.run(_serve(app, host, port, limits, ssl_context))
 
 
-async def _serve(app_factory: Awaitable[web.Application], host: str, port: int, limits: Limits) -> None:
+async def _serve(app_factory: Awaitable[web.Application], host: str, port: int, limits: Limits,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
     app = await app_factory
-    guard = ConnectionGuard(limits)
+    # The guard does the TLS handshake (not create_server), so the caps cover handshakes too.
+    guard = ConnectionGuard(limits, ssl_context)
     app.middlewares.append(guard.middleware)
     # auto_decompress off: a signature covers the bytes sent, and a small gzip body must not
     # inflate past the body limit before it is counted.

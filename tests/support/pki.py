@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 
 @dataclass
@@ -64,3 +64,57 @@ def mock_pki() -> TestPki:
     if _MOCK is None:
         _MOCK = make_pki()
     return _MOCK
+
+
+def server_certificate(pki: TestPki, common_name: str, dns_names=(), ip_addresses=()
+                       ) -> tuple[str, str]:
+    """(the leaf then the intermediate, the leaf's key) for a TLS server, signed by the PKI's
+    intermediate as step-ca signs what Pulumi asks it for (components/certificates.py)."""
+    import ipaddress
+
+    now = dt.datetime.now(dt.timezone.utc)
+    key = ec.generate_private_key(ec.SECP256R1())
+    intermediate = x509.load_pem_x509_certificate(pki.intermediate_pem.encode())
+    issuer_key = serialization.load_pem_private_key(pki.intermediate_key_pem.encode(), None)
+    sans = [x509.DNSName(n) for n in dict.fromkeys([common_name, *dns_names])]
+    sans += [x509.IPAddress(ipaddress.ip_address(a)) for a in ip_addresses]
+    leaf = (x509.CertificateBuilder().subject_name(_name(common_name))
+            .issuer_name(intermediate.subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
+                           critical=False)
+            .sign(issuer_key, hashes.SHA256()))
+    key_pem = key.private_bytes(serialization.Encoding.PEM,
+                                serialization.PrivateFormat.TraditionalOpenSSL,
+                                serialization.NoEncryption()).decode()
+    return leaf.public_bytes(serialization.Encoding.PEM).decode() + pki.intermediate_pem, key_pem
+
+
+@dataclass
+class TlsFiles:
+    """A server's certificate files and the root that verifies them, on disk."""
+    cert: str
+    key: str
+    root: str
+
+
+def write_server_files(directory, pki: TestPki, common_name: str = "localhost",
+                       ip_addresses=("127.0.0.1",), cert_name: str = "server.crt",
+                       key_name: str = "server.key") -> TlsFiles:
+    """A server certificate for loopback (its chain, its key 0600) and the PKI's root, written
+    into `directory`."""
+    import os
+    from pathlib import Path
+
+    directory = Path(directory)
+    chain, key = server_certificate(pki, common_name, ip_addresses=ip_addresses)
+    (directory / cert_name).write_text(chain)
+    key_path = directory / key_name
+    key_path.touch(mode=0o600)
+    key_path.write_text(key)
+    os.chmod(key_path, 0o600)
+    (directory / "root.pem").write_text(pki.root_pem)
+    return TlsFiles(str(directory / cert_name), str(key_path), str(directory / "root.pem"))

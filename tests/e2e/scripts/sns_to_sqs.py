@@ -2,10 +2,13 @@
 the message in the SQS queue `jobs` that subscribes to it (raw delivery, as the stack sets it
 up). A second queue, subscribed here without raw delivery, gets the signed envelope, checked as
 a subscriber would: the certificate at SigningCertURL chains to the cloud CA's root and signs
-the envelope. argv[1]: the stack outputs as JSON."""
+the envelope. SNS and SQS speak HTTPS from the cloud's CA: every call verifies against its root
+alone. argv[1]: the stack outputs as JSON."""
 import base64
 import json
+import ssl
 import sys
+import tempfile
 import time
 import urllib.request
 import uuid
@@ -16,11 +19,14 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
 out = json.loads(sys.argv[1])
+root_file = tempfile.NamedTemporaryFile("w", suffix=".pem")
+root_file.write(out["ca_root_pem"])
+root_file.flush()
 
 
 def kw(s):
     return dict(region_name="us-east-1", aws_access_key_id=out[s + "_credentials"]["access_key"],
-                aws_secret_access_key=out[s + "_credentials"]["secret_key"])
+                aws_secret_access_key=out[s + "_credentials"]["secret_key"], verify=root_file.name)
 
 
 def receive(url):
@@ -32,7 +38,9 @@ def receive(url):
 
 
 def verify(envelope):
-    pem = urllib.request.urlopen(envelope["SigningCertURL"], timeout=5).read()
+    assert envelope["SigningCertURL"].startswith("https://")
+    context = ssl.create_default_context(cadata=out["ca_root_pem"])
+    pem = urllib.request.urlopen(envelope["SigningCertURL"], timeout=5, context=context).read()
     leaf, *chain = x509.load_pem_x509_certificates(pem)
     issuer = leaf
     for cert in chain + [x509.load_pem_x509_certificate(out["ca_root_pem"].encode())]:
@@ -45,6 +53,7 @@ def verify(envelope):
                              padding.PKCS1v15(), algorithm)
 
 
+assert out["sns_endpoint"].startswith("https://") and out["sqs_endpoint"].startswith("https://")
 sns = boto3.client("sns", endpoint_url=out["sns_endpoint"], **kw("sns"))
 sqs = boto3.client("sqs", endpoint_url=out["sqs_endpoint"], **kw("sqs"))
 topic = next(t["TopicArn"] for t in sns.list_topics()["Topics"] if t["TopicArn"].endswith(":events"))

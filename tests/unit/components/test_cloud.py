@@ -35,8 +35,11 @@ def test_each_stack_builds_the_layers_its_placement_names(stack, monkeypatch, tm
 def test_home_hands_each_layer_what_it_needs(monkeypatch, tmp_path):
     mocks, cloud = build("home", monkeypatch, tmp_path)
     names = {r.name for r in mocks.resources}
-    # The CA's handle: SNS signs with a certificate from it, Vault serves TLS from it.
-    assert {"home-notifications-signing-cert", "home-vault-tls-cert"} <= names
+    # The CA's handle: SNS signs with a certificate from it, Vault, SNS, SQS and MinIO serve
+    # TLS from it, and the functions' SQS pollers get its root.
+    assert {"home-notifications-signing-cert", "home-vault-tls-cert", "home-notifications-sns-tls-cert",
+            "home-queues-sqs-tls-cert", "home-object-storage-tls-cert",
+            "home-functions-sqs-ca-root"} <= names
     # The DHCP server: the metadata service on control learns leases from the gateway's hook,
     # instances are named in dnsmasq, the load balancer's routes get DNS records.
     assert "home-metadata-lease-sync" in names

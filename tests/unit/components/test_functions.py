@@ -59,3 +59,38 @@ def test_an_sqs_trigger_on_an_unknown_queue_is_a_clear_error():
     ctx = CloudContext(stack_spec("home"), "KEY", "ssh-ed25519 AAAA")
     with pytest.raises(ValueError, match="queue 'jobs'"):
         Functions("fn-bad", ctx)
+
+
+@pytest.fixture(scope="module")
+def tls_functions():
+    from components.ca import CertificateAuthority
+    ctx = CloudContext(stack_spec("home"), pulumi.Output.secret("KEY"), "ssh-ed25519 AAAA")
+    ca = CertificateAuthority("tfn-ca", ctx)
+    nats = Nats("tfn-nats", ctx)
+    sns = Notifications("tfn-sns", ctx, nats_server=nats.server, ca=ca.handle)
+    sqs = Queues("tfn-sqs", ctx, nats_server=nats.server, notifications=sns, ca=ca.handle)
+    return Functions("tfn", ctx, sns=sns.api, topics=sns.topic_resources,
+                     queues=sqs.queue_resources, sqs=sqs.api)
+
+
+@pulumi.runtime.test
+def test_with_a_ca_the_sqs_pollers_config_names_the_root_to_verify_sqs_with(tls_functions):
+    from tests.support.pki import mock_pki
+
+    def check(_):
+        root = MOCKS.inputs("tfn-sqs-ca-root-write")
+        assert root["path"] == "/etc/mammatus/functions/sqs-ca-root.pem"
+        assert root["content"] == mock_pki().root_pem
+        config = json.loads(MOCKS.inputs("tfn-sqs-pollers-write")["content"])
+        assert config["ca_file"] == "/etc/mammatus/functions/sqs-ca-root.pem"
+    return settled(tls_functions).apply(check)
+
+
+@pulumi.runtime.test
+def test_without_a_ca_the_sqs_pollers_config_names_no_root(functions):
+    comp, _ = functions
+
+    def check(_):
+        assert "ca_file" not in json.loads(MOCKS.inputs("fn-sqs-pollers-write")["content"])
+        assert not any(r.name == "fn-sqs-ca-root" for r in MOCKS.resources)
+    return settled(comp).apply(check)

@@ -134,3 +134,96 @@ def test_without_a_ca_sns_gets_no_signing_files(layers):
     def check(_):
         assert "--signing-cert" not in MOCKS.inputs("msg-sns-sns-run")["create"]
     return settled(layers).apply(check)
+
+
+@pytest.fixture(scope="module")
+def tls_layers():
+    from components.ca import CertificateAuthority
+    ctx = CloudContext(stack_spec("home"), pulumi.Output.secret("KEY"), "ssh-ed25519 AAAA")
+    ca = CertificateAuthority("tls-ca", ctx)
+    nats = Nats("tls-nats", ctx)
+    sns = Notifications("tls-sns", ctx, nats_server=nats.server, ca=ca.handle)
+    sqs = Queues("tls-sqs", ctx, nats_server=nats.server, notifications=sns, ca=ca.handle)
+    return nats, sns, sqs, ctx
+
+
+@pulumi.runtime.test
+def test_with_a_ca_sns_and_sqs_serve_https_with_certificates_for_their_host(tls_layers):
+    from components.naming import domain_of, fqdn
+    from tests.support.pki import mock_pki
+    _, _, _, ctx = tls_layers
+    control = fqdn("control", domain_of(ctx.spec))
+
+    def check(args):
+        assert (args[4], args[5]) == ("https://10.0.0.2:9911", "https://10.0.0.2:9324")
+        for kind in ("sns", "sqs"):
+            assert MOCKS.named(f"tls-{kind}-{kind}-tls-cert").typ == DYN + "StepCaCertificate"
+            csr = MOCKS.inputs(f"tls-{kind}-{kind}-tls-csr")
+            assert csr["subject"]["commonName"] == control
+            assert csr["dnsNames"] == [control]
+            assert csr["ipAddresses"] == ["10.0.0.2"]   # clients address the service by IP
+            cert = MOCKS.inputs(f"tls-{kind}-{kind}-tls-cert-file-write")
+            assert cert["path"] == f"/etc/mammatus/{kind}/tls.crt"
+            key = MOCKS.inputs(f"tls-{kind}-{kind}-tls-key-file-write")
+            assert key["path"] == f"/etc/mammatus/{kind}/tls.key"
+            assert (key["mode"], key["owner"]) == ("0600", f"mammatus-{kind}:mammatus-{kind}")
+            assert key["content"] == mock_pki().intermediate_key_pem   # the mocked ECDSA key
+            run = MOCKS.inputs(f"tls-{kind}-{kind}-run")["create"]
+            assert f"--tls-cert /etc/mammatus/{kind}/tls.crt --tls-key /etc/mammatus/{kind}/tls.key" in run
+    return settled(tls_layers).apply(check)
+
+
+@pulumi.runtime.test
+def test_with_a_ca_sns_reaches_sqs_over_https_verified_against_the_root(tls_layers):
+    from tests.support.pki import mock_pki
+
+    def check(_):
+        run = MOCKS.inputs("tls-sns-sns-run")["create"]
+        assert "--public-url https://10.0.0.2:9911" in run   # SigningCertURL, SubscribeURL
+        assert "--sqs-endpoint https://10.0.0.2:9324" in run
+        assert "--ca-file /etc/mammatus/sns/ca-root.pem" in run
+        root = MOCKS.inputs("tls-sns-sns-ca-file-write")
+        assert root["path"] == "/etc/mammatus/sns/ca-root.pem" and root["content"] == mock_pki().root_pem
+    return settled(tls_layers).apply(check)
+
+
+@pulumi.runtime.test
+def test_with_a_ca_every_connection_pulumi_uses_carries_the_root(tls_layers):
+    from tests.support.pki import mock_pki
+    _, sns, sqs, _ = tls_layers
+    root = mock_pki().root_pem
+
+    def check(args):
+        queue = MOCKS.inputs("tls-sqs-queue-jobs")["connection"]
+        assert (queue["endpoint"], queue["ca_pem"]) == ("https://10.0.0.2:9324", root)
+        topic = MOCKS.inputs("tls-sns-topic-events")["connection"]
+        assert (topic["endpoint"], topic["ca_pem"]) == ("https://10.0.0.2:9911", root)
+        sub = MOCKS.inputs("tls-sqs-sub-events-jobs")["connection"]
+        assert (sub["endpoint"], sub["ca_pem"]) == ("https://10.0.0.2:9911", root)
+        assert args[-2:] == [root, root]   # the AwsApi handed to later layers (Functions)
+    return pulumi.Output.all(settled(tls_layers), sns.api.connection["ca_pem"],
+                             sqs.api.connection["ca_pem"]).apply(lambda a: check([*a[0], *a[1:]]))
+
+
+@pulumi.runtime.test
+def test_without_a_ca_the_services_speak_http_and_connections_carry_no_root(layers):
+    def check(_):
+        for kind in ("sns", "sqs"):
+            run = MOCKS.inputs(f"msg-{kind}-{kind}-run")["create"]
+            assert "--tls-cert" not in run and "--tls-key" not in run
+            assert not any(r.name.startswith(f"msg-{kind}-{kind}-tls") for r in MOCKS.resources)
+        assert "--ca-file" not in MOCKS.inputs("msg-sns-sns-run")["create"]
+        assert "ca_pem" not in MOCKS.inputs("msg-sqs-queue-jobs")["connection"]
+        assert "ca_pem" not in MOCKS.inputs("msg-sns-topic-events")["connection"]
+    return settled(layers).apply(check)
+
+
+def test_queues_and_notifications_must_share_the_ca():
+    from components.ca import CertificateAuthority
+    from components.contracts import WiringError
+    ctx = CloudContext(stack_spec("home"), pulumi.Output.secret("KEY"), "ssh-ed25519 AAAA")
+    ca = CertificateAuthority("mix-ca", ctx)
+    nats = Nats("mix-nats", ctx)
+    sns = Notifications("mix-sns", ctx, nats_server=nats.server)
+    with pytest.raises(WiringError, match="same CA"):
+        Queues("mix-sqs", ctx, nats_server=nats.server, notifications=sns, ca=ca.handle)

@@ -72,3 +72,39 @@ def test_unknown_secret_at_preview_is_not_a_failure():
     conn = {**CONN, "secret_key": UNKNOWN}
     assert a.QueueProvider().check({}, {"name": "jobs", "connection": conn}).failures == []
     assert a.TopicProvider().check({}, {"name": "", "connection": UNKNOWN}).failures[0].property == "name"
+
+
+def test_a_stack_gaining_a_ca_updates_its_resources_in_place():
+    https = {**CONN, "endpoint": "https://10.0.0.2:9324", "ca_pem": "ROOT"}
+    queue = {"name": "jobs", "visibility_timeout": 30, "connection": CONN, "url": "u", "arn": "a"}
+    topic = {"name": "events", "connection": CONN, "arn": "a"}
+    sub = {"topic_arn": "t", "protocol": "sqs", "endpoint": "arn:q", "raw_message_delivery": True,
+           "connection": CONN, "arn": "a"}
+    for provider, old in ((a.QueueProvider(), queue), (a.TopicProvider(), topic),
+                          (a.SubscriptionProvider(), sub)):
+        diff = provider.diff("id", old, {**old, "connection": https})
+        assert diff.changes and diff.replaces == []    # the same daemon: never a new queue
+        rooted = {**old, "connection": https}
+        assert provider.diff("id", rooted, {**rooted, "connection": {**https, "ca_pem": "NEW"}}).changes
+        moved = provider.diff("id", old, {**old, "connection": {**CONN, "endpoint": "http://10.0.0.9:9324"}})
+        assert moved.replaces == ["connection"]         # another daemon: a new resource there
+        rotated = provider.diff("id", old, {**old, "connection": {**CONN, "secret_key": "t"}})
+        assert not rotated.changes                      # as before: a new key alone is no change
+
+
+def test_daemon_and_queue_urls_follow_the_endpoint_scheme():
+    assert a.daemon("https://10.0.0.2:9324/") == a.daemon("http://10.0.0.2:9324") == "10.0.0.2:9324"
+    made_over_http = "http://10.0.0.2:9324/000000000000/jobs"
+    assert a.current_queue_url(made_over_http, {"endpoint": "https://10.0.0.2:9324"}) == \
+        "https://10.0.0.2:9324/000000000000/jobs"
+    assert a.current_queue_url(made_over_http, CONN) == made_over_http
+
+
+def test_boto3_trusts_the_connections_root_alone_while_the_client_lives():
+    import os
+    with a._trusted_root("-----BEGIN CERTIFICATE-----\nROOT\n") as path:
+        assert open(path).read().startswith("-----BEGIN CERTIFICATE-----")
+        assert os.stat(path).st_mode & 0o077 == 0
+    assert not os.path.exists(path)
+    with a._trusted_root(None) as none:
+        assert none is None                             # the system's roots

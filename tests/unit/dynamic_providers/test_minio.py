@@ -63,3 +63,13 @@ def test_diff():
 
 def test_providers_pickle():
     assert isinstance(dill.loads(dill.dumps(m.UserProvider())), m.UserProvider)
+
+
+def test_with_the_clouds_root_the_clients_trust_it_alone():
+    from tests.support.pki import make_pki
+    assert m._http_client(CONN) is None                 # the SDK's own pool
+    root = make_pki().root_pem
+    pool = m._http_client({**CONN, "secure": True, "ca_pem": root})
+    assert pool.connection_pool_kw["ca_cert_data"] == root
+    assert pool.connection_pool_kw["cert_reqs"] == "CERT_REQUIRED"
+    assert m._client({**CONN, "secure": True, "ca_pem": root})._http.connection_pool_kw["ca_cert_data"] == root

@@ -6,7 +6,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from tests.integration.services.sqs.conftest import nats_server, sqs_service  # noqa: F401
+from tests.integration.services.sqs.conftest import (nats_server, sqs_service, tls_files,  # noqa: F401
+                                                     tls_sqs_service)
 from tests.integration.services.sqs.procs import Service, client, write_credentials
 
 
@@ -72,3 +73,23 @@ def sns(sns_service):
 @pytest.fixture
 def sqs(sqs_service):  # noqa: F811
     return client("sqs", sqs_service.endpoint)
+
+
+def tls_sns(nats_server, sqs_endpoint: str, test_ca, tls_files, ca_file: str, d) -> Service:  # noqa: F811
+    """SNS over HTTPS (the public URL defaults to https), delivering to `sqs_endpoint` and
+    verifying it against `ca_file`."""
+    creds = write_credentials(d / "credentials")
+    return Service("services.sns", [
+        "--nats", nats_server.url, "--credentials", str(creds),
+        "--signing-cert", str(test_ca / "sns.pem"), "--signing-key", str(test_ca / "sns.key"),
+        "--tls-cert", tls_files.cert, "--tls-key", tls_files.key,
+        "--sqs-endpoint", sqs_endpoint, "--sqs-credentials", str(creds),
+        "--ca-file", ca_file, "--log-level", "INFO"], d / "sns.log", scheme="https")
+
+
+@pytest.fixture(scope="session")
+def tls_sns_service(nats_server, tls_sqs_service, test_ca, tls_files, tmp_path_factory):  # noqa: F811
+    svc = tls_sns(nats_server, tls_sqs_service.endpoint, test_ca, tls_files, tls_files.root,
+                  tmp_path_factory.mktemp("tls-sns")).start()
+    yield svc
+    svc.stop()
