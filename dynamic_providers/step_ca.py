@@ -27,7 +27,7 @@ from typing import Any, Optional
 
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, ReadResult
-from pulumi.dynamic import UpdateResult
+from pulumi.dynamic import DiffResult, UpdateResult
 
 from dynamic_providers.preview import UNKNOWN
 from dynamic_providers.base import MammatusProvider
@@ -243,6 +243,22 @@ def http(request: dict, root_pem: str) -> tuple[int, str]:
 # ---------------------------------------------------------------- providers
 
 CERT_OUTPUTS = ("certificate_pem", "chain_pem", "serial", "not_before", "not_after", "fingerprint")
+RENEW_AT = 2 / 3  # of a certificate's lifetime: `up` issues a new one from then on
+_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def due_for_renewal(outs: dict, now: Optional[float] = None) -> bool:
+    """Whether two thirds of the certificate's lifetime have passed (step-ca's own renewal
+    point): the services' certificates last 30 days, so an `up` at least every 20 days keeps
+    every endpoint valid."""
+    import calendar
+
+    try:
+        start, end = (calendar.timegm(time.strptime(outs[k], _TIME_FORMAT))
+                      for k in ("not_before", "not_after"))
+    except (KeyError, TypeError, ValueError):
+        return False  # not issued yet (or a preview's unknowns)
+    return (time.time() if now is None else now) >= start + RENEW_AT * (end - start)
 
 
 class CertificateProvider(MammatusProvider):
@@ -253,6 +269,13 @@ class CertificateProvider(MammatusProvider):
     def check(self, _olds, news):
         inputs, failures = check_certificate(news)
         return CheckResult(inputs, failures)
+
+    def diff(self, id_, olds, news):
+        planned = super().diff(id_, olds, news)
+        if not planned.replaces and due_for_renewal(olds):
+            # A new certificate first, then the old one is revoked: the service never has none.
+            return DiffResult(changes=True, replaces=["not_after"], delete_before_replace=False)
+        return planned
 
     def create(self, props):
         cn, sans = csr_names(props["csr_pem"])

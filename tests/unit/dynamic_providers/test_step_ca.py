@@ -115,6 +115,25 @@ def test_diff_replaces_only_on_immutable_fields():
     assert moved.replaces == ["connection"] and moved.delete_before_replace is True
 
 
+def test_a_certificate_two_thirds_through_its_life_is_renewed_new_one_first():
+    import calendar
+    import time
+
+    def stamp(t):
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+    start = calendar.timegm((2026, 11, 1, 0, 0, 0))
+    old = {"ca_url": "https://ca", "csr_pem": "A", "provisioner": "m", "kid": "k",
+           "provisioner_key": "K1", "root_pem": "R", "certificate_pem": "C",
+           "not_before": stamp(start), "not_after": stamp(start + 30 * 86400)}
+    assert not p.due_for_renewal(old, now=start + 19 * 86400)
+    assert p.due_for_renewal(old, now=start + 21 * 86400)
+    assert not p.due_for_renewal({"not_before": None}, now=start)  # not issued yet
+    fresh = {**old, "not_before": stamp(time.time() - 60), "not_after": stamp(time.time() + 30 * 86400)}
+    assert p.CertificateProvider().diff("c", fresh, {**fresh, "certificate_pem": None}).changes is False
+    due = p.CertificateProvider().diff("c", old, {**old, "certificate_pem": None})  # now: long past
+    assert due.replaces == ["not_after"] and due.delete_before_replace is False
+
+
 def test_providers_survive_dill_and_read_rederives_certificate_facts():
     pki = make_pki()
     provider = dill.loads(dill.dumps(p.CertificateProvider()))
