@@ -12,20 +12,13 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.mark.parametrize("stack", ["lab", "home"])
-def test_iptables_restore_accepts_the_rendered_file(stack, tmp_path):
-    rules = tmp_path / "rules.v4"
-    rules.write_text(iptables.render(stack_spec(stack)))
+@pytest.mark.parametrize("restore, render", [("iptables-restore", iptables.render),
+                                             ("ip6tables-restore", iptables.render_v6)])
+def test_the_restore_tool_accepts_the_rendered_file(stack, restore, render, tmp_path):
+    rules = tmp_path / "rules"
+    rules.write_text(render(stack_spec(stack)))
     with netns() as ns:
-        result = run("iptables-restore", "--test", str(rules), netns=ns, check=False)
-        assert result.returncode == 0, result.stderr
-
-
-@pytest.mark.parametrize("stack", ["lab", "home"])
-def test_ip6tables_restore_accepts_the_rendered_file(stack, tmp_path):
-    rules = tmp_path / "rules.v6"
-    rules.write_text(iptables.render_v6(stack_spec(stack)))
-    with netns() as ns:
-        result = run("ip6tables-restore", "--test", str(rules), netns=ns, check=False)
+        result = run(restore, "--test", str(rules), netns=ns, check=False)
         assert result.returncode == 0, result.stderr
 
 

@@ -10,7 +10,8 @@ from tests.integration.services.sqs.procs import Service, client, write_credenti
 pytestmark = pytest.mark.integration
 
 
-def test_pending_deliveries_survive_outage_and_kill_9(tmp_path, test_ca):
+def sqs_and_sns(tmp_path, test_ca):
+    """A NATS of the test's own (started) and SQS and SNS processes on it (not yet started)."""
     nats = NatsServer(tmp_path / "nats").start()
     creds = write_credentials(tmp_path / "creds")
     sqs_svc = Service("services.sqs", ["--nats", nats.url, "--credentials", str(creds)], tmp_path / "sqs.log")
@@ -18,6 +19,11 @@ def test_pending_deliveries_survive_outage_and_kill_9(tmp_path, test_ca):
         "--nats", nats.url, "--credentials", str(creds),
         "--signing-cert", str(test_ca / "sns.pem"), "--signing-key", str(test_ca / "sns.key"),
         "--sqs-endpoint", sqs_svc.endpoint, "--sqs-credentials", str(creds)], tmp_path / "sns.log")
+    return nats, sqs_svc, sns_svc
+
+
+def test_pending_deliveries_survive_outage_and_kill_9(tmp_path, test_ca):
+    nats, sqs_svc, sns_svc = sqs_and_sns(tmp_path, test_ca)
     try:
         sqs_svc.start()
         sns_svc.start()
@@ -108,13 +114,7 @@ def test_a_fifo_publish_that_failed_half_way_is_delivered_on_retry(tmp_path, tes
 
     from tests.support import aio
 
-    nats = NatsServer(tmp_path / "nats").start()
-    creds = write_credentials(tmp_path / "creds")
-    sqs_svc = Service("services.sqs", ["--nats", nats.url, "--credentials", str(creds)], tmp_path / "sqs.log")
-    sns_svc = Service("services.sns", [
-        "--nats", nats.url, "--credentials", str(creds),
-        "--signing-cert", str(test_ca / "sns.pem"), "--signing-key", str(test_ca / "sns.key"),
-        "--sqs-endpoint", sqs_svc.endpoint, "--sqs-credentials", str(creds)], tmp_path / "sns.log")
+    nats, sqs_svc, sns_svc = sqs_and_sns(tmp_path, test_ca)
     try:
         sqs_svc.start()
         sns_svc.start()
