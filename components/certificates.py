@@ -11,6 +11,8 @@ import pulumi
 import pulumi_tls as tls
 
 from components.contracts import CaHandle
+from components.host import HostAccess, HostFile, owned_by
+from components.naming import fqdn
 from dynamic_providers.step_ca import StepCaCertificate
 
 
@@ -41,3 +43,20 @@ def full_chain(cert: StepCaCertificate) -> pulumi.Output[str]:
     only the root can then build the chain)."""
     return pulumi.Output.all(cert.certificate_pem, cert.chain_pem).apply(
         lambda c: (c[0] or "") + (c[1] or ""))
+
+
+def serving_files(ca: CaHandle, name: str, access: HostAccess, domain: str, cert_path: str,
+                  key_path: str, user: str, made: pulumi.Resource,
+                  parent: pulumi.Resource) -> list[HostFile]:
+    """A host service's HTTPS identity: a certificate for its host's FQDN and LAN address
+    (clients address the services by IP) as the full chain, and its key, 0600 and `user`'s from
+    the first byte (`made`: the step that creates that user)."""
+    key, cert = issue_certificate(ca, name, fqdn(access.host.name, domain),
+                                  ip_addresses=[str(access.host.address)], parent=parent)
+    cert_file = HostFile(f"{name}-cert-file", access, cert_path, full_chain(cert),
+                         opts=pulumi.ResourceOptions(parent=parent))
+    key_file = HostFile(f"{name}-key-file", access, key_path,
+                        pulumi.Output.secret(key.private_key_pem), mode="0600",
+                        owner=owned_by(user),
+                        opts=pulumi.ResourceOptions(parent=parent, depends_on=[made]))
+    return [cert_file, key_file]

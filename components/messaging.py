@@ -34,7 +34,7 @@ from typing import Optional, Sequence
 import pulumi
 import pulumi_random as random
 
-from components.certificates import full_chain, issue_certificate
+from components.certificates import full_chain, issue_certificate, serving_files
 from components.contracts import AwsApi, CaHandle, NatsServer, WiringError
 from components.runtime import python_daemon
 from components.runtime import delivered
@@ -151,22 +151,13 @@ def scheme(ca: Optional[CaHandle]) -> str:
 def _serving_identity(component: pulumi.ComponentResource, name: str, ctx: CloudContext,
                       ca: Optional[CaHandle], access: HostAccess, kind: str,
                       user: pulumi.Resource) -> tuple[list[str], list[HostFile]]:
-    """With the cloud's CA: the HTTPS certificate of services.<kind>, named by its host's FQDN
-    and its LAN address (clients address the service by IP), and its key, 0600 and the
-    service's own from the first byte. Without a CA: nothing (plain HTTP)."""
+    """With the cloud's CA: services.<kind>'s HTTPS flags and files. Without: plain HTTP."""
     if ca is None:
         return [], []
-    address = str(access.host.address)
-    key, cert = issue_certificate(ca, f"{name}-{kind}-tls", fqdn(access.host.name, domain_of(ctx.spec)),
-                                  ip_addresses=[address], parent=component)
-    # Leaf then intermediate: a client holding only the root can build the chain.
-    cert_file = HostFile(f"{name}-{kind}-tls-cert-file", access, tls_cert_path(kind),
-                         full_chain(cert), opts=pulumi.ResourceOptions(parent=component))
-    key_file = HostFile(f"{name}-{kind}-tls-key-file", access, tls_key_path(kind),
-                        pulumi.Output.secret(key.private_key_pem), mode="0600",
-                        owner=owned_by(f"mammatus-{kind}"),
-                        opts=pulumi.ResourceOptions(parent=component, depends_on=[user]))
-    return ["--tls-cert", tls_cert_path(kind), "--tls-key", tls_key_path(kind)], [cert_file, key_file]
+    files = serving_files(ca, f"{name}-{kind}-tls", access, domain_of(ctx.spec),
+                          tls_cert_path(kind), tls_key_path(kind), f"mammatus-{kind}", user,
+                          component)
+    return ["--tls-cert", tls_cert_path(kind), "--tls-key", tls_key_path(kind)], files
 
 
 def _aws_service(component: pulumi.ComponentResource, name: str, ctx: CloudContext,

@@ -25,12 +25,12 @@ from typing import Optional
 import pulumi
 import pulumi_random as random
 
-from components.certificates import full_chain, issue_certificate
+from components.certificates import serving_files
 from components.contracts import CaHandle
 from components.runtime import delivered
 from components.context import CloudContext
 from components.host import HostAccess, HostFile, HostService, owned_by, service_user
-from components.naming import domain_of, fqdn
+from components.naming import domain_of
 from components.render import minio_policy
 from components.service_manager import Daemon
 from dynamic_providers.minio import MinioBucket, MinioUser
@@ -54,18 +54,12 @@ def env_file(root_password: str) -> str:
 def tls_identity(component: pulumi.ComponentResource, name: str, ctx: CloudContext,
                  ca: Optional[CaHandle], access: HostAccess,
                  user: pulumi.Resource) -> tuple[list[str], list[HostFile]]:
-    """With the cloud's CA: MinIO's certificate (its host's FQDN and LAN address, which clients
-    use) and its key (0600, minio-user's from the first byte) in --certs-dir. Without: nothing."""
+    """With the cloud's CA: MinIO's certificate and key in --certs-dir. Without: nothing."""
     if ca is None:
         return [], []
-    key, cert = issue_certificate(ca, f"{name}-tls", fqdn(access.host.name, domain_of(ctx.spec)),
-                                  ip_addresses=[str(access.host.address)], parent=component)
-    cert_file = HostFile(f"{name}-tls-cert-file", access, TLS_CERT, full_chain(cert),
-                         opts=pulumi.ResourceOptions(parent=component))
-    key_file = HostFile(f"{name}-tls-key-file", access, TLS_KEY,
-                        pulumi.Output.secret(key.private_key_pem), mode="0600", owner=owned_by(USER),
-                        opts=pulumi.ResourceOptions(parent=component, depends_on=[user]))
-    return ["--certs-dir", CERTS_DIR], [cert_file, key_file]
+    files = serving_files(ca, f"{name}-tls", access, domain_of(ctx.spec), TLS_CERT, TLS_KEY,
+                          USER, user, component)
+    return ["--certs-dir", CERTS_DIR], files
 
 
 class ObjectStorage(pulumi.ComponentResource):
