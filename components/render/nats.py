@@ -57,7 +57,7 @@ def render(*, server_name: str, listen_host: str = "127.0.0.1", port: int = 4222
     return "\n".join(lines) + "\n"
 
 
-def client_url(host: str, port: int = 4222, user: Optional[str] = None,
-               password: Optional[str] = None) -> str:
-    auth = f"{user}:{password}@" if user else ""
-    return f"nats://{auth}{host}:{port}"
+def client_url(host: str, port: int = 4222) -> str:
+    """The URL clients dial; they log in with a user and a password file, never a URL's userinfo
+    (it would sit on their command line)."""
+    return f"nats://{host}:{port}"

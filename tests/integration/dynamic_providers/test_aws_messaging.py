@@ -101,9 +101,9 @@ class Messaging:
             self.stop(name)
 
 
-@pytest.fixture(scope="module")
-def services(tmp_path_factory):
-    messaging = Messaging(tmp_path_factory.mktemp("messaging"))
+def running(directory, tls=None):
+    """NATS, SQS and SNS of the tests' own (HTTPS with `tls`): their connections, then stopped."""
+    messaging = Messaging(directory, tls)
     try:
         messaging.start_nats()
         messaging.start_sqs()
@@ -111,6 +111,11 @@ def services(tmp_path_factory):
         yield {"sqs": messaging.connection("sqs"), "sns": messaging.connection("sns")}
     finally:
         messaging.stop_all()
+
+
+@pytest.fixture(scope="module")
+def services(tmp_path_factory):
+    yield from running(tmp_path_factory.mktemp("messaging"))
 
 
 @pytest.fixture(scope="module")
@@ -121,14 +126,7 @@ def tls(tmp_path_factory) -> TlsFiles:
 
 @pytest.fixture(scope="module")
 def tls_services(tmp_path_factory, tls):
-    messaging = Messaging(tmp_path_factory.mktemp("tls-messaging"), tls)
-    try:
-        messaging.start_nats()
-        messaging.start_sqs()
-        messaging.start_sns()
-        yield {"sqs": messaging.connection("sqs"), "sns": messaging.connection("sns")}
-    finally:
-        messaging.stop_all()
+    yield from running(tmp_path_factory.mktemp("tls-messaging"), tls)
 
 
 @pytest.fixture(scope="module")

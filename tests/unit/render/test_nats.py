@@ -19,4 +19,4 @@ def test_users_are_rendered_sorted_and_quoted():
 
 def test_client_url():
     assert nats.client_url("127.0.0.1") == "nats://127.0.0.1:4222"
-    assert nats.client_url("10.0.0.2", 4222, "sns", "pw") == "nats://sns:pw@10.0.0.2:4222"
+    assert nats.client_url("10.0.0.2", 4223) == "nats://10.0.0.2:4223"
