@@ -8,7 +8,8 @@ JetStream acks by stream sequence alone, so an ack sent with the subject of an e
 settles the message even after it went to another consumer. SQS keeps the message then: a stale
 handle's DeleteMessage succeeds and deletes nothing. Each receive therefore stamps the delivery
 count it handed out in a memory stream (subject sqsrcpt.<queue id>.<stream seq>, the last stamp
-per message kept); a handle whose count is not the latest stamp is stale. The stamps live in
+per message kept; first deliveries need none); a handle whose count is not the latest stamp is
+stale. The stamps live in
 memory, so they are lost when NATS restarts: a handle from before a restart is then trusted as
 before this check (documented in docs/sqs.md).
 """
@@ -120,7 +121,13 @@ class Receipts:
         return f"sqsrcpt.{qid}.{stream_seq}"
 
     async def stamp(self, qid: str, deliveries: list[Delivery]) -> None:
-        """Records the deliveries just handed out; returns once NATS holds every stamp."""
+        """Records the redeliveries just handed out; returns once NATS holds every stamp. A
+        first delivery needs none: no earlier handle exists, and a message without a stamp was
+        never handed out again (the common case costs no round trip)."""
+        deliveries = [d for d in deliveries if d.deliveries > 1]
+        if not deliveries:
+            return
+
         async def all_of_them():
             await asyncio.gather(*(js.publish(self.nc, self._subject(qid, d.stream_seq),
                                               str(d.deliveries).encode()) for d in deliveries))
@@ -141,7 +148,9 @@ class Receipts:
         return int(base64.b64decode(got["message"]["data"])) == d.deliveries
 
     async def forget(self, qid: str, d: Delivery) -> None:
-        """Drops a settled message's stamp; nobody waits for the answer."""
+        """Drops a settled message's stamp, if it had one; nobody waits for the answer."""
+        if d.deliveries == 1:
+            return
         await self.nc.publish(f"{js.API}.STREAM.PURGE.{STREAM}",
                               json.dumps({"filter": self._subject(qid, d.stream_seq)}).encode(),
                               reply=self.nc.new_inbox())
