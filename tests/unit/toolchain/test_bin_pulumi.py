@@ -43,6 +43,8 @@ def wrapper(tmp_path):
     (("stack", "init", "home"), "dev", ""),      # the new stack, not the selected one
     (("stack", "init", "dev"), "", "mammatus-dev"),
     (("stack", "select", "lab"), "dev", ""),
+    (("stack", "select", "--create", "dev"), "", "mammatus-dev"),   # what `make up` runs
+    (("stack", "init", "--secrets-provider", "passphrase", "home"), "dev", ""),
     (("up",), "dev", "mammatus-dev"),
     (("up",), "home", ""),
     (("up",), "", ""),                            # nothing selected: nothing given
