@@ -35,7 +35,7 @@ import yaml
 from components.service_manager import digest
 from dynamic_providers.dev_host import DevHost
 from dynamic_providers.local_daemon import LocalDaemon
-from dynamic_providers.netplane import Bridge, NetNamespace, VethPair
+from dynamic_providers.netplane import Bridge, IptablesRules, NetNamespace, VethPair
 from dynamic_providers.rootfs_image import RootfsImage, host_recipe
 from stacks.spec import DevBox, Host, Role, StackSpec
 
@@ -191,13 +191,12 @@ class DevBoxPlane(pulumi.ComponentResource):
             f"{name}-machine-link",
             a={"netns": "", "ifname": machine_if, "addresses": [str(box.machine_lan_address)]},
             b={"netns": switch.name, "ifname": "machine", "master": LAN_BRIDGE}, opts=child(bridge))
-        guard = command.local.Command(
-            f"{name}-forward-guard",
-            create=" && ".join(f"iptables -I {shlex.join(r)}" for r in isolation_rules(machine_if)),
-            delete="; ".join(f"iptables -D {shlex.join(r)}" for r in isolation_rules(machine_if)),
-            opts=child(machine_link))
+        # Its own type since the rules must come back by `up` alone after a reboot: the old
+        # Command made them once. Replacing it inserts the new rules before the old go.
+        guard = IptablesRules(f"{name}-forward-guard", rules=isolation_rules(machine_if),
+                              opts=child(machine_link))
 
-        lxd, image_alias = self._box_lxd(name, spec, switch)
+        lxd, image_alias = self._box_lxd(name, spec, switch, [bridge, wan_bridge])
         ready: list[pulumi.Resource] = [guard]
         # Each host's public host key: every SSH connection to it insists on that key.
         self.host_keys: dict[str, pulumi.Output[str]] = {}
@@ -217,9 +216,11 @@ class DevBoxPlane(pulumi.ComponentResource):
                                "upstream_netns": self.upstream_netns,
                                "lxd_dir": self.lxd_dir})
 
-    def _box_lxd(self, name: str, spec: StackSpec, switch: NetNamespace):
+    def _box_lxd(self, name: str, spec: StackSpec, switch: NetNamespace,
+                 bridges: list[pulumi.Resource]):
         """The dev box's own LXD, in the switch namespace (its bridges are there), with its
-        LXD_DIR under runDir; and the host image imported into it."""
+        LXD_DIR under runDir; and the host image imported into it. It starts after the bridges,
+        so the containers it restores after a reboot find their NICs' parents."""
         root = f"{spec.run_dir}/box"
         self.lxd_dir = lxd_dir = f"{root}/lxd"
         env = {"LXD_DIR": lxd_dir}
@@ -235,7 +236,7 @@ class DevBoxPlane(pulumi.ComponentResource):
             argv=["env", f"LXD_DIR={lxd_dir}", "sh", "-c", NETNS_LXD, "lxd", f"{root}/lxd.log"],
             pid_file=f"{root}/lxd.pid", log_file=f"{root}/lxd.out",
             config_digest=digest(NETNS_LXD),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[switch, directory]))
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[switch, directory, *bridges]))
         init = command.local.Command(
             f"{name}-lxd-init", environment=env, stdin=BOX_PRESEED,
             create="lxd waitready --timeout 60 && lxd init --preseed",
@@ -357,18 +358,23 @@ class DevClient(pulumi.ComponentResource):
             f"{name}-dhcp-script", create=_write_file(f"{root}/dhcp-event").replace("0600", "0755"),
             delete=f"rm -rf {shlex.quote(root)} /etc/netns/{netns}", stdin=DHCP_SCRIPT, opts=child)
         lease_file = f"{root}/address"
+        # The last lease's address goes before the client starts, so what `up` reads is this
+        # client's lease (after a reboot its link, hence its MAC and lease, are new).
         client = LocalDaemon(
             f"{name}-dhcp", netns=ns.name, config_digest=digest(DHCP_SCRIPT),
-            argv=["env", f"NETNS={netns}", f"LEASE_FILE={lease_file}", "udhcpc", "-f", "-i", "eth0",
+            argv=["env", f"NETNS={netns}", f"LEASE_FILE={lease_file}", "sh", "-c",
+                  'rm -f "$LEASE_FILE" && exec "$@"', "udhcpc", "udhcpc", "-f", "-i", "eth0",
                   "-s", f"{root}/dhcp-event", "-x", "hostname:client", "-O", "staticroutes",
                   "-t", "20", "-T", "1"],
             pid_file=f"{root}/run/udhcpc.pid", log_file=f"{root}/run/udhcpc.log",
             opts=pulumi.ResourceOptions(parent=self, depends_on=[link, script, dhcp_server]))
-        # Wait for the lease, so `up` ends with a client that can be used at once.
+        # Wait for the lease, so `up` ends with a client that can be used at once; read again
+        # whenever the client has restarted.
         lease = command.local.Command(
             f"{name}-lease",
             create=f"for i in $(seq 100); do [ -s {lease_file} ] && exec cat {lease_file}; "
                    f"sleep 0.2; done; echo 'no DHCP lease after 20 s' >&2; exit 1",
+            triggers=[client.pid],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[client]))
         self.netns = ns.name
         self.address = lease.stdout.apply(lambda s: (s or "").strip())

@@ -9,7 +9,10 @@ address. From then on Mammatus reaches it over SSH exactly as it reaches a real 
 
 Every input is fixed at creation: a change replaces the container (the old one removed first).
 `read` sees a deleted container (it leaves the state, so `up` makes it again) and a stopped one
-(`up` starts it again). The commands run `lxc` with LXD_DIR set to the dev box's LXD.
+(`up` starts it again). `diff` looks too, without a refresh: a container that is not running, or
+whose sshd does not answer (this machine rebooted, the box's LXD is still restoring it), is an
+update that starts it if need be and waits for its boot. The commands run `lxc` with LXD_DIR set
+to the dev box's LXD.
 """
 
 from __future__ import annotations
@@ -83,6 +86,21 @@ def parse_status(text: str) -> Optional[str]:
         return None
 
 
+def sshd_answers(address: str, port: int, attempts: int = 1, timeout: float = 3.0) -> bool:
+    """An SSH server's banner on address:port (a TCP accept alone may be a half-booted host)."""
+    for attempt in range(attempts):
+        if attempt:
+            time.sleep(0.5)
+        try:
+            with socket.create_connection((address, port), timeout=timeout) as conn:
+                conn.settimeout(timeout)
+                if conn.recv(4).startswith(b"SSH-"):
+                    return True
+        except OSError:
+            pass
+    return False
+
+
 class DevHostProvider(ResourceProvider):
     def _run(self, props: dict, argv: list[str], stdin: str = "", timeout: int = 300,
              check: bool = True) -> subprocess.CompletedProcess:
@@ -95,8 +113,18 @@ class DevHostProvider(ResourceProvider):
         return done
 
     def status(self, props: dict) -> Optional[str]:
-        done = self._run(props, ["lxc", "query", f"/1.0/instances/{props['name']}"], check=False)
+        try:
+            done = self._run(props, ["lxc", "query", f"/1.0/instances/{props['name']}"],
+                             timeout=60, check=False)
+        except subprocess.TimeoutExpired:
+            return None
         return parse_status(done.stdout) if done.returncode == 0 else None
+
+    def serving(self, props: dict) -> bool:
+        """Running, and its sshd answers: what every later layer needs of a host."""
+        # A busy host may answer late: three tries before `up` calls it down.
+        return self.status(props) == "Running" and sshd_answers(
+            props["address"], int(props["ssh_port"]), attempts=3)
 
     def check(self, _olds, news):
         props, failures = normalize(news)
@@ -104,14 +132,21 @@ class DevHostProvider(ResourceProvider):
 
     def diff(self, _id, olds, news):
         changed = [k for k in INPUTS if olds.get(k) != news.get(k)]
-        stopped = olds.get("status") not in (None, "Running")
-        return DiffResult(changes=bool(changed) or stopped, replaces=changed,
+        down = not changed and (olds.get("status") not in (None, "Running")
+                                or not self.serving(olds))
+        return DiffResult(changes=bool(changed) or down, replaces=changed,
                           delete_before_replace=True)
 
     def _boot(self, props: dict) -> None:
-        """Start, wait for systemd, run the after-boot commands, wait for sshd."""
+        """Start (unless LXD already is restoring it), wait for systemd, run the after-boot
+        commands, wait for sshd."""
         name = props["name"]
-        self._run(props, lxc("start", name), timeout=120)
+        self._run(props, ["lxd", "waitready", "--timeout", "60"], timeout=90)
+        if self.status(props) != "Running":
+            started = self._run(props, lxc("start", name), timeout=120, check=False)
+            if started.returncode != 0 and self.status(props) != "Running":
+                raise DevHostError(f"lxc start {name} failed: "
+                                   f"{(started.stderr or started.stdout).strip()[-1500:]}")
         deadline, state = time.monotonic() + BOOT_TIMEOUT, ""
         # "offline" or nothing at all until systemd owns PID 1 and its bus; then it waits.
         while state not in ("running", "degraded") and time.monotonic() < deadline:
@@ -127,15 +162,11 @@ class DevHostProvider(ResourceProvider):
         for script in props["after_boot"]:
             self._run(props, lxc("exec", name, "--", "sh", "-c", script), timeout=120)
         deadline = time.monotonic() + BOOT_TIMEOUT
-        while True:
-            try:
-                with socket.create_connection((props["address"], int(props["ssh_port"])), timeout=2):
-                    return
-            except OSError as exc:
-                if time.monotonic() > deadline:
-                    raise DevHostError(f"{name}: sshd does not answer on "
-                                       f"{props['address']}:{props['ssh_port']}: {exc}") from None
-                time.sleep(0.3)
+        while not sshd_answers(props["address"], int(props["ssh_port"])):
+            if time.monotonic() > deadline:
+                raise DevHostError(f"{name}: sshd does not answer on "
+                                   f"{props['address']}:{props['ssh_port']}")
+            time.sleep(0.3)
 
     def create(self, props):
         name = props["name"]

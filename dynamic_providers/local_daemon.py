@@ -2,6 +2,11 @@
 
 The dev box's own "hardware" daemons run this way: its LXD, the WAN's DNS and web server, the LAN
 client's DHCP client. Every daemon on a host goes through components.host.HostService over SSH.
+
+Nothing restarts them when this machine reboots (PID 1 here need not be systemd), so `diff` looks
+at the process itself: a daemon that is gone (a reboot, a crash) is an update that starts it again,
+and `up` alone brings the dev box back. The pid file also records the process's boot and start
+time, so a PID reused after a reboot is never taken for the daemon (nor killed as it).
 """
 
 from __future__ import annotations
@@ -39,11 +44,48 @@ def pid_alive(pid: int) -> bool:
         return False
 
 
-def read_pid(pid_file: str) -> Optional[int]:
+def boot_id() -> str:
+    with open("/proc/sys/kernel/random/boot_id") as f:
+        return f.read().strip()
+
+
+def start_time(pid: int) -> str:
+    """The process's start time in clock ticks since boot (field 22 of /proc/<pid>/stat)."""
     try:
-        return int(open(pid_file).read().strip())
-    except (FileNotFoundError, ValueError):
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (FileNotFoundError, IndexError):
+        return ""
+
+
+def identity(pid: int) -> str:
+    return f"{boot_id()} {start_time(pid)}"
+
+
+def parse_pid_file(text: str) -> tuple[Optional[int], str]:
+    """(pid, identity) from a pid file: the PID, then the boot id and start time it had."""
+    lines = text.splitlines()
+    try:
+        pid = int(lines[0].strip())
+    except (IndexError, ValueError):
+        return None, ""
+    return pid, (lines[1].strip() if len(lines) > 1 else "")
+
+
+def read_pid(pid_file: str) -> Optional[int]:
+    """The daemon's PID, or None when the file is gone or names another process (a reboot)."""
+    try:
+        pid, recorded = parse_pid_file(open(pid_file).read())
+    except FileNotFoundError:
         return None
+    if pid is None or (recorded and recorded != identity(pid)):
+        return None
+    return pid
+
+
+def is_running(pid_file: str) -> bool:
+    pid = read_pid(pid_file)
+    return pid is not None and pid_alive(pid)
 
 
 def stop(pid_file: str) -> None:
@@ -70,7 +112,7 @@ def start(props: dict) -> int:
         tail = open(props["log_file"], errors="replace").read()[-2000:]
         raise RuntimeError(f"{shlex.join(props['argv'])} exited with {proc.returncode}:\n{tail}")
     with open(props["pid_file"], "w") as f:
-        f.write(f"{proc.pid}\n")
+        f.write(f"{proc.pid}\n{identity(proc.pid)}\n")
     return proc.pid
 
 
@@ -85,9 +127,10 @@ class LocalDaemonProvider(ResourceProvider):
                 failures.append(CheckFailure(key, "must be an absolute path"))
         return CheckResult(props, failures)
 
-    def diff(self, _id, olds, news):
+    def diff(self, id_, olds, news):
         changed = [k for k in INPUTS if olds.get(k) != news.get(k)]
-        if olds.get("running") is False:
+        # Looked at, not taken from the state: a reboot or a crash needs no refresh to be seen.
+        if olds.get("running") is False or not is_running(id_):
             changed.append("running")
         return DiffResult(changes=bool(changed), replaces=[k for k in changed if k == "pid_file"],
                           delete_before_replace=True)
@@ -99,7 +142,7 @@ class LocalDaemonProvider(ResourceProvider):
 
     def read(self, id_, props):
         pid = read_pid(id_)
-        running = pid is not None and pid_alive(pid)
+        running = is_running(id_)
         outs = {**{k: props.get(k) for k in INPUTS}, "pid": pid or 0, "running": running}
         return ReadResult(id_, outs, outs)
 

@@ -4,6 +4,10 @@ Hosts of the cloud in a box are network namespaces wired like the seed's network
 is built from `ip` commands (pure builders) and read back from `ip -json` (pure parsers), so
 `preview` shows the plane, `refresh` sees drift and `destroy` leaves nothing behind.
 An endpoint's `netns` of "" means the machine's own namespace.
+
+None of it survives a reboot of this machine. So each `diff` also looks whether the thing is
+still there (one `ip` call): a namespace, link, bridge or rule that is gone is an update that
+makes it again, and `up` alone brings the plane back, no refresh needed.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import Any, Optional
 
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult
-from pulumi.dynamic import ResourceProvider
+from pulumi.dynamic import ResourceProvider, UpdateResult
 
 IFNAME_MAX = 15  # IFNAMSIZ - 1
 
@@ -58,6 +62,10 @@ def parse_netns_list(text: str) -> list[str]:
     return [entry["name"] for entry in json.loads(text or "[]")]
 
 
+def netns_exists(name: str) -> bool:
+    return name in parse_netns_list(run(["ip", "-json", "netns", "list"]))
+
+
 def parse_pids(text: str) -> list[int]:
     return [int(p) for p in text.split()]
 
@@ -78,17 +86,25 @@ class NetNamespaceProvider(ResourceProvider):
             CheckFailure("name", f"must be a namespace name (no '/', < 64 chars), got {name!r}")]
         return CheckResult({"name": name}, failures)
 
-    def diff(self, _id, olds, news):
+    def diff(self, id_, olds, news):
         changed = olds.get("name") != news.get("name")
-        return DiffResult(changes=changed, replaces=["name"] if changed else [])
+        gone = not changed and not netns_exists(id_)
+        return DiffResult(changes=changed or gone, replaces=["name"] if changed else [])
 
     def create(self, props):
         for argv in netns_create(props["name"]):
             run(argv)
         return CreateResult(id_=props["name"], outs={"name": props["name"]})
 
+    def update(self, id_, _olds, news):
+        # Only a namespace that is gone comes here (a new name replaces it).
+        if not netns_exists(id_):
+            for argv in netns_create(id_):
+                run(argv)
+        return UpdateResult(outs={"name": id_})
+
     def read(self, id_, props):
-        if id_ not in parse_netns_list(run(["ip", "-json", "netns", "list"])):
+        if not netns_exists(id_):
             return ReadResult(None, {})
         return ReadResult(id_, {"name": id_}, {"name": id_})
 
@@ -234,13 +250,24 @@ class VethProvider(ResourceProvider):
 
     def diff(self, _id, olds, news):
         changed = [k for k in ("a", "b") if drifted(olds.get(k, {}), endpoint(news.get(k, {})))]
-        return DiffResult(changes=bool(changed), replaces=changed, delete_before_replace=True)
+        gone = not changed and any(observe(endpoint(olds.get(k, {}))) is None for k in ("a", "b"))
+        return DiffResult(changes=bool(changed) or gone, replaces=changed,
+                          delete_before_replace=True)
 
     def create(self, props):
         run_all_or_undo(veth_create(props["a"], props["b"]),
                         ip(props["a"]["netns"], "link", "del", props["a"]["ifname"]))
         return CreateResult(id_=f"{props['a']['netns']}/{props['a']['ifname']}",
                             outs={"a": observe(props["a"]), "b": observe(props["b"])})
+
+    def update(self, _id, _olds, news):
+        # Only a pair that is gone comes here (any change of an end replaces it); a half left
+        # behind goes first.
+        run(ip(news["a"]["netns"], "link", "del", news["a"]["ifname"]), check=False)
+        run(ip(news["b"]["netns"], "link", "del", news["b"]["ifname"]), check=False)
+        run_all_or_undo(veth_create(news["a"], news["b"]),
+                        ip(news["a"]["netns"], "link", "del", news["a"]["ifname"]))
+        return UpdateResult(outs={"a": observe(news["a"]), "b": observe(news["b"])})
 
     def read(self, id_, props):
         a, b = (managed_view(observe(endpoint(props[k])), endpoint(props[k])) for k in ("a", "b"))
@@ -269,13 +296,20 @@ class BridgeProvider(ResourceProvider):
 
     def diff(self, _id, olds, news):
         changed = drifted(olds.get("bridge", {}), endpoint(news.get("bridge", {})))
-        return DiffResult(changes=changed, replaces=["bridge"] if changed else [],
+        gone = not changed and observe(endpoint(olds.get("bridge", {}))) is None
+        return DiffResult(changes=changed or gone, replaces=["bridge"] if changed else [],
                           delete_before_replace=True)
 
     def create(self, props):
         br = props["bridge"]
         run_all_or_undo(bridge_create(br), ip(br["netns"], "link", "del", br["ifname"]))
         return CreateResult(id_=f"{br['netns']}/{br['ifname']}", outs={"bridge": observe(br)})
+
+    def update(self, _id, _olds, news):
+        # Only a bridge that is gone comes here (any change replaces it).
+        br = news["bridge"]
+        run_all_or_undo(bridge_create(br), ip(br["netns"], "link", "del", br["ifname"]))
+        return UpdateResult(outs={"bridge": observe(br)})
 
     def read(self, id_, props):
         br = managed_view(observe(endpoint(props["bridge"])), endpoint(props["bridge"]))
@@ -294,3 +328,70 @@ class Bridge(pulumi.dynamic.Resource, module="netplane", name="Bridge"):
     def __init__(self, resource_name: str, bridge: pulumi.Input[dict],
                  opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(BridgeProvider(), resource_name, {"bridge": bridge}, opts)
+
+
+# --- the machine's own iptables rules -----------------------------------------------------------
+
+def rule_argvs(action: str, rules: list[list[str]]) -> list[list[str]]:
+    """`iptables -I/-D/-C` of each rule (chain first, as in `iptables -S` without -A)."""
+    return [["iptables", action, *rule] for rule in rules]
+
+
+def rules_present(rules: list[list[str]]) -> bool:
+    return all(subprocess.run(argv, capture_output=True, timeout=30).returncode == 0
+               for argv in rule_argvs("-C", rules))
+
+
+class IptablesRulesProvider(ResourceProvider):
+    """Rules of this machine's filter table, each inserted once. A change replaces them all;
+    rules that are gone (a reboot, a flush) are an update that inserts them again."""
+
+    def check(self, _olds, news):
+        rules = [list(map(str, r)) for r in news.get("rules") or []]
+        failures = [] if rules and all(len(r) >= 3 for r in rules) else [
+            CheckFailure("rules", "must be a list of rules: a chain, then iptables arguments")]
+        return CheckResult({"rules": rules}, failures)
+
+    def diff(self, _id, olds, news):
+        changed = olds.get("rules") != news.get("rules")
+        gone = not changed and not rules_present(olds.get("rules") or [])
+        return DiffResult(changes=changed or gone, replaces=["rules"] if changed else [],
+                          delete_before_replace=True)
+
+    def create(self, props):
+        # Always inserted, even where an equal rule exists: that one may belong to the resource
+        # this one replaces, whose delete (after this create) takes one copy away.
+        rules, done = props["rules"], []
+        try:
+            for rule in rules:
+                run(rule_argvs("-I", [rule])[0])
+                done.append(rule)
+        except IpError:
+            for argv in rule_argvs("-D", done):
+                run(argv, check=False)
+            raise
+        return CreateResult(id_="iptables", outs={"rules": rules})
+
+    def update(self, _id, _olds, news):
+        # Only rules that are gone come here (a change replaces them): insert the missing ones.
+        for rule in news["rules"]:
+            if not rules_present([rule]):
+                run(rule_argvs("-I", [rule])[0])
+        return UpdateResult(outs={"rules": news["rules"]})
+
+    def read(self, id_, props):
+        if not rules_present(props.get("rules") or []):
+            return ReadResult(None, {})
+        return ReadResult(id_, props, props)
+
+    def delete(self, _id, props):
+        for argv in rule_argvs("-D", props.get("rules") or []):
+            run(argv, check=False)
+
+
+class IptablesRules(pulumi.dynamic.Resource, module="netplane", name="IptablesRules"):
+    rules: pulumi.Output[list]
+
+    def __init__(self, resource_name: str, rules: list[list[str]],
+                 opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__(IptablesRulesProvider(), resource_name, {"rules": rules}, opts)

@@ -524,6 +524,40 @@ def test_a_host_refusing_ssh_half_way_leaves_a_state_the_next_up_completes(dev):
     assert any(line.split()[0] == "storage" and " alive " in line for line in members.splitlines())
 
 
+def test_this_machine_rebooting_is_mended_by_up_alone(dev, tmp_path):
+    """Nothing restarts the dev box after a reboot of this machine (its hardware is namespaces
+    and the box's LXD): `up`, with no refresh, finds what is gone and brings the cloud back."""
+    import time
+
+    from tests.support.power_cycle import power_off
+
+    web = dev.outputs()["instances"]["web"]
+    power_off(PREFIX, dev.run_dir, BOX_ENV["LXD_DIR"])
+    assert not [ns for ns in netns_list() if ns.startswith(f"{PREFIX}-")]
+    revived = dev.pulumi("up", "--yes", "--stack", "dev")
+    assert "updated" in revived.stdout and "created" not in revived.stdout   # nothing made anew
+    # The cloud works again: NAT and DNS for the client, the metadata service, the instance.
+    assert in_netns("client", "curl", "-s", "-m", "5", "http://upstream.test/").stdout == "hello from upstream\n"
+    assert f"-o {PREFIX}-lan0 -j DROP" in subprocess.run(["iptables", "-S", "FORWARD"],
+                                                          capture_output=True, text=True).stdout
+    deadline = time.monotonic() + 120
+    while True:
+        got = in_netns("client", "curl", "-s", "-m", "5", "-w", " %{http_code}",
+                       "http://169.254.169.254/latest/meta-data/local-hostname")
+        answered = in_netns("client", "ping", "-c1", "-W2", web["ipv4"][0]).returncode == 0
+        if (got.stdout.endswith(" 403") and answered) or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert got.stdout.endswith(" 403"), got
+    assert answered, f"the instance {web['ipv4'][0]} does not answer after the reboot"
+    key = tmp_path / "admin_key"
+    key.write_text(dev.outputs()["admin_private_key"])
+    key.chmod(0o600)
+    ran = instance_ssh(key, f"web.{dev.outputs()['domain']}", "cat /var/lib/mammatus/hello.txt")
+    assert ran.stdout == "hello from the dev stack\n", ran.stderr
+    dev.pulumi("up", "--yes", "--expect-no-changes", "--stack", "dev")
+
+
 def test_destroy_removes_everything(dev):
     instance_mac = dev.outputs()["instances"]["web"]["mac"]
     dev.pulumi("destroy", "--yes", "--stack", "dev")

@@ -7,7 +7,8 @@ import uuid
 import dill
 import pytest
 
-from dynamic_providers.netplane import BridgeProvider, NetNamespaceProvider, VethProvider, run
+from dynamic_providers.netplane import (BridgeProvider, IptablesRulesProvider, NetNamespaceProvider,
+                                        VethProvider, rules_present, run)
 
 pytestmark = pytest.mark.integration
 
@@ -81,3 +82,63 @@ def test_namespace_delete_stops_what_runs_inside(names):
     finally:
         if sleeper.poll() is None:
             sleeper.kill()
+
+
+def test_a_plane_lost_with_a_reboot_is_an_update_that_makes_it_again(names):
+    """What `up` alone does after this machine rebooted: no refresh, the diff looks."""
+    tag, made = names
+    nsp = dill.loads(dill.dumps(NetNamespaceProvider(), recurse=True))
+    switch, host = f"mmt-{tag}-rs", f"mmt-{tag}-rh"
+    for ns in (switch, host):
+        nsp.create({"name": ns})
+        made.append(ns)
+    bridge = BridgeProvider()
+    br_props = bridge.check({}, {"bridge": {"netns": switch, "ifname": "br0"}}).inputs
+    br = bridge.create(br_props)
+    veth = VethProvider()
+    v_props = veth.check({}, {"a": {"netns": host, "ifname": "eth0", "addresses": ["192.0.2.21/24"]},
+                              "b": {"netns": switch, "ifname": "port1", "master": "br0"}}).inputs
+    link = veth.create(v_props)
+    assert not nsp.diff(switch, {"name": switch}, {"name": switch}).changes
+    assert not bridge.diff(br.id, br.outs, br_props).changes
+    assert not veth.diff(link.id, link.outs, v_props).changes
+
+    # "Reboot": both namespaces go, and with them the bridge and the link.
+    for ns in (switch, host):
+        run(["ip", "netns", "del", ns])
+    for ns in (switch, host):
+        gone = nsp.diff(ns, {"name": ns}, {"name": ns})
+        assert gone.changes and gone.replaces == []
+        nsp.update(ns, {"name": ns}, {"name": ns})
+    gone = bridge.diff(br.id, br.outs, br_props)
+    assert gone.changes and gone.replaces == []
+    bridge.update(br.id, br.outs, br_props)
+    gone = veth.diff(link.id, link.outs, v_props)
+    assert gone.changes and gone.replaces == []
+    again = veth.update(link.id, link.outs, v_props)
+    assert again.outs["a"]["addresses"] == ["192.0.2.21/24"] and again.outs["b"]["master"] == "br0"
+    assert not veth.diff(link.id, again.outs, v_props).changes
+    assert not bridge.diff(br.id, br.outs, br_props).changes
+
+
+def test_machine_rules_come_back_when_flushed_and_go_with_delete():
+    # An interface name that exists nowhere: the rules match no packet of this machine.
+    ifname = f"mmt{uuid.uuid4().hex[:8]}"
+    provider = dill.loads(dill.dumps(IptablesRulesProvider(), recurse=True))
+    props = provider.check({}, {"rules": [["FORWARD", "-i", ifname, "-j", "DROP"],
+                                          ["FORWARD", "-o", ifname, "-j", "DROP"]]}).inputs
+    created = provider.create(props)
+    try:
+        assert rules_present(props["rules"])
+        assert not provider.diff(created.id, created.outs, props).changes
+        run(["iptables", "-D", "FORWARD", "-o", ifname, "-j", "DROP"])    # lost, as by a reboot
+        gone = provider.diff(created.id, created.outs, props)
+        assert gone.changes and gone.replaces == []
+        provider.update(created.id, created.outs, props)
+        listed = run(["iptables", "-S", "FORWARD"])
+        assert listed.count(f"-i {ifname} ") == 1 and listed.count(f"-o {ifname} ") == 1
+        moved = provider.diff(created.id, created.outs, {"rules": props["rules"][:1]})
+        assert moved.replaces == ["rules"]
+    finally:
+        provider.delete(created.id, props)
+    assert ifname not in run(["iptables", "-S", "FORWARD"])

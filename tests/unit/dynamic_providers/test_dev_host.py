@@ -36,14 +36,44 @@ def test_status_comes_from_lxds_answer():
     assert dh.parse_status("Error: not found") is None
 
 
-def test_any_input_change_replaces_a_stopped_host_is_started_again():
+def test_any_input_change_replaces_a_stopped_host_is_started_again(monkeypatch):
     provider = dh.DevHostProvider()
+    monkeypatch.setattr(dh.DevHostProvider, "serving", lambda self, props: True)
     same = provider.diff("mm-compute", {**PROPS, "status": "Running"}, PROPS)
     assert not same.changes
     moved = provider.diff("mm-compute", {**PROPS, "status": "Running"}, {**PROPS, "address": "198.51.100.5"})
     assert moved.changes and moved.replaces == ["address"] and moved.delete_before_replace
     stopped = provider.diff("mm-compute", {**PROPS, "status": "Stopped"}, PROPS)
     assert stopped.changes and stopped.replaces == []
+
+
+def test_a_host_down_without_a_refresh_is_an_update(monkeypatch):
+    """After this machine rebooted the state still says Running: diff looks for itself."""
+    provider = dh.DevHostProvider()
+    monkeypatch.setattr(dh.DevHostProvider, "serving", lambda self, props: False)
+    down = provider.diff("mm-compute", {**PROPS, "status": "Running"}, PROPS)
+    assert down.changes and down.replaces == []
+
+
+def test_only_an_ssh_banner_counts_as_sshd_answering():
+    import socket
+    import threading
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+
+        def answer(banner):
+            conn, _ = listener.accept()
+            with conn:
+                conn.sendall(banner)
+        for banner, expected in ((b"SSH-2.0-OpenSSH_9.2\r\n", True), (b"HTTP/1.1 400\r\n", False)):
+            t = threading.Thread(target=answer, args=(banner,))
+            t.start()
+            assert dh.sshd_answers("127.0.0.1", port) is expected
+            t.join()
+    assert dh.sshd_answers("127.0.0.1", port) is False     # nothing listens any more
 
 
 def test_the_provider_survives_pickling():

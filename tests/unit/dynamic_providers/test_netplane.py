@@ -1,5 +1,7 @@
 import json
 
+from dynamic_providers import netplane
+
 from dynamic_providers.netplane import (NetNamespaceProvider, VethProvider, bridge_create, drifted,
                                         endpoint, parse_endpoint, parse_netns_list, veth_create)
 
@@ -81,3 +83,11 @@ def test_a_read_reports_only_what_the_resource_manages():
     gone = managed_view({**found, "addresses": []}, wanted)
     assert gone["addresses"] == []
     assert managed_view(None, wanted) is None
+
+
+def test_machine_rules_name_their_chain_and_are_checked():
+    rules = [["FORWARD", "-i", "mm-lan0", "-j", "DROP"]]
+    assert netplane.rule_argvs("-C", rules) == [["iptables", "-C", "FORWARD", "-i", "mm-lan0", "-j", "DROP"]]
+    provider = netplane.IptablesRulesProvider()
+    assert provider.check({}, {"rules": rules}).failures == []
+    assert [f.property for f in provider.check({}, {"rules": [["FORWARD"]]}).failures] == ["rules"]
