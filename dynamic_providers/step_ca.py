@@ -23,7 +23,7 @@ import json
 import secrets
 import shlex
 import time
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, ReadResult
@@ -240,6 +240,32 @@ def http(request: dict, root_pem: str) -> tuple[int, str]:
         return err.code, err.read().decode()
 
 
+CONNECT_PATIENCE = 90.0  # seconds a request keeps trying while step-ca (re)starts
+
+
+def http_while_starting(build: Callable[[], dict], root_pem: str,
+                        patience: float = CONNECT_PATIENCE, sleep=time.sleep) -> tuple[int, str]:
+    """http() of a request that `build` makes afresh for each attempt (a one-time token each),
+    retried while step-ca refuses or drops the connection: a unit that has just (re)started or
+    is reloading after SIGHUP. An HTTP answer, even an error, is returned at once."""
+    import ssl
+    import urllib.error
+    from http.client import HTTPException
+
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            return http(build(), root_pem)
+        except (urllib.error.URLError, HTTPException, ConnectionError,
+                TimeoutError) as err:
+            if isinstance(err, urllib.error.URLError) and isinstance(
+                    err.reason, ssl.SSLCertVerificationError):
+                raise   # a certificate step-ca's root does not verify: no retry mends that
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"step-ca did not answer within {patience:.0f} s: {err}") from err
+            sleep(0.5)
+
+
 # ---------------------------------------------------------------- providers
 
 CERT_OUTPUTS = ("certificate_pem", "chain_pem", "serial", "not_before", "not_after", "fingerprint")
@@ -280,9 +306,9 @@ class CertificateProvider(MammatusProvider):
     def create(self, props):
         cn, sans = csr_names(props["csr_pem"])
         url = props["ca_url"].rstrip("/")
-        token = build_token(props["provisioner_key"], props["kid"], props["provisioner"],
-                            f"{url}/1.0/sign", cn or sans[0], sans)
-        status, body = http(sign_request(url, props["csr_pem"], token), props["root_pem"])
+        status, body = http_while_starting(lambda: sign_request(url, props["csr_pem"], build_token(
+            props["provisioner_key"], props["kid"], props["provisioner"], f"{url}/1.0/sign",
+            cn or sans[0], sans)), props["root_pem"])
         outs = {**props, **parse_sign_response(status, body)}
         return CreateResult(id_=outs["serial"], outs=outs)
 
@@ -301,9 +327,9 @@ class CertificateProvider(MammatusProvider):
 
     def delete(self, id_, props):
         url = props["ca_url"].rstrip("/")
-        token = build_token(props["provisioner_key"], props["kid"], props["provisioner"],
-                            f"{url}/1.0/revoke", id_)
-        status, body = http(revoke_request(url, id_, token, "deleted by Pulumi"), props["root_pem"])
+        status, body = http_while_starting(lambda: revoke_request(url, id_, build_token(
+            props["provisioner_key"], props["kid"], props["provisioner"], f"{url}/1.0/revoke",
+            id_), "deleted by Pulumi"), props["root_pem"])
         if status >= 300 and "already" not in body:
             parse_revoke_response(status, body)
 

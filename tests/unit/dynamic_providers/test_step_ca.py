@@ -144,3 +144,37 @@ def test_providers_survive_dill_and_read_rederives_certificate_facts():
     assert "certificate_pem" not in read.inputs
     assert provider.read("1", {"certificate_pem": None}).id is None
     assert isinstance(dill.loads(dill.dumps(p.ProvisionerProvider())), p.ProvisionerProvider)
+
+
+def test_a_ca_that_is_starting_is_asked_again_with_a_fresh_token(monkeypatch):
+    import http.client
+    import ssl
+    import urllib.error
+
+    import pytest
+
+    answers = [ConnectionRefusedError(111, "refused"),
+               http.client.RemoteDisconnected("closed without response"), (201, "{}")]
+    sent = []
+
+    def fake_http(request, _root):
+        sent.append(request["body"]["ott"])
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    monkeypatch.setattr(p, "http", fake_http)
+    tokens = iter(["t1", "t2", "t3"])
+    got = p.http_while_starting(lambda: {"body": {"ott": next(tokens)}}, "ROOT", sleep=lambda _: None)
+    assert got == (201, "{}") and sent == ["t1", "t2", "t3"]   # a one-time token per attempt
+
+    # A certificate the root does not verify is no CA still starting: no retry.
+    bad = urllib.error.URLError(ssl.SSLCertVerificationError("unknown ca"))
+    monkeypatch.setattr(p, "http", lambda *_: (_ for _ in ()).throw(bad))
+    with pytest.raises(urllib.error.URLError):
+        p.http_while_starting(lambda: {}, "ROOT", sleep=lambda _: None)
+    # And patience ends, naming the last error.
+    monkeypatch.setattr(p, "http", lambda *_: (_ for _ in ()).throw(ConnectionRefusedError("refused")))
+    with pytest.raises(RuntimeError, match="did not answer within 0 s: refused"):
+        p.http_while_starting(lambda: {}, "ROOT", patience=0, sleep=lambda _: None)
