@@ -13,9 +13,11 @@ bootstrap-arm64:
 system:
 	@tools/setup/system.sh
 
+# Applied straight away: with --yes a preview pass first would run the whole program once more
+# for a plan nobody reads (`make preview` shows it). A bad config still fails before any resource.
 up: bootstrap system
 	@bin/pulumi stack select --create dev >/dev/null
-	bin/pulumi up --yes --stack dev
+	bin/pulumi up --yes --skip-preview --stack dev
 
 preview: bootstrap-arm64
 	bin/pulumi preview --stack $(or $(STACK),dev)
