@@ -93,7 +93,7 @@ class MammatusCloud(pulumi.ComponentResource):
         ca = layer("ca", CertificateAuthority).handle if p.ca else None
         if spec.hosts:
             layer("serf", Serf)
-        monitoring = layer("monitoring", Monitoring).endpoints if p.monitoring else None
+        monitoring = layer("monitoring", Monitoring, ca=ca).endpoints if p.monitoring else None
         if p.consul:
             layer("consul", Consul)
         if p.vault:
@@ -168,7 +168,7 @@ class MammatusCloud(pulumi.ComponentResource):
         if "nats" in layers:
             endpoints["nats_url"] = layers["nats"].server.url
         if "monitoring" in layers:
-            endpoints["grafana_url"] = layers["monitoring"].endpoints.grafana_url
+            endpoints["influx_url"] = layers["monitoring"].endpoints.influx_url
         if "object-storage" in layers:
             endpoints["object_storage_endpoint"] = layers["object-storage"].api_address
         for key, value in endpoints.items():

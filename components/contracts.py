@@ -84,11 +84,15 @@ class MetadataService:
 
 @dataclass(frozen=True)
 class MonitoringEndpoints:
-    """The Monitoring layer: where telemetry goes and what the load balancer routes to."""
+    """The Monitoring layer: where telemetry goes (InfluxDB, verified with `ca_pem` when it is
+    https), the write-only and read-only users' passwords (secrets; the users are
+    components/render/influx.py's WRITER and READER), and the setup writers wait for."""
     host: str
     influx_url: str
-    grafana_url: str
-    extra: dict[str, Any] = field(default_factory=dict)
+    ca_pem: Optional[pulumi.Input[str]]
+    writer_password: pulumi.Input[str]
+    reader_password: pulumi.Input[str]
+    setup: pulumi.Resource
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,8 @@ for its host name. TLS comes from the cloud's CA: an ACME resolver on step-ca's 
 with the root CA trusted. Renderer: components/render/traefik.py (validated by the real traefik).
 
 Needs (both optional): the CA's handle (its ACME directory and root; without them routes are
-plain HTTP) and the DhcpServer (a DNS record per route). The default routes (Grafana,
-Chronograf, Consul UI) follow the spec's placement.
+plain HTTP) and the DhcpServer (a DNS record per route). The default route (the Consul UI)
+follows the spec's placement.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from components.context import CloudContext
 from components.contracts import CaHandle, DhcpServer, WiringError
 from components.host import HostAccess, HostFile, HostService, host_dirs, parent_dirs, service_user
 from components.render import consul as consul_render
-from components.render import grafana, influx, traefik
+from components.render import traefik
 from components.service_manager import Daemon
 from components.naming import domain_of, fqdn
 from dynamic_providers.dnsmasq import DnsmasqRecord
@@ -33,12 +33,6 @@ def default_routes(ctx: CloudContext) -> list[traefik.Route]:
     """The cloud's own web consoles, by name in the cloud's domain."""
     spec, domain = ctx.spec, domain_of(ctx.spec)
     routes = []
-    if spec.placement.monitoring:
-        address = spec.host(spec.placement.monitoring).address
-        routes.append(traefik.Route("grafana", fqdn("grafana", domain),
-                                    [f"http://{address}:{grafana.PORT}"]))
-        routes.append(traefik.Route("chronograf", fqdn("chronograf", domain),
-                                    [f"http://{address}:{influx.CHRONOGRAF_PORT}"]))
     if spec.placement.consul:
         routes.append(traefik.Route("consul", fqdn("consul", domain), [
             f"http://{spec.host(h).address}:{consul_render.HTTP_PORT}" for h in spec.placement.consul]))

@@ -111,6 +111,21 @@ def check_messaging(spec: StackSpec) -> Iterator[Problem]:
                 yield key, f"queue {t.queue!r} does not exist"
 
 
+def check_monitoring(spec: StackSpec) -> Iterator[Problem]:
+    mon = spec.monitoring
+    if mon.alert_topic is not None:
+        if mon.alert_topic not in {t.name for t in spec.topics}:
+            yield "monitoring.alertTopic", f"topic {mon.alert_topic!r} does not exist"
+        if not spec.placement.monitoring:
+            yield "monitoring.alertTopic", "alerts need the monitoring layer: set placement.monitoring"
+    for name in _duplicates(t.name for t in mon.thresholds):
+        yield "monitoring.thresholds", f"threshold name {name!r} is used twice"
+    for i, t in enumerate(mon.thresholds):
+        if t.warn is not None and (t.warn < t.crit if t.below else t.warn > t.crit):
+            yield (f"monitoring.thresholds[{i}].warn",
+                   f"{t.name}: a warning must come before the critical limit {t.crit:g}")
+
+
 # What a placed service cannot run without: (placement key, what it needs, why). The cloud
 # builds a layer exactly when its placement is set, so a missing prerequisite is an error here,
 # never a layer that silently is not there.
@@ -183,7 +198,7 @@ def check_dev_box(spec: StackSpec) -> Iterator[Problem]:
 
 
 CHECKS = (check_hosts, check_network, check_placement, check_prerequisites, check_messaging,
-          check_firewall, check_dev_box, check_images)
+          check_monitoring, check_firewall, check_dev_box, check_images)
 
 
 def problems(spec: StackSpec) -> list[Problem]:

@@ -220,13 +220,46 @@ class Function(Model):
     env: dict[str, str] = {}
 
 
+class Threshold(Model):
+    """An alert when a Telegraf field passes a limit on a host (per `by` tag too): critical at
+    `crit`, a warning at `warn`; `below` for fields where less is worse (cpu's usage_idle)."""
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,40}$")
+    measurement: str = Field(pattern=r"^[A-Za-z0-9_]{1,64}$")
+    field: str = Field(pattern=r"^[A-Za-z0-9_]{1,64}$")
+    crit: float
+    warn: Optional[float] = None
+    below: bool = False
+    by: list[str] = []   # more tags to tell series apart (disk: path)
+    where: dict[str, str] = {}   # tag = value filters (cpu: cpu = cpu-total)
+
+
+DEFAULT_THRESHOLDS = [
+    Threshold(name="cpu_busy", measurement="cpu", field="usage_idle", crit=10, warn=20, below=True,
+              where={"cpu": "cpu-total"}),
+    Threshold(name="disk_full", measurement="disk", field="used_percent", crit=90, warn=80,
+              by=["path"]),
+    Threshold(name="memory_full", measurement="mem", field="used_percent", crit=90, warn=80),
+]
+
+
+class Monitoring(Model):
+    """What the Monitoring layer keeps and when it alerts (placement.monitoring runs it).
+    Alerts go to the SNS topic `alertTopic` (then to its SQS and http(s) subscribers)."""
+    retention: str = Field("30d", pattern=r"^(INF|[1-9][0-9]{0,5}[hdw])$")
+    alert_topic: Optional[str] = None
+    # A host that sends no metrics for this long is down; a stopped Mammatus unit is critical.
+    host_down_after: str = Field("1m", pattern=r"^[1-9][0-9]{0,4}[sm]$")
+    service_down: bool = True
+    thresholds: list[Threshold] = DEFAULT_THRESHOLDS
+
+
 class Placement(Model):
     """Which host runs each cloud service. Serf and Telegraf run on every host. Some services
     need others (vault needs ca; sns and sqs need nats) and some sections need a service
     (topics: sns, queues: sqs, functions: functions, instances: metadata): stacks/checks.py."""
     dns: Optional[str] = None          # dnsmasq (defaults to the gateway)
     ca: Optional[str] = None           # step-ca
-    monitoring: Optional[str] = None   # InfluxDB, Chronograf, Kapacitor, Grafana
+    monitoring: Optional[str] = None   # InfluxDB, Kapacitor and its alert relay
     nats: Optional[str] = None
     metadata: Optional[str] = None
     sns: Optional[str] = None
@@ -271,6 +304,7 @@ class StackSpec(Model):
     topics: list[Topic] = []
     queues: list[Queue] = []
     functions: list[Function] = []
+    monitoring: Monitoring = Monitoring()
     packages: Packages = Packages()
     dev_box: Optional[DevBox] = None
 

@@ -65,7 +65,7 @@ def telegraf_part(influx_url: str, cloud: str = "mammatus") -> dict:
     return {
         "write_files": [{"path": "/etc/telegraf/telegraf.d/mammatus.conf", "permissions": "0644",
                          "content": telegraf_render.telegraf_config(
-                             influx_url, hostname=None, tags={"cloud": cloud})}],
+                             influx_url, hostname=None, tags={"cloud": cloud}, units=None)}],
         "runcmd": [_start_if_present("telegraf", "telegraf")],
     }
 

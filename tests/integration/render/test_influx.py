@@ -1,8 +1,10 @@
 """The rendered influxdb.conf loaded by Debian's real InfluxDB 1.x (`influxd config`), and the
-daemon started with it on loopback answering /ping and creating the telegraf database."""
+daemon started with it on loopback answering /ping and refusing anonymous statements (the
+setup with credentials: tests/integration/dynamic_providers/test_influxdb.py)."""
 
 import shutil
 import subprocess
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -46,7 +48,7 @@ def test_influxd_refuses_a_broken_config(tmp_path):
     assert out.returncode != 0
 
 
-def test_influxd_serves_with_the_rendered_config(rendered, tmp_path):
+def test_influxd_serves_with_the_rendered_config_and_refuses_anonymous_queries(rendered, tmp_path):
     conf, _, port = rendered
     proc = start([INFLUXD, "-config", str(conf)], str(tmp_path / "influxd.log"))
     try:
@@ -54,8 +56,8 @@ def test_influxd_serves_with_the_rendered_config(rendered, tmp_path):
         wait_for(lambda: urllib.request.urlopen(f"{url}/ping").status == 204, "influxd /ping",
                  attempts=200, proc=proc, log=str(tmp_path / "influxd.log"))
         q = urllib.parse.urlencode({"q": f"CREATE DATABASE {influx.DATABASE}"}).encode()
-        assert urllib.request.urlopen(f"{url}/query", data=q).status == 200
-        body = urllib.request.urlopen(f"{url}/query?q=SHOW+DATABASES").read().decode()
-        assert '"telegraf"' in body
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"{url}/query", data=q)
+        assert refused.value.code in (401, 403)   # authentication is on from the first start
     finally:
         stop(proc)

@@ -44,7 +44,9 @@ def test_home_hands_each_layer_what_it_needs(monkeypatch, tmp_path):
     # instances are named in dnsmasq, the load balancer's routes get DNS records.
     assert "home-metadata-lease-sync" in names
     assert any(n.startswith("home-compute-dhcp-name-") for n in names)
-    assert "home-load-balancer-route-grafana-record" in names
+    assert "home-load-balancer-route-consul-record" in names
+    # Monitoring serves HTTPS from the CA, and Telegraf verifies it with the root.
+    assert {"home-monitoring-influxdb-tls-cert", "home-monitoring-telegraf-gateway-ca"} <= names
     # NATS' URL reaches both AWS-style services; SQS accepts SNS's key for sqs subscriptions.
     nats_url = cloud.layers["nats"].server.url
     for run in ("home-notifications-sns-run", "home-queues-sqs-run"):

@@ -43,13 +43,12 @@ def test_static_config_uses_the_ca_acme_directory(home):
 def test_each_route_is_a_component_with_its_file_and_dns_record(home):
     mocks, _, _ = home
     routes = mocks.of_type("mammatus:lb:Route")
-    assert {r.name for r in routes} == {"lb-route-grafana", "lb-route-chronograf", "lb-route-consul",
-                                        "lb-route-app"}
+    assert {r.name for r in routes} == {"lb-route-consul", "lb-route-app"}
     app = yaml.safe_load(mocks.inputs("lb-route-app-file-write")["content"])
     assert app["http"]["routers"]["app"]["tls"] == {"certResolver": "stepca"}
     assert "/etc/mammatus/traefik/dynamic/app.yaml" in mocks.inputs("lb-route-app-file-write")["path"]
-    grafana = yaml.safe_load(mocks.inputs("lb-route-grafana-file-write")["content"])
-    assert grafana["http"]["services"]["grafana"]["loadBalancer"]["servers"] == [{"url": "http://10.0.0.2:3000"}]
+    consul = yaml.safe_load(mocks.inputs("lb-route-consul-file-write")["content"])
+    assert consul["http"]["services"]["consul"]["loadBalancer"]["servers"][0]["url"].endswith(":8500")
     record = [r for r in mocks.of_type(RECORD) if r.name == "lb-route-app-record"][0]
     assert (record.inputs["name"], record.inputs["address"]) == ("app.mammatus", "10.0.0.2")
 

@@ -168,3 +168,23 @@ def test_rules_without_a_gateway():
     def edit(s):
         del s["gateway"], s["network"]
     assert "mammatus:firewall: rules need a gateway" in broken(edit)
+
+
+def test_alerts_go_to_a_topic_that_exists():
+    def edit(s):
+        s.setdefault("topics", []).append({"name": "ops"})
+        s["monitoring"] = {"alertTopic": "nope"}
+    assert "mammatus:monitoring.alertTopic: topic 'nope' does not exist" in broken(edit)
+
+
+def test_a_warning_comes_before_the_critical_limit():
+    def edit(s):
+        s["monitoring"] = {"thresholds": [{"name": "load", "measurement": "system",
+                                           "field": "load1", "crit": 4, "warn": 8}]}
+    assert "mammatus:monitoring.thresholds[0].warn: load: a warning must come before" in broken(edit)
+
+
+def test_retention_is_an_influxql_duration():
+    def edit(s):
+        s["monitoring"] = {"retention": "30 days"}
+    assert "mammatus:monitoring.retention" in broken(edit)

@@ -1,0 +1,1 @@
+"""Kapacitor's alerts to SNS: services/alerts/relay.py."""
