@@ -329,6 +329,46 @@ def test_sns_fans_out_to_sqs_for_a_client_on_the_lan(dev):
     assert "signature verified up to the cloud CA's root" in got.stdout
 
 
+def influx_query(dev, q: str) -> list[dict]:
+    """InfluxQL as the read-only `kapacitor` user Mammatus made, over HTTPS verified with the
+    cloud's root (its password from the stack's state, as an operator would take it)."""
+    import json
+    import ssl
+    import urllib.parse
+    import urllib.request
+
+    setup = next(r for r in dev.resources(secrets=True)
+                 if r["urn"].endswith("::dev-monitoring-influx-setup"))["outputs"]
+    password = setup["passwords"]["kapacitor"]
+    request = urllib.request.Request(f"{setup['url']}/query",
+                                     data=urllib.parse.urlencode({"q": q}).encode())
+    request.add_header("Authorization", "Basic " + __import__("base64").b64encode(
+        f"kapacitor:{password}".encode()).decode())
+    context = ssl.create_default_context(cadata=dev.outputs()["ca_root_pem"])
+    with urllib.request.urlopen(request, context=context, timeout=10) as resp:
+        return json.load(resp)["results"][0].get("series", [])
+
+
+def test_influxdb_holds_recent_points_from_every_host(dev):
+    import time
+
+    deadline = time.monotonic() + 60
+    while True:
+        series = influx_query(dev, 'SELECT last("uptime") FROM "telegraf"."mammatus"."system" '
+                                   "WHERE time > now() - 1m GROUP BY \"host\"")
+        hosts = {s["tags"]["host"] for s in series}
+        if hosts >= set(HOSTS) or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert hosts >= set(HOSTS)
+    units = influx_query(dev, 'SELECT last("active_code") FROM "telegraf"."mammatus"."systemd_units" '
+                              "WHERE time > now() - 1m GROUP BY \"host\", \"name\"")
+    assert {(s["tags"]["host"], s["tags"]["name"]) for s in units} >= {
+        ("control", "mammatus-influxdb.service"), ("gateway", "mammatus-dnsmasq.service")}
+    assert influx_query(dev, 'SELECT last("ip_conntrack_count") FROM "telegraf"."mammatus"."conntrack" '
+                             "WHERE \"host\" = 'gateway'")
+
+
 def test_the_ca_answers_over_tls_that_its_root_verifies(dev, tmp_path):
     import hashlib
 

@@ -32,9 +32,12 @@ class Project:
         out = self.pulumi("stack", "output", "--json", "--show-secrets", "--stack", stack)
         return json.loads(out.stdout)
 
-    def resources(self, stack: str = "dev") -> list[dict]:
-        state = json.loads(self.pulumi("stack", "export", "--stack", stack).stdout)
-        return state["deployment"].get("resources") or []
+    def resources(self, stack: str = "dev", secrets: bool = False) -> list[dict]:
+        """The state's resources; with `secrets`, their secret values decrypted and unwrapped."""
+        args = ["stack", "export", "--stack", stack, *(["--show-secrets"] if secrets else [])]
+        state = json.loads(self.pulumi(*args).stdout)
+        resources = state["deployment"].get("resources") or []
+        return [unwrap_secrets(r) for r in resources] if secrets else resources
 
     def set_stack_config(self, stack: str, key: str, value: str) -> None:
         """Edits Pulumi.<stack>.yaml of the copy as a user would (plain text, no CLI)."""
@@ -67,3 +70,17 @@ def copy_checkout(dest: Path) -> Project:
     for built in (".venv", ".tools"):
         (dest / built).symlink_to(ROOT / built)
     return Project(dest)
+
+
+SECRET_SIG = "4dabf18193072939515e22adb298388d"   # Pulumi's marker of a secret value
+
+
+def unwrap_secrets(value):
+    """A decrypted state export's value with each secret envelope replaced by its value."""
+    if isinstance(value, dict):
+        if value.get(SECRET_SIG) == "1b47061264138c4ac30d75fd1eb44270" and "plaintext" in value:
+            return unwrap_secrets(json.loads(value["plaintext"]))
+        return {k: unwrap_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unwrap_secrets(v) for v in value]
+    return value
