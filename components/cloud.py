@@ -29,6 +29,7 @@ from components.gateway import Gateway
 from components.load_balancer import LoadBalancer
 from components.messaging import Nats, Notifications, Queues
 from components.metadata import Metadata
+from components.alerts import Alerts
 from components.monitoring import Monitoring
 from components.networking import Networking
 from components.object_storage import ObjectStorage
@@ -107,6 +108,10 @@ class MammatusCloud(pulumi.ComponentResource):
             if p.sns else None
         queues = layer("queues", Queues, nats_server=nats, notifications=notifications, ca=ca) \
             if p.sqs else None
+        # Alerts need both: the rules read Monitoring's InfluxDB and go out through SNS.
+        if monitoring is not None and notifications is not None and spec.monitoring.alert_topic:
+            layer("alerts", Alerts, monitoring=monitoring, sns=notifications.api,
+                  topics=notifications.topics)
 
         # Instances: their cloud-init data served first, then the instances themselves.
         metadata = None

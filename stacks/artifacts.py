@@ -33,8 +33,20 @@ PLACED_BINARIES: dict[str, tuple[str, ...]] = {
 EVERY_HOST_BINARIES: dict[str, tuple[str, ...]] = {
     "monitoring": ("telegraf",),
 }
+# The monitoring host's alerts (components/alerts.py), when monitoring.alertTopic is set.
+ALERT_BINARIES = ("kapacitord",)
+# Built for linux-amd64 only: kapacitord links Flux's Rust library through cgo, and this machine
+# has no aarch64 C toolchain nor Rust's aarch64 std to cross-build it (stacks/checks.py refuses
+# alerts on an arm64 monitoring host).
+AMD64_ONLY = ("kapacitord",)
 ALL_BINARIES = tuple(sorted({b for names in (*PLACED_BINARIES.values(),
-                                             *EVERY_HOST_BINARIES.values()) for b in names}))
+                                             *EVERY_HOST_BINARIES.values(), ALERT_BINARIES)
+                             for b in names}))
+
+
+def binaries_of_platform(platform: str) -> tuple[str, ...]:
+    """Every binary tools/bootstrap builds for `platform` (linux-amd64, linux-arm64)."""
+    return tuple(b for b in ALL_BINARIES if platform == "linux-amd64" or b not in AMD64_ONLY)
 
 
 def platform_of(host: Host) -> str:
@@ -42,10 +54,18 @@ def platform_of(host: Host) -> str:
     return f"linux-{host.arch.value}"
 
 
+def alerts_on(spec: StackSpec, host: Host) -> bool:
+    """Whether the host runs the alerts (Kapacitor and its relay): the monitoring host, when
+    alerts have a topic to go to."""
+    return bool(spec.monitoring.alert_topic) and spec.placement.monitoring == host.name
+
+
 def runs_services(spec: StackSpec, host: Host) -> bool:
-    """Whether the host runs Mammatus' Python code: a placed service, or dnsmasq's lease hook
-    (the DHCP host when the metadata service is elsewhere)."""
+    """Whether the host runs Mammatus' Python code: a placed service, the alert relay, or
+    dnsmasq's lease hook (the DHCP host when the metadata service is elsewhere)."""
     if any(getattr(spec.placement, s) == host.name for s in PYTHON_SERVICES):
+        return True
+    if alerts_on(spec, host):
         return True
     return spec.pushes_leases and spec.dns_host == host.name
 
@@ -60,6 +80,8 @@ def binaries_for(spec: StackSpec, host: Host) -> list[str]:
     for service, names in EVERY_HOST_BINARIES.items():
         if getattr(spec.placement, service):
             needed.update(names)
+    if alerts_on(spec, host):
+        needed.update(ALERT_BINARIES)
     return sorted(needed)
 
 

@@ -118,6 +118,11 @@ def check_monitoring(spec: StackSpec) -> Iterator[Problem]:
             yield "monitoring.alertTopic", f"topic {mon.alert_topic!r} does not exist"
         if not spec.placement.monitoring:
             yield "monitoring.alertTopic", "alerts need the monitoring layer: set placement.monitoring"
+    if mon.alert_topic is not None and spec.placement.monitoring in {h.name for h in spec.hosts}:
+        host = spec.host(spec.placement.monitoring)
+        if host.arch is not Arch.amd64:
+            yield ("placement.monitoring", f"{host.name} is {host.arch.value}: its alerts run "
+                   "Kapacitor, which Mammatus builds for amd64 only (Flux's Rust library by cgo)")
     for name in _duplicates(t.name for t in mon.thresholds):
         yield "monitoring.thresholds", f"threshold name {name!r} is used twice"
     for i, t in enumerate(mon.thresholds):

@@ -1,5 +1,6 @@
 """python -m services.alerts --listen 127.0.0.1:PORT --password-file FILE
-       --sns-endpoint URL --topic-arn ARN --credentials FILE [--ca-file PEM]
+       --sns-endpoint URL (--topic-arn ARN | --topic-arn-file FILE) --credentials FILE
+       [--ca-file PEM]
 
 Kapacitor's alerts (POST /kapacitor, Basic auth as `kapacitor` with the password in FILE) to the
 SNS topic (services/alerts/relay.py)."""
@@ -32,7 +33,9 @@ def main(argv=None) -> None:
     ap.add_argument("--listen", default="127.0.0.1:9094")
     ap.add_argument("--password-file", required=True, help="the password Kapacitor posts with")
     ap.add_argument("--sns-endpoint", required=True)
-    ap.add_argument("--topic-arn", required=True)
+    topic = ap.add_mutually_exclusive_group(required=True)
+    topic.add_argument("--topic-arn")
+    topic.add_argument("--topic-arn-file", help="a file holding the topic's ARN")
     ap.add_argument("--credentials", required=True, help="aws-cli style INI: [default] signs")
     ap.add_argument("--region", default="us-east-1")
     ap.add_argument("--ca-file", help="the root an https SNS endpoint is verified with")
@@ -44,8 +47,12 @@ def main(argv=None) -> None:
     if not password:
         ap.error(f"{args.password_file} is empty")
     key, secret = default_key(args.credentials)
+    topic_arn = args.topic_arn
+    if args.topic_arn_file:
+        with open(args.topic_arn_file, encoding="utf-8") as fh:
+            topic_arn = fh.read().strip()
     host, port = parse_listen(args.listen)
-    relay = Relay(SnsTarget(args.sns_endpoint, args.topic_arn, key, secret, args.region,
+    relay = Relay(SnsTarget(args.sns_endpoint, topic_arn, key, secret, args.region,
                             args.ca_file), "kapacitor", password)
     web.run_app(build_app(relay), host=host, port=port, access_log=None, print=None)
 

@@ -369,6 +369,54 @@ def test_influxdb_holds_recent_points_from_every_host(dev):
                              "WHERE \"host\" = 'gateway'")
 
 
+def sqs_client(dev, root_file: Path):
+    import boto3
+
+    out = dev.outputs()
+    root_file.write_text(out["ca_root_pem"])
+    creds = out["sqs_credentials"]
+    return boto3.client("sqs", endpoint_url=out["sqs_endpoint"], region_name="us-east-1",
+                        aws_access_key_id=creds["access_key"], verify=str(root_file),
+                        aws_secret_access_key=creds["secret_key"])
+
+
+def wait_for_alert(sqs, queue_url: str, alert_id: str, level: str, seconds: int) -> dict:
+    import json
+    import time
+
+    deadline = time.monotonic() + seconds
+    seen = []
+    while time.monotonic() < deadline:
+        for m in sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=5,
+                                     MaxNumberOfMessages=10).get("Messages", []):
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
+            alert = json.loads(m["Body"])
+            seen.append((alert.get("id"), alert.get("level")))
+            if alert.get("id") == alert_id and alert.get("level") == level:
+                return alert
+    raise AssertionError(f"no {level} alert {alert_id} within {seconds} s; saw {seen}")
+
+
+def test_a_stopped_daemon_raises_an_alert_in_sqs_and_its_recovery_follows(dev, tmp_path):
+    import time
+
+    sqs = sqs_client(dev, tmp_path / "root.pem")
+    queue = sqs.get_queue_url(QueueName="ops-alerts")["QueueUrl"]
+    alert_id = "service_down:storage/mammatus-serf.service"
+    assert on_host("storage", "systemctl", "stop", "mammatus-serf").returncode == 0
+    stopped = time.monotonic()
+    try:
+        alert = wait_for_alert(sqs, queue, alert_id, "CRITICAL", 120)
+        assert alert["tags"] == {"host": "storage", "name": "mammatus-serf.service"}
+        print(f"alert after {time.monotonic() - stopped:.0f} s")
+    finally:
+        assert on_host("storage", "systemctl", "start", "mammatus-serf").returncode == 0
+    started = time.monotonic()
+    recovery = wait_for_alert(sqs, queue, alert_id, "OK", 120)
+    assert recovery["previousLevel"] == "CRITICAL"
+    print(f"recovery after {time.monotonic() - started:.0f} s")
+
+
 def test_the_ca_answers_over_tls_that_its_root_verifies(dev, tmp_path):
     import hashlib
 

@@ -1,4 +1,4 @@
-from stacks.artifacts import ALL_BINARIES, binaries_for, platform_of
+from stacks.artifacts import ALL_BINARIES, binaries_for, binaries_of_platform, platform_of
 from tests.support.netlab import stack_spec
 
 
@@ -19,9 +19,23 @@ def test_the_storage_boards_are_arm64():
 
 def test_dev_delivers_what_its_placement_runs():
     spec = stack_spec("dev")
-    assert binaries_for(spec, spec.host("control")) == ["nats-server", "step-ca"]
-    assert binaries_for(spec, spec.host("gateway")) == []
+    assert binaries_for(spec, spec.host("control")) == ["kapacitord", "nats-server", "step-ca",
+                                                        "telegraf"]
+    assert binaries_for(spec, spec.host("gateway")) == ["telegraf"]
 
 
 def test_every_binary_is_one_tools_bootstrap_builds():
-    assert ALL_BINARIES == ("consul", "minio", "nats-server", "step-ca", "telegraf", "traefik")
+    assert ALL_BINARIES == ("consul", "kapacitord", "minio", "nats-server", "step-ca", "telegraf",
+                            "traefik")
+    assert "kapacitord" not in binaries_of_platform("linux-arm64")
+
+
+def test_the_monitoring_host_runs_kapacitor_and_the_relay_when_alerts_have_a_topic():
+    from stacks.artifacts import runs_services
+
+    spec = stack_spec("dev")          # monitoring on control, alerts to the topic `alerts`
+    control = spec.host("control")
+    assert "kapacitord" in binaries_for(spec, control) and runs_services(spec, control)
+    quiet = spec.model_copy(update={"monitoring": spec.monitoring.model_copy(
+        update={"alert_topic": None})})
+    assert "kapacitord" not in binaries_for(quiet, control)

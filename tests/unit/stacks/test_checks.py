@@ -188,3 +188,14 @@ def test_retention_is_an_influxql_duration():
     def edit(s):
         s["monitoring"] = {"retention": "30 days"}
     assert "mammatus:monitoring.retention" in broken(edit)
+
+
+def test_alerts_on_an_arm64_monitoring_host_are_refused():
+    def edit(s):
+        s.setdefault("topics", []).append({"name": "ops"})
+        s["monitoring"] = {"alertTopic": "ops"}
+        monitoring_host = s["placement"]["monitoring"]
+        for h in s["hosts"]:
+            if h["name"] == monitoring_host:
+                h["arch"] = "arm64"
+    assert "mammatus:placement.monitoring: gw is arm64: its alerts run Kapacitor" in broken(edit)

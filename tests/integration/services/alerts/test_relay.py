@@ -32,9 +32,10 @@ def relay(sns_service, sqs_service, tmp_path_factory):
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"})
     d = tmp_path_factory.mktemp("relay")
     (d / "password").write_text("kapacitor-pw\n")
+    (d / "topic").write_text(topic + "\n")
     svc = Service("services.alerts", [
         "--password-file", str(d / "password"), "--sns-endpoint", sns_service.endpoint,
-        "--topic-arn", topic, "--credentials", str(write_credentials(d / "credentials"))],
+        "--topic-arn-file", str(d / "topic"), "--credentials", str(write_credentials(d / "credentials"))],
         d / "relay.log").start()
     yield svc, sqs, queue
     svc.stop()
