@@ -90,14 +90,20 @@ class ConnectionGuard:
     @web.middleware
     async def middleware(self, request: web.Request, handler):
         """Tells the connection when a request's headers are in and when it has been handled."""
-        connection = self._connections.get(request.transport)
-        if connection is not None:
-            connection.headers_received()
-        try:
-            return await handler(request)
-        finally:
+        return await self.around(handler)(request)
+
+    def around(self, handler):
+        """`handler` with what the middleware does around it, for aiohttp's low-level server."""
+        async def guarded(request: web.BaseRequest):
+            connection = self._connections.get(request.transport)
             if connection is not None:
-                connection.request_done()
+                connection.headers_received()
+            try:
+                return await handler(request)
+            finally:
+                if connection is not None:
+                    connection.request_done()
+        return guarded
 
     def admit(self, peer: str) -> bool:
         if self.total >= self.limits.max_connections:

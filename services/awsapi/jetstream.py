@@ -3,11 +3,12 @@
 nats-py's higher-level helpers keep pull requests open after a caller has gone, which would leave
 messages "delivered" to nobody until their ack wait expires. Here every pull is no_wait, and acks
 are plain publishes to the reply subject, so any process can settle a message another received.
+Requests and pulls wait for their replies on the connection's one reply subscription
+(services/awsapi/inbox.py).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,8 @@ from typing import Any
 import nats
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+
+from .inbox import inbox
 
 API = "$JS.API"
 
@@ -35,7 +38,7 @@ MESSAGE_NOT_FOUND = 10037
 
 async def api(nc: Client, subject: str, payload: dict | None = None, timeout: float = 5.0) -> dict:
     data = json.dumps(payload).encode() if payload is not None else b""
-    msg = await nc.request(f"{API}.{subject}", data, timeout=timeout)
+    msg = await inbox(nc).request(f"{API}.{subject}", data, timeout=timeout)
     resp = json.loads(msg.data)
     if "error" in resp:
         e = resp["error"]
@@ -78,33 +81,25 @@ def ack_stream(reply: str) -> str:
 
 async def pull(nc: Client, stream: str, consumer: str, batch: int, timeout: float = 5.0) -> list[Msg]:
     """Fetch up to batch messages that are available now; never leaves a request waiting."""
-    inbox = nc.new_inbox()
-    sub = await nc.subscribe(inbox, max_msgs=batch + 1)
-    try:
-        await nc.publish(f"{API}.CONSUMER.MSG.NEXT.{stream}.{consumer}",
-                         json.dumps({"batch": batch, "no_wait": True, "expires": 20_000_000}).encode(), reply=inbox)
-        out: list[Msg] = []
-        while len(out) < batch:
-            try:
-                msg = await sub.next_msg(timeout=timeout)
-            except (nats.errors.TimeoutError, asyncio.TimeoutError):
-                break
-            if msg.headers and msg.headers.get("Status"):
-                break  # 404 no messages, 408 done, 409 max ack pending or consumer gone
-            if not msg.reply:
-                continue
-            out.append(msg)
-        return out
-    finally:
-        try:
-            await sub.unsubscribe()
-        except Exception:  # noqa: BLE001 - the connection may already be gone
-            pass
+    return await inbox(nc).pull(f"{API}.CONSUMER.MSG.NEXT.{stream}.{consumer}",
+                                _pull_request(batch), batch, timeout=timeout)
+
+
+_PULL_REQUESTS: dict[int, bytes] = {}
+
+
+def _pull_request(batch: int) -> bytes:
+    found = _PULL_REQUESTS.get(batch)
+    if found is None:
+        found = json.dumps({"batch": batch, "no_wait": True, "expires": 20_000_000}).encode()
+        if len(_PULL_REQUESTS) < 1024:
+            _PULL_REQUESTS[batch] = found
+    return found
 
 
 async def settle(nc: Client, reply: str, verb: bytes, timeout: float = 5.0) -> None:
     """Ack/nak/term a delivered message and wait for the server to confirm it."""
-    await nc.request(reply, verb, timeout=timeout)
+    await inbox(nc).request(reply, verb, timeout=timeout)
 
 
 def nak_delay(seconds: float) -> bytes:
@@ -116,7 +111,7 @@ def nak_delay(seconds: float) -> bytes:
 async def publish(nc: Client, subject: str, payload: bytes, msg_id: str | None = None,
                   timeout: float = 5.0) -> dict:
     headers = {"Nats-Msg-Id": msg_id} if msg_id else None
-    msg = await nc.request(subject, payload, timeout=timeout, headers=headers)
+    msg = await inbox(nc).request(subject, payload, timeout=timeout, headers=headers)
     resp = json.loads(msg.data)
     if "error" in resp:
         e = resp["error"]

@@ -51,7 +51,7 @@ class Claim:
 
 
 def _hmac(key: bytes, msg: str) -> bytes:
-    return hmac.new(key, msg.encode("utf-8"), hashlib.sha256).digest()
+    return hmac.digest(key, msg.encode("utf-8"), "sha256")
 
 
 def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
@@ -61,6 +61,22 @@ def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
     return _hmac(k, "aws4_request")
 
 
+# A key signs with the same derived key all day: derived once per (secret, scope). Bounded, so
+# a flood of scopes (each needs a known key to get here) cannot grow it.
+_SIGNING_KEYS: dict[tuple[str, str, str, str], bytes] = {}
+_SIGNING_KEYS_MAX = 256
+
+
+def _cached_signing_key(secret: str, date: str, region: str, service: str) -> bytes:
+    scope = (secret, date, region, service)
+    key = _SIGNING_KEYS.get(scope)
+    if key is None:
+        if len(_SIGNING_KEYS) >= _SIGNING_KEYS_MAX:
+            _SIGNING_KEYS.clear()
+        key = _SIGNING_KEYS[scope] = signing_key(secret, date, region, service)
+    return key
+
+
 def _raw_bytes(text: str) -> bytes:
     # aiohttp hands over undecodable header/URL bytes as surrogates: this gives the bytes back.
     return text.encode("utf-8", "surrogateescape")
@@ -68,6 +84,8 @@ def _raw_bytes(text: str) -> bytes:
 
 def _query_pairs(raw_query: str) -> list[tuple[bytes, bytes]]:
     # Bytes, not text: the canonical query must re-encode exactly what was signed, even %FF.
+    if not raw_query:
+        return []
     pairs = []
     for part in _raw_bytes(raw_query).split(b"&"):
         if not part:
@@ -79,13 +97,17 @@ def _query_pairs(raw_query: str) -> list[tuple[bytes, bytes]]:
 
 
 def canonical_query(pairs: list[tuple[bytes, bytes]]) -> str:
+    if not pairs:
+        return ""
     enc = sorted((quote(k, safe="-_.~"), quote(v, safe="-_.~")) for k, v in pairs)
     return "&".join(f"{k}={v}" for k, v in enc)
 
 
 def canonical_uri(raw_path: str) -> str:
     # botocore quotes the already-quoted path once more for every service but S3.
-    return quote(_raw_bytes(raw_path or "/"), safe="/~")
+    if raw_path == "/" or not raw_path:
+        return "/"
+    return quote(_raw_bytes(raw_path), safe="/~")
 
 
 def missing_authentication() -> AwsError:
@@ -108,6 +130,8 @@ def _query_auth_error(message: str) -> AwsError:
 
 def presigned_params(raw_query: str) -> dict[str, str]:
     """The query string's X-Amz-* parameters (lossy decoding: only ASCII values are valid)."""
+    if not raw_query:
+        return {}
     return {k: v for k, v in parse_qsl(raw_query, keep_blank_values=True) if k.startswith("X-Amz-")}
 
 
@@ -186,9 +210,26 @@ def _check_scope(credential: str, service: str, region: str) -> tuple[str, str]:
     return akid, date
 
 
+_BASIC_FORMAT = re.compile(r"([0-9]{4})([0-9]{2})([0-9]{2})T([0-9]{2})([0-9]{2})([0-9]{2})Z")
+_last_date: tuple[str, dt.datetime] = ("", dt.datetime.min)  # most requests share their second
+
+
+def _parse_amz_date(amz_date: str) -> dt.datetime:
+    """yyyymmddThhmmssZ (ISO 8601 basic format, UTC); ValueError for anything else."""
+    last, when = _last_date
+    if amz_date == last:
+        return when
+    match = _BASIC_FORMAT.fullmatch(amz_date)
+    if not match:
+        raise ValueError(amz_date)
+    when = dt.datetime(*map(int, match.groups()), tzinfo=dt.timezone.utc)
+    globals()["_last_date"] = (amz_date, when)
+    return when
+
+
 def _check_time(amz_date: str, expires: int | None, now: dt.datetime) -> None:
     try:
-        when = dt.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.timezone.utc)
+        when = _parse_amz_date(amz_date)
     except ValueError:
         raise _incomplete("Date must be in ISO-8601 'basic format'.") from None
     if expires is not None:
@@ -240,8 +281,11 @@ def authenticate(headers: Mapping[str, str], raw_query: str, keys: Mapping[str, 
 
 # --- step 2: the signature over the whole request ---------------------------------------------
 
+_EMPTY_HASH = hashlib.sha256(b"").hexdigest()
+
+
 def _payload_hash(headers: Mapping[str, str], body: bytes) -> str:
-    body_hash = hashlib.sha256(body).hexdigest()
+    body_hash = hashlib.sha256(body).hexdigest() if body else _EMPTY_HASH
     declared = headers.get("X-Amz-Content-SHA256") or body_hash
     # An unsigned payload would let a body be swapped under a valid signature: refuse it.
     if declared != body_hash and not (declared == "UNSIGNED-PAYLOAD" and not body):
@@ -253,8 +297,9 @@ def _canonical_request(claim: Claim, req: Request) -> bytes:
     pairs = _query_pairs(req.raw_query)
     if claim.presigned:
         pairs = [(k, v) for k, v in pairs if k != b"X-Amz-Signature"]
-    canonical_headers = "".join(f"{name}:{' '.join(req.headers[name].split())}\n"
-                                for name in claim.signed_headers)
+    headers = req.headers
+    canonical_headers = "".join([f"{name}:{' '.join(headers[name].split())}\n"
+                                 for name in claim.signed_headers])
     return _raw_bytes("\n".join([
         req.method.upper(),
         canonical_uri(req.raw_path),
@@ -270,8 +315,8 @@ def verify_signature(claim: Claim, req: Request) -> str:
     scope = f"{claim.date}/{claim.region}/{claim.service}/aws4_request"
     string_to_sign = "\n".join([
         ALGORITHM, claim.amz_date, scope, hashlib.sha256(_canonical_request(claim, req)).hexdigest()])
-    expected = hmac.new(signing_key(claim.secret, claim.date, claim.region, claim.service),
-                        string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
+    expected = hmac.digest(_cached_signing_key(claim.secret, claim.date, claim.region, claim.service),
+                           string_to_sign.encode("utf-8"), "sha256").hex()
     # Constant time; both sides are ASCII (authenticate() refused anything else).
     if not hmac.compare_digest(expected.encode("ascii"), claim.signature.encode("ascii")):
         raise _bad_signature()

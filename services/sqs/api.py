@@ -56,9 +56,10 @@ class SqsApi:
     def __init__(self, store: Store):
         self.store = store
         self.moves = MoveTasks(store)
+        self._handlers = {name[3:]: getattr(self, name) for name in dir(self) if name.startswith("do_")}
 
     async def dispatch(self, action: str, params: dict, ctx: Context) -> dict | None:
-        handler = getattr(self, "do_" + action, None)
+        handler = self._handlers.get(action)
         if handler is None:
             raise AwsError("InvalidAction", f"The action {action} is not valid for this endpoint.")
         return await answer_or_unavailable(handler(params, ctx))

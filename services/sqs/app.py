@@ -6,7 +6,7 @@ from aiohttp import web
 
 from services.awsapi.connections import DEFAULT_LIMITS, Limits
 from services.awsapi.nats_store import connect_store
-from services.awsapi.server import make_handler
+from services.awsapi.server import make_handler, route_everything
 from .api import SqsApi
 from .store import Store
 from .wire import SPEC
@@ -25,7 +25,7 @@ async def build(nats_url: str, keys: dict[str, str], region: str = "us-east-1",
 
     app = web.Application(client_max_size=SPEC.max_body)
     handler = make_handler(SPEC, keys, dispatch, region=region, limits=limits)
-    app.router.add_route("*", "/{tail:.*}", handler)
+    route_everything(app, handler)
 
     async def close(_app):
         await store.close()

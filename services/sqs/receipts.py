@@ -12,6 +12,10 @@ per message kept; first deliveries need none); a handle whose count is not the l
 stale. The stamps live in
 memory, so they are lost when NATS restarts: a handle from before a restart is then trusted as
 before this check (documented in docs/sqs.md).
+
+A stamp is read with a direct get (the stream's own responder, no JSON API request) when the
+stream has one replica; with more, a follower could answer a direct get with a stamp it has not
+caught up on yet, so the stream leader's JSON API answers.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from nats.js.errors import KeyWrongLastSequenceError, BucketNotFoundError
 
 from services.awsapi import jetstream as js
 from services.awsapi.errors import AwsError
+from services.awsapi.inbox import inbox
 
 STREAM = "SQS_RECEIPTS"
 KEY_BUCKET = "sqs-service"
@@ -76,7 +81,12 @@ class Receipts:
         await js.ensure_stream(self.nc, {
             "name": STREAM, "subjects": ["sqsrcpt.>"], "storage": "memory",
             "num_replicas": self.replicas, "max_msgs_per_subject": 1,
-            "max_age": STAMP_MAX_AGE * 10**9, "max_bytes": STAMPS_MAX_BYTES, "discard": "old"})
+            "max_age": STAMP_MAX_AGE * 10**9, "max_bytes": STAMPS_MAX_BYTES, "discard": "old",
+            "allow_direct": self._direct})
+
+    @property
+    def _direct(self) -> bool:
+        return self.replicas == 1
 
     async def _load_key(self) -> bytes:
         jsc = self.nc.jetstream()
@@ -138,11 +148,23 @@ class Receipts:
             await all_of_them()
 
     async def is_current(self, qid: str, d: Delivery) -> bool:
+        subject = self._subject(qid, d.stream_seq)
+        if self._direct:
+            try:
+                msg = await inbox(self.nc).request(f"{js.API}.DIRECT.GET.{STREAM}.{subject}")
+            except nats.errors.NoRespondersError:
+                pass  # no stream (NATS restarted) or no direct responder yet: the API tells
+            else:
+                status = msg.headers.get("Status") if msg.headers else None
+                if status == "404":
+                    return True  # no stamp (it aged out, or was never needed): trust the handle
+                if status:
+                    raise js.JSError(int(status), 0, msg.headers.get("Description", ""))
+                return int(msg.data) == d.deliveries
         try:
-            got = await js.api(self.nc, f"STREAM.MSG.GET.{STREAM}",
-                               {"last_by_subj": self._subject(qid, d.stream_seq)})
+            got = await js.api(self.nc, f"STREAM.MSG.GET.{STREAM}", {"last_by_subj": subject})
         except js.JSError as e:
-            if e.err_code == js.MESSAGE_NOT_FOUND:
+            if e.err_code in (js.MESSAGE_NOT_FOUND, js.STREAM_NOT_FOUND):
                 return True  # no stamp (NATS restarted, or it aged out): trust the handle
             raise
         return int(base64.b64decode(got["message"]["data"])) == d.deliveries

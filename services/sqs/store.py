@@ -26,7 +26,6 @@ import json
 import logging
 import secrets
 import time
-import uuid
 from dataclasses import dataclass, field
 
 import nats
@@ -34,6 +33,7 @@ from nats.aio.client import Client
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, BucketNotFoundError
 
 from services.awsapi.errors import AwsError, invalid_parameter, service_unavailable
+from services.awsapi.protocol import new_request_id as new_uuid
 from services.awsapi.nats_store import NATS_UNAVAILABLE
 from . import attributes as qattrs
 from services.awsapi import jetstream as js
@@ -353,7 +353,7 @@ class Store:
                    source_arn: str | None = None) -> tuple[str, int]:
         """Store one message; returns (MessageId, sequence). The publish is acknowledged by
         JetStream (on disk) before this returns."""
-        msg_id = str(uuid.uuid4())
+        msg_id = new_uuid()
         env = {"i": msg_id, "b": body, "m": md5_hex(body.encode()), "t": int(time.time() * 1000),
                "k": sender}
         if attrs:

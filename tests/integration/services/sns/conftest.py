@@ -88,8 +88,14 @@ def tls_sns(nats_server, sqs_endpoint: str, test_ca, tls_files, ca_file: str, d)
 
 
 @pytest.fixture(scope="session")
-def tls_sns_service(nats_server, tls_sqs_service, test_ca, tls_files, tmp_path_factory):  # noqa: F811
-    svc = tls_sns(nats_server, tls_sqs_service.endpoint, test_ca, tls_files, tls_files.root,
+def tls_sns_service(tls_sqs_service, test_ca, tls_files, tmp_path_factory):  # noqa: F811
+    # A NATS of its own: SNS processes on one NATS share the deliveries, and the plain-HTTP
+    # SNS of the other tests would then build some of this one's envelopes (http:// URLs).
+    from tests.support.nats import NatsServer
+
+    nats = NatsServer(tmp_path_factory.mktemp("tls-sns-nats")).start()
+    svc = tls_sns(nats, tls_sqs_service.endpoint, test_ca, tls_files, tls_files.root,
                   tmp_path_factory.mktemp("tls-sns")).start()
     yield svc
     svc.stop()
+    nats.stop()

@@ -128,3 +128,12 @@ def test_json_keeps_escaped_non_bmp_characters():
     action, params = protocol.parse_json("AmazonSQS.SendMessage", "AmazonSQS",
                                          json.dumps({"MessageBody": "smile \U0001F600"}).encode())
     assert action == "SendMessage" and params == {"MessageBody": "smile \U0001F600"}
+
+
+def test_request_ids_are_random_version_4_uuids():
+    import uuid
+    ids = {protocol.new_request_id() for _ in range(2000)}
+    assert len(ids) == 2000
+    for rid in ids:
+        parsed = uuid.UUID(rid)
+        assert (str(parsed), parsed.version, parsed.variant) == (rid, 4, uuid.RFC_4122)

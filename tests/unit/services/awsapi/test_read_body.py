@@ -1,4 +1,5 @@
-"""server.read_body: the body limit before and while reading, its deadline, a client hanging up."""
+"""server.read_body: the body limit before and while reading, its deadline, a client hanging up,
+and a body that came whole with its headers taken as it is."""
 
 import asyncio
 
@@ -15,6 +16,9 @@ class FakeBody:
         self.chunks, self.delay, self.error = list(chunks), delay, error
         self.served = 0
 
+    def is_eof(self):
+        return False  # still arriving: read_body has to wait for it
+
     async def iter_any(self):
         for chunk in self.chunks:
             await asyncio.sleep(self.delay)
@@ -22,6 +26,25 @@ class FakeBody:
             yield chunk
         if self.error:
             raise self.error
+
+
+class BufferedBody:
+    """request.content of a body that arrived whole with the headers (aiohttp saw its end)."""
+
+    def __init__(self, data: bytes, error=None):
+        self.data, self.error = data, error
+
+    def is_eof(self):
+        return True
+
+    def read_nowait(self, n=-1):
+        if self.error:
+            raise self.error
+        return self.data
+
+    async def iter_any(self):
+        raise AssertionError("a whole body is not waited for")
+        yield b""
 
 
 class FakeRequest:
@@ -67,4 +90,20 @@ def test_slow_body_times_out():
 
 def test_client_hanging_up_mid_body_is_a_client_error():
     err = refusal(FakeRequest(FakeBody([b"x"], error=ConnectionResetError("Connection lost"))))
+    assert (err.code, err.status) == ("IncompleteBody", 400)
+
+
+def test_a_body_that_came_whole_is_taken_without_waiting():
+    assert read(FakeRequest(BufferedBody(b"1234567890"), content_length=10)) == b"1234567890"
+    assert read(FakeRequest(BufferedBody(b""), content_length=0)) == b""
+
+
+def test_a_whole_chunked_body_over_the_limit_is_refused():
+    err = refusal(FakeRequest(BufferedBody(b"x" * 11)))
+    assert (err.code, err.status) == ("RequestEntityTooLarge", 413)
+
+
+def test_a_whole_body_that_was_badly_chunked_is_a_client_error():
+    from aiohttp import web
+    err = refusal(FakeRequest(BufferedBody(b"", error=web.RequestPayloadError("bad chunk"))))
     assert (err.code, err.status) == ("IncompleteBody", 400)

@@ -208,3 +208,39 @@ def test_undecodable_query_bytes_verify_as_signed():
     req = signed(method="GET", data=b"", url="http://127.0.0.1:9324/?Action=ListQueues&QueueNamePrefix=%FF")
     assert "%FF" in req.raw_query
     assert sigv4.verify(req, KEYS, "sqs") == "AKIDEXAMPLE"
+
+
+@pytest.mark.parametrize("amz_date", ["2026-12-01T20:00:00Z", "20261201T2000Z", "2026121T200000Z",
+                                      "20261201T200000", "20261301T200000Z", " 20261201T200000Z"])
+def test_a_date_not_in_iso8601_basic_format_is_incomplete(amz_date):
+    req = signed()
+    headers = CIMultiDict(req.headers)
+    headers["X-Amz-Date"] = amz_date
+    with pytest.raises(AwsError) as e:
+        sigv4.authenticate(headers, "", KEYS, "sqs", "us-east-1")
+    assert (e.value.code, e.value.message) == ("IncompleteSignature",
+                                               "Date must be in ISO-8601 'basic format'.")
+
+
+def test_the_same_date_parses_alike_every_time():
+    when = sigv4._parse_amz_date("20261201T203040Z")
+    assert when == dt.datetime(2026, 12, 1, 20, 30, 40, tzinfo=dt.timezone.utc)
+    assert sigv4._parse_amz_date("20261201T203040Z") == when
+    assert sigv4._parse_amz_date("20261201T203041Z") == when + dt.timedelta(seconds=1)
+
+
+def test_a_changed_secret_is_used_at_once_despite_the_derived_key_cache():
+    req = signed()
+    assert sigv4.verify(req, KEYS, "sqs") == "AKIDEXAMPLE"
+    with pytest.raises(AwsError) as e:
+        sigv4.verify(req, {"AKIDEXAMPLE": "rotated"}, "sqs")
+    assert e.value.code == "SignatureDoesNotMatch"
+    assert sigv4.verify(signed(secret="rotated"), {"AKIDEXAMPLE": "rotated"}, "sqs") == "AKIDEXAMPLE"
+
+
+def test_the_derived_key_cache_is_bounded():
+    for i in range(sigv4._SIGNING_KEYS_MAX + 10):
+        sigv4._cached_signing_key(f"s{i}", "20261201", "us-east-1", "sqs")
+    assert len(sigv4._SIGNING_KEYS) <= sigv4._SIGNING_KEYS_MAX
+    assert sigv4._cached_signing_key("x", "20261201", "us-east-1", "sqs") == \
+        sigv4.signing_key("x", "20261201", "us-east-1", "sqs")
