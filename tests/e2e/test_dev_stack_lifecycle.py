@@ -22,6 +22,12 @@ PREFIX = "mt"
 LAN = "203.0.113"
 BOX_ENV: dict = {}  # LXD_DIR of the dev box's LXD, once `up` has made it
 HOSTS = ("gateway", "control", "storage", "compute")
+# The Mammatus units each host runs: Telegraf on every host; InfluxDB, Kapacitor and the alert
+# relay on control.
+UNITS = {"gateway": {"dnsmasq", "serf", "iptables", "telegraf"}, "storage": {"serf", "telegraf"},
+         "control": {"metadata", "nats", "serf", "sns", "sqs", "step-ca", "telegraf", "influxdb",
+                     "kapacitor", "alerts"},
+         "compute": {"serf", "telegraf"}}
 
 
 def netns_list() -> list[str]:
@@ -221,10 +227,7 @@ def test_hosts_run_the_delivered_binaries_and_services(dev):
 def test_every_mammatus_unit_is_active_under_systemd_and_comes_back_after_kill_9(dev):
     import time
 
-    expected = {"gateway": {"dnsmasq", "serf", "iptables"}, "storage": {"serf"},
-                "control": {"metadata", "nats", "serf", "sns", "sqs", "step-ca"},
-                "compute": {"serf"}}
-    for host, names in expected.items():
+    for host, names in UNITS.items():
         listed = on_host(host, "systemctl", "list-units", "--type=service", "--all",
                          "--no-legend", "--plain", "mammatus-*").stdout
         units = {line.split()[0]: line.split()[2] for line in listed.splitlines()}
@@ -232,9 +235,11 @@ def test_every_mammatus_unit_is_active_under_systemd_and_comes_back_after_kill_9
     # Daemons run as their own users, as upstream runs them, and only those read their keys.
     users = {unit: on_host("control", "ps", "-o", "user=", "-p", on_host(
         "control", "systemctl", "show", "-p", "MainPID", "--value", f"mammatus-{unit}").stdout.strip()
-    ).stdout.strip() for unit in ("nats", "step-ca", "metadata", "sns", "sqs")}
+    ).stdout.strip() for unit in ("nats", "step-ca", "metadata", "sns", "sqs", "influxdb",
+                                  "kapacitor", "alerts", "telegraf")}
     assert users == {"nats": "nats", "step-ca": "step", "metadata": "mammatus-metadata",
-                     "sns": "mammatus-sns", "sqs": "mammatus-sqs"}
+                     "sns": "mammatus-sns", "sqs": "mammatus-sqs", "influxdb": "influxdb",
+                     "kapacitor": "kapacitor", "alerts": "mammatus-alerts", "telegraf": "telegraf"}
     assert on_host("control", "stat", "-c", "%a %U", "/etc/mammatus/metadata/inventory.yaml",
                    "/etc/mammatus/step-ca/secrets/intermediate_ca_key").stdout.split("\n")[:2] == \
         ["600 mammatus-metadata", "600 step"]
@@ -272,10 +277,10 @@ def test_rebooted_hosts_have_their_daemons_firewall_and_nat_back_without_up(dev)
     while time.monotonic() < deadline:
         listed = on_host("control", "systemctl", "list-units", "--type=service", "--no-legend",
                          "--plain", "--state=active", "mammatus-*").stdout
-        if len(listed.splitlines()) == 6:
+        if len(listed.splitlines()) == len(UNITS["control"]):
             break
         time.sleep(1)
-    assert len(listed.splitlines()) == 6, listed
+    assert len(listed.splitlines()) == len(UNITS["control"]), listed
     # "active" is the process started; the service answers once it has bound its port.
     deadline = time.monotonic() + 30
     while True:
