@@ -20,6 +20,8 @@ from typing import Awaitable, Callable, Mapping
 
 from aiohttp import web
 
+from services import event_loop
+
 from . import protocol, sigv4
 from .connections import DEFAULT_LIMITS, ConnectionGuard, Limits
 from .errors import AwsError, internal_error
@@ -235,22 +237,7 @@ def serve(app: Awaitable[web.Application], host: str, port: int, limits: Limits,
           ssl_context: ssl.SSLContext | None = None) -> None:
     """Run the app on host:port until SIGTERM/SIGINT, its connections under `limits`; HTTPS
     with `ssl_context` (tls.server_context), plain HTTP without."""
-    with asyncio.Runner(loop_factory=event_loop_factory(tls=ssl_context is not None)) as runner:
-        runner.run(_serve(app, host, port, limits, ssl_context))
-
-
-def event_loop_factory(tls: bool) -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop's event loop for plain HTTP, where it is installed: it costs a request less CPU
-    than asyncio's. asyncio's own with TLS: the guard upgrades each connection with
-    loop.start_tls, and uvloop's (0.23) now and then stalls a handshake whose last message
-    arrives with the first request (tests/integration/services/awsapi/test_tls.py)."""
-    if tls:
-        return None
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    return uvloop.new_event_loop
+    event_loop.run(_serve(app, host, port, limits, ssl_context), tls=ssl_context is not None)
 
 
 async def _serve(app_factory: Awaitable[web.Application], host: str, port: int, limits: Limits,

@@ -13,6 +13,8 @@ import sys
 
 from aiohttp import web
 
+from services import event_loop
+
 from . import lease_push
 from .app import build_lease_receiver, build_service
 from .config import ConfigError, load_config
@@ -107,7 +109,7 @@ def main(argv=None) -> int:
     # Fork after build_service: every worker holds the same token key.
     children = [pid for pid in (_fork_worker(service, listen) for _ in range(args.workers - 1))]
     try:
-        asyncio.run(serve(make_app(service), *listen, extra=[push] if push else []))
+        event_loop.run(serve(make_app(service), *listen, extra=[push] if push else []))
     finally:
         for pid in children:
             os.kill(pid, signal.SIGTERM)
@@ -123,7 +125,7 @@ def _fork_worker(service, listen) -> int:
     try:
         # Die with the parent even if it is SIGKILLed (prctl PR_SET_PDEATHSIG).
         ctypes.CDLL(None).prctl(1, signal.SIGTERM)
-        asyncio.run(serve(make_app(service), *listen))
+        event_loop.run(serve(make_app(service), *listen))
     finally:
         os._exit(0)
 
