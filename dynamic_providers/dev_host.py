@@ -10,8 +10,8 @@ address. From then on Mammatus reaches it over SSH exactly as it reaches a real 
 Every input is fixed at creation: a change replaces the container (the old one removed first).
 `read` sees a deleted container (it leaves the state, so `up` makes it again) and a stopped one
 (`up` starts it again). `diff` looks too, without a refresh: a container that is not running, or
-whose sshd does not answer (this machine rebooted, the box's LXD is still restoring it), is an
-update that starts it if need be and waits for its boot. The commands run `lxc` with LXD_DIR set
+whose systemd is still booting (this machine rebooted, the box's LXD is restoring it), is an
+update that starts it if need be and waits for its boot and its sshd. The commands run `lxc` with LXD_DIR set
 to the dev box's LXD.
 """
 
@@ -31,6 +31,7 @@ from pulumi.dynamic import ResourceProvider, UpdateResult
 INPUTS = ("lxd_dir", "name", "image", "nics", "nesting", "files", "remove", "after_boot",
           "address", "ssh_port")
 BOOT_TIMEOUT = 180  # seconds for systemd to finish booting and sshd to answer
+BOOTED = ("running", "degraded")   # `systemctl is-system-running` of a machine done booting
 
 
 class DevHostError(RuntimeError):
@@ -121,10 +122,16 @@ class DevHostProvider(ResourceProvider):
         return parse_status(done.stdout) if done.returncode == 0 else None
 
     def serving(self, props: dict) -> bool:
-        """Running, and its sshd answers: what every later layer needs of a host."""
-        # A busy host may answer late: three tries before `up` calls it down.
-        return self.status(props) == "Running" and sshd_answers(
-            props["address"], int(props["ssh_port"]), attempts=3)
+        """Running, and its systemd done booting: the machine is up (its sshd and daemons are
+        the layers' business: a stopped sshd is an error `up` reports, not a reboot)."""
+        if self.status(props) != "Running":
+            return False
+        try:
+            state = self._run(props, lxc("exec", props["name"], "--", "systemctl",
+                                         "is-system-running"), timeout=30, check=False)
+        except subprocess.TimeoutExpired:
+            return False
+        return state.stdout.strip() in BOOTED
 
     def check(self, _olds, news):
         props, failures = normalize(news)
@@ -149,13 +156,13 @@ class DevHostProvider(ResourceProvider):
                                    f"{(started.stderr or started.stdout).strip()[-1500:]}")
         deadline, state = time.monotonic() + BOOT_TIMEOUT, ""
         # "offline" or nothing at all until systemd owns PID 1 and its bus; then it waits.
-        while state not in ("running", "degraded") and time.monotonic() < deadline:
+        while state not in BOOTED and time.monotonic() < deadline:
             state = self._run(props, lxc("exec", name, "--", "timeout", "30", "systemctl",
                                          "is-system-running", "--wait"),
                               timeout=60, check=False).stdout.strip()
-            if state not in ("running", "degraded"):
+            if state not in BOOTED:
                 time.sleep(0.5)
-        if state not in ("running", "degraded"):
+        if state not in BOOTED:
             failed = self._run(props, lxc("exec", name, "--", "systemctl", "--failed"),
                                check=False).stdout
             raise DevHostError(f"{name}: systemd did not finish booting ({state!r}):\n{failed}")

@@ -78,3 +78,14 @@ def test_only_an_ssh_banner_counts_as_sshd_answering():
 
 def test_the_provider_survives_pickling():
     assert isinstance(dill.loads(dill.dumps(dh.DevHostProvider())), dh.DevHostProvider)
+
+
+def test_a_container_still_booting_is_not_serving_a_stopped_sshd_is_no_reboot(monkeypatch):
+    import subprocess
+
+    provider = dh.DevHostProvider()
+    monkeypatch.setattr(dh.DevHostProvider, "status", lambda self, props: "Running")
+    for state, serving in (("starting", False), ("running", True), ("degraded", True)):
+        monkeypatch.setattr(dh.DevHostProvider, "_run", lambda self, props, argv, **kw:
+                            subprocess.CompletedProcess(argv, 0, state + "\n", ""))
+        assert provider.serving(PROPS) is serving, state
