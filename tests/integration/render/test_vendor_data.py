@@ -38,7 +38,7 @@ def test_merged_vendor_data_is_valid_and_holds_every_agent():
     assert agent["vault"]["address"] == "https://vault.mammatus:8200"
     assert agent["vault"]["ca_cert"] == vendor_data.ROOT_CA_PATH
     telegraf = tomllib.loads(files["/etc/telegraf/telegraf.d/mammatus.conf"])
-    assert telegraf["outputs"]["influxdb_v2"][0]["urls"] == ["http://10.0.0.2:8086"]
+    assert telegraf["outputs"]["influxdb"][0]["urls"] == ["http://10.0.0.2:8086"]
     assert merged["ca_certs"]["trusted"] == [ROOT]
     assert len(merged["runcmd"]) == 3
     text = vendor_data.render(merged)

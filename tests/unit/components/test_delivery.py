@@ -3,6 +3,8 @@ a dist folder (MAMMATUS_DIST), and a daemon's restart digest follows its binary'
 
 import json
 
+from stacks.artifacts import binaries_of_platform
+
 import pytest
 
 from components.delivery import DIST_ENV, Delivery, MissingBuild
@@ -18,7 +20,7 @@ def dist(tmp_path, platforms=("linux-amd64", "linux-arm64"), minio_sha="a" * 64)
     manifest = {}
     for platform in platforms:
         (tmp_path / platform).mkdir(parents=True, exist_ok=True)
-        for name in ("consul", "minio", "nats-server", "step-ca", "telegraf", "traefik"):
+        for name in binaries_of_platform(platform):
             (tmp_path / platform / name).write_bytes(b"")
             sha = minio_sha if name == "minio" else (platform[-2:] + name.encode().hex() * 8)[:64].ljust(64, "0")
             manifest.setdefault(platform, {})[name] = {"sha256": sha}

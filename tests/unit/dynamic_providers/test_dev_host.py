@@ -86,6 +86,6 @@ def test_a_container_still_booting_is_not_serving_a_stopped_sshd_is_no_reboot(mo
     provider = dh.DevHostProvider()
     monkeypatch.setattr(dh.DevHostProvider, "status", lambda self, props: "Running")
     for state, serving in (("starting", False), ("running", True), ("degraded", True)):
-        monkeypatch.setattr(dh.DevHostProvider, "_run", lambda self, props, argv, **kw:
+        monkeypatch.setattr(dh.DevHostProvider, "_run", lambda self, props, argv, state=state, **kw:
                             subprocess.CompletedProcess(argv, 0, state + "\n", ""))
         assert provider.serving(PROPS) is serving, state
