@@ -37,14 +37,16 @@ async def serve(app: web.Application, host: str, port: int, extra=()) -> None:
     receiver: the first process only)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    runner, listener = await _listen_gated(app, host, port)
-    runners = [runner]
+    runners = []
     for site_app, site_host, site_port in extra:
         extra_runner = web.AppRunner(site_app, access_log=None)
         await extra_runner.setup()
         await web.TCPSite(extra_runner, site_host, site_port).start()
         runners.append(extra_runner)
         LOG.info("listening on %s:%d", site_host, site_port)
+    # The instance-facing listener last: its "listening on" line means every listener is up.
+    runner, listener = await _listen_gated(app, host, port)
+    runners.append(runner)
     gc.freeze()  # startup objects stay out of the collector's scans: steadier tail latency
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)

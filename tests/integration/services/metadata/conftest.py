@@ -94,7 +94,8 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"metadata service exited:\n{self.log_file.read_text()}")
             # Works inside network namespaces too, where we cannot connect from here.
-            if "listening on" in self.log_file.read_text()[start:]:
+            # The instance-facing listener starts last (after the lease push one).
+            if f"listening on {self.host}:{self.port}" in self.log_file.read_text()[start:]:
                 return self
             time.sleep(0.05)
         raise RuntimeError("metadata service did not start listening")
