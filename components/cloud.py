@@ -186,6 +186,8 @@ class MammatusCloud(pulumi.ComponentResource):
                     {"access_key": conn["access_key"], "secret_key": conn["secret_key"]}))
         if "delivery" in self.layers:  # {host: {binary: "<platform> sha256:<digest>"}}
             pulumi.export("delivered", self.layers["delivery"].binaries)
+        if "load-balancer" in layers:  # {name: {url, backends, tls}}: what users publish
+            pulumi.export("routes", layers["load-balancer"].routes)
         if "compute" in self.layers:   # {name: {host, status, ipv4, mac}}
             pulumi.export("instances", self.layers["compute"].instances)
         if self.dev_box:

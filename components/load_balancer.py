@@ -25,6 +25,7 @@ from components.render import traefik
 from components.service_manager import Daemon
 from components.naming import domain_of, fqdn
 from dynamic_providers.dnsmasq import DnsmasqRecord
+from stacks.spec import Backend, HealthCheck, StackSpec
 
 USER = "traefik"
 
@@ -39,20 +40,61 @@ def default_routes(ctx: CloudContext) -> list[traefik.Route]:
     return routes
 
 
+def _server(spec: StackSpec, backend: Backend, default_port: int) -> str:
+    """host:port of a backend: an instance by its name in the cloud's DNS (traefik resolves it
+    on each new connection, so the instance's lease decides), a host by its address."""
+    where = fqdn(backend.instance, domain_of(spec)) if backend.instance else \
+        str(spec.host(backend.host).address)
+    return f"{where}:{backend.port or default_port}"
+
+
+def _check(check: HealthCheck) -> traefik.HealthCheck:
+    return traefik.HealthCheck(check.path, check.interval, check.timeout)
+
+
+def spec_routes(spec: StackSpec) -> list[traefik.Route]:
+    """The users' HTTP routes of `mammatus:loadBalancer`."""
+    domain = domain_of(spec)
+    return [traefik.Route(r.name, r.host or fqdn(r.name, domain),
+                          [f"http://{_server(spec, b, 80)}" for b in r.backends],
+                          path_prefix=r.path, tls=r.tls, health_check=_check(r.health_check))
+            for r in spec.load_balancer.routes]
+
+
+def spec_tcp_routes(spec: StackSpec, address: str) -> list[traefik.TcpRoute]:
+    """The users' TCP routes, each on its port of the load balancer's LAN address."""
+    return [traefik.TcpRoute(r.name, f"{address}:{r.port}",
+                             [_server(spec, b, r.port) for b in r.backends],
+                             _check(r.health_check))
+            for r in spec.load_balancer.tcp]
+
+
+def route_url(route: traefik.Route, tls: bool) -> str:
+    return f"{'https' if tls else 'http'}://{route.host}{route.path_prefix or '/'}"
+
+
 class Route(pulumi.ComponentResource):
-    """One route: its dynamic-config file on the load balancer (and its DNS record)."""
+    """One route: its dynamic-config file on the load balancer (and, for an HTTP route, its
+    DNS record)."""
     host: pulumi.Output[str]
     path: pulumi.Output[str]
 
-    def __init__(self, name: str, ctx: CloudContext, access: HostAccess, route: traefik.Route,
+    def __init__(self, name: str, ctx: CloudContext, access: HostAccess,
+                 route: traefik.Route | traefik.TcpRoute,
                  resolver: Optional[str], depends_on: Sequence[pulumi.Resource] = (),
                  dhcp: Optional[DhcpServer] = None,
                  opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("mammatus:lb:Route", name, None, opts)
-        text = traefik.route_config(route, resolver)
+        tcp = isinstance(route, traefik.TcpRoute)
+        text = traefik.tcp_route_config(route) if tcp else traefik.route_config(route, resolver)
         on_host = traefik.route_path(traefik.TraefikPaths(), route)
         f = HostFile(f"{name}-file", access, on_host, text,
                      opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)))
+        if tcp:
+            self.host = pulumi.Output.from_input(route.address)
+            self.path = f.path
+            self.register_outputs({"host": self.host, "path": self.path})
+            return
         if dhcp is not None:
             DnsmasqRecord(f"{name}-record", name=route.host, address=str(access.host.address),
                           target=dhcp.target, opts=pulumi.ResourceOptions(
@@ -72,8 +114,10 @@ class LoadBalancer(pulumi.ComponentResource):
                  opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("mammatus:lb:LoadBalancer", name, None, opts)
         access = ctx.placed_for("load_balancer", "LoadBalancer")
-        routes = list(default_routes(ctx) if routes is None else routes)
-        names = [r.name for r in routes]
+        address = str(access.host.address)
+        routes = list(default_routes(ctx) + spec_routes(ctx.spec) if routes is None else routes)
+        tcp = spec_tcp_routes(ctx.spec, address)
+        names = [r.name for r in [*routes, *tcp]]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise WiringError(f"load balancer routes named twice: {duplicates}")
@@ -90,9 +134,12 @@ class LoadBalancer(pulumi.ComponentResource):
         # certificates its own state.
         user = service_user(f"{name}-user", access, USER, self)
         after_dirs = pulumi.ResourceOptions(parent=self, depends_on=[dirs])
+        # Every listener on the load balancer's LAN address (the host may serve others on
+        # other addresses: the metadata service answers on 169.254.169.254:80 of control).
+        listen = {"web": f"{address}:80", "websecure": f"{address}:443", "tcp": tcp}
         static = pulumi.Output.from_input(acme).apply(
             lambda directory: traefik.static_config(on_host, directory if resolver else None,
-                                                    f"admin@{domain}"))
+                                                    f"admin@{domain}", **listen))
         files = [HostFile(f"{name}-static", access, on_host.static, static,
                           opts=after_dirs)]
         if resolver:
@@ -104,16 +151,22 @@ class LoadBalancer(pulumi.ComponentResource):
             command=[binary.path, f"--configFile={on_host.static}"], user=USER,
             state_dir=posixpath.dirname(on_host.acme_storage).removeprefix("/var/lib/"),
             capabilities=("CAP_NET_BIND_SERVICE",)),
-            config=[traefik.static_config(on_host, "acme" if resolver else None, ""), binary.sha256],
+            config=[traefik.static_config(on_host, "acme" if resolver else None, "", **listen),
+                    binary.sha256],
             depends_on=[*files, user, *binary.deps, *([ca.service] if ca is not None else [])],
             opts=child)
         self.route_resources = [Route(f"{name}-route-{r.name}", ctx, access, r, resolver,
-                                      depends_on=[dirs], dhcp=dhcp, opts=child) for r in routes]
+                                      depends_on=[dirs], dhcp=dhcp, opts=child)
+                                for r in [*routes, *tcp]]
 
-        self.address = pulumi.Output.from_input(str(access.host.address))
-        self.routes = pulumi.Output.from_input([
-            {"name": r.name, "host": r.host, "backends": list(r.backends), "tls": bool(resolver and r.tls)}
-            for r in routes])
+        self.address = pulumi.Output.from_input(address)
+        # {name: {url, backends, tls}}; a TCP route's url is tcp://<address>:<port>.
+        self.routes = pulumi.Output.from_input({
+            **{r.name: {"url": route_url(r, bool(resolver and r.tls)), "host": r.host,
+                        "backends": list(r.backends), "tls": bool(resolver and r.tls)}
+               for r in routes},
+            **{r.name: {"url": f"tcp://{r.address}", "backends": list(r.backends), "tls": False}
+               for r in tcp}})
         self.static_config = static
         self.register_outputs({"address": self.address, "routes": self.routes,
                                "static_config": self.static_config})

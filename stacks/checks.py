@@ -174,6 +174,58 @@ def check_firewall(spec: StackSpec) -> Iterator[Problem]:
             yield f"firewall[{i}].ports", f"rule {rule.name!r}: icmp has no ports"
 
 
+# traefik's own listeners on the load balancer's address: web, websecure, and its ping/API.
+LB_RESERVED_PORTS = {80: "HTTP routes", 443: "HTTPS routes", 8082: "traefik's own ping"}
+
+
+def check_load_balancer(spec: StackSpec) -> Iterator[Problem]:
+    lb = spec.load_balancer
+    routes = [("routes", i, r) for i, r in enumerate(lb.routes)] + \
+             [("tcp", i, r) for i, r in enumerate(lb.tcp)]
+    if routes and not spec.placement.load_balancer:
+        yield "loadBalancer", "routes need the load balancer: set placement.loadBalancer"
+    for name in _duplicates([r.name for *_, r in routes] + (["consul"] if spec.placement.consul else [])):
+        yield "loadBalancer", (f"route name {name!r} is used twice" + (
+            " (the cloud's own Consul UI route is called consul)" if name == "consul" else ""))
+    domain = spec.network.domain if spec.network else None
+    instances, hosts = {i.name for i in spec.instances}, {h.name for h in spec.hosts}
+    # Names the cloud's DNS already gives: a route's record would take an instance's or host's
+    # name away (dnsmasq refuses a DHCP name that a hosts file holds).
+    taken = {f"{n}.{domain}": f"instance {n}" for n in instances} | \
+            {f"{n}.{domain}": f"host {n}" for n in hosts} | {f"ca.{domain}": "the CA"}
+    if spec.network:
+        taken |= {r.name if "." in r.name else f"{r.name}.{domain}": f"record {r.name}"
+                  for r in spec.network.records}
+    served: dict = {}
+    for section, i, route in routes:
+        key = f"loadBalancer.{section}[{i}]"
+        for j, backend in enumerate(route.backends):
+            bkey = f"{key}.backends[{j}]"
+            if backend.instance is not None and backend.instance not in instances:
+                yield f"{bkey}.instance", f"instance {backend.instance!r} does not exist"
+            if backend.instance is not None and spec.network is None:
+                yield f"{bkey}.instance", "instances are reached by name: needs mammatus:network"
+            if backend.host is not None and backend.host not in hosts:
+                yield f"{bkey}.host", f"host {backend.host!r} does not exist"
+        if section == "tcp":
+            if route.port in LB_RESERVED_PORTS:
+                yield f"{key}.port", f"port {route.port} is the load balancer's {LB_RESERVED_PORTS[route.port]}"
+            continue
+        if route.tls and not spec.placement.ca:
+            yield f"{key}.tls", "TLS certificates come from the cloud's CA by ACME: set placement.ca"
+        if route.host is None and domain is None:
+            yield f"{key}.host", "needs a host name, or mammatus:network for <name>.<domain>"
+            continue
+        host = route.host or f"{route.name}.{domain}"
+        if host in taken:
+            yield f"{key}.host", f"{host} is already the name of {taken[host]}"
+        if (host, route.path) in served:
+            yield f"{key}.host", f"{host}{route.path or ''} is served by route {served[host, route.path]!r} too"
+        served[host, route.path] = route.name
+    for port in _duplicates(r.port for r in lb.tcp):
+        yield "loadBalancer.tcp", f"port {port} is used by two routes"
+
+
 # What instances boot: the image Mammatus builds (dynamic_providers/rootfs_image.py), whose
 # cloud-init takes its data from the cloud's metadata service only. An image server's images
 # use LXD's own datasource and would never see the metadata service, the admin key or
@@ -203,7 +255,7 @@ def check_dev_box(spec: StackSpec) -> Iterator[Problem]:
 
 
 CHECKS = (check_hosts, check_network, check_placement, check_prerequisites, check_messaging,
-          check_monitoring, check_firewall, check_dev_box, check_images)
+          check_monitoring, check_load_balancer, check_firewall, check_dev_box, check_images)
 
 
 def problems(spec: StackSpec) -> list[Problem]:

@@ -16,7 +16,7 @@ import re
 from enum import Enum
 from typing import Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 
@@ -253,6 +253,63 @@ class Monitoring(Model):
     thresholds: list[Threshold] = DEFAULT_THRESHOLDS
 
 
+DURATION = r"^[1-9][0-9]{0,3}(ms|s|m)$"
+
+
+class Backend(Model):
+    """One server behind a route: an instance by name, reached as `<name>.<domain>` through the
+    cloud's DNS (its DHCP lease decides the address, so a new instance joins by its name), or
+    one of the cloud's hosts by name (its LAN address). `port` defaults to 80 for HTTP routes
+    and to the route's own port for TCP routes."""
+    instance: Optional[str] = Field(None, pattern=NAME)
+    host: Optional[str] = Field(None, pattern=NAME)
+    port: Optional[int] = Field(None, ge=1, le=65535)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> "Backend":
+        if (self.instance is None) == (self.host is None):
+            raise ValueError("a backend names exactly one of instance or host")
+        return self
+
+    @property
+    def target(self) -> str:
+        return self.instance or self.host
+
+
+class HealthCheck(Model):
+    """traefik's active health check: a server that fails it leaves the route until it passes
+    again (HTTP: a status outside 2xx/3xx or no answer; TCP: no connection)."""
+    path: str = Field("/", pattern=r"^/[!-~]*$")   # HTTP routes only
+    interval: str = Field("5s", pattern=DURATION)
+    timeout: str = Field("2s", pattern=DURATION)
+
+
+class HttpRoute(Model):
+    """Requests for `host` (default `<name>.<domain>`, a DNS record the cloud adds pointing at
+    the load balancer) and, optionally, a path prefix go to the backends; with `tls` (the
+    default) on :443 with a certificate the cloud's CA issues by ACME."""
+    name: str = Field(pattern=NAME)
+    host: Optional[str] = Field(None, pattern=r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$")
+    path: Optional[str] = Field(None, pattern=r"^/[!-~]*$")
+    tls: bool = True
+    backends: list[Backend] = Field(min_length=1)
+    health_check: HealthCheck = HealthCheck()
+
+
+class TcpRoute(Model):
+    """Connections to the load balancer's `port` go to the backends (no TLS termination)."""
+    name: str = Field(pattern=NAME)
+    port: int = Field(ge=1, le=65535)
+    backends: list[Backend] = Field(min_length=1)
+    health_check: HealthCheck = HealthCheck()
+
+
+class LoadBalancerSpec(Model):
+    """What users publish through the load balancer (placement.loadBalancer runs traefik)."""
+    routes: list[HttpRoute] = []
+    tcp: list[TcpRoute] = []
+
+
 class Placement(Model):
     """Which host runs each cloud service. Serf and Telegraf run on every host. Some services
     need others (vault needs ca; sns and sqs need nats) and some sections need a service
@@ -305,6 +362,7 @@ class StackSpec(Model):
     queues: list[Queue] = []
     functions: list[Function] = []
     monitoring: Monitoring = Monitoring()
+    load_balancer: LoadBalancerSpec = LoadBalancerSpec()
     packages: Packages = Packages()
     dev_box: Optional[DevBox] = None
 

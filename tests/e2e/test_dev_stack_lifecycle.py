@@ -22,11 +22,11 @@ PREFIX = "mt"
 LAN = "203.0.113"
 BOX_ENV: dict = {}  # LXD_DIR of the dev box's LXD, once `up` has made it
 HOSTS = ("gateway", "control", "storage", "compute")
-# The Mammatus units each host runs: Telegraf on every host; InfluxDB, Kapacitor and the alert
-# relay on control.
+# The Mammatus units each host runs: Telegraf on every host; InfluxDB, Kapacitor, the alert
+# relay and the load balancer on control.
 UNITS = {"gateway": {"dnsmasq", "serf", "iptables", "telegraf"}, "storage": {"serf", "telegraf"},
          "control": {"metadata", "nats", "serf", "sns", "sqs", "step-ca", "telegraf", "influxdb",
-                     "kapacitor", "alerts"},
+                     "kapacitor", "alerts", "traefik"},
          "compute": {"serf", "telegraf"}}
 
 
@@ -450,15 +450,15 @@ def test_an_instance_on_macvlan_holds_a_lease_answers_and_ran_its_user_data(dev,
     import time
 
     out = dev.outputs()
-    web = out["instances"]["web"]
+    web = out["instances"]["web-1"]
     assert web["status"] == "Running" and len(web["ipv4"]) == 1
     address = web["ipv4"][0]
     assert ipaddress.ip_address(f"{LAN}.100") <= ipaddress.ip_address(address) \
         <= ipaddress.ip_address(f"{LAN}.199")
     # Its lease is dnsmasq's, under the name the cloud gave it, and the LAN resolves that name.
     leases = host_read("gateway", LEASES)
-    assert f" {web['mac']} {address} web " in leases
-    fqdn = f"web.{out['domain']}"
+    assert f" {web['mac']} {address} web-1 " in leases
+    fqdn = f"web-1.{out['domain']}"
     assert in_netns("client", "dig", "+short", fqdn).stdout.strip() == address
     # It answers on the LAN: SSH with the stack's key, and cloud-init ran the spec's user-data
     # with data from the metadata service (NoCloud seeded from 169.254.169.254).
@@ -480,7 +480,7 @@ def test_an_instance_on_macvlan_holds_a_lease_answers_and_ran_its_user_data(dev,
     # The metadata service it used is on control, reached by the route its lease gave it.
     control = out["hosts"]["control"]
     assert f"via {control}" in instance_ssh(key, fqdn, "ip route get 169.254.169.254").stdout
-    assert instance_ssh(key, fqdn, "cloud-init query v1.local_hostname").stdout.strip() == "web"
+    assert instance_ssh(key, fqdn, "cloud-init query v1.local_hostname").stdout.strip() == "web-1"
     # From inside, the cloud's DNS and the gateway's NAT work as for any LAN machine.
     fetch = "python3 -c \"import urllib.request as u; print(u.urlopen('http://upstream.test/').read().decode())\""
     assert instance_ssh(key, fqdn, fetch).stdout == "hello from upstream\n\n"
@@ -491,6 +491,61 @@ def test_an_instance_on_macvlan_holds_a_lease_answers_and_ran_its_user_data(dev,
     assert refused.returncode == 255 and "Permission denied" in refused.stderr
 
 
+def test_the_load_balancer_serves_the_instance_over_tls_and_follows_its_health(dev, tmp_path):
+    """The spec's route `web`: https://web.<domain>/ from the LAN client reaches web-1's web
+    server through traefik on control, with a certificate the cloud's CA issued by ACME;
+    stopping that server takes the route's only backend out (503), starting it brings it back."""
+    import time
+
+    out = dev.outputs()
+    route = out["routes"]["web"]
+    url = f"https://web.{out['domain']}/"
+    assert (route["url"], route["tls"]) == (url, True)
+    assert route["backends"] == [f"http://web-1.{out['domain']}:80"]
+    assert in_netns("client", "dig", "+short", f"web.{out['domain']}").stdout.strip() == \
+        out["hosts"]["control"]
+    root = tmp_path / "root.pem"
+    root.write_text(out["ca_root_pem"])
+
+    def fetch(path=""):
+        return in_netns("client", "curl", "-sS", "-m", "5", "-w", "\n%{http_code}", "--cacert",
+                        str(root), f"{url}{path}")
+
+    def wait_status(status: str, seconds: int, path="hello.txt") -> tuple[str, float]:
+        started, got = time.monotonic(), None
+        while time.monotonic() - started < seconds:
+            got = fetch(path)
+            if got.returncode == 0 and got.stdout.endswith(f"\n{status}"):
+                return got.stdout, time.monotonic() - started
+            time.sleep(1)
+        raise AssertionError(f"{url}{path} never answered {status}: {got.stdout!r} {got.stderr!r}")
+
+    # The certificate is verified by curl against the cloud's root alone.
+    body, waited = wait_status("200", 180)
+    assert body == "hello from the dev stack\n\n200"
+    print(f"route answered over TLS after {waited:.0f} s")
+    issuer = in_netns("client", "sh", "-c", f"openssl s_client -connect web.{out['domain']}:443 "
+                      f"-servername web.{out['domain']} </dev/null 2>/dev/null | "
+                      "openssl x509 -noout -issuer").stdout
+    assert "Intermediate" in issuer, issuer
+    # Plain HTTP is sent to HTTPS.
+    plain = in_netns("client", "curl", "-s", "-m", "5", "-o", "/dev/null", "-w",
+                     "%{http_code} %{redirect_url}", f"http://web.{out['domain']}/x")
+    assert plain.stdout == f"301 {url}x"
+    key = tmp_path / "admin_key"
+    key.write_text(out["admin_private_key"])
+    key.chmod(0o600)
+    instance = f"web-1.{out['domain']}"
+    assert instance_ssh(key, instance, "sudo systemctl stop hello-web").returncode == 0
+    try:
+        _, waited = wait_status("503", 30)
+        print(f"backend out after {waited:.0f} s")
+    finally:
+        assert instance_ssh(key, instance, "sudo systemctl start hello-web").returncode == 0
+    _, waited = wait_status("200", 30)
+    print(f"backend back after {waited:.0f} s")
+
+
 def test_a_lan_device_taking_an_instances_address_is_refused_its_data(dev, tmp_path):
     """ARP spoofing against the deployed cloud: the LAN client takes the instance's address and
     announces it from its own MAC; control's kernel believes it, the metadata service does not."""
@@ -499,7 +554,7 @@ def test_a_lan_device_taking_an_instances_address_is_refused_its_data(dev, tmp_p
     from tests.support.netlab import gratuitous_arp
 
     out = dev.outputs()
-    web = out["instances"]["web"]["ipv4"][0]
+    web = out["instances"]["web-1"]["ipv4"][0]
     own_mac = json.loads(in_netns("client", "ip", "-j", "link", "show", "eth0").stdout)[0]["address"]
     assert in_netns("client", "ip", "addr", "add", f"{web}/32", "dev", "eth0").returncode == 0
     try:
@@ -518,7 +573,7 @@ def test_a_lan_device_taking_an_instances_address_is_refused_its_data(dev, tmp_p
     key.chmod(0o600)
     fetch = ("python3 -c \"import urllib.request as u; "
              "print(u.urlopen('http://169.254.169.254/latest/meta-data/local-hostname').read().decode())\"")
-    assert instance_ssh(key, f"web.{out['domain']}", fetch).stdout.strip().startswith("web")
+    assert instance_ssh(key, f"web-1.{out['domain']}", fetch).stdout.strip().startswith("web-1")
 
 
 def test_secrets_are_encrypted_in_the_state(dev):
@@ -625,7 +680,7 @@ def test_this_machine_rebooting_is_mended_by_up_alone(dev, tmp_path):
 
     from tests.support.power_cycle import power_off
 
-    web = dev.outputs()["instances"]["web"]
+    web = dev.outputs()["instances"]["web-1"]
     power_off(PREFIX, dev.run_dir, BOX_ENV["LXD_DIR"])
     assert not [ns for ns in netns_list() if ns.startswith(f"{PREFIX}-")]
     revived = dev.pulumi("up", "--yes", "--stack", "dev")
@@ -650,13 +705,13 @@ def test_this_machine_rebooting_is_mended_by_up_alone(dev, tmp_path):
     key = tmp_path / "admin_key"
     key.write_text(dev.outputs()["admin_private_key"])
     key.chmod(0o600)
-    ran = instance_ssh(key, f"web.{dev.outputs()['domain']}", "cat /var/lib/mammatus/hello.txt")
+    ran = instance_ssh(key, f"web-1.{dev.outputs()['domain']}", "cat /var/lib/mammatus/hello.txt")
     assert ran.stdout == "hello from the dev stack\n", ran.stderr
     dev.pulumi("up", "--yes", "--expect-no-changes", "--stack", "dev")
 
 
 def test_destroy_removes_everything(dev):
-    instance_mac = dev.outputs()["instances"]["web"]["mac"]
+    instance_mac = dev.outputs()["instances"]["web-1"]["mac"]
     dev.pulumi("destroy", "--yes", "--stack", "dev")
     assert dev.resources() == []
     assert not dev.run_dir.exists()

@@ -108,14 +108,14 @@ def test_dev_compute_runs_its_distributions_lxd_and_boots_the_built_image_after_
         assert "< /etc/mammatus/lxd/preseed.yaml" in init
         assert MOCKS.named("cmp-dev-image-debian-bookworm").typ == DYN + "RootfsImage"
         assert "server" not in MOCKS.inputs("cmp-dev-compute-image-debian-bookworm")["source"]
-        web = MOCKS.named("cmp-dev-instance-web")
+        web = MOCKS.named("cmp-dev-instance-web-1")
         assert web.inputs["mac"] == spec.instance_mac(spec.instances[0])
         assert web.inputs["address_timeout"] == 120   # `up` waits for its DHCP lease
         # dnsmasq names it by that MAC, its address left to the range
-        named = MOCKS.named("cmp-dev-dhcp-name-web")
+        named = MOCKS.named("cmp-dev-dhcp-name-web-1")
         assert named.typ == DYN + "DnsmasqReservation"
         assert (named.inputs["mac"], named.inputs["hostname"], named.inputs.get("address")) == \
-            (web.inputs["mac"], "web", None)
+            (web.inputs["mac"], "web-1", None)
         profile = MOCKS.inputs("cmp-dev-compute-profile-macvlan")
         assert profile["devices"]["eth0"]["parent"] == host.lan_interface
     return pulumi.Output.all(comp.urn, comp.instances).apply(check)

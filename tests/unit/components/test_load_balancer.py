@@ -7,6 +7,7 @@ from components.load_balancer import LoadBalancer
 from components.monitoring import Monitoring
 from components.render import traefik
 from tests.support.netlab import context, registered, stack_spec
+from tests.support.pulumi_mocks import resolved
 
 RECORD = "pulumi-python:dynamic/mammatus:DnsmasqRecord"
 
@@ -43,7 +44,14 @@ def test_static_config_uses_the_ca_acme_directory(home):
 def test_each_route_is_a_component_with_its_file_and_dns_record(home):
     mocks, _, _ = home
     routes = mocks.of_type("mammatus:lb:Route")
-    assert {r.name for r in routes} == {"lb-route-consul", "lb-route-app"}
+    # The given HTTP routes and the spec's TCP route (home: db on :5432).
+    assert {r.name for r in routes} == {"lb-route-consul", "lb-route-app", "lb-route-db"}
+    db = yaml.safe_load(mocks.inputs("lb-route-db-file-write")["content"])["tcp"]
+    assert db["routers"]["db"] == {"rule": "HostSNI(`*`)", "service": "db", "entryPoints": ["tcp-db"]}
+    assert db["services"]["db"]["loadBalancer"]["servers"] == [{"address": "db-1.mammatus:5432"}]
+    static = yaml.safe_load(mocks.inputs("lb-static-write")["content"])
+    assert static["entryPoints"]["tcp-db"] == {"address": "10.0.0.2:5432"}
+    assert static["entryPoints"]["websecure"] == {"address": "10.0.0.2:443"}
     app = yaml.safe_load(mocks.inputs("lb-route-app-file-write")["content"])
     assert app["http"]["routers"]["app"]["tls"] == {"certResolver": "stepca"}
     assert "/etc/mammatus/traefik/dynamic/app.yaml" in mocks.inputs("lb-route-app-file-write")["path"]
@@ -68,3 +76,25 @@ def test_duplicate_routes_are_refused():
     r = traefik.Route("x", "x", ["http://a"])
     with pytest.raises(ValueError, match="named twice"):
         registered(lambda: LoadBalancer("duplb", ctx, routes=[r, r]))
+
+
+def test_the_specs_routes_reach_instances_by_name_with_health_checks():
+    ctx = context(stack_spec("home"))
+
+    def build():
+        return LoadBalancer("speclb", ctx, ca=CertificateAuthority("ca2", ctx).handle,
+                            dhcp=DhcpDnsTftp("dns2", ctx).server)
+    mocks, lb = registered(build)
+    web = yaml.safe_load(mocks.inputs("speclb-route-web-file-write")["content"])["http"]
+    assert web["services"]["web"]["loadBalancer"]["servers"] == [
+        {"url": "http://web-1.mammatus:80"}, {"url": "http://web-2.mammatus:80"}]
+    assert web["services"]["web"]["loadBalancer"]["healthCheck"] == {
+        "path": "/", "interval": "5s", "timeout": "2s"}
+    assert web["routers"]["web"]["rule"] == "Host(`web.mammatus`)"
+    assert web["routers"]["web-http"]["middlewares"] == ["web-https"]
+    record = [r for r in mocks.of_type(RECORD) if r.name == "speclb-route-web-record"][0]
+    assert (record.inputs["name"], record.inputs["address"]) == ("web.mammatus", "10.0.0.2")
+    routes = resolved(lb.routes)
+    assert routes["web"]["url"] == "https://web.mammatus/" and routes["web"]["tls"]
+    assert routes["db"] == {"url": "tcp://10.0.0.2:5432", "backends": ["db-1.mammatus:5432"],
+                            "tls": False}

@@ -4,7 +4,7 @@ import yaml
 from components.render import traefik
 
 
-def test_static_config_trusts_the_cloud_root_for_acme_and_redirects_to_https():
+def test_static_config_trusts_the_cloud_root_for_acme():
     paths = traefik.TraefikPaths()
     config = yaml.safe_load(traefik.static_config(
         paths, "https://ca.mammatus:9000/acme/acme/directory", "admin@mammatus"))
@@ -12,7 +12,9 @@ def test_static_config_trusts_the_cloud_root_for_acme_and_redirects_to_https():
     assert acme["caServer"] == "https://ca.mammatus:9000/acme/acme/directory"
     assert acme["caCertificates"] == ["/etc/mammatus/traefik/root_ca.crt"]
     assert acme["tlsChallenge"] == {}
-    assert config["entryPoints"]["web"]["http"]["redirections"]["entryPoint"]["to"] == "websecure"
+    assert "http" not in config["entryPoints"]["web"]   # redirects are per TLS route
+    assert config["ping"] == {"entryPoint": "traefik"}
+    assert config["entryPoints"]["traefik"]["address"] == "127.0.0.1:8082"
     assert config["entryPoints"]["websecure"]["address"] == ":443"
     assert config["providers"]["file"] == {"directory": "/etc/mammatus/traefik/dynamic", "watch": True}
 

@@ -104,10 +104,10 @@ def test_a_dev_host_cannot_take_this_machines_lan_address():
 
 def test_two_instances_cannot_share_a_mac():
     def edit(s):
-        s["instances"].append({"name": "web2", "host": "compute", "mac": "00:16:3e:e7:c3:83"})
+        s["instances"].append({"name": "web2", "host": "compute", "mac": "00:16:3e:c6:98:d7"})
     dev = load_stack_file(ROOT / "Pulumi.dev.yaml")
-    assert dev.instance_mac(dev.instances[0]) == "00:16:3e:e7:c3:83"   # derived, stable
-    assert "mammatus:instances: MAC 00:16:3e:e7:c3:83 is given to two instances" in dev_broken(edit)
+    assert dev.instance_mac(dev.instances[0]) == "00:16:3e:c6:98:d7"   # derived, stable
+    assert "mammatus:instances: MAC 00:16:3e:c6:98:d7 is given to two instances" in dev_broken(edit)
 
 
 def test_metadata_without_the_clouds_dhcp_server_cannot_prove_identity():
@@ -199,3 +199,42 @@ def test_alerts_on_an_arm64_monitoring_host_are_refused():
             if h["name"] == monitoring_host:
                 h["arch"] = "arm64"
     assert "mammatus:placement.monitoring: gw is arm64: its alerts run Kapacitor" in broken(edit)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda s: s["loadBalancer"]["routes"][0]["backends"].append({"instance": "web-9"}),
+     "mammatus:loadBalancer.routes[0].backends[1].instance: instance 'web-9' does not exist"),
+    (lambda s: s["loadBalancer"]["routes"][0]["backends"].append({"host": "nas"}),
+     "mammatus:loadBalancer.routes[0].backends[1].host: host 'nas' does not exist"),
+    (lambda s: s["loadBalancer"]["routes"][0]["backends"].append({"instance": "web-1", "host": "gw"}),
+     "mammatus:loadBalancer.routes[0].backends[1]: a backend names exactly one of instance or host"),
+    (lambda s: s["loadBalancer"]["routes"][0].update(name="web-1"),
+     "mammatus:loadBalancer.routes[0].host: web-1.lab.mammatus is already the name of instance web-1"),
+    (lambda s: s["loadBalancer"]["routes"][0].update(host="gw.lab.mammatus"),
+     "mammatus:loadBalancer.routes[0].host: gw.lab.mammatus is already the name of host gw"),
+    (lambda s: s["loadBalancer"]["routes"].append({"name": "consul", "backends": [{"host": "gw"}]}),
+     "mammatus:loadBalancer: route name 'consul' is used twice (the cloud's own Consul UI"),
+    (lambda s: s["loadBalancer"]["routes"].append(
+        {"name": "www", "host": "web.lab.mammatus", "backends": [{"host": "gw"}]}),
+     "mammatus:loadBalancer.routes[1].host: web.lab.mammatus is served by route 'web' too"),
+    (lambda s: s["loadBalancer"].update(tcp=[{"name": "db", "port": 443, "backends": [{"instance": "web-1"}]}]),
+     "mammatus:loadBalancer.tcp[0].port: port 443 is the load balancer's HTTPS routes"),
+    (lambda s: s["loadBalancer"].update(tcp=[
+        {"name": "a", "port": 5432, "backends": [{"instance": "web-1"}]},
+        {"name": "b", "port": 5432, "backends": [{"instance": "web-1"}]}]),
+     "mammatus:loadBalancer.tcp: port 5432 is used by two routes"),
+    (lambda s: s["placement"].pop("loadBalancer"),
+     "mammatus:loadBalancer: routes need the load balancer: set placement.loadBalancer"),
+    (lambda s: s["loadBalancer"]["routes"][0].update(healthCheck={"interval": "5 seconds"}),
+     "mammatus:loadBalancer.routes[0].healthCheck.interval: String should match pattern"),
+])
+def test_load_balancer_routes_are_checked(edit, message):
+    assert message in broken(edit)
+
+
+def test_a_tls_route_needs_the_ca():
+    def edit(s):
+        s["placement"].pop("ca")
+        s["placement"].pop("vault")
+    assert ("mammatus:loadBalancer.routes[0].tls: TLS certificates come from the cloud's CA by "
+            "ACME: set placement.ca") in broken(edit)
