@@ -175,7 +175,8 @@ class MammatusCloud(pulumi.ComponentResource):
         if "monitoring" in layers:
             endpoints["influx_url"] = layers["monitoring"].endpoints.influx_url
         if "object-storage" in layers:
-            endpoints["object_storage_endpoint"] = layers["object-storage"].api_address
+            # An S3 endpoint URL (https with the CA), as boto3's endpoint_url takes it.
+            endpoints["object_storage_endpoint"] = layers["object-storage"].endpoint
         for key, value in endpoints.items():
             pulumi.export(key, value)
         # An access key each service accepts, for its users.
@@ -184,6 +185,8 @@ class MammatusCloud(pulumi.ComponentResource):
                 conn = layers[layer].api.connection
                 pulumi.export(f"{service}_credentials", pulumi.Output.secret(
                     {"access_key": conn["access_key"], "secret_key": conn["secret_key"]}))
+        if "object-storage" in layers:  # {user: {access_key, secret_key}} of the buckets' users
+            pulumi.export("object_storage_credentials", layers["object-storage"].credentials)
         if "delivery" in self.layers:  # {host: {binary: "<platform> sha256:<digest>"}}
             pulumi.export("delivered", self.layers["delivery"].binaries)
         if "load-balancer" in layers:  # {name: {url, backends, tls}}: what users publish

@@ -40,9 +40,11 @@ from pulumi.dynamic import ResourceProvider, UpdateResult
 
 CACHE_DIR = "/var/cache/mammatus/images"
 SUITE = "bookworm"
+# python3-boto3: an instance talks to the cloud's S3, SQS and SNS with the AWS SDK out of the
+# box, as on a cloud's own images.
 PACKAGES = ("systemd", "systemd-sysv", "dbus", "cloud-init", "openssh-server", "iproute2",
             "ifupdown", "isc-dhcp-client", "python3-cffi-backend", "locales",
-            "ca-certificates", "sudo")
+            "ca-certificates", "sudo", "python3-boto3")
 METADATA_SEED = "http://169.254.169.254/nocloud/"
 # The dev stack's hosts (components/dev_box.py): a Debian server as an installer leaves it, with
 # no cloud-init (its first boot would replace the host keys the dev box pins). curl and dig are

@@ -6,6 +6,7 @@ looks inside one with `lxc exec` (`on_host`), the LAN client and the WAN are nam
 (`in_netns`)."""
 
 import os
+import shlex
 import shutil
 import subprocess
 import uuid
@@ -23,8 +24,9 @@ LAN = "203.0.113"
 BOX_ENV: dict = {}  # LXD_DIR of the dev box's LXD, once `up` has made it
 HOSTS = ("gateway", "control", "storage", "compute")
 # The Mammatus units each host runs: Telegraf on every host; InfluxDB, Kapacitor, the alert
-# relay and the load balancer on control.
-UNITS = {"gateway": {"dnsmasq", "serf", "iptables", "telegraf"}, "storage": {"serf", "telegraf"},
+# relay and the load balancer on control; MinIO on storage.
+UNITS = {"gateway": {"dnsmasq", "serf", "iptables", "telegraf"},
+         "storage": {"serf", "telegraf", "minio"},
          "control": {"metadata", "nats", "serf", "sns", "sqs", "step-ca", "telegraf", "influxdb",
                      "kapacitor", "alerts", "traefik"},
          "compute": {"serf", "telegraf"}}
@@ -125,8 +127,8 @@ def test_every_host_takes_the_stack_key_and_refuses_passwords(dev):
 LEASES = "/var/lib/mammatus/dnsmasq/dnsmasq.leases"   # dnsmasq's, on the gateway
 
 
-def in_netns(host: str, *argv: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["ip", "netns", "exec", f"{PREFIX}-{host}", *argv],
+def in_netns(host: str, *argv: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(["ip", "netns", "exec", f"{PREFIX}-{host}", *argv], input=stdin,
                           capture_output=True, text=True, timeout=30)
 
 
@@ -437,12 +439,13 @@ def test_the_ca_answers_over_tls_that_its_root_verifies(dev, tmp_path):
     assert health.stdout.strip() == '{"status":"ok"}', health.stderr
 
 
-def instance_ssh(key_file: Path, fqdn: str, command: str) -> subprocess.CompletedProcess:
+def instance_ssh(key_file: Path, fqdn: str, command: str,
+                 stdin: str | None = None) -> subprocess.CompletedProcess:
     """SSH from the LAN client to an instance's default user (Debian's `debian`), with the
     stack's key, which the metadata service handed to cloud-init."""
     return in_netns("client", "ssh", "-i", str(key_file), "-o", "BatchMode=yes",
                     "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-                    "-o", "ConnectTimeout=5", f"debian@{fqdn}", command)
+                    "-o", "ConnectTimeout=5", f"debian@{fqdn}", command, stdin=stdin)
 
 
 def test_an_instance_on_macvlan_holds_a_lease_answers_and_ran_its_user_data(dev, tmp_path):
@@ -544,6 +547,62 @@ def test_the_load_balancer_serves_the_instance_over_tls_and_follows_its_health(d
         assert instance_ssh(key, instance, "sudo systemctl start hello-web").returncode == 0
     _, waited = wait_status("200", 30)
     print(f"backend back after {waited:.0f} s")
+
+
+# Run in the instance by its own python3 and boto3 (Debian's, in the image); the credentials
+# come on stdin, never on a command line. Prints one outcome per line.
+S3_IN_INSTANCE = """
+import json, sys
+import boto3
+from botocore.exceptions import ClientError
+given = json.loads(sys.stdin.read())
+s3 = boto3.client("s3", endpoint_url=given["endpoint"], region_name="us-east-1",
+                  aws_access_key_id=given["access_key"], aws_secret_access_key=given["secret_key"])
+for bucket in ("assets", "backups"):
+    try:
+        s3.put_object(Bucket=bucket, Key="from-web-1.txt", Body=b"written by web-1")
+        print(bucket, "put", "ok")
+    except ClientError as exc:
+        print(bucket, "put", exc.response["Error"]["Code"])
+print("backups", "get", s3.get_object(Bucket="backups", Key="report.txt")["Body"].read().decode())
+"""
+
+
+def test_an_instance_uses_object_storage_with_its_users_grants(dev, tmp_path):
+    """MinIO on storage over HTTPS (the CA's certificate, which the instance trusts through its
+    vendor-data): web-1 with the `web` user's keys writes the public-read bucket and is refused
+    on the one it may only read; anonymous reads work on the public bucket only."""
+    import json
+
+    import boto3
+
+    out = dev.outputs()
+    endpoint, creds = out["object_storage_endpoint"], out["object_storage_credentials"]
+    assert endpoint == f"https://{out['hosts']['storage']}:9000"
+    assert set(creds) == {"web", "backup"}
+    root = tmp_path / "root.pem"
+    root.write_text(out["ca_root_pem"])
+    # The backup user (from here, as the admin would) leaves a report web may read.
+    backup = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", verify=str(root),
+                          aws_access_key_id=creds["backup"]["access_key"],
+                          aws_secret_access_key=creds["backup"]["secret_key"])
+    backup.put_object(Bucket="backups", Key="report.txt", Body=b"nightly report")
+    key = tmp_path / "admin_key"
+    key.write_text(out["admin_private_key"])
+    key.chmod(0o600)
+    ran = instance_ssh(key, f"web-1.{out['domain']}", "python3 -c " + shlex.quote(S3_IN_INSTANCE),
+                       stdin=json.dumps({"endpoint": endpoint, **creds["web"]}))
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.splitlines() == ["assets put ok", "backups put AccessDenied",
+                                       "backups get nightly report"]
+
+    def anonymous(path):
+        got = in_netns("client", "curl", "-s", "-m", "5", "-w", "\n%{http_code}", "--cacert",
+                       str(root), f"{endpoint}{path}")
+        return got.stdout.rsplit("\n", 1)
+    assert anonymous("/assets/from-web-1.txt") == ["written by web-1", "200"]
+    body, status = anonymous("/backups/report.txt")
+    assert status == "403" and "<Code>AccessDenied</Code>" in body
 
 
 def test_a_lan_device_taking_an_instances_address_is_refused_its_data(dev, tmp_path):

@@ -12,7 +12,7 @@ from tests.unit.components.test_delivery import dist
 COMMON = {"ssh", "delivery", "gateway", "firewall", "dhcp-dns-tftp", "networking", "ca", "serf",
           "nats", "notifications", "queues", "configuration", "metadata", "compute"}
 LAYERS = {
-    "dev": COMMON | {"monitoring", "telemetry", "alerts", "load-balancer"},
+    "dev": COMMON | {"monitoring", "telemetry", "alerts", "load-balancer", "object-storage"},
     "lab": COMMON | {"monitoring", "consul", "vault", "telemetry", "block-storage",
                      "object-storage", "load-balancer"},
     "home": COMMON | {"monitoring", "consul", "vault", "telemetry", "block-storage",
