@@ -26,7 +26,7 @@ class Foundation(pulumi.ComponentResource):
 
         # The key every host's authorized_keys trusts (SSH keys only, no passwords: seed design).
         ssh_key = tls.PrivateKey(f"{name}-admin-ssh", algorithm="ED25519", opts=child)
-        # For the web consoles that insist on a password (Grafana, MinIO): generated, never typed.
+        # For the web consoles that insist on a password (MinIO's): generated, never typed.
         password = random.RandomPassword(f"{name}-admin-password", length=24, special=False,
                                          opts=child)
         # 0711: others may pass through but not list it; the dev stack's LXD keeps containers

@@ -145,6 +145,12 @@ class LoadBalancer(pulumi.ComponentResource):
         if resolver:
             files.append(HostFile(f"{name}-root-ca", access, on_host.root_ca,
                                   root_pem, opts=after_dirs))
+        # The routes (files and DNS records) first: traefik asks the CA for each TLS route's
+        # certificate once, as it starts, and neither that request (to ca.<domain>) nor the
+        # CA's check of it (to the route's name) works before the cloud's DNS answers both.
+        self.route_resources = [Route(f"{name}-route-{r.name}", ctx, access, r, resolver,
+                                      depends_on=[dirs], dhcp=dhcp, opts=child)
+                                for r in [*routes, *tcp]]
         binary = delivered(ctx, access, "traefik")
         self.service = HostService(f"{name}-traefik", access, Daemon(
             name="traefik", description="traefik (load balancer)",
@@ -153,11 +159,10 @@ class LoadBalancer(pulumi.ComponentResource):
             capabilities=("CAP_NET_BIND_SERVICE",)),
             config=[traefik.static_config(on_host, "acme" if resolver else None, "", **listen),
                     binary.sha256],
-            depends_on=[*files, user, *binary.deps, *([ca.service] if ca is not None else [])],
+            depends_on=[*files, user, *binary.deps, *self.route_resources,
+                        *([ca.service] if ca is not None else []),
+                        *([dhcp.resource] if dhcp is not None else [])],
             opts=child)
-        self.route_resources = [Route(f"{name}-route-{r.name}", ctx, access, r, resolver,
-                                      depends_on=[dirs], dhcp=dhcp, opts=child)
-                                for r in [*routes, *tcp]]
 
         self.address = pulumi.Output.from_input(address)
         # {name: {url, backends, tls}}; a TCP route's url is tcp://<address>:<port>.

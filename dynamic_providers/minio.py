@@ -207,6 +207,7 @@ class BucketProvider(MammatusProvider):
 
 class UserProvider(MammatusProvider):
     immutable = ("access_key", "connection")
+    outputs = ("policy_name",)
     target = ("endpoint",)
 
     def check(self, _olds, news):

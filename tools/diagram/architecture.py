@@ -24,7 +24,7 @@ ROLE_SERVICES = {
     Role.storage: ("LIO iSCSI",),
 }
 PLACED = {
-    "dns": "dnsmasq DHCP/DNS/TFTP", "ca": "step-ca (ACME)", "monitoring": "InfluxDB, Kapacitor, Grafana",
+    "dns": "dnsmasq DHCP/DNS/TFTP", "ca": "step-ca (ACME)", "monitoring": "InfluxDB, Kapacitor",
     "nats": "NATS JetStream", "metadata": "metadata 169.254.169.254", "sns": "SNS", "sqs": "SQS",
     "object_storage": "MinIO", "load_balancer": "traefik", "functions": "faasd", "vault": "Vault",
 }

@@ -150,6 +150,8 @@ def test_writer_and_reader_users(server):
                               "connection": server}).inputs
     created = users.create(writer)
     assert created.outs["policy_name"] == user_policy_name("backup")
+    # What it computed itself is no change: the next `up` with the same inputs is a no-op.
+    assert not users.diff("backup", created.outs, writer).changes
     users.create(reader)
 
     w = as_user(server, "backup", writer["secret_key"])
