@@ -12,6 +12,7 @@ from typing import Optional
 
 import pulumi
 
+from components.artifacts import ArtifactServer
 from components.block_storage import BlockStorage
 from components.ca import CertificateAuthority
 from components.compute import Compute
@@ -87,6 +88,9 @@ class MammatusCloud(pulumi.ComponentResource):
             gateway = layer("gateway", Gateway)
             layer("firewall", Firewall, gateway=gateway.route)
             dhcp = layer("dhcp-dns-tftp", DhcpDnsTftp).server
+        # What instances install their agents from, by name on the LAN.
+        if p.artifacts:
+            layer("artifacts", ArtifactServer, served=delivery.instance_artifacts, dhcp=dhcp)
         compute_hosts = bool(spec.hosts_with(Role.compute))
         networking = layer("networking", Networking) if compute_hosts else None
 
@@ -174,6 +178,8 @@ class MammatusCloud(pulumi.ComponentResource):
             endpoints["nats_url"] = layers["nats"].server.url
         if "monitoring" in layers:
             endpoints["influx_url"] = layers["monitoring"].endpoints.influx_url
+        if "artifacts" in layers:
+            endpoints["artifacts_url"] = layers["artifacts"].url
         if "object-storage" in layers:
             # An S3 endpoint URL (https with the CA), as boto3's endpoint_url takes it.
             endpoints["object_storage_endpoint"] = layers["object-storage"].endpoint

@@ -41,7 +41,8 @@ from dynamic_providers.artifact import Artifact
 from dynamic_providers.debian_packages import DebianPackages
 from dynamic_providers.services_runtime import ServicesRuntime, python_of, source_of
 from stacks.artifacts import (BIN_DIR, DEBIAN_REPO, DEBIAN_ROOT, DISTRO_UNITS_TO_MASK,
-                              SERVICES_BUNDLE, SERVICES_ROOT, binaries_for, debian_packages_for,
+                              INSTANCE_ARTIFACTS_ROOT, INSTANCE_PLATFORM, SERVICES_BUNDLE,
+                              SERVICES_ROOT, binaries_for, debian_packages_for, instance_binaries,
                               platform_of, runs_services)
 from tools.dist import bundle, debs
 
@@ -102,6 +103,7 @@ class Delivery(pulumi.ComponentResource):
                 summary.setdefault(host.name, {})[binary] = f"{platform} sha256:{sha[:12]}"
         # What later layers run (cloud.py hands both to the context).
         self.placed: dict[tuple[str, str], Delivered] = placed
+        self.instance_artifacts = self._instance_artifacts(name, ctx, manifest, dist)
         packages = self._debian_packages(name, ctx, dist)
         self.runtimes: dict[str, PythonRuntime] = self._python_runtimes(name, ctx, dist, packages)
         # What each host needs before anything else runs there (cloud.py hands it to ctx).
@@ -111,6 +113,28 @@ class Delivery(pulumi.ComponentResource):
             summary.setdefault(host_name, {})[bundle.NAME] = f"{platform} sha256:{runtime.sha256[:12]}"
         self.binaries = pulumi.Output.from_input(summary)
         self.register_outputs({"binaries": self.binaries})
+
+    def _instance_artifacts(self, name: str, ctx: CloudContext, manifest: dict,
+                            dist: Path) -> dict[str, Delivered]:
+        """{"<platform>/<binary>": Delivered}: the agents instances install, put below the
+        artifact server's root (the Artifacts layer serves them)."""
+        binaries = instance_binaries(ctx.spec)
+        if not binaries:
+            return {}
+        host = ctx.spec.host(ctx.spec.placement.artifacts)
+        access = ctx.access(host.name)
+        manifest = manifest or load_manifest(dist)
+        served = {}
+        for binary in binaries:
+            source, sha = build_of(manifest, dist, INSTANCE_PLATFORM, binary, host.name)
+            key = f"{INSTANCE_PLATFORM}/{binary}"
+            path = posixpath.join(INSTANCE_ARTIFACTS_ROOT, key)
+            artifact = Artifact(f"{name}-{host.name}-instances-{INSTANCE_PLATFORM}-{binary}",
+                                access.connection_dict(), f"{binary} {INSTANCE_PLATFORM} (instances)",
+                                source, sha, path, mode="0644",
+                                opts=pulumi.ResourceOptions(parent=self))
+            served[key] = Delivered(path, sha, artifact)
+        return served
 
     def _debian_packages(self, name: str, ctx: CloudContext, dist: Path) -> dict:
         """{host: DebianPackages}: every host installs the pinned packages it needs."""

@@ -19,7 +19,11 @@ DISTRO_UNITS_TO_MASK = {"influxdb": ("influxdb.service",)}
 SERVICES_ROOT = "/opt/mammatus/services"     # releases/<digest>/{venv,src} (services_runtime.py)
 SERVICES_BUNDLE = "/opt/mammatus/dist/mammatus-services.tar"
 # Placements that run one of Mammatus' Python services (python -m services.<name>).
-PYTHON_SERVICES = ("metadata", "sns", "sqs")
+PYTHON_SERVICES = ("metadata", "sns", "sqs", "artifacts")
+# What the artifact server serves instances (services/artifacts): <root>/<platform>/<binary>.
+# Instances are amd64 (stacks/checks.py: their image is built for amd64 only).
+INSTANCE_ARTIFACTS_ROOT = "/srv/mammatus/artifacts"
+INSTANCE_PLATFORM = "linux-amd64"
 
 # placement key -> binaries the daemon(s) placed there run
 PLACED_BINARIES: dict[str, tuple[str, ...]] = {
@@ -42,6 +46,14 @@ AMD64_ONLY = ("kapacitord",)
 ALL_BINARIES = tuple(sorted({b for names in (*PLACED_BINARIES.values(),
                                              *EVERY_HOST_BINARIES.values(), ALERT_BINARIES)
                              for b in names}))
+
+
+def instance_binaries(spec: StackSpec) -> list[str]:
+    """The agents instances install from the artifact server: Telegraf when the cloud has
+    monitoring (each instance reports to its InfluxDB)."""
+    if not (spec.placement.artifacts and spec.instances):
+        return []
+    return ["telegraf"] if spec.placement.monitoring else []
 
 
 def binaries_of_platform(platform: str) -> tuple[str, ...]:

@@ -71,6 +71,12 @@ def check_placement(spec: StackSpec) -> Iterator[Problem]:
         yield from _host_exists(spec, f"instances[{i}].host", inst.host, Role.compute)
     for i, vol in enumerate(spec.volumes):
         yield from _host_exists(spec, f"volumes[{i}].host", vol.host, Role.storage)
+    if p.artifacts and spec.network is None:
+        yield "placement.artifacts", ("instances find the artifact server as artifacts.<domain> "
+                                      "in the cloud's DNS: it needs mammatus:network")
+    if p.artifacts and "artifacts" in {*(h.name for h in spec.hosts),
+                                       *(i.name for i in spec.instances)}:
+        yield "placement.artifacts", "the name artifacts is the artifact server's: rename that host or instance"
     if p.metadata and (spec.network is None or spec.dns_host is None):
         # Identity is source IP -> DHCP lease -> MAC: without the cloud's DHCP server nothing
         # proves who asks, and every instance would be refused.

@@ -324,6 +324,9 @@ class Placement(Model):
     object_storage: Optional[str] = None  # MinIO
     load_balancer: Optional[str] = None   # traefik
     functions: Optional[str] = None       # faasd
+    # The artifact server: the pinned agent builds instances install (Telegraf), over HTTP on
+    # the LAN as artifacts.<domain>.
+    artifacts: Optional[str] = None
     consul: list[str] = []
     vault: Optional[str] = None
 

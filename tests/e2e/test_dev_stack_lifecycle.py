@@ -24,11 +24,11 @@ LAN = "203.0.113"
 BOX_ENV: dict = {}  # LXD_DIR of the dev box's LXD, once `up` has made it
 HOSTS = ("gateway", "control", "storage", "compute")
 # The Mammatus units each host runs: Telegraf on every host; InfluxDB, Kapacitor, the alert
-# relay and the load balancer on control; MinIO on storage.
+# relay, the load balancer and the artifact server on control; MinIO on storage.
 UNITS = {"gateway": {"dnsmasq", "serf", "iptables", "telegraf"},
          "storage": {"serf", "telegraf", "minio"},
          "control": {"metadata", "nats", "serf", "sns", "sqs", "step-ca", "telegraf", "influxdb",
-                     "kapacitor", "alerts", "traefik"},
+                     "kapacitor", "alerts", "traefik", "artifacts"},
          "compute": {"serf", "telegraf"}}
 
 
@@ -603,6 +603,28 @@ def test_an_instance_uses_object_storage_with_its_users_grants(dev, tmp_path):
     assert anonymous("/assets/from-web-1.txt") == ["written by web-1", "200"]
     body, status = anonymous("/backups/report.txt")
     assert status == "403" and "<Code>AccessDenied</Code>" in body
+
+
+def test_the_artifact_server_gives_instances_the_pinned_telegraf_by_name(dev, tmp_path):
+    """artifacts.<domain> on control serves the Telegraf build this checkout pinned, byte for
+    byte: the instance fetches it by name (no internet) and its sha256 is the manifest's."""
+    out = dev.outputs()
+    url = out["artifacts_url"]
+    assert url == f"http://artifacts.{out['domain']}:8070"
+    sha = delivered_manifest()["linux-amd64"]["telegraf"]["sha256"]
+    sums = in_netns("client", "curl", "-sf", "-m", "5", f"{url}/linux-amd64/SHA256SUMS")
+    assert sums.stdout == f"{sha}  telegraf\n", sums.stderr
+    key = tmp_path / "admin_key"
+    key.write_text(out["admin_private_key"])
+    key.chmod(0o600)
+    fetch = ("python3 -c \"import hashlib, urllib.request as u; print(hashlib.sha256(u.urlopen("
+             f"'{url}/linux-amd64/telegraf').read()).hexdigest())\"")
+    got = instance_ssh(key, f"web-1.{out['domain']}", fetch)
+    assert got.stdout.strip() == sha, got.stderr
+    # Read-only: nothing can be put there.
+    put = in_netns("client", "curl", "-s", "-m", "5", "-o", "/dev/null", "-w", "%{http_code}",
+                   "-X", "PUT", "--data", "x", f"{url}/linux-amd64/telegraf")
+    assert put.stdout == "405"
 
 
 def test_a_lan_device_taking_an_instances_address_is_refused_its_data(dev, tmp_path):

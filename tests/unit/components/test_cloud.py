@@ -12,10 +12,11 @@ from tests.unit.components.test_delivery import dist
 COMMON = {"ssh", "delivery", "gateway", "firewall", "dhcp-dns-tftp", "networking", "ca", "serf",
           "nats", "notifications", "queues", "configuration", "metadata", "compute"}
 LAYERS = {
-    "dev": COMMON | {"monitoring", "telemetry", "alerts", "load-balancer", "object-storage"},
-    "lab": COMMON | {"monitoring", "consul", "vault", "telemetry", "block-storage",
+    "dev": COMMON | {"monitoring", "telemetry", "alerts", "load-balancer", "object-storage",
+                     "artifacts"},
+    "lab": COMMON | {"monitoring", "consul", "vault", "telemetry", "block-storage", "artifacts",
                      "object-storage", "load-balancer"},
-    "home": COMMON | {"monitoring", "consul", "vault", "telemetry", "block-storage",
+    "home": COMMON | {"monitoring", "consul", "vault", "telemetry", "block-storage", "artifacts",
                       "object-storage", "load-balancer", "functions"},
 }
 
@@ -75,3 +76,23 @@ def test_real_hosts_without_a_host_key_are_pinned_on_first_use(monkeypatch, tmp_
 def test_the_dev_stack_pins_the_keys_it_made_itself(monkeypatch, tmp_path):
     mocks, _ = build("dev", monkeypatch, tmp_path)
     assert not mocks.of_type("pulumi-python:dynamic/host:HostKeyPin")
+
+
+def test_the_artifact_server_serves_instances_the_delivered_telegraf_by_name(monkeypatch, tmp_path):
+    from tests.support.pulumi_mocks import resolved
+
+    mocks, cloud = build("dev", monkeypatch, tmp_path)
+    # Delivery puts the instances' Telegraf below the server's root on control, checked there.
+    copy = mocks.inputs("dev-delivery-control-instances-linux-amd64-telegraf")
+    assert (copy["path"], copy["mode"]) == ("/srv/mammatus/artifacts/linux-amd64/telegraf", "0644")
+    sha = copy["sha256"]
+    sums = mocks.inputs("dev-artifacts-sums-linux-amd64-write")
+    assert sums["content"] == f"{sha}  telegraf\n"
+    run = mocks.inputs("dev-artifacts-server-run")["create"]
+    assert "-m services.artifacts --listen 198.51.100.2:8070 --root /srv/mammatus/artifacts" in run
+    assert "User=mammatus-artifacts" in run
+    record = mocks.named("dev-artifacts-record")
+    assert (record.inputs["name"], record.inputs["address"]) == ("artifacts.dev.mammatus",
+                                                                "198.51.100.2")
+    server = cloud.layers["artifacts"]
+    assert resolved(server.served) == {"linux-amd64/telegraf": sha}

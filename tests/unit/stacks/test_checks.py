@@ -238,3 +238,19 @@ def test_a_tls_route_needs_the_ca():
         s["placement"].pop("vault")
     assert ("mammatus:loadBalancer.routes[0].tls: TLS certificates come from the cloud's CA by "
             "ACME: set placement.ca") in broken(edit)
+
+
+def test_the_artifact_server_needs_the_network_and_its_name():
+    def named(s):
+        s["instances"].append({"name": "artifacts", "host": "node-2"})
+    assert ("mammatus:placement.artifacts: the name artifacts is the artifact server's"
+            in broken(named))
+
+
+def test_instances_get_telegraf_from_the_artifact_server_only_with_monitoring():
+    from stacks.artifacts import instance_binaries
+
+    spec = load_stack_file(ROOT / "Pulumi.lab.yaml")
+    assert instance_binaries(spec) == ["telegraf"]
+    assert instance_binaries(spec.model_copy(update={"placement": spec.placement.model_copy(
+        update={"monitoring": None})})) == []
