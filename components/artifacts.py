@@ -20,7 +20,7 @@ from typing import Optional
 import pulumi
 
 from components.context import CloudContext
-from components.contracts import DhcpServer
+from components.contracts import ArtifactSource, DhcpServer
 from components.host import HostFile, HostService, host_dirs, service_user
 from components.naming import domain_of, fqdn
 from components.runtime import Delivered, python_daemon
@@ -71,4 +71,7 @@ class ArtifactServer(pulumi.ComponentResource):
                           opts=pulumi.ResourceOptions(parent=self, depends_on=[dhcp.resource]))
         self.url = self.service.unit.apply(lambda _: f"http://{host}:{PORT}")
         self.served = pulumi.Output.from_input({k: d.sha256 for k, d in served.items()})
+        # What instances' vendor-data names (plain values: the digests are the pins).
+        self.source = ArtifactSource(url=f"http://{host}:{PORT}",
+                                     served={k: d.sha256 for k, d in served.items()})
         self.register_outputs({"url": self.url, "served": self.served})

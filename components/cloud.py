@@ -89,8 +89,10 @@ class MammatusCloud(pulumi.ComponentResource):
             layer("firewall", Firewall, gateway=gateway.route)
             dhcp = layer("dhcp-dns-tftp", DhcpDnsTftp).server
         # What instances install their agents from, by name on the LAN.
+        artifacts = None
         if p.artifacts:
-            layer("artifacts", ArtifactServer, served=delivery.instance_artifacts, dhcp=dhcp)
+            artifacts = layer("artifacts", ArtifactServer, served=delivery.instance_artifacts,
+                              dhcp=dhcp).source
         compute_hosts = bool(spec.hosts_with(Role.compute))
         networking = layer("networking", Networking) if compute_hosts else None
 
@@ -104,7 +106,7 @@ class MammatusCloud(pulumi.ComponentResource):
         if p.vault:
             layer("vault", Vault, ca=ca)
         if monitoring is not None:
-            layer("telemetry", InstanceTelemetry, monitoring=monitoring)
+            layer("telemetry", InstanceTelemetry, monitoring=monitoring, artifacts=artifacts)
 
         # Messaging: NATS, then SNS and SQS on it.
         nats = layer("nats", Nats).server if p.nats else None
@@ -120,7 +122,8 @@ class MammatusCloud(pulumi.ComponentResource):
         # Instances: their cloud-init data served first, then the instances themselves.
         metadata = None
         if p.metadata:
-            configuration = layer("configuration", Configuration)
+            configuration = layer("configuration", Configuration, telemetry_users=(
+                monitoring.instance_users if monitoring is not None else {}))
             metadata = layer("metadata", Metadata, inventory=configuration.inventory,
                              dhcp=dhcp).service
         if networking is not None:

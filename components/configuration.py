@@ -21,14 +21,21 @@ class Configuration(pulumi.ComponentResource):
     user_data: pulumi.Output[dict]
     inventory: pulumi.Output[str]
 
-    def __init__(self, name: str, ctx: CloudContext, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, ctx: CloudContext, telemetry_users: Optional[dict] = None,
+                 opts: Optional[pulumi.ResourceOptions] = None):
+        """telemetry_users: {instance: (InfluxDB user, password)} from the Monitoring layer,
+        served to each instance alone (the inventory is the metadata service's 0600 file)."""
         super().__init__("mammatus:config:Configuration", name, None, opts)
         spec = ctx.spec
         user_data = cloud_config.instances_user_data(spec)
+        users = telemetry_users or {}
+        names = sorted(users)
         # Every MAC is known from the spec (StackSpec.instance_mac), so the inventory is ready
         # before the instances boot and ask the metadata service who they are.
-        self.inventory = pulumi.Output.from_input(ctx.admin_public_key).apply(
-            lambda key: metadata_config.render_inventory(spec, user_data,
-                                                         ssh_keys=[key] if key else []))
+        inventory = pulumi.Output.all(ctx.admin_public_key, *[users[n][1] for n in names]).apply(
+            lambda got: metadata_config.render_inventory(
+                spec, user_data, ssh_keys=[got[0]] if got[0] else [],
+                telemetry={n: (users[n][0], password) for n, password in zip(names, got[1:], strict=True)}))
+        self.inventory = pulumi.Output.secret(inventory) if users else inventory
         self.user_data = pulumi.Output.from_input(user_data)
         self.register_outputs({"user_data": self.user_data, "inventory": self.inventory})

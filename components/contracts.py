@@ -93,6 +93,16 @@ class MonitoringEndpoints:
     writer_password: pulumi.Input[str]
     reader_password: pulumi.Input[str]
     setup: pulumi.Resource
+    # Each instance's own write-only user: {instance: (username, password secret)}.
+    instance_users: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ArtifactSource:
+    """The artifact server: its base URL (http://artifacts.<domain>:PORT, known at preview) and
+    what it serves, {"<platform>/<binary>": sha256}."""
+    url: str
+    served: dict
 
 
 @dataclass(frozen=True)

@@ -109,8 +109,10 @@ class Metadata(pulumi.ComponentResource):
         text = pulumi.Output.from_input(plain) if plain is not None else \
             pulumi.Output.from_input(vendor_data or {}).apply(render)
         conf = HostFile(f"{name}-config", access, CONFIG, text, opts=child)
+        # Secret in the state too: user-data may hold secrets, and each instance's own
+        # InfluxDB password is there.
         inv = HostFile(f"{name}-inventory", access, INVENTORY, inventory, mode="0600",
-                       owner=owned_by(USER), opts=mine)
+                       secret=True, owner=owned_by(USER), opts=mine)
         args = ["--listen", listen, "--config", CONFIG, "--no-access-log"]
         # The service re-reads the inventory file itself; config changes restart it.
         daemon, runtime = python_daemon(ctx, access, "metadata", "services.metadata", args,

@@ -55,12 +55,19 @@ class Monitoring(pulumi.ComponentResource):
         passwords = {user: random.RandomPassword(f"{name}-influx-{user}-password", length=32,
                                                  special=False, opts=child)
                      for user in (influx.ADMIN, influx.WRITER, influx.READER)}
+        # Each instance writes as a user of its own, so one instance's key is not every host's.
+        instance_users = {
+            inst.name: (influx.instance_user(inst.name), random.RandomPassword(
+                f"{name}-influx-instance-{inst.name}-password", length=32, special=False,
+                opts=child).result)
+            for inst in ctx.spec.instances}
         influxd = self._influxdb(ctx, ca, address)
         setup = InfluxSetup(
             f"{name}-influx-setup", url=influx_url, ca_pem=ca.root_pem if tls else "",
             retention=ctx.spec.monitoring.retention,
             admin_password=passwords[influx.ADMIN].result,
-            passwords={u: passwords[u].result for u in (influx.WRITER, influx.READER)},
+            passwords={**{u: passwords[u].result for u in (influx.WRITER, influx.READER)},
+                       **{user: password for user, password in instance_users.values()}},
             opts=pulumi.ResourceOptions(parent=self, depends_on=[influxd]))
         writer = pulumi.Output.secret(passwords[influx.WRITER].result)
         telegraf_hosts = self._telegraf(ctx, influx_url, writer, ca, setup)
@@ -70,7 +77,8 @@ class Monitoring(pulumi.ComponentResource):
         self.endpoints = MonitoringEndpoints(
             host=access.host.name, influx_url=influx_url, ca_pem=ca.root_pem if tls else None,
             writer_password=writer,
-            reader_password=pulumi.Output.secret(passwords[influx.READER].result), setup=setup)
+            reader_password=pulumi.Output.secret(passwords[influx.READER].result), setup=setup,
+            instance_users={i: (u, pulumi.Output.secret(p)) for i, (u, p) in instance_users.items()})
         self.register_outputs({"influx_url": self.influx_url, "telegraf_hosts": self.telegraf_hosts})
 
     def _influxdb(self, ctx: CloudContext, ca: Optional[CaHandle], address: str) -> HostService:

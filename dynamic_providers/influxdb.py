@@ -20,6 +20,14 @@ from components.render import influx
 from dynamic_providers.base import MammatusProvider
 
 PRIVILEGES = {influx.WRITER: "WRITE", influx.READER: "READ"}
+
+
+def privilege_of(user: str) -> str | None:
+    """What a user of Mammatus may do on its database: the hosts' Telegraf and each instance's
+    (instance-<name>) write, Kapacitor reads; None for a user that is not Mammatus'."""
+    if user.startswith(influx.INSTANCE_PREFIX) and len(user) > len(influx.INSTANCE_PREFIX):
+        return "WRITE"
+    return PRIVILEGES.get(user)
 READY_PATIENCE = 90.0  # seconds for a freshly started influxd to answer /ping
 
 
@@ -138,7 +146,7 @@ def check_setup(news: dict[str, Any]) -> tuple[dict[str, Any], list[CheckFailure
     problem = influx.check_duration(str(props["retention"]))
     if problem:
         failures.append(CheckFailure("retention", problem))
-    unknown = set(props["passwords"]) - set(PRIVILEGES)
+    unknown = {u for u in props["passwords"] if privilege_of(u) is None}
     if unknown:
         failures.append(CheckFailure("passwords", f"no such InfluxDB user of Mammatus: {sorted(unknown)}"))
     return props, failures
@@ -187,7 +195,11 @@ class InfluxSetupProvider(MammatusProvider):
         exists = any(p["name"] == influx.RETENTION_POLICY for p in policies)
         run(*influx.database_statements(props["retention"], exists))
         for user, password in sorted(props["passwords"].items()):
-            run(*influx.user_statements(user, password, PRIVILEGES[user], user in users))
+            run(*influx.user_statements(user, password, privilege_of(user), user in users))
+        # An instance that is gone takes its write user with it.
+        for user in sorted(users):
+            if user.startswith(influx.INSTANCE_PREFIX) and user not in props["passwords"]:
+                run(f"DROP USER {influx.ident(user)}")
         return {**props, "users": sorted(props["passwords"])}
 
     @staticmethod

@@ -503,8 +503,10 @@ class InstanceProvider(_LxdProvider):
 # ---------------------------------------------------------------- resources
 
 def _opts(opts: Optional[pulumi.ResourceOptions]) -> pulumi.ResourceOptions:
+    # An LXD object's name is its identity: a replacement (also `up --replace`, which asks no
+    # diff) must delete the old one before it makes the new.
     return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(
-        additional_secret_outputs=["connection"]))
+        additional_secret_outputs=["connection"], delete_before_replace=True))
 
 
 class LxdProfile(pulumi.dynamic.Resource, module="mammatus", name="LxdProfile"):

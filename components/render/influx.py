@@ -20,6 +20,11 @@ HTTP_PORT = 8086
 DATABASE = "telegraf"
 RETENTION_POLICY = "mammatus"
 WRITER, READER, ADMIN = "telegraf", "kapacitor", "mammatus-admin"
+INSTANCE_PREFIX = "instance-"   # each instance's own write-only user: instance-<name>
+
+
+def instance_user(instance: str) -> str:
+    return f"{INSTANCE_PREFIX}{instance}"
 _DURATION = re.compile(r"^(INF|[1-9][0-9]*[hdw])$")
 
 

@@ -63,8 +63,10 @@ def render_config(spec: StackSpec, *, listen: str, inventory_path: str,
 
 
 def render_inventory(spec: StackSpec, user_data: Mapping[str, str],
-                     ssh_keys: Sequence[str] = ()) -> str:
-    """One entry per spec instance, with its MAC (StackSpec.instance_mac)."""
+                     ssh_keys: Sequence[str] = (),
+                     telemetry: Optional[Mapping[str, tuple[str, str]]] = None) -> str:
+    """One entry per spec instance, with its MAC (StackSpec.instance_mac) and, with
+    `telemetry`, its own InfluxDB user (username, password): a secret, so the file is 0600."""
     instances = []
     for inst in spec.instances:
         mac = spec.instance_mac(inst)
@@ -74,6 +76,9 @@ def render_inventory(spec: StackSpec, user_data: Mapping[str, str],
             item["ssh_keys"] = list(ssh_keys)
         if user_data.get(inst.name):
             item["user_data"] = user_data[inst.name]
+        if telemetry and inst.name in telemetry:
+            username, password = telemetry[inst.name]
+            item["telemetry"] = {"username": username, "password": password}
         instances.append(item)
     return "# Mammatus instance inventory (generated; do not edit)\n" + yaml.safe_dump(
         {"instances": instances}, sort_keys=True, default_flow_style=False)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Literal, Optional, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 
 class Model(BaseModel):
@@ -117,7 +117,22 @@ class Vault(Model):
 class Telegraf(Model):
     influxdb_urls: list[str] = Field(min_length=1)
     database: str = "telegraf"
+    retention_policy: Optional[str] = None
     interval: str = "10s"
+    # Where the instance gets Telegraf (the cloud's artifact server) and the build's digest:
+    # the agents script installs it and refuses a file with another sha256. Without them an
+    # image that carries Telegraf is configured, and one without is left alone.
+    artifact_url: Optional[str] = Field(None, pattern=r"^https?://[^\s]+$")
+    sha256: Optional[str] = Field(None, pattern=r"^[0-9a-f]{64}$")
+    # Whether each instance writes as its own InfluxDB user (inventory `telemetry`), fetched by
+    # the instance from /mammatus/v1/telemetry-credentials at boot.
+    credentials: bool = False
+
+    @model_validator(mode="after")
+    def _pinned(self) -> "Telegraf":
+        if (self.artifact_url is None) != (self.sha256 is None):
+            raise ValueError("artifact_url and sha256 go together")
+        return self
 
 
 class VendorData(Model):

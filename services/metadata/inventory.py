@@ -37,6 +37,9 @@ class Instance:
     tags: tuple[tuple[str, str], ...] = ()
     # Part of the instance's identity as the cloud sees it: changes when it is recreated.
     uuid: str = ""
+    # Its own InfluxDB write user (username, password) for the Telegraf its vendor-data installs:
+    # served only to it, with a token (server.py, /mammatus/v1/telemetry-credentials).
+    telemetry: Optional[tuple[str, str]] = field(default=None, repr=False)
     source: str = field(default="", compare=False)
 
 
@@ -74,7 +77,7 @@ def parse_inventory(text: str, origin: str = "<inventory>") -> list[Instance]:
     if not isinstance(items, list):
         raise InventoryError(f"{origin}: expected a mapping with an `instances` list")
     known = {"name", "macs", "id", "image", "type", "host", "ssh_keys", "user_data", "tags",
-             "uuid"}
+             "uuid", "telemetry"}
     out = []
     for i, item in enumerate(items):
         where = f"{origin}: instances[{i}]"
@@ -99,6 +102,11 @@ def parse_inventory(text: str, origin: str = "<inventory>") -> list[Instance]:
         except InventoryError as exc:
             raise InventoryError(f"{where}: {exc}") from None
         uuid = str(item.get("uuid", ""))
+        telemetry = item.get("telemetry")
+        if telemetry is not None and not (
+                isinstance(telemetry, dict) and set(telemetry) == {"username", "password"}
+                and all(isinstance(v, str) and v for v in telemetry.values())):
+            raise InventoryError(f"{where}: telemetry must be {{username, password}}")
         out.append(Instance(
             name=name,
             instance_id=str(item.get("id") or derive_instance_id(name, uuid)),
@@ -110,6 +118,7 @@ def parse_inventory(text: str, origin: str = "<inventory>") -> list[Instance]:
             user_data=user_data,
             tags=tuple(sorted((str(k), str(v)) for k, v in tags.items())),
             uuid=uuid,
+            telemetry=(telemetry["username"], telemetry["password"]) if telemetry else None,
             source=origin,
         ))
     return out

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import socket
 import time
@@ -127,6 +128,12 @@ def answer_for(config: Config, ident: Identity, path: str) -> tuple[str, Answer]
         node = _find(ec2.version_tree(config, ident), parts[1:], path)
         is_json = parts[1:] == ["dynamic", "instance-identity", "document"]
         return "ec2", Answer(render(node), "application/json" if is_json else "text/plain")
+    if head == "mammatus":
+        if parts[1:] != ["v1", "telemetry-credentials"] or ident.instance.telemetry is None:
+            raise HttpError(404, f"not found: {path}")
+        username, password = ident.instance.telemetry
+        return "mammatus", Answer(json.dumps({"username": username, "password": password}),
+                                  "application/json")
     if head == "nocloud":
         if len(parts) == 1:
             return "nocloud", Answer("\n".join(nocloud.FILES))
@@ -185,6 +192,8 @@ def _wait_params(request: web.Request, config: Config) -> Optional[tuple[Optiona
 
 # -- handlers ----------------------------------------------------------------------------------
 
+SECRET_PREFIX = "/mammatus/"   # per-instance secrets: always behind a session token
+
 async def handle_get(request: web.Request) -> web.Response:
     svc: Service = request.app["service"]
     ident = await svc.identify(request)
@@ -192,6 +201,10 @@ async def handle_get(request: web.Request) -> web.Response:
     # Before any lookup, so a caller without a valid token learns nothing (not even a 404), on
     # every layout: a NoCloud or OpenStack path serves the same user-data as the EC2 one.
     svc.check_token(request, ident)
+    if request.path.startswith(SECRET_PREFIX) and TOKEN_HEADER not in request.headers:
+        # A secret is handed out only to a session (PUT /latest/api/token): a request that
+        # a confused deputy on the instance (an SSRF) forwards has none.
+        raise HttpError(401, f"a session token is required: PUT {TOKEN_PATH} first")
     wait = _wait_params(request, svc.config)
     layout, answer, tag = svc.answer(ident, request.path)
     if wait is not None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import shlex
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from typing import Optional
@@ -88,13 +89,7 @@ def agent_files(config: Config, ident: Identity) -> list[tuple[str, str]]:
                       "Restart=on-failure\n\n[Install]\nWantedBy=multi-user.target"))
         services.append("vault")
     if vd.telegraf:
-        t = vd.telegraf
-        files.append(("/etc/telegraf/telegraf.d/mammatus.conf",
-                      f"[global_tags]\n  instance_id = {json.dumps(inst.instance_id)}\n"
-                      f"  cloud = {json.dumps(cloud.name)}\n\n"
-                      f"[agent]\n  interval = {json.dumps(t.interval)}\n\n"
-                      f"[[outputs.influxdb]]\n  urls = {_toml_list(t.influxdb_urls)}\n"
-                      f"  database = {json.dumps(t.database)}"))
+        files += telegraf_files(vd.telegraf, inst, cloud.name, CA_PATH if vd.ca_cert_pem else None)
         services.append("telegraf")
     # Always present: shows the instance (and the e2e test) that vendor-data was applied.
     files.append((MARKER, json.dumps({"instance_id": inst.instance_id, "name": inst.name,
@@ -102,6 +97,114 @@ def agent_files(config: Config, ident: Identity) -> list[tuple[str, str]]:
                                      sort_keys=True)))
     return files
 
+
+TELEGRAF_CONFIG = "/etc/telegraf/telegraf.conf"
+TELEGRAF_INCLUDES = "/etc/telegraf/telegraf.d"   # the user's own inputs, loaded after ours
+TELEGRAF_ENV = "/etc/telegraf/mammatus.env"      # its InfluxDB user: 0600, fetched at boot
+TELEGRAF_BINARY = "/usr/local/bin/telegraf"
+INSTALLER = "/usr/local/lib/mammatus/install-agent.py"
+CREDENTIALS_PATH = "/mammatus/v1/telemetry-credentials"
+
+# What an instance reports (its own name as the host tag): as the cloud's hosts do, less what a
+# container cannot see.
+TELEGRAF_INPUTS = """[[inputs.cpu]]
+  percpu = false
+  totalcpu = true
+[[inputs.mem]]
+[[inputs.disk]]
+  ignore_fs = ["tmpfs", "devtmpfs", "devfs", "overlay", "squashfs"]
+[[inputs.net]]
+[[inputs.system]]
+[[inputs.processes]]"""
+
+
+def telegraf_config(t, inst, cloud: str, ca_path: Optional[str]) -> str:
+    out = ["[[outputs.influxdb]]", f"  urls = {_toml_list(t.influxdb_urls)}",
+           f"  database = {json.dumps(t.database)}", "  skip_database_creation = true"]
+    if t.retention_policy:
+        out.append(f"  retention_policy = {json.dumps(t.retention_policy)}")
+    if t.credentials:
+        # Telegraf substitutes these from its environment (the unit's EnvironmentFile).
+        out += ['  username = "${INFLUX_USERNAME}"', '  password = "${INFLUX_PASSWORD}"']
+    if ca_path:
+        out.append(f"  tls_ca = {json.dumps(ca_path)}")
+    return "\n".join([
+        "# Mammatus vendor-data: this instance's metrics to the cloud's InfluxDB.",
+        f"[global_tags]\n  instance_id = {json.dumps(inst.instance_id)}\n"
+        f"  cloud = {json.dumps(cloud)}",
+        f"[agent]\n  interval = {json.dumps(t.interval)}\n  hostname = {json.dumps(inst.name)}",
+        TELEGRAF_INPUTS, *out])
+
+
+def telegraf_unit(t) -> str:
+    env = f"EnvironmentFile={TELEGRAF_ENV}\n" if t.credentials else ""
+    return ("[Unit]\nDescription=Telegraf (Mammatus: this instance's metrics)\n"
+            "After=network-online.target\nWants=network-online.target\n\n"
+            f"[Service]\n{env}"
+            f"ExecStart={TELEGRAF_BINARY} --config {TELEGRAF_CONFIG} "
+            f"--config-directory {TELEGRAF_INCLUDES}\n"
+            "DynamicUser=yes\nRestart=on-failure\nRestartSec=5\n\n"
+            "[Install]\nWantedBy=multi-user.target")
+
+
+def telegraf_files(t, inst, cloud: str, ca_path: Optional[str]) -> list[tuple[str, str]]:
+    files = [(TELEGRAF_CONFIG, telegraf_config(t, inst, cloud, ca_path)),
+             (f"{TELEGRAF_INCLUDES}/README", "Telegraf loads *.conf here after Mammatus' "
+                                             "telegraf.conf: add your own inputs.")]
+    if t.artifact_url:
+        files += [(INSTALLER, INSTALLER_SOURCE),
+                  ("/etc/systemd/system/telegraf.service", telegraf_unit(t))]
+    return files
+
+
+# Run by the agents script with the instance's python3 (in every image): fetches a file and
+# installs it only if its sha256 is the pinned one; fetches the instance's own credentials with
+# a session token. Retries for a minute (the artifact server or the metadata service may still
+# be starting when the instance boots).
+INSTALLER_SOURCE = '''#!/usr/bin/python3
+"""install-agent.py binary URL SHA256 PATH | install-agent.py credentials URL PATH"""
+import hashlib, json, os, sys, time, urllib.request
+
+def fetch(request):
+    for attempt in range(30):
+        try:
+            with urllib.request.urlopen(request, timeout=30) as reply:
+                return reply.read()
+        except OSError as exc:
+            error = exc
+            time.sleep(2)
+    sys.exit(f"install-agent: {request.full_url if hasattr(request, 'full_url') else request}: {error}")
+
+def write(path, data, mode):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + ".new"
+    if os.path.exists(tmp):
+        os.remove(tmp)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+    os.replace(tmp, path)
+
+if sys.argv[1] == "binary":
+    url, sha, path = sys.argv[2:5]
+    if os.path.exists(path) and hashlib.sha256(open(path, "rb").read()).hexdigest() == sha:
+        sys.exit(0)
+    data = fetch(url)
+    got = hashlib.sha256(data).hexdigest()
+    if got != sha:
+        sys.exit(f"install-agent: {url} has sha256 {got}, the cloud pinned {sha}: not installed")
+    write(path, data, 0o755)
+elif sys.argv[1] == "credentials":
+    base, path = sys.argv[2:4]
+    token = fetch(urllib.request.Request(base + "/latest/api/token", method="PUT", headers={
+        "X-aws-ec2-metadata-token-ttl-seconds": "60"})).decode()
+    creds = json.loads(fetch(urllib.request.Request(base + sys.argv[4], headers={
+        "X-aws-ec2-metadata-token": token})))
+    write(path, f"INFLUX_USERNAME={creds['username']}\\nINFLUX_PASSWORD={creds['password']}\\n".encode(),
+          0o600)
+'''
+
+METADATA_URL = "http://169.254.169.254"
 
 UNITS = {"consul": ("consul", "consul"), "vault": ("vault-agent", "vault"),
          "telegraf": ("telegraf", "telegraf")}
@@ -120,11 +223,19 @@ def agents_script(config: Config, ident: Identity) -> str:
     if vd.ca_cert_pem:
         lines.append('if [ -z "$R" ] && command -v update-ca-certificates >/dev/null 2>&1; then '
                      "update-ca-certificates >/dev/null; fi")
+    t = vd.telegraf
+    if t and t.artifact_url:
+        lines.append(f'if [ -z "$R" ]; then python3 {INSTALLER} binary {shlex.quote(t.artifact_url)} '
+                     f"{t.sha256} {TELEGRAF_BINARY}; fi")
+    if t and t.credentials:
+        lines.append(f'if [ -z "$R" ]; then python3 {INSTALLER} credentials {METADATA_URL} '
+                     f"{TELEGRAF_ENV} {CREDENTIALS_PATH}; fi")
     for name in ("consul", "vault", "telegraf"):
         if getattr(vd, name):
             unit, binary = UNITS[name]
             # Agents come with the image; an image without one still boots cleanly.
-            lines.append(f'if [ -z "$R" ] && command -v {binary} >/dev/null 2>&1; then '
+            lines.append(f'if [ -z "$R" ] && {{ command -v {binary} || [ -x /usr/local/bin/{binary} ]; }}'
+                         f" >/dev/null 2>&1; then "
                          f"systemctl daemon-reload; systemctl enable --now {unit} || true; fi")
     return "\n".join(lines) + "\n"
 

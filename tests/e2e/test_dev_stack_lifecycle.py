@@ -627,6 +627,37 @@ def test_the_artifact_server_gives_instances_the_pinned_telegraf_by_name(dev, tm
     assert put.stdout == "405"
 
 
+def test_the_instance_reports_to_influxdb_as_its_own_user(dev, tmp_path):
+    """Vendor-data installed the artifact server's Telegraf on web-1 (its digest checked there)
+    and it writes with the instance's own InfluxDB user, fetched from the metadata service into
+    a 0600 file; its points carry host=web-1."""
+    import time
+
+    out = dev.outputs()
+    key = tmp_path / "admin_key"
+    key.write_text(out["admin_private_key"])
+    key.chmod(0o600)
+    instance = f"web-1.{out['domain']}"
+    state = instance_ssh(key, instance, "systemctl is-active telegraf; "
+                         "sudo stat -c '%a %U' /etc/telegraf/mammatus.env; "
+                         "sha256sum /usr/local/bin/telegraf | cut -d' ' -f1")
+    sha = delivered_manifest()["linux-amd64"]["telegraf"]["sha256"]
+    assert state.stdout.split() == ["active", "600", "root", sha], state.stdout + state.stderr
+    deadline = time.monotonic() + 90
+    while True:
+        series = influx_query(dev, 'SELECT last("usage_idle") FROM "telegraf"."mammatus"."cpu" '
+                                   "WHERE time > now() - 1m AND \"host\" = 'web-1'")
+        if series or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert series, "no recent points from web-1"
+    # Its password is its own: the vendor-data every process there can read has none.
+    vendor = instance_ssh(key, instance, "sudo cat /var/lib/cloud/instance/vendor-data.txt")
+    assert vendor.returncode == 0 and "INFLUX_PASSWORD=" not in vendor.stdout
+    users = {r["urn"].rsplit("::", 1)[1]: r for r in dev.resources(secrets=True)}
+    assert "instance-web-1" in users["dev-monitoring-influx-setup"]["outputs"]["passwords"]
+
+
 def test_a_lan_device_taking_an_instances_address_is_refused_its_data(dev, tmp_path):
     """ARP spoofing against the deployed cloud: the LAN client takes the instance's address and
     announces it from its own MAC; control's kernel believes it, the metadata service does not."""

@@ -60,3 +60,22 @@ def test_bad_inputs_are_named():
     failures = InfluxSetupProvider().check({}, {"url": "influx:8086", "retention": "30 days",
                                                 "passwords": {"root": "x"}}).failures
     assert {f.property for f in failures} == {"url", "retention", "passwords"}
+
+
+def test_each_instance_writes_as_its_own_user_which_goes_with_the_instance(server):
+    provider = InfluxSetupProvider()
+    props = provider.check({}, {"url": server.url, "ca_pem": server.ca_pem, "retention": "30d",
+                                "admin_password": ADMIN_PASSWORD,
+                                "passwords": {"telegraf": "w", "kapacitor": "r",
+                                              "instance-web-1": "i1", "instance-web-2": "i2"}})
+    assert props.failures == []
+    created = provider.create(props.inputs)
+    assert server.write("instance-web-1", "i1", "cpu,host=web-1 usage_idle=7") == 204
+    with pytest.raises(InfluxError, match="not authorized"):
+        server.query('SELECT * FROM "telegraf"."mammatus"."cpu"', "instance-web-1", "i1")
+    # web-2 is gone from the spec: its user is dropped, web-1's stays.
+    news = {**created.outs, "passwords": {"telegraf": "w", "kapacitor": "r", "instance-web-1": "i1"}}
+    provider.update(created.id, created.outs, news)
+    assert server.write("instance-web-2", "i2", "cpu,host=web-2 usage_idle=8") == 401
+    assert server.write("instance-web-1", "i1", "cpu,host=web-1 usage_idle=9") == 204
+    assert provider.check({}, {**news, "passwords": {"instance-": "x"}}).failures

@@ -44,7 +44,9 @@ def test_influxdb_on_the_monitoring_host_with_auth_https_and_the_spec_retention(
     assert "mammatus-influxdb" in run and "User=influxdb" in run
     setup = mocks.inputs("mon-influx-setup")
     assert setup["url"] == "https://10.0.0.2:8086" and setup["retention"] == ctx.spec.monitoring.retention
-    assert set(setup["passwords"]) == {"telegraf", "kapacitor"}
+    # The hosts' Telegraf, Kapacitor, and each instance's own write user.
+    assert set(setup["passwords"]) == {"telegraf", "kapacitor", "instance-web-1",
+                                       "instance-web-2", "instance-db-1"}
     assert mon.endpoints.influx_url == "https://10.0.0.2:8086"
 
 
