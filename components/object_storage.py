@@ -105,7 +105,7 @@ class ObjectStorage(pulumi.ComponentResource):
         after = pulumi.ResourceOptions(parent=self, depends_on=[service])
         buckets = [MinioBucket(f"{name}-bucket-{b.name}", name=b.name,
                                policy=minio_policy.bucket_policy(b.name, b.policy),
-                               connection=connection, opts=after)
+                               connection=connection, force_destroy=b.force_destroy, opts=after)
                    for b in spec.buckets]
         credentials = {}
         for user, (writes, reads) in minio_policy.user_grants(spec).items():

@@ -202,7 +202,15 @@ class BucketProvider(MammatusProvider):
                     client.remove_object(id_, obj.object_name)
                 client.remove_bucket(id_)
                 return
+            if exc.code == "BucketNotEmpty":
+                raise BucketNotEmpty(
+                    f"bucket {id_} still holds objects: empty it, or set `forceDestroy: true` "
+                    "on it in mammatus:buckets and run up, before it can be deleted") from None
             raise
+
+
+class BucketNotEmpty(RuntimeError):
+    pass
 
 
 class UserProvider(MammatusProvider):
@@ -282,10 +290,12 @@ class MinioBucket(pulumi.dynamic.Resource, module="mammatus", name="MinioBucket"
 
     def __init__(self, resource_name: str, name: pulumi.Input[str],
                  policy: pulumi.Input[Optional[str]], connection: pulumi.Input[dict],
-                 opts: Optional[pulumi.ResourceOptions] = None):
+                 force_destroy: bool = False, opts: Optional[pulumi.ResourceOptions] = None):
+        """force_destroy: deleting the bucket deletes its objects (else a bucket that holds
+        any is refused, and `destroy` stops there, as S3 does)."""
         super().__init__(BucketProvider(), resource_name,
                          {"name": name, "policy": policy, "connection": connection,
-                          "force_destroy": False},
+                          "force_destroy": force_destroy},
                          pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(
                              additional_secret_outputs=["connection"])))
 

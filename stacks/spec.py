@@ -182,6 +182,9 @@ class Bucket(Model):
     # MinIO users (generated secret keys) with read-write on this bucket.
     writers: list[str] = []
     readers: list[str] = []
+    # Whether deleting the bucket (a `destroy`, or dropping it from the spec) deletes what it
+    # holds; by default a bucket with objects is refused, as S3 refuses it.
+    force_destroy: bool = False
 
 
 class Topic(Model):

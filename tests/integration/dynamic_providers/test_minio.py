@@ -27,7 +27,7 @@ import pytest
 
 from components.object_storage import ROOT_USER, TLS_CERT, TLS_KEY, env_file
 from components.render import minio_policy
-from dynamic_providers.minio import BucketProvider, UserProvider, user_policy_name
+from dynamic_providers.minio import BucketNotEmpty, BucketProvider, UserProvider, user_policy_name
 from tests.support.daemons import free_port
 from tests.support.pki import make_pki, server_certificate
 
@@ -134,6 +134,11 @@ def test_public_read_bucket_is_enforced_and_read_back(server):
     assert anonymous("GET", f"{base}/logo.txt") == 403
     assert provider.read("public-assets", private).outs["policy"] is None
 
+    # A bucket that holds objects is refused unless it was made to go with them.
+    keep = {**private, "force_destroy": False}
+    with pytest.raises(BucketNotEmpty, match="public-assets still holds objects.*forceDestroy"):
+        provider.delete("public-assets", keep)
+    assert admin.get_object("public-assets", "logo.txt").read() == b"hi"
     provider.delete("public-assets", private)
     assert provider.read("public-assets", private).id is None
 
