@@ -59,6 +59,25 @@ def phases(event_log: Path) -> dict[str, float]:
     return {phase: end - start for phase, (start, end) in spans.items()}
 
 
+def slowest(event_log: Path, n: int = 8) -> list[tuple[str, float]]:
+    """The `n` resources whose own step (pre-event to outputs) took longest: (name, seconds)."""
+    started: dict[str, float] = {}
+    took: dict[str, float] = {}
+    for line in event_log.read_text().splitlines():
+        event = json.loads(line)
+        for kind in ("resourcePreEvent", "resOutputsEvent"):
+            step = event.get(kind)
+            if not step or step.get("metadata", {}).get("op") == "same":
+                continue
+            urn, at = step["metadata"]["urn"], float(event["timestamp"])
+            if kind == "resourcePreEvent":
+                started.setdefault(urn, at)
+            elif urn in started:
+                took[urn] = at - started[urn]
+    ranked = sorted(took.items(), key=lambda item: -item[1])[:n]
+    return [(urn.rsplit("::", 1)[1], seconds) for urn, seconds in ranked]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=1)
@@ -89,7 +108,9 @@ def main() -> int:
                 print(f"round {n}: up from zero {cold:6.1f} s ({resources} resources)   "
                       f"no-op up {noop:5.1f} s (with a preview first {previewed:5.1f} s)   "
                       f"destroy {down:5.1f} s\n"
-                      f"         phases of the up from zero: {shares}", flush=True)
+                      f"         phases of the up from zero: {shares}\n"
+                      "         slowest steps: " + ", ".join(
+                          f"{name} {t:.1f} s" for name, t in slowest(log)), flush=True)
         finally:
             project.pulumi("destroy", "--yes", "--stack", "dev", check=False)
             shutil.rmtree(run_root, ignore_errors=True)

@@ -2,7 +2,7 @@
 
 import json
 
-from benchmarks.dev_up import phase_of, phases
+from benchmarks.dev_up import phase_of, phases, slowest
 
 BOX = "urn:pulumi:dev::mammatus::mammatus:index:Cloud$mammatus:dev:DevBoxPlane$netplane:Ns::dev-box-ns"
 DELIVERY = ("urn:pulumi:dev::mammatus::mammatus:index:Cloud$mammatus:delivery:Delivery$"
@@ -22,3 +22,4 @@ def test_phases_span_first_to_last_step(tmp_path):
     log.write_text("\n".join(json.dumps({"timestamp": t, kind: {"metadata": {"urn": u, "op": "create"}}})
                              for u, t, kind in events) + "\n" + json.dumps({"timestamp": 30}) + "\n")
     assert phases(log) == {"hosts": 4.0, "delivery": 1.5, "layers": 6.0}
+    assert slowest(log, 2) == [("dev-ca-x", 6.0), ("dev-box-ns", 4.0)]
