@@ -59,8 +59,9 @@ def phases(event_log: Path) -> dict[str, float]:
     return {phase: end - start for phase, (start, end) in spans.items()}
 
 
-def slowest(event_log: Path, n: int = 8) -> list[tuple[str, float]]:
-    """The `n` resources whose own step (pre-event to outputs) took longest: (name, seconds)."""
+def slowest(event_log: Path, n: int = 12) -> list[tuple[str, float]]:
+    """The `n` resources whose own step (pre-event to outputs) took longest: (name, seconds);
+    components are left out."""
     started: dict[str, float] = {}
     took: dict[str, float] = {}
     for line in event_log.read_text().splitlines():
@@ -70,6 +71,9 @@ def slowest(event_log: Path, n: int = 8) -> list[tuple[str, float]]:
             if not step or step.get("metadata", {}).get("op") == "same":
                 continue
             urn, at = step["metadata"]["urn"], float(event["timestamp"])
+            own_type = urn.split("::")[2].rsplit("$", 1)[-1] if urn.count("::") >= 3 else ""
+            if own_type.startswith(("mammatus:", "pulumi:pulumi:")):
+                continue   # components span their children's steps
             if kind == "resourcePreEvent":
                 started.setdefault(urn, at)
             elif urn in started:

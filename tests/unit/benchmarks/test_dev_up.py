@@ -23,3 +23,14 @@ def test_phases_span_first_to_last_step(tmp_path):
                              for u, t, kind in events) + "\n" + json.dumps({"timestamp": 30}) + "\n")
     assert phases(log) == {"hosts": 4.0, "delivery": 1.5, "layers": 6.0}
     assert slowest(log, 2) == [("dev-ca-x", 6.0), ("dev-box-ns", 4.0)]
+
+
+def test_slowest_leaves_components_out(tmp_path):
+    component = "urn:pulumi:dev::mammatus::mammatus:index:Cloud$mammatus:pki:CertificateAuthority::dev-ca"
+    log = tmp_path / "events.jsonl"
+    log.write_text("\n".join(json.dumps({"timestamp": t, kind: {"metadata": {"urn": u, "op": "create"}}})
+                             for u, t, kind in [(component, 1.0, "resourcePreEvent"),
+                                                (LAYER, 2.0, "resourcePreEvent"),
+                                                (LAYER, 3.0, "resOutputsEvent"),
+                                                (component, 9.0, "resOutputsEvent")]) + "\n")
+    assert slowest(log) == [("dev-ca-x", 1.0)]
