@@ -96,13 +96,20 @@ class LocalTransport(_Closing):
 
 class SshTransport(_Closing):
     """SSH + SFTP to one host with the admin key, by Mammatus' one SSH client (tools/ssh.py:
-    the host's key pinned when known, retries while it boots)."""
+    the host's key pinned when known, retries while it boots), on a connection this process
+    keeps for the next call to the same host (ssh.POOL)."""
 
     def __init__(self, host: str, port: int, user: str, private_key: str,
                  host_key: Optional[str] = None):
-        self._client = ssh.connect(host, port, user, private_key=private_key, host_key=host_key,
-                                   attempts=10)
-        self._sftp = self._client.open_sftp()
+        self._lease = ssh.POOL.acquire(host, port, user, private_key=private_key,
+                                       host_key=host_key, attempts=10)
+        self._sftp_client = None
+
+    @property
+    def _sftp(self):
+        if self._sftp_client is None:
+            self._sftp_client = ssh.with_channel(self._lease, lambda c: c.open_sftp())
+        return self._sftp_client
 
     def write(self, path: str, text: str, mode: int = 0o644, owner: str = "") -> None:
         tmp = shlex.quote(f"{path}.mammatus-new")
@@ -151,15 +158,16 @@ class SshTransport(_Closing):
             pass
 
     def run(self, cmd: str) -> str:
-        _, stdout, stderr = self._client.exec_command(cmd)
+        _, stdout, stderr = ssh.with_channel(self._lease, lambda c: c.exec_command(cmd))
         status = stdout.channel.recv_exit_status()
         if status != 0:
             raise CommandFailed(f"{cmd!r} failed ({status}): {stderr.read().decode().strip()}")
         return stdout.read().decode()
 
     def close(self) -> None:
-        self._sftp.close()
-        self._client.close()
+        if self._sftp_client is not None:
+            self._sftp_client.close()
+        self._lease.release()
 
 
 def transport(connection: Optional[dict]):

@@ -8,7 +8,10 @@ provider (dynamic_providers/transport.py).
   without it the key is accepted, as plain pulumi-command does;
 - retries: a failed dial is retried (a host still booting, its key not yet in place); a wrong
   host key or an unreadable private key is not;
-- an optional jump host (`proxy`, pulumi-command's connection.proxy).
+- an optional jump host (`proxy`, pulumi-command's connection.proxy);
+- reuse (`Pool`, `leased`): a process that reaches the same host many times (the provider
+  plugins: hundreds of files and commands in one `up`) keeps its authenticated connections and
+  opens channels on them, instead of a key exchange and a new sshd process for each.
 """
 
 from __future__ import annotations
@@ -16,9 +19,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import json
 import os
+import threading
 import time
-from typing import Callable, Optional
+from contextlib import contextmanager
+from typing import Callable, Iterator, Optional
 
 
 class SshError(RuntimeError):
@@ -145,3 +151,130 @@ def connect(host: str, port: int = 22, user: str = "root", *, attempts: int = 10
     client = connect_once(host, port, user, sock=channel, **options)
     client._mammatus_jump = jump  # keep the proxy connection alive with the client
     return client
+
+
+# Leases at once on one pooled connection. Each lease may hold an exec and an SFTP channel, and
+# OpenSSH allows 10 sessions per connection (MaxSessions).
+LEASES_PER_CONNECTION = 4
+KEEPALIVE_SECONDS = 15
+
+
+class _Pooled:
+    def __init__(self, client):
+        self.client, self.leases = client, 0
+
+    def alive(self) -> bool:
+        transport = self.client.get_transport()
+        return transport is not None and transport.is_active()
+
+    def close(self) -> None:
+        self.client.close()
+        jump = getattr(self.client, "_mammatus_jump", None)
+        if jump is not None:
+            jump.close()
+
+
+class Pool:
+    """Authenticated connections kept for reuse, per destination and credentials. A connection
+    whose peer went away (the host rebooted, or was replaced at the same address) is dropped
+    and a new one dialled; `Lease.redial` is for a channel that failed to open on one that
+    still looked alive."""
+
+    def __init__(self, dial: Callable = None):
+        self._dial = dial or connect
+        self._lock = threading.Lock()
+        self._idle: dict[str, list[_Pooled]] = {}
+
+    @staticmethod
+    def key(host: str, port: int, user: str, options: dict) -> str:
+        return hashlib.sha256(json.dumps([host, int(port), user, options], sort_keys=True,
+                                         default=str).encode()).hexdigest()
+
+    def _take(self, key: str) -> Optional[_Pooled]:
+        with self._lock:
+            kept = self._idle.setdefault(key, [])
+            for dead in [p for p in kept if not p.alive()]:
+                kept.remove(dead)
+                dead.close()
+            for pooled in kept:
+                if pooled.leases < LEASES_PER_CONNECTION:
+                    pooled.leases += 1
+                    return pooled
+        return None
+
+    def _add(self, key: str, client) -> _Pooled:
+        transport = client.get_transport()
+        if transport is not None:
+            transport.set_keepalive(KEEPALIVE_SECONDS)
+        pooled = _Pooled(client)
+        pooled.leases = 1
+        with self._lock:
+            self._idle.setdefault(key, []).append(pooled)
+        return pooled
+
+    def acquire(self, host: str, port: int = 22, user: str = "root", **options) -> "Lease":
+        key = self.key(host, port, user, options)
+        pooled = self._take(key) or self._add(key, self._dial(host, port, user, **options))
+        return Lease(self, key, pooled, lambda: self._dial(host, port, user, **options))
+
+    def _release(self, key: str, pooled: _Pooled) -> None:
+        with self._lock:
+            pooled.leases -= 1
+
+    def _drop(self, key: str, pooled: _Pooled) -> None:
+        with self._lock:
+            kept = self._idle.get(key, [])
+            if pooled in kept:
+                kept.remove(pooled)
+        pooled.close()
+
+    def close(self) -> None:
+        with self._lock:
+            kept, self._idle = self._idle, {}
+        for pooled in (p for ps in kept.values() for p in ps):
+            pooled.close()
+
+
+class Lease:
+    """One user's share of a pooled connection: `client` until `release`."""
+
+    def __init__(self, pool: Pool, key: str, pooled: _Pooled, dial: Callable):
+        self._pool, self._key, self._pooled, self._dial = pool, key, pooled, dial
+
+    @property
+    def client(self):
+        return self._pooled.client
+
+    def redial(self):
+        """A fresh connection in place of this one (its channel would not open)."""
+        self._pool._drop(self._key, self._pooled)
+        self._pooled = self._pool._add(self._key, self._dial())
+        return self._pooled.client
+
+    def release(self) -> None:
+        if self._pooled is not None:
+            self._pool._release(self._key, self._pooled)
+            self._pooled = None
+
+
+POOL = Pool()
+
+
+@contextmanager
+def leased(host: str, port: int = 22, user: str = "root", **options) -> Iterator[Lease]:
+    """A connection of this process's pool (connect()'s arguments), for the block's length."""
+    lease = POOL.acquire(host, port, user, **options)
+    try:
+        yield lease
+    finally:
+        lease.release()
+
+
+def with_channel(lease: Lease, open_channel: Callable):
+    """open_channel(client) on the leased connection; once more on a new connection when the
+    kept one is gone (nothing ran on it: the channel never opened)."""
+    import paramiko
+    try:
+        return open_channel(lease.client)
+    except (paramiko.SSHException, EOFError, OSError):
+        return open_channel(lease.redial())

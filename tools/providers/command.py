@@ -346,9 +346,9 @@ def _ssh_options(conn: dict) -> dict:
             "timeout": conn.get("perDialTimeout") or None}
 
 
-def dial(conn: dict):
-    """An authenticated paramiko SSHClient for a connection (through its proxy, if any), by
-    Mammatus' one SSH client (tools/ssh.py: host-key pinning, retries)."""
+def dial(conn: dict) -> ssh.Lease:
+    """A lease on an authenticated connection (through its proxy, if any) of this process's
+    pool, by Mammatus' one SSH client (tools/ssh.py: host-key pinning, retries, reuse)."""
     conn = connection_with_defaults(conn)
     proxy = conn.get("proxy")
     jump = None
@@ -356,9 +356,9 @@ def dial(conn: dict):
         jump = {"host": proxy["host"], "port": int(proxy["port"]), "user": proxy["user"],
                 "attempts": int(proxy.get("dialErrorLimit", 10)), **_ssh_options(proxy)}
     try:
-        return ssh.connect(conn["host"], int(conn["port"]), conn["user"],
-                           attempts=int(conn.get("dialErrorLimit", 10)), proxy=jump,
-                           **_ssh_options(conn))
+        return ssh.POOL.acquire(conn["host"], int(conn["port"]), conn["user"],
+                                attempts=int(conn.get("dialErrorLimit", 10)), proxy=jump,
+                                **_ssh_options(conn))
     except ssh.SshError as exc:
         raise ProviderError(str(exc)) from None
 
@@ -367,9 +367,9 @@ def run_remote(conn: dict, command: str, *, environment=None, stdin=None, previo
                logging=None) -> dict:
     full = build_remote_command(command, environment, previous_env)
     interrupt = Interrupt()
-    client = dial(conn)
+    lease = dial(conn)
     try:
-        chan = client.get_transport().open_session()
+        chan = ssh.with_channel(lease, lambda client: client.get_transport().open_session())
         chan.exec_command(full)
         log_out, log_err = log_streams(logging)
         out, err = _Collector(log_out), _Collector(log_err)
@@ -387,11 +387,9 @@ def run_remote(conn: dict, command: str, *, environment=None, stdin=None, previo
         for t in readers:
             t.join()
         status = chan.recv_exit_status()
+        chan.close()
     finally:
-        client.close()
-        jump = getattr(client, "_mammatus_jump", None)
-        if jump is not None:
-            jump.close()
+        lease.release()
     stdout, stderr = out.text(), err.text()
     if status != 0:
         raise ProviderError(f"Process exited with status {status}: running {command!r}:\n{stdout}{stderr}")
@@ -585,18 +583,15 @@ class CopyToRemote(ResourceType):
         return result
 
     def _copy(self, inputs: dict) -> None:
-        client = dial(inputs["connection"])
+        lease = dial(inputs["connection"])
         try:
-            sftp = client.open_sftp()
+            sftp = ssh.with_channel(lease, lambda client: client.open_sftp())
             try:
                 copy_source(_Sftp(sftp), inputs["source"], inputs["remotePath"])
             finally:
                 sftp.close()
         finally:
-            client.close()
-            jump = getattr(client, "_mammatus_jump", None)
-            if jump is not None:
-                jump.close()
+            lease.release()
 
     def create(self, name, inputs, preview):
         if preview:

@@ -73,3 +73,78 @@ def test_private_key_loading_for_paramiko():
             assert pk.get_base64() == key["publicKeyOpenssh"].split()[1]
     with pytest.raises(ssh.SshError, match="private key"):
         ssh.load_key("nonsense")
+
+
+class FakeTransport:
+    def __init__(self):
+        self.active, self.keepalive = True, None
+
+    def is_active(self):
+        return self.active
+
+    def set_keepalive(self, seconds):
+        self.keepalive = seconds
+
+
+class FakeClient:
+    def __init__(self, n):
+        self.n, self.transport, self.closed = n, FakeTransport(), False
+
+    def get_transport(self):
+        return self.transport
+
+    def close(self):
+        self.closed = True
+
+
+def counting_pool():
+    dialled = []
+
+    def dial(host, port, user, **options):
+        dialled.append((host, port, user, options))
+        return FakeClient(len(dialled))
+    return ssh.Pool(dial), dialled
+
+
+def test_a_pool_reuses_one_connection_per_destination_and_credentials():
+    pool, dialled = counting_pool()
+    for _ in range(3):
+        pool.acquire("10.0.0.1", 22, "root", private_key="k").release()
+    pool.acquire("10.0.0.1", 22, "root", private_key="other").release()
+    pool.acquire("10.0.0.2", 22, "root", private_key="k").release()
+    assert [(d[0], d[3]["private_key"]) for d in dialled] == [
+        ("10.0.0.1", "k"), ("10.0.0.1", "other"), ("10.0.0.2", "k")]
+    lease = pool.acquire("10.0.0.1", 22, "root", private_key="k")
+    assert lease.client.n == 1 and lease.client.transport.keepalive == ssh.KEEPALIVE_SECONDS
+
+
+def test_a_busy_connection_gets_a_sibling_and_a_dead_one_is_replaced():
+    pool, dialled = counting_pool()
+    held = [pool.acquire("h", 22, "root") for _ in range(ssh.LEASES_PER_CONNECTION)]
+    extra = pool.acquire("h", 22, "root")
+    assert {lease.client.n for lease in held} == {1} and extra.client.n == 2
+    for lease in [*held, extra]:
+        lease.release()
+    first = pool.acquire("h", 22, "root")
+    assert first.client.n == 1
+    first.client.transport.active = False    # the host rebooted
+    assert pool.acquire("h", 22, "root").client.n == 2 and first.client.closed
+    assert len(dialled) == 2
+
+
+def test_a_channel_that_will_not_open_is_tried_once_more_on_a_new_connection():
+    pool, dialled = counting_pool()
+    lease = pool.acquire("h", 22, "root")
+    opened = []
+
+    def open_channel(client):
+        if client.n == 1:
+            raise EOFError("peer went away")
+        opened.append(client.n)
+        return "channel"
+    assert ssh.with_channel(lease, open_channel) == "channel"
+    assert opened == [2] and len(dialled) == 2
+    lease.release()
+    assert pool.acquire("h", 22, "root").client.n == 2   # the broken one is gone from the pool
+    with pytest.raises(OSError):
+        ssh.with_channel(pool.acquire("h", 22, "root"), lambda c: (_ for _ in ()).throw(OSError("no")))
