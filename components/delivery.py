@@ -8,11 +8,12 @@ on the host; `refresh` finds a deleted or altered one and `up` delivers it again
 the digest, which goes into the daemon's restart digest: a new pin re-delivers that binary and
 restarts only the daemons that run it.
 
-Mammatus' own Python services come as one bundle per platform (tools/dist/bundle.py: the
-services' source plus hash-pinned wheels), delivered the same way to each host that runs one
-and made into a venv there (dynamic_providers/services_runtime.py). A layer asks
-`python_runtime(ctx, access)` for the interpreter and PYTHONPATH: both live in a release folder
-named by the bundle's digest, so a new bundle restarts exactly the Python daemons.
+Mammatus' own Python services come as two tars per platform (tools/dist/bundle.py): the
+environment (the hash-pinned lock installed for the platform) and the bundle (the services'
+source), delivered the same way to each host that runs one and made into a venv there
+(dynamic_providers/services_runtime.py). A layer asks `python_runtime(ctx, access)` for the
+interpreter and PYTHONPATH: they live in folders named by the two digests, so a new bundle or
+lock restarts exactly the Python daemons.
 
 Debian packages (dnsmasq-base, iptables, serf, lxd, python3-venv …: stacks/artifacts.py) are
 installed at the versions tools/debian.lock pins, from a repository Mammatus delivers to the
@@ -30,6 +31,7 @@ from __future__ import annotations
 import json
 import os
 import posixpath
+import subprocess
 from pathlib import Path
 from typing import Optional
 
@@ -42,7 +44,7 @@ from dynamic_providers.debian_packages import DebianPackages
 from dynamic_providers.services_runtime import ServicesRuntime, python_of, source_of
 from stacks.artifacts import (BIN_DIR, DEBIAN_REPO, DEBIAN_ROOT, DISTRO_UNITS_TO_MASK,
                               INSTANCE_ARTIFACTS_ROOT, INSTANCE_PLATFORM, SERVICES_BUNDLE,
-                              SERVICES_ROOT, binaries_for, debian_packages_for, instance_binaries,
+                              SERVICES_ENVIRONMENT, SERVICES_ROOT, binaries_for, debian_packages_for, instance_binaries,
                               platform_of, runs_services)
 from tools.dist import bundle, debs
 
@@ -111,6 +113,8 @@ class Delivery(pulumi.ComponentResource):
         for host_name, runtime in self.runtimes.items():
             platform = platform_of(ctx.spec.host(host_name))
             summary.setdefault(host_name, {})[bundle.NAME] = f"{platform} sha256:{runtime.sha256[:12]}"
+            summary[host_name][bundle.ENVIRONMENT] = \
+                f"{platform} sha256:{runtime.environment_sha256[:12]}"
         self.binaries = pulumi.Output.from_input(summary)
         self.register_outputs({"binaries": self.binaries})
 
@@ -174,21 +178,26 @@ class Delivery(pulumi.ComponentResource):
             platform = platform_of(host)
             if platform not in bundles:
                 try:
-                    bundles[platform] = bundle.build(dist, platform)
-                except FileNotFoundError as exc:
+                    bundles[platform] = (bundle.build(dist, platform),
+                                         bundle.environment(dist, platform))
+                except (FileNotFoundError, subprocess.CalledProcessError) as exc:
                     raise MissingBuild(f"host {host.name} runs Mammatus' services, whose "
                                        f"{platform} bundle cannot be made ({exc}): "
                                        f"run {_bootstrap_hint(platform)}") from None
-            source, sha = bundles[platform]
+            (source, sha), (env_source, env_sha) = bundles[platform]
             child = pulumi.ResourceOptions(parent=self)
             copy = Artifact(f"{name}-{host.name}-services-bundle", access.connection_dict(),
                             f"{bundle.NAME} {platform}", str(source), sha,
                             SERVICES_BUNDLE, mode="0644", opts=child)
+            env_copy = Artifact(f"{name}-{host.name}-services-environment",
+                                access.connection_dict(), f"{bundle.ENVIRONMENT} {platform}",
+                                str(env_source), env_sha, SERVICES_ENVIRONMENT, mode="0644",
+                                opts=child)
             root = SERVICES_ROOT
-            after = [copy, *([packages[host.name]] if host.name in packages else [])]  # python3-venv
+            after = [copy, env_copy, *([packages[host.name]] if host.name in packages else [])]  # python3-venv
             runtime = ServicesRuntime(f"{name}-{host.name}-services", access.connection_dict(),
-                                      copy.path, sha, root,
+                                      copy.path, sha, env_copy.path, env_sha, root,
                                       opts=pulumi.ResourceOptions(parent=self, depends_on=after))
-            runtimes[host.name] = PythonRuntime(python_of(root, sha), source_of(root, sha), sha,
-                                                runtime)
+            runtimes[host.name] = PythonRuntime(python_of(root, env_sha), source_of(root, sha), sha,
+                                                runtime, env_sha)
         return runtimes

@@ -33,6 +33,7 @@ class PythonRuntime:
     pythonpath: str                 # the services' source
     sha256: str = ""
     resource: Optional[pulumi.Resource] = None
+    environment_sha256: str = ""
 
     @property
     def deps(self) -> list[pulumi.Resource]:

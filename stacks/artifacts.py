@@ -2,8 +2,8 @@
 for its architecture. The Delivery layer (components/delivery.py) puts them in BIN_DIR on the
 host before any layer that runs them; tools/bootstrap builds them into `.tools/dist/<platform>/`.
 
-Mammatus' own Python services come as one bundle per platform (tools/dist/bundle.py) on every
-host that runs one (`runs_services`). Debian packages (`debian_packages_for`) are pinned in
+Mammatus' own Python services come as a bundle and an environment per platform
+(tools/dist/bundle.py) on every host that runs one (`runs_services`). Debian packages (`debian_packages_for`) are pinned in
 tools/debian.lock and served to hosts from a repository Mammatus delivers (tools/dist/debs.py).
 """
 
@@ -16,8 +16,9 @@ DEBIAN_REPO = "/opt/mammatus/dist/debian.tar"
 DEBIAN_ROOT = "/opt/mammatus/apt"
 # Distribution units that would take the place (and port) of a Mammatus unit: masked.
 DISTRO_UNITS_TO_MASK = {"influxdb": ("influxdb.service",)}
-SERVICES_ROOT = "/opt/mammatus/services"     # releases/<digest>/{venv,src} (services_runtime.py)
+SERVICES_ROOT = "/opt/mammatus/services"     # environments/<digest>/venv, releases/<digest>/src
 SERVICES_BUNDLE = "/opt/mammatus/dist/mammatus-services.tar"
+SERVICES_ENVIRONMENT = "/opt/mammatus/dist/mammatus-services-environment.tar.gz"
 # Placements that run one of Mammatus' Python services (python -m services.<name>).
 PYTHON_SERVICES = ("metadata", "sns", "sqs", "artifacts")
 # What the artifact server serves instances (services/artifacts): <root>/<platform>/<binary>.

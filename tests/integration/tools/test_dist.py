@@ -1,11 +1,9 @@
 """What tools/bootstrap leaves in .tools/dist for the hosts: every delivered binary for both
-architectures, and the services bundle whose compiled wheels match the platform — checked by
-ELF headers (nothing here can run arm64 code)."""
+architectures, and the services' environment whose compiled modules match the platform —
+checked by ELF headers (nothing here can run arm64 code)."""
 
-import io
 import json
 import tarfile
-import zipfile
 
 import pytest
 
@@ -43,17 +41,21 @@ def test_every_binary_is_built_for_its_platform_and_pinned_by_the_manifest(manif
 
 
 @pytest.mark.parametrize("platform", sorted(MACHINE))
-def test_the_services_bundle_carries_the_platforms_wheels(platform):
-    path, _ = bundle.build(DIST, platform)
+def test_the_services_environment_carries_the_platforms_compiled_modules(platform):
+    path, _ = bundle.environment(DIST, platform)
     with tarfile.open(path) as tar:
         names = tar.getnames()
-        assert "requirements.lock" in names and "src/services/metadata/__main__.py" in names
+        assert tar.extractfile("python-version").read().decode().strip() == bundle.PYTHON_VERSION
+        assert "site-packages/aiohttp/__init__.py" in names
         compiled = 0
         for member in tar.getmembers():
-            if not member.name.endswith(".whl"):
-                continue
-            with zipfile.ZipFile(io.BytesIO(tar.extractfile(member).read())) as wheel:
-                for so in (n for n in wheel.namelist() if n.endswith(".so")):
-                    assert elf_machine(wheel.read(so)[:64]) == MACHINE[platform], so
-                    compiled += 1
+            if member.name.endswith(".so"):
+                assert elf_machine(tar.extractfile(member).read(64)) == MACHINE[platform], member.name
+                compiled += 1
         assert compiled >= 5    # pydantic-core, cryptography, aiohttp, yarl, pyyaml ...
+        assert not any(n.startswith("site-packages/bin/") or "__pycache__" in n for n in names)
+    source, _ = bundle.build(DIST, platform)
+    with tarfile.open(source) as tar:
+        names = tar.getnames()
+        assert "requirements.lock" in names and "src/services/metadata/__main__.py" in names
+        assert not any(n.endswith(".whl") for n in names)

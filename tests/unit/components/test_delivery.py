@@ -29,9 +29,9 @@ def dist(tmp_path, platforms=("linux-amd64", "linux-arm64"), minio_sha="a" * 64)
         for pin in debs.pins_of(tmp_path, platform):
             (pool / pin.filename).write_bytes(b"")
             (pool / f"{pin.filename}.stanza").write_text(f"Package: {pin.package}\n")
-        wheels = bundle.wheels_dir(tmp_path, platform)     # no wheels: lock and source only
-        wheels.mkdir(parents=True)
-        (wheels / ".complete").write_text("")
+        site = bundle.site_dir(tmp_path, platform)         # an empty environment: source only
+        site.mkdir(parents=True)
+        (site / ".complete").write_text("")
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     return tmp_path
 
@@ -85,14 +85,19 @@ def test_hosts_running_python_services_get_the_bundle_and_a_venv(monkeypatch, tm
     copy = mocks.inputs("dl-control-services-bundle")
     assert copy["artifact"] == "mammatus-services linux-amd64"
     assert copy["path"] == "/opt/mammatus/dist/mammatus-services.tar"
+    env = mocks.inputs("dl-control-services-environment")
+    assert env["artifact"] == "mammatus-services-environment linux-amd64"
+    assert env["path"] == "/opt/mammatus/dist/mammatus-services-environment.tar.gz"
     runtime = mocks.inputs("dl-control-services")
     assert runtime["sha256"] == copy["sha256"] and runtime["root"] == "/opt/mammatus/services"
+    assert runtime["environment_sha256"] == env["sha256"] != copy["sha256"]
     # home: dnsmasq on the gateway pushes leases to control, so the gateway runs the hook
     names = {r.name for r in mocks.resources}
     assert "dl-gateway-services" in names and "dl-storage-1-services" not in names
     from components.runtime import python_runtime
     rt = python_runtime(ctx, ctx.access("control"))
-    assert rt.python == f"/opt/mammatus/services/releases/{copy['sha256'][:16]}/venv/bin/python"
+    assert rt.python == f"/opt/mammatus/services/environments/{env['sha256'][:16]}/venv/bin/python"
+    assert rt.pythonpath == f"/opt/mammatus/services/releases/{copy['sha256'][:16]}/src"
 
 
 def test_real_hosts_install_their_pinned_debian_packages_first(monkeypatch, tmp_path):
