@@ -59,11 +59,10 @@ def phases(event_log: Path) -> dict[str, float]:
     return {phase: end - start for phase, (start, end) in spans.items()}
 
 
-def slowest(event_log: Path, n: int = 12) -> list[tuple[str, float]]:
-    """The `n` resources whose own step (pre-event to outputs) took longest: (name, seconds);
-    components are left out."""
+def step_times(event_log: Path) -> dict[str, tuple[float, float]]:
+    """{urn: (first pre-event, outputs event)} of every resource step that did something."""
     started: dict[str, float] = {}
-    took: dict[str, float] = {}
+    times: dict[str, tuple[float, float]] = {}
     for line in event_log.read_text().splitlines():
         event = json.loads(line)
         for kind in ("resourcePreEvent", "resOutputsEvent"):
@@ -71,15 +70,58 @@ def slowest(event_log: Path, n: int = 12) -> list[tuple[str, float]]:
             if not step or step.get("metadata", {}).get("op") == "same":
                 continue
             urn, at = step["metadata"]["urn"], float(event["timestamp"])
-            own_type = urn.split("::")[2].rsplit("$", 1)[-1] if urn.count("::") >= 3 else ""
-            if own_type.startswith(("mammatus:", "pulumi:pulumi:")):
-                continue   # components span their children's steps
             if kind == "resourcePreEvent":
                 started.setdefault(urn, at)
             elif urn in started:
-                took[urn] = at - started[urn]
+                times[urn] = (started[urn], at)
+    return times
+
+
+def slowest(event_log: Path, n: int = 12) -> list[tuple[str, float]]:
+    """The `n` resources whose own step (pre-event to outputs) took longest: (name, seconds);
+    components are left out."""
+    took = {}
+    for urn, (start, end) in step_times(event_log).items():
+        own_type = urn.split("::")[2].rsplit("$", 1)[-1] if urn.count("::") >= 3 else ""
+        if not own_type.startswith(("mammatus:", "pulumi:pulumi:")):   # components span their children's steps
+            took[urn] = end - start
     ranked = sorted(took.items(), key=lambda item: -item[1])[:n]
     return [(urn.rsplit("::", 1)[1], seconds) for urn, seconds in ranked]
+
+
+def critical_path(event_log: Path, resources: list[dict]) -> list[tuple[str, float, float]]:
+    """The chain of steps that decided the run's length: from the step that ended last, back
+    through the dependency (a component stands for its latest child) that ended last before it.
+    [(name, start, end)] in seconds from the run's first step, first step first."""
+    times = step_times(event_log)
+    custom = {r["urn"] for r in resources if r.get("custom")} & set(times)
+    if not custom:
+        return []
+    children: dict[str, list[str]] = {}
+    for r in resources:
+        if r.get("parent"):
+            children.setdefault(r["parent"], []).append(r["urn"])
+    deps = {r["urn"]: r.get("dependencies") or [] for r in resources}
+
+    def customs_under(urn: str) -> list[str]:
+        found, todo = [], [urn]
+        while todo:
+            u = todo.pop()
+            found += [u] if u in custom else []
+            todo += children.get(u, []) if u not in custom else []
+        return found
+
+    zero = min(start for start, _ in times.values())
+    at = max(custom, key=lambda u: times[u][1])
+    chain = [at]
+    while True:
+        before = [c for d in deps.get(at, []) for c in customs_under(d)
+                  if times[c][1] <= times[at][0] + 1]   # the log's clock has whole seconds
+        if not before:
+            break
+        at = max(before, key=lambda u: times[u][1])
+        chain.append(at)
+    return [(u.rsplit("::", 1)[1], times[u][0] - zero, times[u][1] - zero) for u in reversed(chain)]
 
 
 def main() -> int:
@@ -101,7 +143,8 @@ def main() -> int:
                 # --event-log is one of the CLI's debug flags.
                 cold = timed(project, "up", "--yes", "--skip-preview", "--stack", "dev",
                              f"--event-log={log}", env={"PULUMI_DEBUG_COMMANDS": "true"})
-                resources = len(project.resources())
+                state = project.resources()
+                resources = len(state)
                 shares = "  ".join(f"{p} {t:5.1f} s ({100 * t / cold:3.0f} %)"
                                    for p, t in sorted(phases(log).items()))
                 # As `make up` runs it; and with the preview pass an interactive `up` adds.
@@ -114,7 +157,10 @@ def main() -> int:
                       f"destroy {down:5.1f} s\n"
                       f"         phases of the up from zero: {shares}\n"
                       "         slowest steps: " + ", ".join(
-                          f"{name} {t:.1f} s" for name, t in slowest(log)), flush=True)
+                          f"{name} {t:.1f} s" for name, t in slowest(log)) + "\n"
+                      "         critical path (start-end s): " + " -> ".join(
+                          f"{name} {a:.0f}-{b:.0f}" for name, a, b in critical_path(log, state)),
+                      flush=True)
         finally:
             project.pulumi("destroy", "--yes", "--stack", "dev", check=False)
             shutil.rmtree(run_root, ignore_errors=True)

@@ -2,7 +2,7 @@
 
 import json
 
-from benchmarks.dev_up import phase_of, phases, slowest
+from benchmarks.dev_up import critical_path, phase_of, phases, slowest
 
 BOX = "urn:pulumi:dev::mammatus::mammatus:index:Cloud$mammatus:dev:DevBoxPlane$netplane:Ns::dev-box-ns"
 DELIVERY = ("urn:pulumi:dev::mammatus::mammatus:index:Cloud$mammatus:delivery:Delivery$"
@@ -34,3 +34,27 @@ def test_slowest_leaves_components_out(tmp_path):
                                                 (LAYER, 3.0, "resOutputsEvent"),
                                                 (component, 9.0, "resOutputsEvent")]) + "\n")
     assert slowest(log) == [("dev-ca-x", 1.0)]
+
+
+def test_critical_path_follows_the_dependency_that_ended_last(tmp_path):
+    base = "urn:pulumi:dev::mammatus::mammatus:index:Cloud$"
+    host, debs, bundle, venv, late = (f"{base}dev:DevHost::{n}" for n in
+                                      ("host", "debs", "bundle", "venv", "late"))
+    layer = f"{base}mammatus:x:Layer::layer"
+    daemon = f"{base}mammatus:x:Layer$HostService::daemon"
+    events = [(host, 0, 10), (debs, 10, 20), (bundle, 10, 12), (venv, 20, 30), (late, 1, 2),
+              (daemon, 31, 40)]
+    log = tmp_path / "events.jsonl"
+    log.write_text("\n".join(json.dumps({"timestamp": t, kind: {"metadata": {"urn": u, "op": "create"}}})
+                             for u, a, b in events
+                             for t, kind in ((a, "resourcePreEvent"), (b, "resOutputsEvent"))) + "\n")
+    delivery = f"{base}mammatus:delivery:Delivery::delivery"    # a component as a dependency
+    resources = [{"urn": host, "custom": True}, {"urn": delivery, "custom": False},
+                 {"urn": debs, "custom": True, "parent": delivery, "dependencies": [host]},
+                 {"urn": bundle, "custom": True, "dependencies": [host]},
+                 {"urn": venv, "custom": True, "dependencies": [bundle, delivery]},
+                 {"urn": late, "custom": True},
+                 {"urn": layer, "custom": False},
+                 {"urn": daemon, "custom": True, "parent": layer, "dependencies": [venv, late]}]
+    assert [name for name, *_ in critical_path(log, resources)] == ["host", "debs", "venv", "daemon"]
+    assert critical_path(log, resources)[-1] == ("daemon", 31.0, 40.0)
