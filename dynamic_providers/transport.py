@@ -159,10 +159,13 @@ class SshTransport(_Closing):
 
     def run(self, cmd: str) -> str:
         _, stdout, stderr = ssh.with_channel(self._lease, lambda c: c.exec_command(cmd))
-        status = stdout.channel.recv_exit_status()
-        if status != 0:
-            raise CommandFailed(f"{cmd!r} failed ({status}): {stderr.read().decode().strip()}")
-        return stdout.read().decode()
+        try:
+            status = stdout.channel.recv_exit_status()
+            if status != 0:
+                raise CommandFailed(f"{cmd!r} failed ({status}): {stderr.read().decode().strip()}")
+            return stdout.read().decode()
+        finally:
+            stdout.channel.close()   # the connection is shared: its sessions are few (MaxSessions)
 
     def close(self) -> None:
         if self._sftp_client is not None:

@@ -246,8 +246,13 @@ class Lease:
         return self._pooled.client
 
     def redial(self):
-        """A fresh connection in place of this one (its channel would not open)."""
-        self._pool._drop(self._key, self._pooled)
+        """A fresh connection for this lease (a channel would not open on the kept one). The
+        kept one stays for its other users while it lives (it may only be full); a dead one is
+        closed."""
+        old = self._pooled
+        self._pool._release(self._key, old)
+        if not old.alive():
+            self._pool._drop(self._key, old)
         self._pooled = self._pool._add(self._key, self._dial())
         return self._pooled.client
 

@@ -135,16 +135,34 @@ def test_a_busy_connection_gets_a_sibling_and_a_dead_one_is_replaced():
 def test_a_channel_that_will_not_open_is_tried_once_more_on_a_new_connection():
     pool, dialled = counting_pool()
     lease = pool.acquire("h", 22, "root")
+    other = pool.acquire("h", 22, "root")        # another user of the same connection
     opened = []
 
     def open_channel(client):
         if client.n == 1:
+            client.transport.active = False      # the peer went away
             raise EOFError("peer went away")
         opened.append(client.n)
         return "channel"
     assert ssh.with_channel(lease, open_channel) == "channel"
-    assert opened == [2] and len(dialled) == 2
+    assert opened == [2] and len(dialled) == 2 and other.client.closed
     lease.release()
-    assert pool.acquire("h", 22, "root").client.n == 2   # the broken one is gone from the pool
+    assert pool.acquire("h", 22, "root").client.n == 2   # the dead one is gone from the pool
     with pytest.raises(OSError):
         ssh.with_channel(pool.acquire("h", 22, "root"), lambda c: (_ for _ in ()).throw(OSError("no")))
+
+
+def test_a_full_connection_stays_for_its_other_users():
+    import paramiko
+    pool, dialled = counting_pool()
+    lease, other = pool.acquire("h", 22, "root"), pool.acquire("h", 22, "root")
+
+    def open_channel(client):
+        if client.n == 1:
+            raise paramiko.ChannelException(1, "administratively prohibited")
+        return client.n
+    assert ssh.with_channel(lease, open_channel) == 2
+    assert not other.client.closed and other.client.n == 1
+    lease.release()
+    other.release()
+    assert {pool.acquire("h", 22, "root").client.n for _ in range(2)} == {1}
