@@ -114,7 +114,10 @@ def _systemd(daemon: Daemon) -> tuple[str, str, str]:
     unit = unit_name(daemon)
     path = f"/etc/systemd/system/{unit}.service"
     write = f"cat > {path} <<'MAMMATUS_UNIT'\n{systemd_unit(daemon)}MAMMATUS_UNIT\n"
-    create = f"{write}systemctl daemon-reload && systemctl enable --now {unit} && systemctl restart {unit}"
+    # `restart` starts a stopped unit and restarts one a lost state left running: one start
+    # either way (`enable --now` first would start it twice, and a daemon stopped while it
+    # is still starting, as Consul is, may take its whole stop timeout).
+    create = f"{write}systemctl daemon-reload && systemctl enable {unit} && systemctl restart {unit}"
     action = "reload" if daemon.reload_signal else "restart"
     update = f"{write}systemctl daemon-reload && systemctl enable {unit} && systemctl {action} {unit}"
     delete = f"systemctl disable --now {unit} || true; rm -f {path}; systemctl daemon-reload"

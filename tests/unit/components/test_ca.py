@@ -56,7 +56,7 @@ def test_ca_json_on_the_placed_host_with_acme_and_jwk(home):
 def test_step_ca_runs_under_systemd_with_the_config(home):
     mocks, _, _ = home
     run = mocks.inputs("ca-step-ca-run")
-    assert "systemctl enable --now mammatus-step-ca" in run["create"]
+    assert "systemctl restart mammatus-step-ca" in run["create"]
     assert "ExecStart=/opt/mammatus/bin/step-ca /etc/mammatus/step-ca/config/ca.json" in run["create"]
 
 

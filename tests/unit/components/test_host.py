@@ -34,7 +34,7 @@ def test_service_is_a_systemd_unit_that_tracks_its_config():
 
     def check(_):
         cmd = MOCKS.inputs("real-serf-run")
-        assert "systemctl enable --now mammatus-serf" in cmd["create"]
+        assert "systemctl enable mammatus-serf && systemctl restart mammatus-serf" in cmd["create"]
         assert cmd["connection"]["user"] == "admin"
         # Another config text is another unit text: the update restarts the daemon.
         assert MOCKS.inputs("real-serf-2-run")["update"] != cmd["update"]

@@ -13,7 +13,8 @@ def test_systemd_unit_runs_the_foreground_command_and_restarts_on_failure():
 
 def test_systemd_lifecycle_enables_reloads_and_disables():
     create, update, delete = lifecycle(DNSMASQ)
-    assert "systemctl enable --now mammatus-dnsmasq" in create
+    assert "systemctl enable mammatus-dnsmasq && systemctl restart mammatus-dnsmasq" in create
+    assert "--now" not in create          # one start, not two
     assert "systemctl reload mammatus-dnsmasq" in update
     assert "systemctl disable --now mammatus-dnsmasq" in delete
     assert "rm -f /etc/systemd/system/mammatus-dnsmasq.service" in delete
