@@ -91,7 +91,8 @@ def slowest(event_log: Path, n: int = 12) -> list[tuple[str, float]]:
 
 def critical_path(event_log: Path, resources: list[dict]) -> list[tuple[str, float, float]]:
     """The chain of steps that decided the run's length: from the step that ended last, back
-    through the dependency (a component stands for its latest child) that ended last before it.
+    through the dependency that ended last before it (a component's dependencies count for its
+    children; a component as a dependency stands for its latest child).
     [(name, start, end)] in seconds from the run's first step, first step first."""
     times = step_times(event_log)
     custom = {r["urn"] for r in resources if r.get("custom")} & set(times)
@@ -101,7 +102,15 @@ def critical_path(event_log: Path, resources: list[dict]) -> list[tuple[str, flo
     for r in resources:
         if r.get("parent"):
             children.setdefault(r["parent"], []).append(r["urn"])
-    deps = {r["urn"]: r.get("dependencies") or [] for r in resources}
+    parents = {r["urn"]: r.get("parent") for r in resources}
+    own = {r["urn"]: r.get("dependencies") or [] for r in resources}
+
+    def deps_of(urn: str) -> list[str]:
+        found, at = [], urn
+        while at:
+            found += own.get(at, [])
+            at = parents.get(at)
+        return found
 
     def customs_under(urn: str) -> list[str]:
         found, todo = [], [urn]
@@ -115,7 +124,7 @@ def critical_path(event_log: Path, resources: list[dict]) -> list[tuple[str, flo
     at = max(custom, key=lambda u: times[u][1])
     chain = [at]
     while True:
-        before = [c for d in deps.get(at, []) for c in customs_under(d)
+        before = [c for d in deps_of(at) for c in customs_under(d)
                   if times[c][1] <= times[at][0] + 1]   # the log's clock has whole seconds
         if not before:
             break

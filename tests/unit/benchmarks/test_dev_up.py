@@ -58,3 +58,16 @@ def test_critical_path_follows_the_dependency_that_ended_last(tmp_path):
                  {"urn": daemon, "custom": True, "parent": layer, "dependencies": [venv, late]}]
     assert [name for name, *_ in critical_path(log, resources)] == ["host", "debs", "venv", "daemon"]
     assert critical_path(log, resources)[-1] == ("daemon", 31.0, 40.0)
+
+
+def test_a_components_dependencies_hold_for_its_children(tmp_path):
+    base = "urn:pulumi:dev::mammatus::mammatus:index:Cloud$"
+    venv, file = f"{base}mammatus:Runtime::venv", f"{base}mammatus:HostFile$Write::hook-write"
+    hook = f"{base}mammatus:HostFile::hook"
+    log = tmp_path / "events.jsonl"
+    log.write_text("\n".join(json.dumps({"timestamp": t, kind: {"metadata": {"urn": u, "op": "create"}}})
+                             for u, t, kind in [(venv, 0, "resourcePreEvent"), (venv, 8, "resOutputsEvent"),
+                                                (file, 8, "resourcePreEvent"), (file, 9, "resOutputsEvent")]))
+    resources = [{"urn": venv, "custom": True}, {"urn": hook, "custom": False, "dependencies": [venv]},
+                 {"urn": file, "custom": True, "parent": hook}]
+    assert [name for name, *_ in critical_path(log, resources)] == ["venv", "hook-write"]
