@@ -102,7 +102,7 @@ class MammatusCloud(pulumi.ComponentResource):
             layer("serf", Serf)
         monitoring = layer("monitoring", Monitoring, ca=ca).endpoints if p.monitoring else None
         if p.consul:
-            layer("consul", Consul)
+            layer("consul", Consul, ca=ca)
         if p.vault:
             layer("vault", Vault, ca=ca)
         if monitoring is not None:
@@ -194,6 +194,9 @@ class MammatusCloud(pulumi.ComponentResource):
                 conn = layers[layer].api.connection
                 pulumi.export(f"{service}_credentials", pulumi.Output.secret(
                     {"access_key": conn["access_key"], "secret_key": conn["secret_key"]}))
+        if "consul" in layers:  # the Consul API (HTTPS, the CA's root) and its management token
+            pulumi.export("consul_url", layers["consul"].http_url)
+            pulumi.export("consul_management_token", layers["consul"].management_token)
         if "object-storage" in layers:  # {user: {access_key, secret_key}} of the buckets' users
             pulumi.export("object_storage_credentials", layers["object-storage"].credentials)
         if "delivery" in self.layers:  # {host: {binary: "<platform> sha256:<digest>"}}

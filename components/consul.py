@@ -1,32 +1,56 @@
 """mammatus:discovery:Consul — Consul servers on the hosts placed as `consul` (seed: Service
-Discovery), and the Consul agent config instances get through vendor-data (retry-join the
-servers). Renderer: components/render/consul.py.
+Discovery), secure from their first start, and the Consul agent config instances get through
+vendor-data. Renderer: components/render/consul.py (what each setting is for).
 
-Needs: nothing from earlier layers. Adds the `consul` vendor-data (components/vendor_data.py).
-Gossip is
-not encrypted: its key would have to travel in vendor-data, which is readable by every process
-on an instance (see the report of issue 3).
+Needs: the CertificateAuthority layer (`ca`): each server's certificate (its FQDN, its LAN
+address and server.<datacenter>.consul) is issued by the cloud's step-ca, with the root beside
+it. Adds the `consul` vendor-data (components/vendor_data.py).
+
+Secrets, generated in the stack (pulumi-random, secret in the state) and written to each
+server's 0600 secrets file for the consul user alone, never on a command line: the gossip key,
+the initial management token (the same on every server) and the server's own agent token. That
+agent token is made in Consul's ACLs with the server's node identity once the cluster is up
+(dynamic_providers/consul_acl.py, over the HTTPS API with the management token).
+
+Left for the instances' part of issue 14: an instance's agent gets no gossip key and no token
+yet, so it cannot join an encrypted, default-deny cluster; vendor-data is readable by every
+process on an instance, and both will come per instance through the metadata service.
 """
 
 from __future__ import annotations
 
+import uuid
 from typing import Optional
 
 import pulumi
+import pulumi_random as random
 
-from components.runtime import delivered
+from components.certificates import full_chain, issue_certificate
 from components.context import CloudContext
-from components.host import HostFile, HostService, host_dirs, service_user
+from components.contracts import CaHandle, WiringError
+from components.host import HostFile, HostService, host_dirs, owned_by, service_user
+from components.naming import domain_of, fqdn
 from components.render import consul
 from components.render import vendor_data
+from components.runtime import delivered
 from components.service_manager import Daemon
-from components.naming import domain_of
-from components.contracts import WiringError
+from dynamic_providers.consul_acl import ConsulAclToken
 
-CONFIG = "/etc/mammatus/consul/consul.json"
+CONFIG_DIR = "/etc/mammatus/consul"
+CONFIG = f"{CONFIG_DIR}/consul.json"
+SECRETS = f"{CONFIG_DIR}/secrets.json"        # 0600, the consul user's
+TLS = consul.TlsFiles(ca_file=f"{CONFIG_DIR}/root_ca.crt", cert_file=f"{CONFIG_DIR}/consul.crt",
+                      key_file=f"{CONFIG_DIR}/consul.key")
 DATA_DIR = "/var/lib/mammatus/consul"
 USER = "consul"   # as HashiCorp's packages run it
 CONSUL_DOMAIN = "consul"
+
+
+def secret_uuid(name: str, parent: pulumi.Resource) -> pulumi.Output[str]:
+    """A random UUID (Consul's tokens are UUIDs) that stays secret in the state: RandomUuid's
+    own id is its value, so it is made from RandomBytes, whose outputs are secret."""
+    raw = random.RandomBytes(name, length=16, opts=pulumi.ResourceOptions(parent=parent))
+    return pulumi.Output.secret(raw.hex.apply(lambda h: str(uuid.UUID(hex=h, version=4))))
 
 
 class Consul(pulumi.ComponentResource):
@@ -34,38 +58,76 @@ class Consul(pulumi.ComponentResource):
     datacenter: pulumi.Output[str]
     http_url: pulumi.Output[str]
     agent_config: pulumi.Output[str]
+    management_token: pulumi.Output[str]
 
-    def __init__(self, name: str, ctx: CloudContext, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, ctx: CloudContext, ca: Optional[CaHandle] = None,
+                 opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("mammatus:discovery:Consul", name, None, opts)
         placed = ctx.spec.placement.consul
         if not placed:
             raise WiringError("the ServiceDiscovery layer needs mammatus:placement.consul (a list of hosts)")
+        if ca is None:
+            raise WiringError("Consul's TLS comes from the cloud's CA: set mammatus:placement.ca")
         child = pulumi.ResourceOptions(parent=self)
-        datacenter = domain_of(ctx.spec).split(".")[0]
+        domain = domain_of(ctx.spec)
+        datacenter = domain.split(".")[0]
         servers = [str(ctx.spec.host(h).address) for h in placed]
+        gossip_key = random.RandomBytes(f"{name}-gossip-key", length=32, opts=child).base64
+        management = secret_uuid(f"{name}-management-token", self)
+
+        started, agents = [], []
         for host_name in placed:
             access = ctx.access(host_name)
-            data_dir = DATA_DIR
-            text = consul.server_config(host_name, str(access.host.address), servers, None,
-                                        datacenter, CONSUL_DOMAIN, data_dir=data_dir)
-            dirs = host_dirs(f"{name}-{host_name}-dirs", access, [CONFIG.rsplit("/", 1)[0]], self)
+            address = str(access.host.address)
+            text = consul.server_config(host_name, address, servers, datacenter, CONSUL_DOMAIN,
+                                        TLS, data_dir=DATA_DIR)
+            dirs = host_dirs(f"{name}-{host_name}-dirs", access, [CONFIG_DIR], self)
             user = service_user(f"{name}-{host_name}-user", access, USER, self)
-            conf = HostFile(f"{name}-{host_name}-config", access, CONFIG, text,
-                            opts=pulumi.ResourceOptions(parent=self, depends_on=[dirs]))
+            after_dirs = pulumi.ResourceOptions(parent=self, depends_on=[dirs])
+            theirs = pulumi.ResourceOptions(parent=self, depends_on=[dirs, user])
+            agent_token = secret_uuid(f"{name}-{host_name}-agent-token", self)
+            key, cert = issue_certificate(
+                ca, f"{name}-{host_name}-tls", fqdn(host_name, domain),
+                dns_names=[consul.server_name(datacenter, CONSUL_DOMAIN)],
+                ip_addresses=[address], parent=self)
+            files = [
+                HostFile(f"{name}-{host_name}-config", access, CONFIG, text, opts=after_dirs),
+                HostFile(f"{name}-{host_name}-secrets", access, SECRETS,
+                         pulumi.Output.all(gossip_key, agent_token, management).apply(
+                             lambda a: consul.secrets_config(*a)),
+                         mode="0600", secret=True, owner=owned_by(USER), opts=theirs),
+                HostFile(f"{name}-{host_name}-root-ca", access, TLS.ca_file, ca.root_pem,
+                         opts=after_dirs),
+                HostFile(f"{name}-{host_name}-cert", access, TLS.cert_file, full_chain(cert),
+                         opts=after_dirs),
+                HostFile(f"{name}-{host_name}-key", access, TLS.key_file,
+                         pulumi.Output.secret(key.private_key_pem), mode="0600",
+                         owner=owned_by(USER), opts=theirs),
+            ]
             binary = delivered(ctx, access, "consul")
-            HostService(f"{name}-{host_name}-server", access, Daemon(
+            started.append(HostService(f"{name}-{host_name}-server", access, Daemon(
                 name="consul", description="Consul server (service discovery)",
-                command=[binary.path, "agent", f"-config-file={CONFIG}"], user=USER,
-                state_dir=data_dir.removeprefix("/var/lib/")),
-                config=[text, binary.sha256], depends_on=[conf, user, *binary.deps], opts=child)
+                command=[binary.path, "agent", f"-config-file={CONFIG}", f"-config-file={SECRETS}"],
+                user=USER, state_dir=DATA_DIR.removeprefix("/var/lib/")),
+                config=[text, binary.sha256], depends_on=[*files, user, *binary.deps], opts=child))
+            agents.append((host_name, address, agent_token))
 
-        agent = consul.agent_config(servers, None, datacenter, CONSUL_DOMAIN)
+        # Each server's agent token, once all of them run (the first leader needs them all).
+        for host_name, address, agent_token in agents:
+            ConsulAclToken(f"{name}-{host_name}-agent-acl",
+                           url=f"https://{address}:{consul.HTTPS_PORT}", ca_pem=ca.root_pem,
+                           management_token=management, secret_id=agent_token,
+                           node_name=host_name, datacenter=datacenter,
+                           opts=pulumi.ResourceOptions(parent=self, depends_on=started))
+
+        agent = consul.agent_config(servers, datacenter, CONSUL_DOMAIN, vendor_data.ROOT_CA_PATH)
         ctx.vendor_data.add("consul", vendor_data.consul_agent_part(servers, datacenter, CONSUL_DOMAIN),
-                        {"datacenter": datacenter, "retry_join": servers, "domain": CONSUL_DOMAIN})
-        http_url = f"http://{servers[0]}:{consul.HTTP_PORT}"
+                            {"datacenter": datacenter, "retry_join": servers, "domain": CONSUL_DOMAIN})
+        http_url = f"https://{servers[0]}:{consul.HTTPS_PORT}"
         self.servers = pulumi.Output.from_input(servers)
         self.datacenter = pulumi.Output.from_input(datacenter)
         self.http_url = pulumi.Output.from_input(http_url)
         self.agent_config = pulumi.Output.from_input(agent)
+        self.management_token = management
         self.register_outputs({"servers": self.servers, "datacenter": self.datacenter,
                                "http_url": self.http_url, "agent_config": self.agent_config})

@@ -5,8 +5,8 @@ for its host name. TLS comes from the cloud's CA: an ACME resolver on step-ca's 
 with the root CA trusted. Renderer: components/render/traefik.py (validated by the real traefik).
 
 Needs (both optional): the CA's handle (its ACME directory and root; without them routes are
-plain HTTP) and the DhcpServer (a DNS record per route). The default route (the Consul UI)
-follows the spec's placement.
+plain HTTP) and the DhcpServer (a DNS record per route). The default route (the Consul UI, to
+Consul's HTTPS API with the cloud's root trusted) follows the spec's placement.
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ def default_routes(ctx: CloudContext) -> list[traefik.Route]:
     routes = []
     if spec.placement.consul:
         routes.append(traefik.Route("consul", fqdn("consul", domain), [
-            f"http://{spec.host(h).address}:{consul_render.HTTP_PORT}" for h in spec.placement.consul]))
+            f"https://{spec.host(h).address}:{consul_render.HTTPS_PORT}"
+            for h in spec.placement.consul]))
     return routes
 
 

@@ -142,6 +142,7 @@ def check_monitoring(spec: StackSpec) -> Iterator[Problem]:
 # never a layer that silently is not there.
 PLACEMENT_NEEDS = (
     ("vault", "ca", "Vault's listener and its agents' certificates come from the cloud's CA"),
+    ("consul", "ca", "Consul's HTTPS API and its servers' RPC certificates come from the cloud's CA"),
     ("sns", "nats", "SNS keeps its topics and subscriptions in NATS JetStream"),
     ("sqs", "nats", "SQS keeps its queues and messages in NATS JetStream"),
 )

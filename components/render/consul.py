@@ -1,21 +1,87 @@
-"""Consul: the servers' config and the agent config instances get through vendor-data (JSON,
-which Consul reads like HCL). Agents retry-join the servers. Gossip
-encryption is optional (`encrypt`): its key is a secret and vendor-data carries none. Pure; `consul validate` (tools/consul, Consul v1.20.6 from its Go module; Consul is not
-packaged in Debian bookworm) checks both in tests.
+"""Consul: the servers' config (JSON, which Consul reads like HCL) in two files, and the agent
+config instances get through vendor-data. Pure; `consul validate` (tools/consul: Consul v1.16.1,
+the last MPL-2.0 release, built from its Go module; Consul is not packaged in Debian bookworm)
+checks them, and tests/integration/render/test_consul.py runs a real server from them.
+
+A server is secure from its first start:
+- gossip is encrypted (`encrypt`, both directions verified): an agent without the key cannot join;
+- ACLs are on, default deny: an anonymous request is refused (403), every agent has a token of
+  its own (`acl.tokens.agent`; dynamic_providers/consul_acl.py creates it, with a node identity),
+  and the servers share the initial management token;
+- TLS from the cloud's CA: RPC between agents both ways verified (a server's certificate also
+  names server.<datacenter>.<domain>), the HTTP API on HTTPS only (plain HTTP and gRPC off);
+  API clients authenticate by token, not by certificate;
+- the API, DNS and everything else listen on the host's LAN address only, never 0.0.0.0.
+
+`server_config` holds nothing secret (0644); `secrets_config` holds the gossip key and the
+tokens and is written 0600 for the consul user alone (components/consul.py). Both are given to
+`consul agent` as -config-file, which merges them.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Optional, Sequence
 
-HTTP_PORT = 8500
+HTTPS_PORT = 8501
+DNS_PORT = 8600
+SERVER_PORT = 8300
 SERF_LAN_PORT = 8301
+SERF_WAN_PORT = 8302
 
 
-def server_config(node_name: str, bind: str, servers: Sequence[str], encrypt: Optional[str],
-                  datacenter: str, domain: str, data_dir: str = "/var/lib/mammatus/consul",
-                  ca_file: str | None = None) -> str:
+@dataclass(frozen=True)
+class Ports:
+    """Consul's ports (the defaults; tests on loopback pick free ones)."""
+    https: int = HTTPS_PORT
+    dns: int = DNS_PORT
+    server: int = SERVER_PORT
+    serf_lan: int = SERF_LAN_PORT
+    serf_wan: int = SERF_WAN_PORT
+
+    def config(self) -> dict:
+        # -1 turns a listener off: no plain HTTP, no gRPC (nothing here uses Envoy or peering).
+        return {"http": -1, "https": self.https, "grpc": -1, "grpc_tls": -1, "dns": self.dns,
+                "server": self.server, "serf_lan": self.serf_lan, "serf_wan": self.serf_wan}
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """Where an agent's TLS files are: the cloud's root, its certificate (chain) and key."""
+    ca_file: str
+    cert_file: str
+    key_file: str
+
+
+def server_name(datacenter: str, domain: str) -> str:
+    """The name every server's certificate carries, as verify_server_hostname checks it."""
+    return f"server.{datacenter}.{domain}"
+
+
+def _tls(files: TlsFiles) -> dict:
+    return {
+        "defaults": {"ca_file": files.ca_file, "cert_file": files.cert_file,
+                     "key_file": files.key_file, "verify_incoming": True,
+                     "verify_outgoing": True, "tls_min_version": "TLSv1_2"},
+        "internal_rpc": {"verify_server_hostname": True},
+        # API users hold a token, not a client certificate (the UI through the load balancer).
+        "https": {"verify_incoming": False},
+    }
+
+
+def _acl() -> dict:
+    return {"enabled": True, "default_policy": "deny", "down_policy": "extend-cache",
+            "enable_token_persistence": False}
+
+
+def server_config(node_name: str, address: str, servers: Sequence[str], datacenter: str,
+                  domain: str, tls: TlsFiles, data_dir: str = "/var/lib/mammatus/consul",
+                  ports: Ports = Ports()) -> str:
+    """A server on `address` (the host's LAN address) among `servers` (their addresses, this
+    one included; all of them are expected before the first leader is elected)."""
+    if address not in servers:
+        raise ValueError(f"the server {node_name} ({address}) is not among the servers {list(servers)}")
     config = {
         "datacenter": datacenter,
         "domain": domain,
@@ -23,25 +89,45 @@ def server_config(node_name: str, bind: str, servers: Sequence[str], encrypt: Op
         "server": True,
         "bootstrap_expect": len(servers),
         "data_dir": data_dir,
-        "bind_addr": bind,
-        "client_addr": "0.0.0.0",
-        "advertise_addr": bind,
-        "retry_join": [s for s in servers if s != bind],
+        "bind_addr": address,
+        "advertise_addr": address,
+        "client_addr": address,
+        "retry_join": [f"{s}:{ports.serf_lan}" for s in servers if s != address],
         "ui_config": {"enabled": True},
-        "ports": {"http": HTTP_PORT, "dns": 8600},
+        "ports": ports.config(),
+        "encrypt_verify_incoming": True,
+        "encrypt_verify_outgoing": True,
+        "acl": _acl(),
+        "tls": _tls(tls),
+        # Instances' agents get their RPC certificates from the servers (signed by Consul's own
+        # connect CA, which the servers trust for that alone).
+        "auto_encrypt": {"allow_tls": True},
+        "disable_update_check": True,
+        "disable_remote_exec": True,
+        "enable_script_checks": False,
         "log_level": "INFO",
     }
-    if encrypt:
-        config["encrypt"] = encrypt
-    if ca_file:
-        config["tls"] = {"defaults": {"ca_file": ca_file}}
     return json.dumps(config, indent=2) + "\n"
 
 
-def agent_config(servers: Sequence[str], encrypt: Optional[str], datacenter: str, domain: str,
+def secrets_config(encrypt: str, agent_token: str, initial_management: Optional[str] = None) -> str:
+    """The 0600 part of an agent's config: the gossip key and its ACL tokens (a server's also the
+    initial management token, the same on every server)."""
+    if not encrypt or not agent_token:
+        raise ValueError("a Consul agent needs the gossip key and its agent token")
+    tokens = {"agent": agent_token}
+    if initial_management:
+        tokens["initial_management"] = initial_management
+    return json.dumps({"encrypt": encrypt, "acl": {"tokens": tokens}}, indent=2) + "\n"
+
+
+def agent_config(servers: Sequence[str], datacenter: str, domain: str, ca_file: str,
                  data_dir: str = "/opt/consul") -> str:
     """Consul agent in an instance: node name and bind address come from the instance itself
-    (its hostname; the address of the default route's interface)."""
+    (its hostname; the address of the default route's interface); its RPC certificate from the
+    servers (auto_encrypt), the cloud's root to check theirs. The gossip key and its token are
+    not here (vendor-data is readable by every process on an instance): an agent joins only
+    with a secrets file of its own beside this one."""
     config = {
         "datacenter": datacenter,
         "domain": domain,
@@ -51,8 +137,19 @@ def agent_config(servers: Sequence[str], encrypt: Optional[str], datacenter: str
         "client_addr": "127.0.0.1",
         "retry_join": list(servers),
         "leave_on_terminate": True,
+        "acl": _acl(),
+        "tls": {"defaults": {"ca_file": ca_file, "verify_outgoing": True},
+                "internal_rpc": {"verify_server_hostname": True}},
+        "auto_encrypt": {"tls": True},
+        "disable_update_check": True,
+        "disable_remote_exec": True,
+        "enable_script_checks": False,
         "log_level": "INFO",
     }
-    if encrypt:
-        config["encrypt"] = encrypt
     return json.dumps(config, indent=2) + "\n"
+
+
+def node_identity(node_name: str, datacenter: str) -> dict:
+    """What an agent's token is granted: Consul's node identity (its own node's registration,
+    reading services), in the ACL API's form."""
+    return {"NodeName": node_name, "Datacenter": datacenter}

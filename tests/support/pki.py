@@ -66,10 +66,11 @@ def mock_pki() -> TestPki:
     return _MOCK
 
 
-def server_certificate(pki: TestPki, common_name: str, dns_names=(), ip_addresses=()
-                       ) -> tuple[str, str]:
+def server_certificate(pki: TestPki, common_name: str, dns_names=(), ip_addresses=(),
+                       client_auth: bool = False) -> tuple[str, str]:
     """(the leaf then the intermediate, the leaf's key) for a TLS server, signed by the PKI's
-    intermediate as step-ca signs what Pulumi asks it for (components/certificates.py)."""
+    intermediate as step-ca signs what Pulumi asks it for (components/certificates.py); with
+    `client_auth` also good as a client's (step-ca's default template gives both usages)."""
     import ipaddress
 
     now = dt.datetime.now(dt.timezone.utc)
@@ -84,8 +85,9 @@ def server_certificate(pki: TestPki, common_name: str, dns_names=(), ip_addresse
             .not_valid_before(now - dt.timedelta(minutes=5))
             .not_valid_after(now + dt.timedelta(days=1))
             .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
-                           critical=False)
+            .add_extension(x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.SERVER_AUTH,
+                 *([ExtendedKeyUsageOID.CLIENT_AUTH] if client_auth else [])]), critical=False)
             .sign(issuer_key, hashes.SHA256()))
     key_pem = key.private_bytes(serialization.Encoding.PEM,
                                 serialization.PrivateFormat.TraditionalOpenSSL,

@@ -21,7 +21,7 @@ def unsecret(value):
 
 def _pki_outputs(args) -> dict:
     """Real PEMs for ECDSA keys and certificates, so code that parses them (JWKs,
-    fingerprints) runs under mocks; a RandomId's encodings."""
+    fingerprints) runs under mocks; a RandomId's and a RandomBytes' encodings."""
     from tests.support.pki import mock_pki
     pki = mock_pki()
     if args.typ == "tls:index/privateKey:PrivateKey" and args.inputs.get("algorithm") == "ECDSA":
@@ -31,6 +31,11 @@ def _pki_outputs(args) -> dict:
         return {"certPem": pki.root_pem if "selfSigned" in args.typ else pki.intermediate_pem}
     if args.typ == "tls:index/certRequest:CertRequest":
         return {"certRequestPem": "-----BEGIN CERTIFICATE REQUEST-----mock"}
+    if args.typ == "random:index/randomBytes:RandomBytes":   # its own bytes for each name
+        import base64
+        import hashlib
+        raw = hashlib.shake_256(args.name.encode()).digest(int(args.inputs.get("length", 8)))
+        return {"base64": base64.b64encode(raw).decode(), "hex": raw.hex()}
     if args.typ == "random:index/randomId:RandomId":
         import base64
         raw = bytes(range(int(args.inputs.get("byteLength", 8))))

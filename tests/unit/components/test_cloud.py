@@ -13,7 +13,7 @@ COMMON = {"ssh", "delivery", "gateway", "firewall", "dhcp-dns-tftp", "networking
           "nats", "notifications", "queues", "configuration", "metadata", "compute"}
 LAYERS = {
     "dev": COMMON | {"monitoring", "telemetry", "alerts", "load-balancer", "object-storage",
-                     "artifacts"},
+                     "artifacts", "consul"},
     "lab": COMMON | {"monitoring", "consul", "vault", "telemetry", "block-storage", "artifacts",
                      "object-storage", "load-balancer"},
     "home": COMMON | {"monitoring", "consul", "vault", "telemetry", "block-storage", "artifacts",
@@ -37,8 +37,10 @@ def test_home_hands_each_layer_what_it_needs(monkeypatch, tmp_path):
     mocks, cloud = build("home", monkeypatch, tmp_path)
     names = {r.name for r in mocks.resources}
     # The CA's handle: SNS signs with a certificate from it, Vault, SNS, SQS and MinIO serve
-    # TLS from it, and the functions' SQS pollers get its root.
-    assert {"home-notifications-signing-cert", "home-vault-tls-cert", "home-notifications-sns-tls-cert",
+    # TLS from it, and the functions' SQS pollers get its root; each Consul server's RPC and
+    # API certificate comes from it.
+    assert {"home-consul-control-tls-cert", "home-consul-compute-2-tls-cert",
+            "home-notifications-signing-cert", "home-vault-tls-cert", "home-notifications-sns-tls-cert",
             "home-queues-sqs-tls-cert", "home-object-storage-tls-cert",
             "home-functions-sqs-ca-root"} <= names
     # The DHCP server: the metadata service on control learns leases from the gateway's hook,

@@ -56,7 +56,10 @@ def test_each_route_is_a_component_with_its_file_and_dns_record(home):
     assert app["http"]["routers"]["app"]["tls"] == {"certResolver": "stepca"}
     assert "/etc/mammatus/traefik/dynamic/app.yaml" in mocks.inputs("lb-route-app-file-write")["path"]
     consul = yaml.safe_load(mocks.inputs("lb-route-consul-file-write")["content"])
-    assert consul["http"]["services"]["consul"]["loadBalancer"]["servers"][0]["url"].endswith(":8500")
+    # The Consul UI: Consul's HTTPS API on each server, checked against the cloud's root.
+    assert [s["url"] for s in consul["http"]["services"]["consul"]["loadBalancer"]["servers"]] == [
+        "https://10.0.0.2:8501", "https://10.0.0.11:8501", "https://10.0.0.12:8501"]
+    assert static["serversTransport"] == {"rootCAs": ["/etc/mammatus/traefik/root_ca.crt"]}
     record = [r for r in mocks.of_type(RECORD) if r.name == "lb-route-app-record"][0]
     assert (record.inputs["name"], record.inputs["address"]) == ("app.mammatus", "10.0.0.2")
 

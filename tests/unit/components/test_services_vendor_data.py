@@ -26,19 +26,11 @@ def home():
     def build():
         ca = CertificateAuthority("ca", ctx).handle
         monitoring = Monitoring("mon", ctx).endpoints
-        Consul("consul", ctx)
+        Consul("consul", ctx, ca=ca)
         Vault("vault", ctx, ca=ca)
         return InstanceTelemetry("telemetry", ctx, monitoring=monitoring)
     mocks, telemetry = registered(build)
     return mocks, telemetry, ctx
-
-
-def test_consul_server_on_its_host(home):
-    mocks, _, _ = home
-    config = json.loads(mocks.inputs("consul-control-config-write")["content"])
-    assert config["server"] is True and config["bootstrap_expect"] == 1
-    assert "consul agent -config-file=/etc/mammatus/consul/consul.json" in \
-        mocks.inputs("consul-control-server-run")["create"]
 
 
 def test_vault_tls_certificate_comes_from_step_ca(home):
@@ -61,7 +53,9 @@ def test_merged_vendor_data_has_consul_vault_telegraf_and_the_root(home):
             "/etc/telegraf/telegraf.d/mammatus.conf"} <= paths
     consul = json.loads(next(f["content"] for f in merged["write_files"]
                              if f["path"] == "/etc/consul.d/mammatus.json"))
-    assert consul["retry_join"] == ["10.0.0.2"]
+    assert consul["retry_join"] == ["10.0.0.2", "10.0.0.11", "10.0.0.12"]
+    assert consul["tls"]["defaults"]["ca_file"] == "/etc/ssl/certs/ca-certificates.crt"
+    assert "encrypt" not in consul and "tokens" not in consul["acl"]   # never in vendor-data
     assert "BEGIN CERTIFICATE" in merged["ca_certs"]["trusted"][0]
     assert resolved(telemetry.vendor_data).startswith("#cloud-config\n")
 
@@ -70,7 +64,7 @@ def test_metadata_settings_validate_with_the_services_model(home):
     _, _, ctx = home
     settings = VendorData.model_validate(resolved(ctx.vendor_data.settings))
     assert "BEGIN CERTIFICATE" in settings.ca_cert_pem
-    assert settings.consul.retry_join == ["10.0.0.2"]
+    assert settings.consul.retry_join == ["10.0.0.2", "10.0.0.11", "10.0.0.12"]
     assert settings.vault.address == "https://control.mammatus:8200"
     assert settings.telegraf.influxdb_urls == ["http://10.0.0.2:8086"]
 

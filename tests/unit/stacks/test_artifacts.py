@@ -19,8 +19,8 @@ def test_the_storage_boards_are_arm64():
 
 def test_dev_delivers_what_its_placement_runs():
     spec = stack_spec("dev")
-    assert binaries_for(spec, spec.host("control")) == ["kapacitord", "nats-server", "step-ca",
-                                                        "telegraf", "traefik"]
+    assert binaries_for(spec, spec.host("control")) == ["consul", "kapacitord", "nats-server",
+                                                        "step-ca", "telegraf", "traefik"]
     assert binaries_for(spec, spec.host("gateway")) == ["telegraf"]
 
 

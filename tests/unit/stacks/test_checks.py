@@ -120,7 +120,8 @@ def test_metadata_without_the_clouds_dhcp_server_cannot_prove_identity():
             "DHCP leases") in broken(edit)
 
 
-@pytest.mark.parametrize("service, needed", [("vault", "ca"), ("sns", "nats"), ("sqs", "nats")])
+@pytest.mark.parametrize("service, needed", [("vault", "ca"), ("consul", "ca"), ("sns", "nats"),
+                                             ("sqs", "nats")])
 def test_a_service_placed_without_what_it_runs_on(service, needed):
     def edit(s):
         s["placement"].pop(needed)
