@@ -31,10 +31,13 @@ def test_install_replaces_the_slow_paths(monkeypatch):
     monkeypatch.setattr(pulumi.runtime.stack, "wait_for_rpcs", pulumi.runtime.stack.wait_for_rpcs)
     monkeypatch.setattr(pulumi.log, "_log", pulumi.log._log)
     monkeypatch.setattr(pulumi.runtime.resource, "traceback", traceback)
+    monkeypatch.setattr(pulumi.runtime.resource, "_get_stack_trace",
+                        pulumi.runtime.resource._get_stack_trace)
     sdk_speedups.install()
     assert pulumi.runtime.stack.wait_for_rpcs is sdk_speedups.wait_for_rpcs
     assert pulumi.log._log is sdk_speedups._log
     assert isinstance(pulumi.runtime.resource.traceback, sdk_speedups._FastTraceback)
+    assert pulumi.runtime.resource._get_stack_trace is sdk_speedups._get_stack_trace
 
 
 def test_install_refuses_an_sdk_without_what_it_replaces(monkeypatch):
@@ -138,3 +141,21 @@ def test_the_sdks_source_positions_are_unchanged(monkeypatch):
         traces.append(_Outer().trace)  # the same line both times
     slow, fast = ([(f.pc.uri, f.pc.line) for f in t.frames] for t in traces)
     assert fast == slow and fast[0] == (Path(__file__).as_uri(), fast[0][1])
+
+
+class _Deep:  # a resource declared a few calls below the test
+    def __init__(self, depth):
+        self.trace = self.down(depth)
+
+    def down(self, depth):
+        return self.down(depth - 1) if depth else _Outer().trace
+
+
+def test_the_state_keeps_the_innermost_frames_and_the_same_source_position(monkeypatch):
+    monkeypatch.setattr(pulumi.runtime.resource, "traceback", sdk_speedups._FastTraceback())
+    whole = _Deep(6).trace
+    monkeypatch.setattr(sdk_speedups, "_original_stack_trace", lambda: _Deep(6).trace)
+    kept = sdk_speedups._get_stack_trace()
+    assert len(whole.frames) > sdk_speedups.STACK_FRAMES == len(kept.frames)
+    assert [(f.pc.uri, f.pc.line) for f in kept.frames] == \
+        [(f.pc.uri, f.pc.line) for f in whole.frames[:sdk_speedups.STACK_FRAMES]]
