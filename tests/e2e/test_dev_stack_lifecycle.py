@@ -217,10 +217,15 @@ def test_hosts_run_the_delivered_binaries_and_services(dev):
         assert out["delivered"]["control"][name] == f"linux-amd64 sha256:{manifest[name]['sha256'][:12]}"
     procs = on_host("control", "pgrep", "-af", "/opt/mammatus").stdout
     assert "/opt/mammatus/bin/nats-server -c" in procs
-    # Mammatus' services run from the venv made on the host from the delivered bundle.
+    # Mammatus' services run from the venv made on the host from the delivered environment,
+    # with the delivered bundle's source.
     venvs = {line.split()[1] for line in procs.splitlines() if "-m services." in line}
-    assert len(venvs) == 1 and all(v.startswith("/opt/mammatus/services/releases/")
+    assert len(venvs) == 1 and all(v.startswith("/opt/mammatus/services/environments/")
                                    and v.endswith("/venv/bin/python") for v in venvs)
+    pid = sorted(host_pids("control", "services[.]sqs --listen"))[0]
+    environ = on_host("control", "cat", f"/proc/{pid}/environ").stdout.split("\0")
+    assert any(e.startswith("PYTHONPATH=/opt/mammatus/services/releases/") and e.endswith("/src")
+               for e in environ)
     # The Debian packages came pinned, from the repository the stack delivered (no mirror).
     assert on_host("gateway", "dpkg-query", "-W", "dnsmasq-base").returncode == 0
     assert on_host("compute", "dpkg-query", "-W", "lxd").returncode == 0
@@ -742,7 +747,7 @@ def test_a_new_pin_redelivers_one_binary_and_restarts_only_its_daemon(dev, tmp_p
     source = ROOT / ".tools" / "dist"
     for entry in (source / "linux-amd64").iterdir():
         (dist / "linux-amd64" / entry.name).symlink_to(entry)
-    for shared in ("wheels", "bundles"):
+    for shared in ("wheels", "site", "bundles"):
         (dist / shared).symlink_to(source / shared)
     nats = dist / "linux-amd64" / "nats-server"
     nats.unlink()
