@@ -105,6 +105,7 @@ class MoveTasks:
                         await nc.publish(d.reply, b"-NAK")
                         continue
                     env.pop("src", None)
+                    env.pop("r", None)  # received afresh there
                     await js.publish(nc, target.subject(env.get("g")), json.dumps(env).encode(),
                                      f"mv:{source.id}:{d.stream_seq}")
                     await js.settle(nc, d.reply, b"+ACK")

@@ -6,12 +6,14 @@ forge a handle for a message it never received.
 
 JetStream acks by stream sequence alone, so an ack sent with the subject of an earlier delivery
 settles the message even after it went to another consumer. SQS keeps the message then: a stale
-handle's DeleteMessage succeeds and deletes nothing. Each receive therefore stamps the delivery
-count it handed out in a memory stream (subject sqsrcpt.<queue id>.<stream seq>, the last stamp
-per message kept; first deliveries need none); a handle whose count is not the latest stamp is
-stale. The stamps live in
-memory, so they are lost when NATS restarts: a handle from before a restart is then trusted as
-before this check (documented in docs/sqs.md).
+handle's DeleteMessage succeeds and deletes nothing. A standard queue never hands out a
+redelivery: the message goes back into the queue under a new sequence (Store._move), so an
+earlier holder's handle names a sequence that no longer exists, and a delete needs no lookup.
+FIFO redeliveries keep their sequence (their place in the group), so each receive of one stamps
+the delivery count it handed out in a memory stream (subject sqsrcpt.<queue id>.<stream seq>,
+the last stamp per message kept; first deliveries need none); a handle whose count is not the
+latest stamp is stale. The stamps live in memory, so they are lost when NATS restarts: a handle
+from before a restart is then trusted as before this check (documented in docs/sqs.md).
 
 A stamp is read with a direct get (the stream's own responder, no JSON API request) when the
 stream has one replica; with more, a follower could answer a direct get with a stamp it has not

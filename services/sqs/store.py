@@ -15,7 +15,8 @@ Layout (qid is a random id given at creation, so a re-created queue never sees o
 
 A receipt handle carries the JetStream ack subject, so any process can delete the message or change
 its visibility (a NAK with delay is precisely "invisible for N more seconds"); it is signed, and
-honoured only for the latest delivery (services/sqs/receipts.py).
+honoured only for the latest delivery (services/sqs/receipts.py): a standard queue's redelivery is
+put back as a new message with its receive count in the envelope ("r"), a FIFO one is stamped.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ DEDUP_STREAM = "SQS_DEDUP"  # FIFO sends completed within the window (services/a
 DEDUP_WINDOW = 300  # seconds: SQS's FIFO deduplication interval
 FIFO_IDLE_CONSUMER = 13 * 3600  # beyond the longest visibility timeout (12 h)
 POLL_TICK = 0.5  # long polls re-check this often for messages whose visibility expired
+MOVE_ROUNDS = 4  # pulls per receive while redeliveries are moved (Store._move)
 
 
 def queue_does_not_exist() -> AwsError:
@@ -408,9 +410,17 @@ class Store:
             pass
         return service_unavailable()
 
+    @staticmethod
+    def _stamped(q: Queue, d: receipts.Delivery) -> bool:
+        """Whether the handle's delivery may have a later one only a stamp tells of: FIFO
+        redeliveries keep their sequence (and their place in the group); a standard queue's are
+        moved (_move), so a first delivery's sequence is current until it is gone. A standard
+        handle for a later delivery was given before redeliveries were moved."""
+        return q.fifo or d.deliveries > 1
+
     async def delete_message(self, q: Queue, handle: str) -> None:
         d = self.receipts.parse(q.id, q.stream, handle)
-        if not await self.receipts.is_current(q.id, d):
+        if self._stamped(q, d) and not await self.receipts.is_current(q.id, d):
             return  # an earlier delivery's handle: SQS answers success and keeps the message
         try:
             await js.settle(self.nc, d.reply, b"+ACK")
@@ -420,12 +430,24 @@ class Store:
 
     async def change_visibility(self, q: Queue, handle: str, timeout: int) -> None:
         d = self.receipts.parse(q.id, q.stream, handle)
-        if not await self.receipts.is_current(q.id, d):
+        current = (await self.receipts.is_current(q.id, d) if self._stamped(q, d)
+                   else await self._stored(q, d.stream_seq))
+        if not current:
             raise not_available_for_visibility_change(handle)
         try:
             await js.settle(self.nc, d.reply, js.nak_delay(timeout))
         except nats.errors.NoRespondersError:
             raise not_available_for_visibility_change(handle) from None
+
+    async def _stored(self, q: Queue, stream_seq: int) -> bool:
+        """The sequence is still in the queue's stream (not deleted, not moved since)."""
+        try:
+            await js.api(self.nc, f"STREAM.MSG.GET.{q.stream}", {"seq": stream_seq})
+        except js.JSError as e:
+            if e.err_code in (js.MESSAGE_NOT_FOUND, js.STREAM_NOT_FOUND):
+                return False
+            raise
+        return True
 
     async def receive(self, q: Queue, max_messages: int, visibility: int | None,
                       wait: float) -> list[Received]:
@@ -453,22 +475,52 @@ class Store:
                 await wake.unsubscribe()
 
     async def _receive_once(self, q: Queue, max_messages: int, visibility: int | None) -> list[Received]:
-        if q.fifo:
-            msgs = await self._pull_fifo(q, max_messages)
-        else:
-            try:
-                msgs = await js.pull(self.nc, q.stream, "c", max_messages)
-            except nats.errors.NoRespondersError:
-                msgs = []
         out: list[Received] = []
-        handed_out: list = []
+        handed_out: list[js.Delivered] = []
+        try:
+            for _ in range(MOVE_ROUNDS):  # moved redeliveries are pulled again at once
+                msgs = await self._pull(q, max_messages - len(out))
+                moved = await self._take(q, msgs, visibility, out, handed_out)
+                if not moved or len(out) >= max_messages:
+                    break
+            # Before any handle leaves: a delete that follows at once must see its stamp.
+            await self.receipts.stamp(q.id, [receipts.Delivery(d.reply, d.stream_seq, d.deliveries)
+                                             for d in handed_out])
+        except BaseException:
+            # Nobody gets these handles: make the messages visible again, not hidden for a while.
+            for d in handed_out:
+                await self.nc.publish(d.reply, js.nak_delay(0))
+            raise
+        return out
+
+    async def _pull(self, q: Queue, max_messages: int):
+        if q.fifo:
+            return await self._pull_fifo(q, max_messages)
+        try:
+            return await js.pull(self.nc, q.stream, "c", max_messages)
+        except nats.errors.NoRespondersError:
+            return []
+
+    async def _take(self, q: Queue, msgs: list, visibility: int | None, out: list[Received],
+                    handed_out: list[js.Delivered]) -> int:
+        """Appends what `msgs` hand out to `out`; returns how many redeliveries were moved."""
         redrive = q.redrive
         now_ms = int(time.time() * 1000)
+        retention_ms = q.int_attr("MessageRetentionPeriod") * 1000
         changed = False
+        moved = 0
         for m in msgs:
             d = js.Delivered.from_msg(m)
             env = json.loads(d.data)
-            if redrive and d.deliveries > redrive["maxReceiveCount"]:
+            if not q.fifo and d.deliveries > 1:
+                await self._move(q, d, env, now_ms - env["t"] >= retention_ms)
+                moved += 1
+                continue
+            if "r" in env and now_ms - env["t"] >= retention_ms:
+                await js.settle(self.nc, d.reply, b"+ACK")  # a moved copy past the retention
+                continue
+            count = d.deliveries + env.get("r", 0)
+            if redrive and count > redrive["maxReceiveCount"]:
                 if await self._to_dead_letter(q, redrive, d, env):
                     continue
             if visibility is not None and visibility != q.int_attr("VisibilityTimeout"):
@@ -477,8 +529,8 @@ class Store:
             system = {
                 "SenderId": env.get("k", ""),
                 "SentTimestamp": str(env["t"]),
-                "ApproximateReceiveCount": str(d.deliveries),
-                "ApproximateFirstReceiveTimestamp": str(now_ms if d.deliveries == 1 else env["t"]),
+                "ApproximateReceiveCount": str(count),
+                "ApproximateFirstReceiveTimestamp": str(now_ms if count == 1 else env["t"]),
             }
             if q.fifo:
                 system["MessageGroupId"] = env.get("g", "")
@@ -494,16 +546,23 @@ class Store:
             handed_out.append(d)
         if changed:
             await self.nc.flush()
-        # Before any handle leaves: a delete that follows at once must see its stamp.
-        try:
-            await self.receipts.stamp(q.id, [receipts.Delivery(d.reply, d.stream_seq, d.deliveries)
-                                             for d in handed_out])
-        except BaseException:
-            # Nobody gets these handles: make the messages visible again, not hidden for a while.
-            for d in handed_out:
-                await self.nc.publish(d.reply, js.nak_delay(0))
-            raise
-        return out
+        return moved
+
+    async def _move(self, q: Queue, d: js.Delivered, env: dict, expired: bool) -> None:
+        """A standard queue's redelivery is never handed out: the message goes back into the queue
+        as a new one (its id, body and attributes, the receive count so far in the envelope) and
+        this sequence is settled. A handle is thus only ever given for a first delivery, and an
+        earlier holder's handle names a sequence that is gone once the message is received
+        again: its DeleteMessage deletes nothing, with no stamp to read (see receipts.py)."""
+        if not expired:
+            # Every earlier delivery of this sequence was a receive (but one whose move failed).
+            copy = dict(env, r=env.get("r", 0) + d.deliveries - 1)
+            try:  # the id makes a second move of this sequence (its ack was lost) a duplicate
+                await js.publish(self.nc, q.subject(None), json.dumps(copy).encode(),
+                                 f"rcv:{q.id}:{d.stream_seq}")
+            except (nats.errors.NoRespondersError, js.JSError):
+                return  # not moved: redelivered again after its ack wait, and moved then
+        await js.settle(self.nc, d.reply, b"+ACK")
 
     async def _pull_fifo(self, q: Queue, max_messages: int):
         try:
@@ -553,6 +612,7 @@ class Store:
         env = dict(env)
         env["src"] = self.arn(q.name)
         env.pop("v", None)
+        env.pop("r", None)  # received afresh there
         subject = dlq.subject(env.get("g"))
         try:
             await js.publish(self.nc, subject, json.dumps(env).encode(), f"rd:{q.id}:{d.stream_seq}")
