@@ -1,7 +1,9 @@
 """Benchmark: the metadata service under wrk on loopback, against a bare aiohttp ceiling.
 
-In one run: a bare aiohttp app answering a constant (the ceiling: what aiohttp itself costs on
-this machine), then `python -m services.metadata` with a one-instance cloud (the lease maps
+In one run: aiohttp answering a constant (the ceiling: what aiohttp itself costs on this machine,
+served the way the service is: the same event loop, aiohttp's low-level server without a router,
+so neither side gets a cheaper path than the other), then `python -m services.metadata` with a
+one-instance cloud (the lease maps
 127.0.0.1, where wrk's connections come from, to the instance), wrk against
 /latest/meta-data/instance-id without a token (IMDSv1, tokens optional) and with one (IMDSv2,
 `tokens.required: true`). The neighbour check is on; loopback has no ARP, so its table is a file
@@ -44,15 +46,23 @@ ARP_TABLE = ("IP address       HW type     Flags       HW address            Mas
 
 
 def serve_ceiling(port: int) -> None:
-    """The ceiling: an aiohttp app with one route answering a constant, nothing else."""
+    """The ceiling: aiohttp answering a constant, served as the service is (the same event loop,
+    services/event_loop.py; aiohttp's low-level server, no router), nothing else."""
+    import asyncio
+
     from aiohttp import web
 
-    async def constant(request: web.Request) -> web.Response:
+    from services import event_loop
+
+    async def constant(request: web.BaseRequest) -> web.Response:
         return web.Response(text="i-0123456789abcdef0")
 
-    app = web.Application()
-    app.router.add_get("/{tail:.*}", constant)
-    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None, reuse_port=True)
+    async def main() -> None:
+        server = web.Server(constant, access_log=None)
+        await asyncio.get_running_loop().create_server(server, "127.0.0.1", port, reuse_port=True)
+        await asyncio.Event().wait()
+
+    event_loop.run(main())
 
 
 def wait_listening(port: int, procs: list, log: Path) -> None:

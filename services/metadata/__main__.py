@@ -19,7 +19,7 @@ from . import lease_push
 from .app import build_lease_receiver, build_service
 from .config import ConfigError, load_config
 from .limits import CallerCounts, gated
-from .server import make_app
+from .server import HANDLER, make_app
 
 LOG = logging.getLogger("mammatus.metadata")
 
@@ -61,9 +61,10 @@ async def _listen_gated(app: web.Application, host: str, port: int):
     `limits.idle_timeout_seconds`, each caller's open connections capped."""
     service = app["service"]
     limits = service.config.limits
-    # access_log=None: our middleware logs, without secrets.
+    # access_log=None: our handler logs, without secrets (server.make_handler).
     runner = web.AppRunner(app, access_log=None, keepalive_timeout=limits.idle_timeout_seconds)
     await runner.setup()
+    runner.server.request_handler = app[HANDLER]  # without the router (server.HANDLER)
     connections = CallerCounts(limits.connections_per_caller)
     listener = await asyncio.get_running_loop().create_server(
         gated(runner.server, connections, uncounted=set(service.proxies)), host, port,
