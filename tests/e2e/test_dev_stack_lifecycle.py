@@ -28,7 +28,7 @@ HOSTS = ("gateway", "control", "storage", "compute")
 UNITS = {"gateway": {"dnsmasq", "serf", "iptables", "telegraf"},
          "storage": {"serf", "telegraf", "minio"},
          "control": {"metadata", "nats", "serf", "sns", "sqs", "step-ca", "telegraf", "influxdb",
-                     "kapacitor", "alerts", "traefik", "artifacts"},
+                     "kapacitor", "alerts", "traefik", "artifacts", "consul"},
          "compute": {"serf", "telegraf"}}
 
 
@@ -497,6 +497,33 @@ def test_an_instance_on_macvlan_holds_a_lease_answers_and_ran_its_user_data(dev,
                        "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
                        f"debian@{fqdn}", "true")
     assert refused.returncode == 255 and "Permission denied" in refused.stderr
+
+
+def test_consul_refuses_the_anonymous_lan_and_answers_its_management_token(dev, tmp_path):
+    """The Consul server on control: HTTPS only, with the CA's certificate, on its LAN address;
+    default-deny ACLs refuse an anonymous KV read from the LAN client; the management token
+    (a secret output) lists the server as an alive member."""
+    import json
+
+    out = dev.outputs()
+    url = out["consul_url"]
+    assert url == f"https://{out['hosts']['control']}:8501"
+    root = tmp_path / "root.pem"
+    root.write_text(out["ca_root_pem"])
+
+    def call(path, token=None):
+        header = ["-H", f"X-Consul-Token: {token}"] if token else []
+        got = in_netns("client", "curl", "-sS", "-m", "5", "-w", "\n%{http_code}", "--cacert",
+                       str(root), *header, f"{url}{path}")
+        return got.stdout.rsplit("\n", 1)
+    body, status = call("/v1/kv/anything")
+    assert status == "403" and "Permission denied" in body, (status, body)
+    body, status = call("/v1/agent/members", out["consul_management_token"])
+    assert status == "200", body
+    assert [(m["Name"], m["Status"]) for m in json.loads(body)] == [("control", 1)]   # 1: alive
+    plain = in_netns("client", "curl", "-s", "-m", "5", "-o", "/dev/null", "-w", "%{http_code}",
+                     f"http://{out['hosts']['control']}:8500/v1/status/leader")
+    assert plain.stdout == "000"         # no plain-HTTP API
 
 
 def test_the_load_balancer_serves_the_instance_over_tls_and_follows_its_health(dev, tmp_path):
