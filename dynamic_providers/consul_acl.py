@@ -20,6 +20,7 @@ from typing import Any, Callable, Optional
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, ReadResult, UpdateResult
 
+from dynamic_providers import https
 from dynamic_providers.base import MammatusProvider
 
 PATIENCE = 120.0   # seconds for a fresh cluster to elect a leader and bootstrap its ACLs
@@ -49,19 +50,8 @@ def token_body(props: dict[str, Any]) -> dict[str, Any]:
 
 
 def http(call: dict[str, Any], ca_pem: str) -> tuple[int, str]:
-    import ssl
-    import urllib.error
-    import urllib.request
-
-    context = ssl.create_default_context(cadata=ca_pem) if ca_pem else None
     data = call["body"].encode() if call["body"] is not None else None
-    req = urllib.request.Request(call["url"], data=data, method=call["method"],
-                                 headers=call["headers"])
-    try:
-        with urllib.request.urlopen(req, context=context, timeout=30) as resp:
-            return resp.status, resp.read().decode()
-    except urllib.error.HTTPError as err:
-        return err.code, err.read().decode()
+    return https.send(call["method"], call["url"], call["headers"], data, ca_pem)
 
 
 def not_ready(status: int, body: str) -> bool:

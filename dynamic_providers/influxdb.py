@@ -17,6 +17,7 @@ import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, ReadResult, UpdateResult
 
 from components.render import influx
+from dynamic_providers import https
 from dynamic_providers.base import MammatusProvider
 
 PRIVILEGES = {influx.WRITER: "WRITE", influx.READER: "READ"}
@@ -96,20 +97,10 @@ def same_duration(a: str, b: str) -> bool:
 
 
 def http(request: dict[str, Any], ca_pem: str) -> tuple[int, str]:
-    import ssl
-    import urllib.error
     import urllib.parse
-    import urllib.request
 
-    context = ssl.create_default_context(cadata=ca_pem) if ca_pem else None
     data = urllib.parse.urlencode(request["form"]).encode()
-    req = urllib.request.Request(request["url"], data=data, method=request["method"],
-                                 headers=request["headers"])
-    try:
-        with urllib.request.urlopen(req, context=context, timeout=30) as resp:
-            return resp.status, resp.read().decode()
-    except urllib.error.HTTPError as err:
-        return err.code, err.read().decode()
+    return https.send(request["method"], request["url"], request["headers"], data, ca_pem)
 
 
 def wait_ready(url: str, ca_pem: str, patience: float = READY_PATIENCE,

@@ -30,6 +30,7 @@ from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, ReadResult
 from pulumi.dynamic import DiffResult, UpdateResult
 
 from dynamic_providers.preview import UNKNOWN
+from dynamic_providers import https
 from dynamic_providers.base import MammatusProvider
 
 TOKEN_LIFETIME = 300
@@ -226,18 +227,9 @@ def check_provisioner(news: dict) -> tuple[dict, list[CheckFailure]]:
 
 def http(request: dict, root_pem: str) -> tuple[int, str]:
     """Sends a built request over TLS trusting only the cloud's root."""
-    import ssl
-    import urllib.error
-    import urllib.request
-    context = ssl.create_default_context(cadata=root_pem)
     data = None if request["body"] is None else json.dumps(request["body"]).encode()
-    req = urllib.request.Request(request["url"], data=data, method=request["method"],
-                                 headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, context=context, timeout=30) as resp:
-            return resp.status, resp.read().decode()
-    except urllib.error.HTTPError as err:
-        return err.code, err.read().decode()
+    return https.send(request["method"], request["url"], {"Content-Type": "application/json"},
+                      data, root_pem)
 
 
 CONNECT_PATIENCE = 90.0  # seconds a request keeps trying while step-ca (re)starts
