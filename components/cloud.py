@@ -101,10 +101,8 @@ class MammatusCloud(pulumi.ComponentResource):
         if spec.hosts:
             layer("serf", Serf)
         monitoring = layer("monitoring", Monitoring, ca=ca).endpoints if p.monitoring else None
-        if p.consul:
-            layer("consul", Consul, ca=ca)
-        if p.vault:
-            layer("vault", Vault, ca=ca)
+        consul = layer("consul", Consul, ca=ca, artifacts=artifacts) if p.consul else None
+        vault = layer("vault", Vault, ca=ca) if p.vault else None
         if monitoring is not None:
             layer("telemetry", InstanceTelemetry, monitoring=monitoring, artifacts=artifacts)
 
@@ -122,10 +120,19 @@ class MammatusCloud(pulumi.ComponentResource):
         # Instances: their cloud-init data served first, then the instances themselves.
         metadata = None
         if p.metadata:
-            configuration = layer("configuration", Configuration, telemetry_users=(
-                monitoring.instance_users if monitoring is not None else {}))
+            credentials = {}
+            if monitoring is not None and monitoring.instance_users:
+                credentials["telemetry"] = {
+                    i: pulumi.Output.all(u, pw).apply(lambda a: {"username": a[0], "password": a[1]})
+                    for i, (u, pw) in monitoring.instance_users.items()}
+            if vault is not None and vault.instance_credentials:
+                credentials["vault"] = vault.instance_credentials
+            if consul is not None and consul.instance_secrets:
+                credentials["consul"] = {i: text.apply(lambda t: {"config": t})
+                                         for i, text in consul.instance_secrets.items()}
+            configuration = layer("configuration", Configuration, credentials=credentials)
             metadata = layer("metadata", Metadata, inventory=configuration.inventory,
-                             dhcp=dhcp).service
+                             dhcp=dhcp, ca=ca).service
         if networking is not None:
             # The instances' image was the dev box's child once (Compute aliases it).
             layer("compute", Compute, macvlan_profiles=networking.profiles_data,
@@ -143,7 +150,7 @@ class MammatusCloud(pulumi.ComponentResource):
                   sns=notifications.api if notifications else None,
                   sqs=queues.api if queues else None,
                   topics=notifications.topic_resources if notifications else None,
-                  queues=queues.queue_resources if queues else None)
+                  queues=queues.queue_resources if queues else None, ca=ca)
 
         # A LAN machine with only a DHCP client, for the user (and the e2e tests) to work from.
         self.client = None
@@ -174,6 +181,9 @@ class MammatusCloud(pulumi.ComponentResource):
                              ca_root_pem=ca.root_pem)
         if "metadata" in layers:
             endpoints["metadata_url"] = layers["metadata"].service.url
+            if "ca" in layers:
+                # What verifies an instance identity document's signatures (as AWS publishes its).
+                endpoints["instance_identity_certificate"] = layers["metadata"].identity_certificate
         for key, service in (("sns_endpoint", "notifications"), ("sqs_endpoint", "queues")):
             if service in layers:
                 endpoints[key] = layers[service].api.endpoint

@@ -9,7 +9,7 @@ Order: Configuration -> Metadata -> Compute (instances boot once their data is s
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Mapping, Optional
 
 import pulumi
 
@@ -21,21 +21,29 @@ class Configuration(pulumi.ComponentResource):
     user_data: pulumi.Output[dict]
     inventory: pulumi.Output[str]
 
-    def __init__(self, name: str, ctx: CloudContext, telemetry_users: Optional[dict] = None,
+    def __init__(self, name: str, ctx: CloudContext,
+                 credentials: Optional[Mapping[str, Mapping[str, pulumi.Input[dict]]]] = None,
                  opts: Optional[pulumi.ResourceOptions] = None):
-        """telemetry_users: {instance: (InfluxDB user, password)} from the Monitoring layer,
-        served to each instance alone (the inventory is the metadata service's 0600 file)."""
+        """credentials: {kind: {instance: {field: value}}}, what each instance alone is served
+        (the inventory is the metadata service's 0600 file): `telemetry` its InfluxDB user from
+        the Monitoring layer, `consul` its agent's secrets from ServiceDiscovery."""
         super().__init__("mammatus:config:Configuration", name, None, opts)
         spec = ctx.spec
         user_data = cloud_config.instances_user_data(spec)
-        users = telemetry_users or {}
-        names = sorted(users)
+        pairs = sorted((kind, inst) for kind, by_instance in (credentials or {}).items()
+                       for inst in by_instance)
         # Every MAC is known from the spec (StackSpec.instance_mac), so the inventory is ready
         # before the instances boot and ask the metadata service who they are.
-        inventory = pulumi.Output.all(ctx.admin_public_key, *[users[n][1] for n in names]).apply(
-            lambda got: metadata_config.render_inventory(
-                spec, user_data, ssh_keys=[got[0]] if got[0] else [],
-                telemetry={n: (users[n][0], password) for n, password in zip(names, got[1:], strict=True)}))
-        self.inventory = pulumi.Output.secret(inventory) if users else inventory
+
+        def render(got: list) -> str:
+            per_instance: dict[str, dict[str, dict]] = {}
+            for (kind, inst), fields in zip(pairs, got[1:], strict=True):
+                per_instance.setdefault(inst, {})[kind] = fields
+            return metadata_config.render_inventory(
+                spec, user_data, ssh_keys=[got[0]] if got[0] else [], credentials=per_instance)
+
+        inventory = pulumi.Output.all(
+            ctx.admin_public_key, *[credentials[k][i] for k, i in pairs]).apply(render)
+        self.inventory = pulumi.Output.secret(inventory) if pairs else inventory
         self.user_data = pulumi.Output.from_input(user_data)
         self.register_outputs({"user_data": self.user_data, "inventory": self.inventory})

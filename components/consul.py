@@ -12,13 +12,23 @@ the initial management token (the same on every server) and the server's own age
 agent token is made in Consul's ACLs with the server's node identity once the cluster is up
 (dynamic_providers/consul_acl.py, over the HTTPS API with the management token).
 
-Left for the instances' part of issue 14: an instance's agent gets no gossip key and no token
-yet, so it cannot join an encrypted, default-deny cluster; vendor-data is readable by every
-process on an instance, and both will come per instance through the metadata service.
+Instances: each spec instance has an agent token of its own (its node identity, and a service
+identity per name in its `consulServices`), made here once the servers run. Its secrets (the
+gossip key and that token, as the agent's 0600 secrets file) go to the Configuration layer's
+inventory (`instance_secrets`), which the metadata service serves to that instance alone
+(/mammatus/v1/consul-credentials, with a session token); vendor-data, which every process on an
+instance can read, carries only the agent's config and where to download Consul from (the
+cloud's artifact server, its sha256 checked on the instance).
+
+DNS: requests without a token may read node and service names (the `mammatus-dns-read` policy on
+Consul's anonymous token), so the gateway's dnsmasq forwards `consul.` to the servers and
+`<service>.service.consul` resolves anywhere on the LAN; the KV store and every write stay
+denied.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Optional
 
@@ -27,14 +37,15 @@ import pulumi_random as random
 
 from components.certificates import full_chain, issue_certificate
 from components.context import CloudContext
-from components.contracts import CaHandle, WiringError
+from components.contracts import ArtifactSource, CaHandle, WiringError
 from components.host import HostFile, HostService, host_dirs, owned_by, service_user
 from components.naming import domain_of, fqdn
 from components.render import consul
 from components.render import vendor_data
 from components.runtime import delivered
 from components.service_manager import Daemon
-from dynamic_providers.consul_acl import ConsulAclToken
+from dynamic_providers.consul_acl import ConsulAclToken, ConsulAnonymousPolicy
+from stacks.artifacts import INSTANCE_PLATFORM
 
 CONFIG_DIR = "/etc/mammatus/consul"
 CONFIG = f"{CONFIG_DIR}/consul.json"
@@ -59,8 +70,11 @@ class Consul(pulumi.ComponentResource):
     http_url: pulumi.Output[str]
     agent_config: pulumi.Output[str]
     management_token: pulumi.Output[str]
+    # {instance: its agent's secrets file (JSON text), secret}: for the metadata inventory.
+    instance_secrets: dict[str, pulumi.Output[str]]
 
     def __init__(self, name: str, ctx: CloudContext, ca: Optional[CaHandle] = None,
+                 artifacts: Optional[ArtifactSource] = None,
                  opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("mammatus:discovery:Consul", name, None, opts)
         placed = ctx.spec.placement.consul
@@ -113,17 +127,36 @@ class Consul(pulumi.ComponentResource):
             agents.append((host_name, address, agent_token))
 
         # Each server's agent token, once all of them run (the first leader needs them all).
+        http_url = f"https://{servers[0]}:{consul.HTTPS_PORT}"
+        after_start = pulumi.ResourceOptions(parent=self, depends_on=started)
         for host_name, address, agent_token in agents:
             ConsulAclToken(f"{name}-{host_name}-agent-acl",
                            url=f"https://{address}:{consul.HTTPS_PORT}", ca_pem=ca.root_pem,
                            management_token=management, secret_id=agent_token,
-                           node_name=host_name, datacenter=datacenter,
-                           opts=pulumi.ResourceOptions(parent=self, depends_on=started))
+                           node_name=host_name, datacenter=datacenter, opts=after_start)
+        ConsulAnonymousPolicy(f"{name}-dns-policy", url=http_url, ca_pem=ca.root_pem,
+                              management_token=management, policy_name=consul.DNS_POLICY_NAME,
+                              rules=consul.DNS_POLICY_RULES, opts=after_start)
+        self.instance_secrets = {}
+        for inst in ctx.spec.instances:
+            token = secret_uuid(f"{name}-{inst.name}-agent-token", self)
+            ConsulAclToken(f"{name}-{inst.name}-agent-acl", url=http_url, ca_pem=ca.root_pem,
+                           management_token=management, secret_id=token, node_name=inst.name,
+                           datacenter=datacenter, services=inst.consul_services,
+                           description=f"agent token of instance {inst.name} (Mammatus)",
+                           opts=after_start)
+            self.instance_secrets[inst.name] = pulumi.Output.secret(
+                pulumi.Output.all(gossip_key, token).apply(
+                    lambda a: consul.instance_secrets_config(*a)))
 
         agent = consul.agent_config(servers, datacenter, CONSUL_DOMAIN, vendor_data.ROOT_CA_PATH)
+        settings = {"agent": json.loads(agent), "credentials": bool(ctx.spec.instances)}
+        binary_key = f"{INSTANCE_PLATFORM}/consul"
+        if artifacts is not None and binary_key in artifacts.served:
+            settings.update(artifact_url=f"{artifacts.url}/{binary_key}",
+                            sha256=artifacts.served[binary_key])
         ctx.vendor_data.add("consul", vendor_data.consul_agent_part(servers, datacenter, CONSUL_DOMAIN),
-                            {"datacenter": datacenter, "retry_join": servers, "domain": CONSUL_DOMAIN})
-        http_url = f"https://{servers[0]}:{consul.HTTPS_PORT}"
+                            settings)
         self.servers = pulumi.Output.from_input(servers)
         self.datacenter = pulumi.Output.from_input(datacenter)
         self.http_url = pulumi.Output.from_input(http_url)

@@ -141,21 +141,23 @@ class Delivery(pulumi.ComponentResource):
         return served
 
     def _debian_packages(self, name: str, ctx: CloudContext, dist: Path) -> dict:
-        """{host: DebianPackages}: every host installs the pinned packages it needs."""
+        """{host: DebianPackages}: every host installs the pinned packages it needs, from a
+        repository of just those and their dependencies (hosts that need the same share one)."""
         installed, repos = {}, {}
         for host in ctx.spec.hosts:
             access = ctx.access(host.name)
             platform = platform_of(host)
-            if platform not in repos and ctx.spec.packages.source == "mirror":
-                repos[platform] = (None, "")        # the hosts' own apt sources
-            if platform not in repos:
+            wanted = debian_packages_for(ctx.spec, host)
+            key = (platform, tuple(wanted))
+            if key not in repos and ctx.spec.packages.source == "mirror":
+                repos[key] = (None, "")        # the hosts' own apt sources
+            if key not in repos:
                 try:
-                    repos[platform] = debs.repo(dist, platform)
+                    repos[key] = debs.repo(dist, platform, wanted)
                 except FileNotFoundError:
                     raise MissingBuild(f"host {host.name} needs Debian packages for {platform}, "
                                        f"which are not fetched: run {_bootstrap_hint(platform)}") from None
-            tar, sha = repos[platform]
-            wanted = debian_packages_for(ctx.spec, host)
+            tar, sha = repos[key]
             bundle_path, after = None, []
             if ctx.spec.packages.source == "cloud":
                 copy = Artifact(f"{name}-{host.name}-debian-repo", access.connection_dict(),

@@ -4,6 +4,13 @@ DHCP range with router/DNS options, local domain with a name for every host, ups
 reservations and records are dnsmasq provider resources (one file each + SIGHUP), so adding one
 does not restart dnsmasq; later layers add their own through `server` (a DhcpServer).
 
+PXE: the TFTP root is filled from the Debian packages Delivery installed on this host
+(stacks/artifacts.py PXE_PACKAGES: iPXE for BIOS and x86-64 UEFI, Debian 12's netboot
+installers, whose arm64 one carries the ARM64 UEFI loader) and holds the iPXE script
+(components/render/ipxe.py) that boots each machine of network.pxe.machines into the installer
+with its preseed. Everything is served over TFTP by dnsmasq itself: no other daemon, no other
+port on the firewall.
+
 Needs nothing from earlier layers; provides `server` (components/contracts.DhcpServer) for
 Metadata, Compute, the load balancer and the dev box's client."""
 
@@ -19,7 +26,7 @@ from components.runtime import python_runtime
 from components.context import CloudContext
 from components.contracts import DhcpServer, WiringError
 from components.host import HostFile, HostService, host_dirs
-from components.render import dnsmasq
+from components.render import dnsmasq, ipxe
 from components.service_manager import Daemon, digest
 from dynamic_providers.dnsmasq import DnsmasqRecord, DnsmasqReservation
 
@@ -29,11 +36,34 @@ from dynamic_providers.dnsmasq import DnsmasqRecord, DnsmasqReservation
 IPXE_DIR = "/usr/lib/ipxe"
 
 
-def pxe_boot_files_command(pxe, tftp_root: str) -> str:
-    """Copies the BIOS and UEFI iPXE images into the TFTP root, read-only."""
-    copies = [f"install -m 0444 {IPXE_DIR}/{src} {shlex.quote(tftp_root)}/{shlex.quote(dest)}"
+def pxe_boot_files_command(pxe, tftp_root: str, pins: dict[str, str] | None = None) -> str:
+    """Fills the TFTP root from the Debian packages the DNS host was given (PXE_PACKAGES):
+    iPXE for BIOS and x86-64 UEFI (ipxe), and Debian 12's netboot installers for amd64 (what
+    the iPXE script boots) and arm64 (its signed shim and GRUB are the ARM64 UEFI loader),
+    all read-only. `pins` (package: version) go into the command, so a new pin copies again."""
+    q = shlex.quote
+    root = tftp_root.rstrip("/")
+    lines = [f"# {' '.join(f'{k}={v}' for k, v in sorted((pins or {}).items()))}", "set -e"]
+    lines += [f"install -m 0444 {IPXE_DIR}/{src} {q(root + '/' + dest)}"
               for src, dest in (("undionly.kpxe", pxe.bios_boot_file), ("ipxe.efi", pxe.efi_boot_file))]
-    return " && ".join(copies)
+    for arch in ("amd64", "arm64"):
+        source = ipxe.NETBOOT_SOURCE.format(arch=arch)
+        dest = q(f"{root}/{ipxe.INSTALLER_DIR.format(arch=arch)}")
+        # A fresh copy next to the old one, then swapped in: a client booting meanwhile reads
+        # one whole version.
+        lines += [f"mkdir -p {q(root + '/debian-installer')} && rm -rf {dest}.new",
+                  f"cp -RL {q(source)} {dest}.new && chmod -R a-w,a+rX {dest}.new",
+                  f"rm -rf {dest} && mv {dest}.new {dest}"]
+    return "\n".join(lines)
+
+
+def pxe_pins(spec, host_name: str) -> dict[str, str]:
+    """The pinned versions of what fills the TFTP root, for the DNS host's platform."""
+    from components.delivery import dist_dir
+    from stacks.artifacts import PXE_PACKAGES, platform_of
+    from tools.dist import debs
+
+    return debs.versions(dist_dir(), platform_of(spec.host(host_name)), list(PXE_PACKAGES))
 
 
 class DhcpDnsTftp(pulumi.ComponentResource):
@@ -68,13 +98,20 @@ class DhcpDnsTftp(pulumi.ComponentResource):
             create=f"# {digest(text)}\ndnsmasq --test -C {shlex.quote(on_host.config)}",
             opts=pulumi.ResourceOptions(parent=self, depends_on=[dirs, conf]))
         boot_files = []
+        tftp_root = on_host.tftp_root or net.pxe.tftp_root
         if net.pxe.enabled:
-            # iPXE from Debian's ipxe package (installed on the DNS host) is what PXE clients load
-            # first; it then chains to pxe.ipxeScript.
+            # The loaders PXE firmware fetches first and the installers, from the Debian
+            # packages delivered to this host (stacks/artifacts.py PXE_PACKAGES).
             boot_files.append(command.remote.Command(
                 f"{name}-boot-files", connection=access.connection(),
-                create=pxe_boot_files_command(net.pxe, on_host.tftp_root or net.pxe.tftp_root),
+                create=pxe_boot_files_command(net.pxe, tftp_root, pxe_pins(spec, host_name)),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[dirs])))
+            if not net.pxe.ipxe_script:
+                # What iPXE chains to: the installer for each machine of pxe.machines.
+                boot_files.append(HostFile(
+                    f"{name}-ipxe-script", access, f"{tftp_root.rstrip('/')}/{ipxe.SCRIPT}",
+                    ipxe.render(net), mode="0444",
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[dirs])))
         # dnsmasq's lease script pins each lease's MAC here; when the metadata service is
         # elsewhere it also tells it every lease (its config and key come with the Metadata
         # layer; until then that part is idle).

@@ -42,7 +42,7 @@ from components.context import CloudContext
 from components.host import HostAccess, HostFile, HostService, owned_by, service_user
 from components.render import nats
 from components.service_manager import Daemon
-from components.naming import domain_of, fqdn
+from components.naming import domain_of, sns_signing_name
 from dynamic_providers.aws_messaging import SnsSubscription, SnsTopic, SqsQueue
 
 NATS_CONFIG = "/etc/mammatus/nats/nats.conf"
@@ -247,7 +247,7 @@ class Notifications(pulumi.ComponentResource):
         CA the service signs with a throwaway self-signed certificate (it says so in its log)."""
         if ca is None:
             return [], []
-        key, cert = issue_certificate(ca, f"{name}-signing", fqdn(f"sns-{access.host.name}", domain_of(ctx.spec)),
+        key, cert = issue_certificate(ca, f"{name}-signing", sns_signing_name(ctx.spec),
                                       parent=self, algorithm="RSA")
         child = pulumi.ResourceOptions(parent=self)
         # Leaf then intermediate: the service publishes the file at SigningCertURL, so a

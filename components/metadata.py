@@ -12,6 +12,11 @@ otherwise dnsmasq's lease script pushes every lease to the service's own listene
 address (services/metadata/lease_push.py, signed with a key written to both hosts), and `up`
 sends the whole lease file once the service answers.
 
+With the CertificateAuthority layer, an RSA-2048 key and its certificate from the CA sign the
+instance identity document (dynamic/instance-identity/signature, pkcs7, rsa2048); the
+certificate is `identity_certificate` (the stack output `instance_identity_certificate`), the
+one a verifier needs, as AWS publishes its own.
+
 Needs the Configuration layer's inventory, the context's vendor-data settings and the
 DhcpDnsTftp layer's server (its lease file on the same host, its lease hook on another).
 Provides `service` (MetadataService) for Compute.
@@ -29,14 +34,18 @@ import pulumi_random as random
 
 from components.runtime import python_daemon
 from components.context import CloudContext
-from components.contracts import DhcpServer, MetadataService, WiringError
+from components.certificates import issue_certificate
+from components.contracts import CaHandle, DhcpServer, MetadataService, WiringError
 from components.host import HostFile, HostService, owned_by, service_user
+from components.naming import domain_of, fqdn
 from components.render import metadata_config
 
 CONFIG = "/etc/mammatus/metadata/metadata.yaml"
 INVENTORY = "/etc/mammatus/metadata/inventory.yaml"
 TOKEN_KEY = "/etc/mammatus/metadata/token.key"
 LEASE_PUSH_KEY = "/etc/mammatus/metadata/lease-push.key"
+SIGNING_KEY = "/etc/mammatus/metadata/identity-signing.key"
+SIGNING_CERT = "/etc/mammatus/metadata/identity-signing.crt"
 PUSHED_LEASES = "/var/lib/mammatus/metadata/pushed.leases"
 USER = "mammatus-metadata"
 PORT = 80
@@ -64,8 +73,11 @@ class Metadata(pulumi.ComponentResource):
     config: pulumi.Output[str]
     inventory_path: pulumi.Output[str]
 
+    identity_certificate: pulumi.Output[Optional[str]]
+
     def __init__(self, name: str, ctx: CloudContext, inventory: pulumi.Input[str],
-                 dhcp: Optional[DhcpServer] = None, opts: Optional[pulumi.ResourceOptions] = None):
+                 dhcp: Optional[DhcpServer] = None, ca: Optional[CaHandle] = None,
+                 opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("mammatus:metadata:Metadata", name, None, opts)
         spec = ctx.spec
         access = ctx.placed_for("metadata", "Metadata")
@@ -97,10 +109,25 @@ class Metadata(pulumi.ComponentResource):
                     "secret_file": LEASE_PUSH_KEY,
                     "state_file": PUSHED_LEASES}
 
+        signing, self.identity_certificate = None, pulumi.Output.from_input(None)
+        if ca is not None:
+            key, cert = issue_certificate(ca, f"{name}-identity-signing",
+                                          fqdn("metadata", domain_of(spec)), parent=self,
+                                          algorithm="RSA")
+            key_files += [
+                HostFile(f"{name}-identity-signing-key-file", access, SIGNING_KEY,
+                         pulumi.Output.secret(key.private_key_pem), mode="0600", secret=True,
+                         owner=owned_by(USER), opts=mine),
+                HostFile(f"{name}-identity-signing-cert-file", access, SIGNING_CERT,
+                         cert.certificate_pem, opts=child)]
+            signing = {"key_file": SIGNING_KEY, "cert_file": SIGNING_CERT}
+            self.identity_certificate = cert.certificate_pem
+
         def render(vd) -> str:
             return metadata_config.render_config(
                 spec, listen=listen, inventory_path=INVENTORY, lease_files=leases,
-                vendor_data=vd or None, token_secret_file=TOKEN_KEY, lease_push=push)
+                vendor_data=vd or None, token_secret_file=TOKEN_KEY, lease_push=push,
+                identity_signing=signing)
 
         # Plain vendor-data gives a plain config text, whose changes restart the service; with
         # vendor-data still to be computed (Outputs) the text is an Output and only the flags are
@@ -137,7 +164,8 @@ class Metadata(pulumi.ComponentResource):
         self.inventory_path = inv.path
         self.service = MetadataService(url=f"http://{listen}", service=service)
         self.register_outputs({"url": self.url, "config": self.config,
-                               "inventory_path": self.inventory_path})
+                               "inventory_path": self.inventory_path,
+                               "identity_certificate": self.identity_certificate})
 
     def _lease_push(self, name: str, ctx: CloudContext, dhcp: DhcpServer,
                     key: random.RandomPassword, service: HostService) -> None:

@@ -12,3 +12,9 @@ def domain_of(spec) -> str:
 
 def fqdn(name: str, domain: str) -> str:
     return name if name == domain or name.endswith("." + domain) or "." in name else f"{name}.{domain}"
+
+
+def sns_signing_name(spec) -> str:
+    """The name on SNS's signing certificate (with the cloud's CA): the Notifications layer
+    issues it, subscribers such as the functions connector check it."""
+    return fqdn(f"sns-{spec.placement.sns}", domain_of(spec))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, ReadResult, UpdateResult
@@ -44,9 +44,14 @@ def request(url: str, method: str, path: str, token: str, body: Optional[dict] =
 
 
 def token_body(props: dict[str, Any]) -> dict[str, Any]:
-    return {"SecretID": props["secret_id"], "Description": props["description"],
+    body = {"SecretID": props["secret_id"], "Description": props["description"],
             "NodeIdentities": [{"NodeName": props["node_name"], "Datacenter": props["datacenter"]}],
             "Local": False}
+    # An instance's services: each identity lets it register that one service (and read all).
+    services = props.get("services") or []
+    if services:
+        body["ServiceIdentities"] = [{"ServiceName": s} for s in services]
+    return body
 
 
 def http(call: dict[str, Any], ca_pem: str) -> tuple[int, str]:
@@ -87,6 +92,7 @@ def call_when_ready(call: dict[str, Any], ca_pem: str, patience: Optional[float]
 def check_token(news: dict[str, Any]) -> tuple[dict[str, Any], list[CheckFailure]]:
     props = {k: news.get(k) or "" for k in ("url", "ca_pem", "management_token", "secret_id",
                                               "node_name", "datacenter", "description")}
+    props["services"] = sorted(news.get("services") or [])
     failures = [CheckFailure(k, f"{k} is required") for k in
                 ("url", "management_token", "secret_id", "node_name", "datacenter") if not props[k]]
     if props["url"] and not props["url"].startswith("https://"):
@@ -157,7 +163,9 @@ class ConsulAclTokenProvider(MammatusProvider):
         seen = {**props, "accessor_id": existing["AccessorID"],
                 "description": existing.get("Description", ""),
                 "node_name": identities[0].get("NodeName", ""),
-                "datacenter": identities[0].get("Datacenter", "")}
+                "datacenter": identities[0].get("Datacenter", ""),
+                "services": sorted(s.get("ServiceName", "") for s in
+                                   existing.get("ServiceIdentities") or [])}
         return ReadResult(existing["AccessorID"], seen, {k: v for k, v in seen.items()
                                                           if k != "accessor_id"})
 
@@ -174,11 +182,116 @@ class ConsulAclToken(pulumi.dynamic.Resource, module="mammatus", name="ConsulAcl
     def __init__(self, name: str, url: pulumi.Input[str], ca_pem: pulumi.Input[str],
                  management_token: pulumi.Input[str], secret_id: pulumi.Input[str],
                  node_name: str, datacenter: str, description: str = "",
-                 opts: Optional[pulumi.ResourceOptions] = None):
+                 services: Sequence[str] = (), opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(ConsulAclTokenProvider(), name, {
             "url": url, "ca_pem": ca_pem,
             "management_token": pulumi.Output.secret(management_token),
             "secret_id": pulumi.Output.secret(secret_id), "node_name": node_name,
             "datacenter": datacenter,
             "description": description or f"agent token of {node_name} (Mammatus)",
-            "accessor_id": None}, opts)
+            "services": sorted(services), "accessor_id": None}, opts)
+
+
+ANONYMOUS_ACCESSOR = "00000000-0000-0000-0000-000000000002"   # Consul's built-in anonymous token
+
+
+def policy_body(props: dict[str, Any]) -> dict[str, Any]:
+    return {"Name": props["name"], "Description": props["description"], "Rules": props["rules"]}
+
+
+def anonymous_body(anonymous: dict[str, Any], policy: str, attach: bool) -> dict[str, Any]:
+    """The anonymous token as Consul has it, with `policy` linked (attach) or not; everything
+    else it holds (an operator's own policies) kept."""
+    links = [p for p in anonymous.get("Policies") or [] if p.get("Name") != policy]
+    if attach:
+        links.append({"Name": policy})
+    return {"AccessorID": ANONYMOUS_ACCESSOR, "Description": anonymous.get("Description", ""),
+            "Policies": links}
+
+
+class ConsulAnonymousPolicyProvider(MammatusProvider):
+    """A policy (`name`, HCL `rules`) that Consul's anonymous token holds: what a request with
+    no token (Consul DNS from the LAN) may read. Delete unlinks it, then deletes it."""
+    immutable = ("url", "name")
+    outputs = ("policy_id",)
+
+    def check(self, _olds, news):
+        props = {k: news.get(k) or "" for k in ("url", "ca_pem", "management_token", "name",
+                                                  "rules", "description")}
+        failures = [CheckFailure(k, f"{k} is required") for k in
+                    ("url", "management_token", "name", "rules") if not props[k]]
+        if props["url"] and not props["url"].startswith("https://"):
+            failures.append(CheckFailure("url", "Consul's API is HTTPS only"))
+        return CheckResult(props, failures)
+
+    _send = staticmethod(ConsulAclTokenProvider._send)
+    _ready = staticmethod(ConsulAclTokenProvider._ready)
+
+    def _policy(self, props: dict) -> Optional[dict]:
+        status, body = self._send(props, "GET", f"/v1/acl/policy/name/{props['name']}")
+        if status == 200:
+            return json.loads(body)
+        if status in (403, 404) and "not found" in body.lower():
+            return None
+        raise ConsulAclError(f"Consul answered {status} reading the policy: {body[:200]}")
+
+    def _link(self, props: dict, attach: bool) -> None:
+        status, body = self._send(props, "GET", f"/v1/acl/token/{ANONYMOUS_ACCESSOR}")
+        if status != 200:
+            raise ConsulAclError(f"Consul answered {status} reading the anonymous token: {body[:200]}")
+        status, body = self._send(props, "PUT", f"/v1/acl/token/{ANONYMOUS_ACCESSOR}",
+                                  anonymous_body(json.loads(body), props["name"], attach))
+        if status != 200:
+            raise ConsulAclError(f"Consul refused to update the anonymous token: {status} {body[:200]}")
+
+    def _apply(self, props: dict) -> str:
+        self._ready(props)
+        existing = self._policy(props)
+        path = f"/v1/acl/policy/{existing['ID']}" if existing else "/v1/acl/policy"
+        status, body = self._send(props, "PUT", path, policy_body(props))
+        if status != 200:
+            raise ConsulAclError(f"Consul refused the policy {props['name']}: {status} {body[:200]}")
+        self._link(props, attach=True)
+        return json.loads(body)["ID"]
+
+    def create(self, props):
+        policy_id = self._apply(props)
+        return CreateResult(policy_id, {**props, "policy_id": policy_id})
+
+    def update(self, _id, olds, news):
+        return UpdateResult({**news, "policy_id": self._apply(news)})
+
+    def read(self, id_, props):
+        self._ready(props)
+        existing = self._policy(props)
+        status, body = self._send(props, "GET", f"/v1/acl/token/{ANONYMOUS_ACCESSOR}")
+        linked = status == 200 and any(p.get("Name") == props["name"]
+                                       for p in json.loads(body).get("Policies") or [])
+        if existing is None:
+            return ReadResult(None, {})
+        # Unlinked by hand reads as other rules, so the next `up` links it again.
+        seen = {**props, "policy_id": existing["ID"],
+                "rules": existing.get("Rules", "") if linked else "",
+                "description": existing.get("Description", "")}
+        return ReadResult(existing["ID"], seen, {k: v for k, v in seen.items() if k != "policy_id"})
+
+    def delete(self, _id, props):
+        self._ready(props)
+        self._link(props, attach=False)
+        status, text = self._send(props, "DELETE", f"/v1/acl/policy/{props.get('policy_id') or _id}")
+        if status != 200 and "not found" not in text.lower():
+            raise ConsulAclError(f"Consul refused to delete the policy: {status} {text[:200]}")
+
+
+class ConsulAnonymousPolicy(pulumi.dynamic.Resource, module="mammatus", name="ConsulAnonymousPolicy"):
+    policy_id: pulumi.Output[str]
+
+    def __init__(self, name: str, url: pulumi.Input[str], ca_pem: pulumi.Input[str],
+                 management_token: pulumi.Input[str], policy_name: str, rules: str,
+                 description: str = "", opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__(ConsulAnonymousPolicyProvider(), name, {
+            "url": url, "ca_pem": ca_pem,
+            "management_token": pulumi.Output.secret(management_token), "name": policy_name,
+            "rules": rules, "description": description or "what a request without a token may "
+                                                           "read (Mammatus)",
+            "policy_id": None}, opts)

@@ -5,10 +5,10 @@ Seed design: faasd for functions as a service (on demand, cron, SNS, SQS trigger
 - POST /system/functions (deploy), PUT /system/functions (update), DELETE /system/functions
   ({"functionName"}), GET /system/function/{name} (read), all with HTTP basic auth (the gateway's
   admin user and the password faasd generates in /var/lib/faasd/secrets/basic-auth-password).
-- A cron trigger is the cron-connector's contract: annotations `topic: cron-function` and
-  `schedule: <cron expression>` on the function.
-SNS and SQS triggers are not gateway objects: the Functions component subscribes the function's
-URL to the topic (dynamic_providers/aws_messaging.py) and renders the SQS pollers' config.
+- A cron trigger can be OpenFaaS cron-connector's contract (annotations `topic: cron-function`
+  and `schedule: <cron expression>`, `schedule=`); the Functions component sets none: its own
+  connector (services/functions) runs every schedule, as it runs the SNS and SQS triggers,
+  which are not gateway objects either.
 
 Not runnable here: faasd needs containerd, CNI and container images from a registry, none of
 which exist on this machine. The REST contract (paths, methods, bodies, status codes, basic
@@ -76,7 +76,7 @@ def delete_body(name: str) -> dict:
 
 
 def function_url(gateway: str, name: str) -> str:
-    """Where the function is invoked (what SNS subscriptions and SQS pollers call)."""
+    """Where the function is invoked (what the functions connector calls)."""
     return f"{gateway.rstrip('/')}/function/{name}"
 
 

@@ -20,7 +20,7 @@ SERVICES_ROOT = "/opt/mammatus/services"     # environments/<digest>/venv, relea
 SERVICES_BUNDLE = "/opt/mammatus/dist/mammatus-services.tar"
 SERVICES_ENVIRONMENT = "/opt/mammatus/dist/mammatus-services-environment.tar.gz"
 # Placements that run one of Mammatus' Python services (python -m services.<name>).
-PYTHON_SERVICES = ("metadata", "sns", "sqs", "artifacts")
+PYTHON_SERVICES = ("metadata", "sns", "sqs", "artifacts", "functions")
 # What the artifact server serves instances (services/artifacts): <root>/<platform>/<binary>.
 # Instances are amd64 (stacks/checks.py: their image is built for amd64 only).
 INSTANCE_ARTIFACTS_ROOT = "/srv/mammatus/artifacts"
@@ -51,10 +51,12 @@ ALL_BINARIES = tuple(sorted({b for names in (*PLACED_BINARIES.values(),
 
 def instance_binaries(spec: StackSpec) -> list[str]:
     """The agents instances install from the artifact server: Telegraf when the cloud has
-    monitoring (each instance reports to its InfluxDB)."""
+    monitoring (each instance reports to its InfluxDB), Consul when it has Consul servers (each
+    instance's agent joins them)."""
     if not (spec.placement.artifacts and spec.instances):
         return []
-    return ["telegraf"] if spec.placement.monitoring else []
+    return [b for b, wanted in (("consul", bool(spec.placement.consul)),
+                                ("telegraf", bool(spec.placement.monitoring))) if wanted]
 
 
 def binaries_of_platform(platform: str) -> tuple[str, ...]:
@@ -101,7 +103,10 @@ def binaries_for(spec: StackSpec, host: Host) -> list[str]:
 # Debian packages (Debian 12's names) by what a host does; every host runs Serf.
 EVERY_HOST_PACKAGES = ("serf",)
 DNS_HOST_PACKAGES = ("dnsmasq-base",)
-PXE_PACKAGES = ("ipxe",)
+# What the DNS host's TFTP root is filled from (components/dhcp_dns_tftp.py): iPXE for BIOS
+# and x86-64 UEFI, Debian 12's netboot installers (architecture "all", so any DNS host serves
+# both): amd64's is what the iPXE script boots, arm64's carries the ARM64 UEFI loader.
+PXE_PACKAGES = ("ipxe", "debian-installer-12-netboot-amd64", "debian-installer-12-netboot-arm64")
 GATEWAY_PACKAGES = ("iptables",)
 COMPUTE_PACKAGES = ("lxd",)
 MONITORING_PACKAGES = ("influxdb",)

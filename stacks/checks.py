@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from typing import Iterator
 
-from stacks.spec import Arch, Role, StackSpec
+from stacks.spec import NAME, VAULT_CAPABILITIES, Arch, Role, StackSpec
 
 Problem = tuple[str, str]  # (key path below `mammatus:`, message)
 
@@ -40,11 +41,24 @@ def check_network(spec: StackSpec) -> Iterator[Problem]:
         yield "network.reservations", f"MAC {mac} is reserved twice"
     for address in _duplicates(r.address for r in net.reservations):
         yield "network.reservations", f"address {address} is reserved twice"
+    yield from check_pxe(net.pxe)
     if spec.gateway and spec.gateway.lan_address not in subnet:
         yield "gateway.lanAddress", f"{spec.gateway.lan_address} is outside lanSubnet {subnet}"
     for i, host in enumerate(spec.hosts):
         if Role.gateway not in host.roles and host.address not in subnet:
             yield f"hosts[{i}].address", f"{host.address} of {host.name} is outside lanSubnet {subnet}"
+
+
+def check_pxe(pxe) -> Iterator[Problem]:
+    if pxe.machines and not pxe.enabled:
+        yield "network.pxe.machines", "need network.pxe.enabled"
+    if pxe.machines and pxe.ipxe_script:
+        yield "network.pxe.ipxeScript", ("replaces the script that boots network.pxe.machines: "
+                                         "give one or the other")
+    for mac in _duplicates(m.mac for m in pxe.machines):
+        yield "network.pxe.machines", f"MAC {mac} is given to two machines"
+    for name in _duplicates(m.name for m in pxe.machines):
+        yield "network.pxe.machines", f"machine name {name!r} is used twice"
 
 
 def _host_exists(spec: StackSpec, key: str, name: str | None, role: Role | None = None):
@@ -83,6 +97,10 @@ def check_placement(spec: StackSpec) -> Iterator[Problem]:
         yield "placement.metadata", ("the metadata service proves who asks by the cloud's DHCP "
                                      "leases: it needs mammatus:network and a gateway "
                                      "(or placement.dns)")
+    for i, inst in enumerate(spec.instances):
+        if inst.consul_services and not p.consul:
+            yield (f"instances[{i}].consulServices", "services register with the cloud's Consul: "
+                   "set mammatus:placement.consul")
     for name in _duplicates(i.name for i in spec.instances):
         yield "instances", f"instance name {name!r} is used twice"
     for mac in _duplicates(spec.instance_mac(i) for i in spec.instances):
@@ -261,8 +279,62 @@ def check_dev_box(spec: StackSpec) -> Iterator[Problem]:
             yield f"hosts[{i}].address", f"{machine} is devBox.machineLanAddress (this machine)"
 
 
+VAULT_NAME = r"^[a-z0-9]([a-z0-9_.-]{0,126}[a-z0-9])?$"
+# Vault's own policies: `root` cannot be written, `default` cannot be deleted (so a policy the
+# spec made could not be removed again).
+VAULT_BUILTIN_POLICIES = ("root", "default")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _seconds(duration: str) -> int:
+    """A duration the spec's pattern allows (VAULT_DURATION) in seconds."""
+    if duration[-1] in _UNITS:
+        return int(duration[:-1]) * _UNITS[duration[-1]]
+    return int(duration)
+
+
+def check_vault(spec: StackSpec) -> Iterator[Problem]:
+    vault = spec.vault
+    if (vault.policies or vault.roles) and not spec.placement.vault:
+        yield "vault", "policies and roles are applied to the cloud's Vault: set placement.vault"
+    for name, policy in vault.policies.items():
+        key = f"vault.policies.{name}"
+        if not re.match(VAULT_NAME, name):
+            yield key, "a policy name is lowercase letters, digits, '-', '_' and '.'"
+        if name in VAULT_BUILTIN_POLICIES:
+            yield key, f"{name} is Vault's built-in policy: give yours another name"
+        if isinstance(policy, str):
+            if not policy.strip():
+                yield key, "is empty: give HCL text or path rules ({path: [capability, ...]})"
+            continue
+        if not policy:
+            yield key, "has no path rules"
+        for path, caps in policy.items():
+            bad = [c for c in caps if c not in VAULT_CAPABILITIES]
+            if not caps or bad:
+                yield (f"{key}.{path}", f"capabilities are some of {', '.join(VAULT_CAPABILITIES)}"
+                       + (f", got {bad}" if bad else ", got none"))
+    known = set(vault.policies) | {"default"}
+    for name, role in vault.roles.items():
+        key = f"vault.roles.{name}"
+        if not re.match(NAME, name):
+            yield key, "a role name is a DNS label (lowercase letters, digits and '-')"
+        for policy in role.policies:
+            if policy not in known:
+                yield f"{key}.policies", (f"policy {policy!r} does not exist (vault.policies: "
+                                          f"{', '.join(sorted(vault.policies)) or 'none'})")
+        if "0" not in (role.token_ttl, role.token_max_ttl) and \
+                _seconds(role.token_ttl) > _seconds(role.token_max_ttl):
+            yield f"{key}.tokenTtl", f"{role.token_ttl} is longer than tokenMaxTtl {role.token_max_ttl}"
+    for i, inst in enumerate(spec.instances):
+        if inst.vault_role is not None and inst.vault_role not in vault.roles:
+            yield (f"instances[{i}].vaultRole", f"role {inst.vault_role!r} does not exist "
+                   f"(vault.roles: {', '.join(sorted(vault.roles)) or 'none'})")
+
+
 CHECKS = (check_hosts, check_network, check_placement, check_prerequisites, check_messaging,
-          check_monitoring, check_load_balancer, check_firewall, check_dev_box, check_images)
+          check_monitoring, check_load_balancer, check_firewall, check_dev_box, check_images,
+          check_vault)
 
 
 def problems(spec: StackSpec) -> list[Problem]:

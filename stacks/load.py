@@ -11,6 +11,9 @@ from stacks.checks import problems
 from stacks.spec import StackSpec
 
 NAMESPACE = "mammatus"
+# Secret config keys (`bin/pulumi config set --secret`): the layers read them as Pulumi secrets
+# (pulumi.Config), never as part of the spec, so they are not validated here.
+SECRET_KEYS = ("vaultToken",)  # the operator token the Secrets layer applies Vault's spec with
 
 
 class SpecError(Exception):
@@ -28,7 +31,7 @@ def _decode(raw: str) -> Any:
 def config_section(config: Mapping[str, str], namespace: str = NAMESPACE) -> dict[str, Any]:
     prefix = f"{namespace}:"
     return {key[len(prefix):]: _decode(value) for key, value in config.items()
-            if key.startswith(prefix)}
+            if key.startswith(prefix) and key[len(prefix):] not in SECRET_KEYS}
 
 
 def key_path(loc) -> str:
@@ -67,7 +70,8 @@ def stack_file_section(path) -> dict[str, Any]:
     with open(path) as f:
         config = (yaml.safe_load(f) or {}).get("config") or {}
     prefix = f"{NAMESPACE}:"
-    return {key[len(prefix):]: value for key, value in config.items() if key.startswith(prefix)}
+    return {key[len(prefix):]: value for key, value in config.items()
+            if key.startswith(prefix) and key[len(prefix):] not in SECRET_KEYS}
 
 
 def load_stack_file(path) -> StackSpec:

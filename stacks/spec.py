@@ -19,6 +19,9 @@ from typing import Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+# The connector's cron parser (stdlib only), so a schedule the connector would refuse fails here.
+from services.functions import cron
+
 
 class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True,
@@ -90,14 +93,58 @@ class DnsRecord(Model):
     address: ipaddress.IPv4Address
 
 
+# A path below the TFTP root: no leading "/", nothing dnsmasq or iPXE would split on (no
+# ".." either: Pxe._tftp_path).
+TFTP_PATH = r"^[A-Za-z0-9._+-]+(/[A-Za-z0-9._+-]+)*$"
+
+
+class PxeMachine(Model):
+    """A machine the cloud installs over the network: when its MAC asks, the iPXE script
+    Mammatus renders (components/render/ipxe.py) boots Debian 12's installer (netboot, amd64)
+    with this machine's preseed."""
+    mac: str
+    name: str = Field(pattern=NAME)
+    # The installer's preseed file (debian-installer's `url=`, fetched once the installer has
+    # its network); without one the installer asks its questions on the console.
+    preseed: Optional[str] = Field(None, pattern=r"^(https?|ftp|tftp)://[^\s${}]+$")
+    # More kernel command line after Mammatus' own (e.g. console=ttyS0,115200n8): one line
+    # of printable ASCII, without "${" (iPXE would expand it).
+    kernel_args: str = Field("", pattern=r"^[ -~]*$")
+
+    @field_validator("mac")
+    @classmethod
+    def _mac(cls, value: str) -> str:
+        return Reservation._mac(value)
+
+    @field_validator("kernel_args")
+    @classmethod
+    def _no_expansion(cls, value: str) -> str:
+        if "${" in value:
+            raise ValueError("must not hold ${: iPXE would expand it")
+        return value.strip()
+
+
 class Pxe(Model):
     enabled: bool = True
-    # Served read-only over TFTP from tftp_root; BIOS and UEFI clients get their own file.
+    # Served read-only over TFTP from tftp_root; each firmware gets its own file (dnsmasq
+    # tells them apart by DHCP option 93): BIOS and x86-64 UEFI get iPXE (Debian's ipxe),
+    # ARM64 UEFI Debian's signed shim for arm64 (debian-installer-12-netboot-arm64: bookworm
+    # ships no iPXE for arm64), which boots Debian's arm64 installer through GRUB.
     tftp_root: str = "/srv/tftp"
-    bios_boot_file: str = "undionly.kpxe"
-    efi_boot_file: str = "ipxe.efi"
-    # After iPXE has loaded, it chains to this script (HTTP or TFTP path).
+    bios_boot_file: str = Field("undionly.kpxe", pattern=TFTP_PATH)
+    efi_boot_file: str = Field("ipxe.efi", pattern=TFTP_PATH)
+    efi_arm64_boot_file: str = Field("debian-installer/arm64/bootnetaa64.efi", pattern=TFTP_PATH)
+    # Once iPXE runs, it chains to this script. By default Mammatus' own (mammatus.ipxe in
+    # tftp_root, components/render/ipxe.py), which boots `machines`; a URL here replaces it.
     ipxe_script: Optional[str] = None
+    machines: list[PxeMachine] = []
+
+    @field_validator("bios_boot_file", "efi_boot_file", "efi_arm64_boot_file")
+    @classmethod
+    def _tftp_path(cls, value: str) -> str:
+        if ".." in value.split("/"):
+            raise ValueError(f"must be a path below tftpRoot, got {value!r}")
+        return value
 
 
 class Network(Model):
@@ -153,6 +200,22 @@ class Instance(Model):
     size: Size = Size()
     mac: Optional[str] = None
     user_data: dict = {}
+    # Consul services the instance registers (its user-data's /etc/consul.d/*.json): its agent
+    # token may register these names, and no other.
+    consul_services: list[str] = []
+    # The Vault AppRole (a key of mammatus:vault.roles) whose role-id and response-wrapped
+    # secret-id the instance gets from the metadata service, for its Vault Agent.
+    vault_role: Optional[str] = None
+
+    @field_validator("consul_services")
+    @classmethod
+    def _service_names(cls, names: list[str]) -> list[str]:
+        bad = [n for n in names if not re.match(NAME, n)]
+        if bad:
+            raise ValueError(f"Consul service names must be DNS labels, got {bad}")
+        if len(set(names)) != len(names):
+            raise ValueError(f"a service is named twice: {names}")
+        return names
 
     @field_validator("mac")
     @classmethod
@@ -210,10 +273,38 @@ class Queue(Model):
 
 
 class Trigger(Model):
+    """What invokes a function besides its URL (http): the functions connector
+    (services/functions) invokes it on each SNS message of `topic`, each SQS message of
+    `queue`, or at each time `schedule` (cron's five fields, or @daily …) names in `timezone`.
+    `invoke`: the gateway's /function/ (sync: an SQS message is deleted, an SNS delivery
+    acknowledged, once the function answered 2xx) or /async-function/ (once the gateway
+    queued the call)."""
     kind: Literal["http", "cron", "sns", "sqs"]
     schedule: Optional[str] = None   # cron
+    timezone: str = "UTC"            # cron: an IANA time zone (Europe/Berlin)
     topic: Optional[str] = None      # sns
     queue: Optional[str] = None      # sqs
+    invoke: Literal["sync", "async"] = "sync"
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None:
+            cron.parse(value)   # CronError is a ValueError: the message names the field
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        cron.zone(value)
+        return value
+
+    @model_validator(mode="after")
+    def _cron_only(self) -> "Trigger":
+        # The default passes (a dumped spec validates again); another zone is a mistake.
+        if self.kind != "cron" and self.timezone != "UTC":
+            raise ValueError("timezone applies to cron triggers only")
+        return self
 
 
 class Function(Model):
@@ -313,6 +404,35 @@ class LoadBalancerSpec(Model):
     tcp: list[TcpRoute] = []
 
 
+# Vault's durations: seconds, or a number with s, m, h or d ("0": no limit).
+VAULT_DURATION = r"^(0|[1-9][0-9]{0,9}[smhd]?)$"
+# Vault's ACL capabilities (docs/concepts/policies).
+VAULT_CAPABILITIES = ("create", "read", "update", "patch", "delete", "list", "sudo", "deny")
+
+
+class VaultRole(Model):
+    """An AppRole instances log in with (their Vault Agent, auto-auth): the tokens it gives
+    carry `policies` (and Vault's `default`). Each instance naming it (`vaultRole`) gets a
+    role-id and a secret-id wrapped in a single-use token that lives `wrapTtl`; its agent
+    unwraps it once, at its first start."""
+    policies: list[str] = Field(min_length=1)
+    token_ttl: str = Field("1h", pattern=VAULT_DURATION)
+    token_max_ttl: str = Field("24h", pattern=VAULT_DURATION)
+    # The unwrapped secret-id: the agent logs in with it again whenever its token reaches
+    # token_max_ttl, so by default it neither expires nor runs out of uses.
+    secret_id_ttl: str = Field("0", pattern=VAULT_DURATION)
+    secret_id_num_uses: int = Field(0, ge=0)
+    wrap_ttl: str = Field("1h", pattern=r"^[1-9][0-9]{0,9}[smh]?$")
+
+
+class VaultSpec(Model):
+    """What the Secrets layer applies to Vault (placement.vault) once it holds an operator token
+    (the secret config key mammatus:vaultToken; README "Vault: init and unseal"): ACL policies,
+    each HCL text or path rules ({path: [capability, …]}), and the AppRoles instances use."""
+    policies: dict[str, str | dict[str, list[str]]] = {}
+    roles: dict[str, VaultRole] = {}
+
+
 class Placement(Model):
     """Which host runs each cloud service. Serf and Telegraf run on every host. Some services
     need others (vault needs ca; sns and sqs need nats) and some sections need a service
@@ -326,7 +446,7 @@ class Placement(Model):
     sqs: Optional[str] = None
     object_storage: Optional[str] = None  # MinIO
     load_balancer: Optional[str] = None   # traefik
-    functions: Optional[str] = None       # faasd
+    functions: Optional[str] = None       # faasd and its connector (services/functions)
     # The artifact server: the pinned agent builds instances install (Telegraf), over HTTP on
     # the LAN as artifacts.<domain>.
     artifacts: Optional[str] = None
@@ -369,6 +489,7 @@ class StackSpec(Model):
     functions: list[Function] = []
     monitoring: Monitoring = Monitoring()
     load_balancer: LoadBalancerSpec = LoadBalancerSpec()
+    vault: VaultSpec = VaultSpec()
     packages: Packages = Packages()
     dev_box: Optional[DevBox] = None
 

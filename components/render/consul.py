@@ -121,22 +121,36 @@ def secrets_config(encrypt: str, agent_token: str, initial_management: Optional[
     return json.dumps({"encrypt": encrypt, "acl": {"tokens": tokens}}, indent=2) + "\n"
 
 
+# An instance's agent: its own API and DNS on loopback only (plain HTTP there: nothing else on
+# the instance's network can reach it, and TLS to itself would protect nothing).
+AGENT_PORTS = {"http": 8500, "https": -1, "grpc": -1, "grpc_tls": -1, "dns": DNS_PORT}
+# The address the instance's default route leaves by (go-sockaddr, resolved by the agent at
+# start): the LAN address its lease gave it, whatever it is.
+DEFAULT_BIND = '{{ GetDefaultInterfaces | exclude "type" "IPv6" | attr "address" }}'
+
+
 def agent_config(servers: Sequence[str], datacenter: str, domain: str, ca_file: str,
-                 data_dir: str = "/opt/consul") -> str:
-    """Consul agent in an instance: node name and bind address come from the instance itself
-    (its hostname; the address of the default route's interface); its RPC certificate from the
-    servers (auto_encrypt), the cloud's root to check theirs. The gossip key and its token are
-    not here (vendor-data is readable by every process on an instance): an agent joins only
-    with a secrets file of its own beside this one."""
+                 data_dir: str = "/var/lib/consul", bind_addr: str = DEFAULT_BIND,
+                 ports: Optional[dict] = None, serf_lan: Optional[int] = None) -> str:
+    """Consul agent in an instance: the node name comes from the instance itself (its
+    hostname), its RPC certificate from the servers (auto_encrypt), the cloud's root to check
+    theirs. The gossip key and its token are not here (vendor-data is readable by every process
+    on an instance): an agent joins only with a secrets file of its own beside this one
+    (`instance_secrets_config`, from the metadata service). `retry_join` names the servers'
+    Serf LAN port when it is not the default (tests)."""
+    join = list(servers) if serf_lan is None else [f"{s}:{serf_lan}" for s in servers]
     config = {
         "datacenter": datacenter,
         "domain": domain,
         "server": False,
         "data_dir": data_dir,
-        "bind_addr": '{{ GetPrivateInterfaces | include "flags" "forwardable" | attr "address" }}',
+        "bind_addr": bind_addr,
         "client_addr": "127.0.0.1",
-        "retry_join": list(servers),
+        "retry_join": join,
+        "ports": dict(ports or AGENT_PORTS),
         "leave_on_terminate": True,
+        "encrypt_verify_incoming": True,
+        "encrypt_verify_outgoing": True,
         "acl": _acl(),
         "tls": {"defaults": {"ca_file": ca_file, "verify_outgoing": True},
                 "internal_rpc": {"verify_server_hostname": True}},
@@ -147,6 +161,32 @@ def agent_config(servers: Sequence[str], datacenter: str, domain: str, ca_file: 
         "log_level": "INFO",
     }
     return json.dumps(config, indent=2) + "\n"
+
+
+def instance_secrets_config(encrypt: str, token: str) -> str:
+    """An instance agent's 0600 part: the gossip key, and its token both as the agent's own and
+    as the default one, which registers the services of its config files (each allowed by the
+    token's service identities) and answers its local DNS."""
+    if not encrypt or not token:
+        raise ValueError("a Consul agent needs the gossip key and its token")
+    return json.dumps({"encrypt": encrypt, "acl": {"tokens": {"agent": token, "default": token}}},
+                      indent=2) + "\n"
+
+
+# What anyone may ask Consul's DNS (and the catalog's read API) without a token: names of nodes
+# and services and their healthy addresses, as a LAN's DNS tells them anyway. Nothing else: the
+# KV store, ACLs, intentions and every write stay denied.
+DNS_POLICY_NAME = "mammatus-dns-read"
+DNS_POLICY_RULES = """node_prefix "" {
+  policy = "read"
+}
+service_prefix "" {
+  policy = "read"
+}
+query_prefix "" {
+  policy = "read"
+}
+"""
 
 
 def node_identity(node_name: str, datacenter: str) -> dict:

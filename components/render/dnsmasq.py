@@ -13,7 +13,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Optional
 
-from components.render import metadata_config
+from components.render import ipxe, metadata_config
 from components.naming import fqdn
 from components.render.paths import HostPaths
 from stacks.spec import Network, StackSpec
@@ -77,29 +77,32 @@ def host_records(spec: StackSpec) -> list[tuple[str, ipaddress.IPv4Address]]:
 
 
 def pxe_lines(net: Network, boot_server: ipaddress.IPv4Address, tftp_root: str) -> list[str]:
+    """Each firmware its own boot file over TFTP, told apart by DHCP option 93 (client-arch):
+    BIOS and x86-64 UEFI load iPXE, ARM64 UEFI an ARM64 loader (Pxe.efi_arm64_boot_file).
+    iPXE itself (user class "iPXE", whichever way it started) gets the script, Mammatus'
+    own from the TFTP root (components/render/ipxe.py) unless pxe.ipxeScript names another.
+    The tags exclude each other, so no two dhcp-boot lines can match one client."""
     pxe = net.pxe
     if not pxe.enabled:
         return []
-    lines = [
-        "# PXE: firmware gets iPXE over TFTP; iPXE (user class iPXE) then chains to the script.",
+    script = pxe.ipxe_script or f"{ipxe.SCRIPT},,{boot_server}"
+    return [
+        "# PXE: firmware gets a loader over TFTP by its architecture (option 93); iPXE (user class",
+        "# iPXE) then gets the script.",
         f"dhcp-match=set:bios,option:client-arch,{ARCH_BIOS}",
         *(f"dhcp-match=set:efi64,option:client-arch,{a}" for a in ARCH_EFI_X86_64),
         f"dhcp-match=set:efiarm64,option:client-arch,{ARCH_EFI_ARM64}",
         "dhcp-userclass=set:ipxe,iPXE",
         f"dhcp-boot=tag:!ipxe,tag:bios,{pxe.bios_boot_file},,{boot_server}",
         f"dhcp-boot=tag:!ipxe,tag:efi64,{pxe.efi_boot_file},,{boot_server}",
-        f"dhcp-boot=tag:!ipxe,tag:efiarm64,{pxe.efi_boot_file},,{boot_server}",
-    ]
-    if pxe.ipxe_script:
-        lines.append(f"dhcp-boot=tag:ipxe,{pxe.ipxe_script}")
-    lines += [
+        f"dhcp-boot=tag:!ipxe,tag:efiarm64,{pxe.efi_arm64_boot_file},,{boot_server}",
+        f"dhcp-boot=tag:ipxe,{script}",
         "# TFTP: read-only (dnsmasq never accepts writes); only files under tftp-root.",
         "enable-tftp",
         f"tftp-root={tftp_root}",
         "tftp-secure",
         "tftp-no-fail",
     ]
-    return lines
 
 
 def render(spec: StackSpec, paths: DnsmasqPaths = DnsmasqPaths(), *, inline_resources: bool = True
@@ -133,6 +136,7 @@ def render(spec: StackSpec, paths: DnsmasqPaths = DnsmasqPaths(), *, inline_reso
         "no-resolv",
         "no-hosts",
         *(f"server={server}" for server in net.upstream_dns),
+        *consul_forwarding(spec),
         *(f"host-record={name},{address}" for name, address in host_records(spec)),
     ]
     if inline_resources:
@@ -163,6 +167,17 @@ def render(spec: StackSpec, paths: DnsmasqPaths = DnsmasqPaths(), *, inline_reso
         "log-facility=-",
     ]
     return "\n".join(lines) + "\n"
+
+
+# Consul's DNS port on its servers (components/render/consul.py DNS_PORT; peers never import).
+CONSUL_DNS_PORT = 8600
+
+
+def consul_forwarding(spec: StackSpec) -> list[str]:
+    """Names under `consul.` go to the Consul servers' DNS (each server, dnsmasq picks the one
+    that answers), so `web.service.consul` resolves anywhere on the LAN."""
+    return [f"server=/consul/{spec.host(h).address}#{CONSUL_DNS_PORT}"
+            for h in spec.placement.consul or []]
 
 
 def metadata_route(spec: StackSpec, router) -> list[str]:

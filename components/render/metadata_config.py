@@ -33,8 +33,10 @@ def render_lease_hook_config(*, url: str, secret_file: str) -> str:
 def render_config(spec: StackSpec, *, listen: str, inventory_path: str,
                   lease_files: Sequence[str] = (), vendor_data: Optional[Mapping[str, Any]] = None,
                   token_secret_file: Optional[str] = None,
-                  lease_push: Optional[Mapping[str, str]] = None) -> str:
-    """`lease_push`: {listen, secret_file, state_file} when the DHCP server is on another host."""
+                  lease_push: Optional[Mapping[str, str]] = None,
+                  identity_signing: Optional[Mapping[str, str]] = None) -> str:
+    """`lease_push`: {listen, secret_file, state_file} when the DHCP server is on another host;
+    `identity_signing`: {key_file, cert_file} that sign the instance identity document."""
     net = spec.network
     config: dict[str, Any] = {
         "listen": listen,
@@ -52,6 +54,8 @@ def render_config(spec: StackSpec, *, listen: str, inventory_path: str,
         config["identity"]["lease_push"] = dict(lease_push)
     if token_secret_file:
         config["tokens"]["secret_file"] = token_secret_file
+    if identity_signing:
+        config["identity_signing"] = dict(identity_signing)
     if vendor_data:
         config["vendor_data"] = dict(vendor_data)
     return ("# Mammatus metadata service (generated; do not edit)\n"
@@ -64,9 +68,12 @@ def render_config(spec: StackSpec, *, listen: str, inventory_path: str,
 
 def render_inventory(spec: StackSpec, user_data: Mapping[str, str],
                      ssh_keys: Sequence[str] = (),
-                     telemetry: Optional[Mapping[str, tuple[str, str]]] = None) -> str:
+                     credentials: Optional[Mapping[str, Mapping[str, Mapping[str, str]]]] = None
+                     ) -> str:
     """One entry per spec instance, with its MAC (StackSpec.instance_mac) and, with
-    `telemetry`, its own InfluxDB user (username, password): a secret, so the file is 0600."""
+    `credentials` ({instance: {kind: {field: value}}}: its own InfluxDB user as `telemetry`, its
+    Consul agent's secrets as `consul`), what the metadata service serves that instance alone
+    at /mammatus/v1/<kind>-credentials: secrets, so the file is 0600."""
     instances = []
     for inst in spec.instances:
         mac = spec.instance_mac(inst)
@@ -76,9 +83,9 @@ def render_inventory(spec: StackSpec, user_data: Mapping[str, str],
             item["ssh_keys"] = list(ssh_keys)
         if user_data.get(inst.name):
             item["user_data"] = user_data[inst.name]
-        if telemetry and inst.name in telemetry:
-            username, password = telemetry[inst.name]
-            item["telemetry"] = {"username": username, "password": password}
+        if credentials and credentials.get(inst.name):
+            item["credentials"] = {kind: dict(fields)
+                                   for kind, fields in sorted(credentials[inst.name].items())}
         instances.append(item)
     return "# Mammatus instance inventory (generated; do not edit)\n" + yaml.safe_dump(
         {"instances": instances}, sort_keys=True, default_flow_style=False)

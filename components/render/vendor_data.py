@@ -44,19 +44,15 @@ def consul_agent_part(servers: list[str], datacenter: str, domain: str) -> dict:
     }
 
 
-def vault_agent_part(vault_addr: str, ca_cert: str = ROOT_CA_PATH) -> dict:
-    unit = ("[Unit]\nDescription=Vault Agent (Mammatus)\nAfter=network-online.target\n"
-            "ConditionPathExists=" + vault_render.ROLE_ID_FILE + "\n\n"
-            "[Service]\nExecStart=/usr/bin/vault agent -config=/etc/vault.d/agent.json\n"
-            "Restart=on-failure\nRuntimeDirectory=vault-agent\n\n"
-            "[Install]\nWantedBy=multi-user.target\n")
+def vault_agent_part(vault_addr: str, root_pem: str, role: Optional[str] = None) -> dict:
+    """Vault Agent's files (components/render/vault.py, their one source). Its config names the
+    instance's AppRole, so a part for every instance (role None) has the root and the unit
+    only; the metadata service gives each instance its config and credentials."""
+    files = (vault_render.instance_files(vault_addr, root_pem, role) if role
+             else vault_render.shared_files(root_pem))
     return {
-        "write_files": [
-            {"path": "/etc/vault.d/agent.json", "permissions": "0644",
-             "content": vault_render.agent_config(vault_addr, ca_cert)},
-            {"path": "/etc/systemd/system/vault-agent.service", "permissions": "0644",
-             "content": unit},
-        ],
+        "write_files": [{"path": f.path, "permissions": f.mode, "content": f.content}
+                        for f in files],
         "runcmd": [_start_if_present("vault-agent", "vault")],
     }
 

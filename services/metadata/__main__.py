@@ -15,7 +15,7 @@ from aiohttp import web
 
 from services import event_loop
 
-from . import lease_push
+from . import lease_push, signing
 from .app import build_lease_receiver, build_service
 from .config import ConfigError, load_config
 from .limits import CallerCounts, gated
@@ -98,11 +98,14 @@ def main(argv=None) -> int:
         listen = args.listen or (parse_listen(config.listen) if config.listen else None)
         if listen is None:
             parser.error("no --listen and no `listen` in the config")
+        if config.identity_signing is not None:   # a bad key stops the start, not a request
+            signing.load(str(config.identity_signing.key_file),
+                         str(config.identity_signing.cert_file))
         service = build_service(config)
         receiver = build_lease_receiver(config)
         push = (lease_push.make_app(receiver),
                 *parse_listen(config.identity.lease_push.listen)) if receiver else None
-    except (ConfigError, ValueError, OSError, argparse.ArgumentTypeError) as exc:
+    except (ConfigError, signing.SigningError, ValueError, OSError, argparse.ArgumentTypeError) as exc:
         print(f"metadata: {exc}", file=sys.stderr)
         return 2
     if config.tokens.secret_file is None:

@@ -102,37 +102,79 @@ class Identity(Model):
     neighbour_table: Path = Path("/proc/net/arp")
 
 
-class Consul(Model):
-    datacenter: str = "home"
-    retry_join: list[str] = Field(min_length=1)
-    domain: str = "consul"
+class Pinned(Model):
+    """Where an instance downloads an agent (the cloud's artifact server) and the build's
+    digest: the agents script installs it and refuses a file with another sha256. Without them
+    an image that carries the agent is configured, and one without is left alone."""
+    artifact_url: Optional[str] = Field(None, pattern=r"^https?://[^\s]+$")
+    sha256: Optional[str] = Field(None, pattern=r"^[0-9a-f]{64}$")
+
+    @model_validator(mode="after")
+    def _pinned(self):
+        if (self.artifact_url is None) != (self.sha256 is None):
+            raise ValueError("artifact_url and sha256 go together")
+        return self
+
+
+class Consul(Pinned):
+    # The agent config the cloud's Consul layer rendered (components/render/consul.py
+    # agent_config); the service adds each instance's node name and metadata.
+    agent: dict
+    # Whether each instance has its agent's secrets (gossip key, token) in the inventory,
+    # fetched by the instance from /mammatus/v1/consul-credentials at boot.
+    credentials: bool = False
+
+    @field_validator("agent")
+    @classmethod
+    def _agent(cls, agent: dict) -> dict:
+        join = agent.get("retry_join")
+        if not (isinstance(join, list) and join and all(isinstance(j, str) for j in join)):
+            raise ValueError("agent.retry_join must name the Consul servers")
+        if agent.get("server"):
+            raise ValueError("an instance's agent is not a server")
+        return agent
+
+
+class InstanceFile(Model):
+    path: str = Field(pattern=r"^/[^\s]+$")
+    content: str
+    mode: str = Field("0644", pattern=r"^0[0-7]{3}$")
+
+
+class VaultCredentialPaths(Model):
+    role_id: str = Field(pattern=r"^/[^\s]+$")
+    wrapped_secret_id: str = Field(pattern=r"^/[^\s]+$")
+    mode: str = Field("0600", pattern=r"^0[0-7]00$")   # the instance's root alone
 
 
 class Vault(Model):
+    """Vault Agent in instances (AppRole, components/render/vault.py renders it): the files for
+    each role (agent config, unit, the cloud's root; nothing secret), and where the instance's
+    role-id and response-wrapped secret-id go once fetched from
+    /mammatus/v1/vault-credentials. Only an instance with `vault` credentials in the inventory
+    (its role) gets an agent."""
     address: str
     ca_cert: Optional[str] = None       # path inside the instance
-    auth_mount: str = "cert"             # agent auto-auth method mount
+    auth_mount: str = "approle"          # agent auto-auth method mount
+    files: dict[str, list[InstanceFile]] = {}
+    credential_paths: Optional[VaultCredentialPaths] = None
+    credentials: bool = False
+
+    @model_validator(mode="after")
+    def _complete(self):
+        if self.credentials and self.credential_paths is None:
+            raise ValueError("credentials need credential_paths")
+        return self
 
 
-class Telegraf(Model):
+class Telegraf(Pinned):
     influxdb_urls: list[str] = Field(min_length=1)
     database: str = "telegraf"
     retention_policy: Optional[str] = None
     interval: str = "10s"
-    # Where the instance gets Telegraf (the cloud's artifact server) and the build's digest:
-    # the agents script installs it and refuses a file with another sha256. Without them an
-    # image that carries Telegraf is configured, and one without is left alone.
-    artifact_url: Optional[str] = Field(None, pattern=r"^https?://[^\s]+$")
-    sha256: Optional[str] = Field(None, pattern=r"^[0-9a-f]{64}$")
-    # Whether each instance writes as its own InfluxDB user (inventory `telemetry`), fetched by
-    # the instance from /mammatus/v1/telemetry-credentials at boot.
+    # Whether each instance writes as its own InfluxDB user (inventory credentials
+    # `telemetry`), fetched by the instance from /mammatus/v1/telemetry-credentials at boot.
     credentials: bool = False
-
-    @model_validator(mode="after")
-    def _pinned(self) -> "Telegraf":
-        if (self.artifact_url is None) != (self.sha256 is None):
-            raise ValueError("artifact_url and sha256 go together")
-        return self
 
 
 class VendorData(Model):
@@ -169,8 +211,16 @@ class Limits(Model):
     idle_timeout_seconds: float = Field(10.0, gt=0)
 
 
+class IdentitySigning(Model):
+    """The RSA key and its certificate (issued by the cloud's CA) that sign the instance
+    identity document (services/metadata/signing.py). Without them only the document is served."""
+    key_file: Path
+    cert_file: Path
+
+
 class Config(Model):
     listen: Optional[str] = None
+    identity_signing: Optional[IdentitySigning] = None
     cloud: Cloud = Cloud()
     tokens: Tokens = Tokens()
     identity: Identity = Identity()

@@ -5,10 +5,13 @@ No vendor-data here: EC2 has no such channel and cloud-init's Ec2 datasource rea
 
 from __future__ import annotations
 
+import functools
 import json
+
+from . import signing
 from .config import Config
 from .identity import Identity
-from .tree import Dir
+from .tree import Dir, Lazy
 
 # Every dated version AWS publishes that cloud-init or SDKs probe; all serve the same tree.
 VERSIONS = (
@@ -92,11 +95,26 @@ def identity_document(config: Config, ident: Identity) -> str:
     return json.dumps(doc, indent=2)
 
 
+def identity_tree(config: Config, ident: Identity) -> dict:
+    """The document, and its three signatures when the service has a signing key."""
+    document = identity_document(config, ident)
+    tree = {"document": document}
+    if config.identity_signing is not None:
+        files = (str(config.identity_signing.key_file), str(config.identity_signing.cert_file))
+        tree.update({form: Lazy(functools.partial(_sign, files, form, document))
+                     for form in signing.FORMS})
+    return tree
+
+
+def _sign(files: tuple[str, str], form: str, document: str) -> str:
+    return signing.load(*files).sign(form, document)
+
+
 def version_tree(config: Config, ident: Identity) -> Dir:
     """`/<version>/`: what a dated (or latest) version holds. user-data only when there is some,
     as on AWS (cloud-init treats its 404 as "no user-data")."""
     tree: dict = {
-        "dynamic": Dir({"instance-identity": Dir({"document": identity_document(config, ident)})}),
+        "dynamic": Dir({"instance-identity": Dir(identity_tree(config, ident))}),
         "meta-data": metadata_tree(config, ident),
     }
     if ident.instance.user_data is not None:

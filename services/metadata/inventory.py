@@ -37,10 +37,17 @@ class Instance:
     tags: tuple[tuple[str, str], ...] = ()
     # Part of the instance's identity as the cloud sees it: changes when it is recreated.
     uuid: str = ""
-    # Its own InfluxDB write user (username, password) for the Telegraf its vendor-data installs:
-    # served only to it, with a token (server.py, /mammatus/v1/telemetry-credentials).
-    telemetry: Optional[tuple[str, str]] = field(default=None, repr=False)
+    # What is served to it alone, with a token, at /mammatus/v1/<kind>-credentials (server.py):
+    # {kind: {field: value}}, e.g. `telemetry` its own InfluxDB write user (username,
+    # password) for the Telegraf its vendor-data installs, `consul` its agent's secrets file.
+    # Kept as sorted tuples: part of the instance's identity (the service's answer cache is
+    # keyed by it), so new credentials are served at once.
+    credentials: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = field(default=(), repr=False)
     source: str = field(default="", compare=False)
+
+    def credential(self, kind: str) -> Optional[dict[str, str]]:
+        """The fields of its `kind` credentials, None when it has none of that kind."""
+        return next((dict(fields) for k, fields in self.credentials if k == kind), None)
 
 
 def normalize_mac(mac: str) -> str:
@@ -77,7 +84,7 @@ def parse_inventory(text: str, origin: str = "<inventory>") -> list[Instance]:
     if not isinstance(items, list):
         raise InventoryError(f"{origin}: expected a mapping with an `instances` list")
     known = {"name", "macs", "id", "image", "type", "host", "ssh_keys", "user_data", "tags",
-             "uuid", "telemetry"}
+             "uuid", "credentials"}
     out = []
     for i, item in enumerate(items):
         where = f"{origin}: instances[{i}]"
@@ -102,11 +109,7 @@ def parse_inventory(text: str, origin: str = "<inventory>") -> list[Instance]:
         except InventoryError as exc:
             raise InventoryError(f"{where}: {exc}") from None
         uuid = str(item.get("uuid", ""))
-        telemetry = item.get("telemetry")
-        if telemetry is not None and not (
-                isinstance(telemetry, dict) and set(telemetry) == {"username", "password"}
-                and all(isinstance(v, str) and v for v in telemetry.values())):
-            raise InventoryError(f"{where}: telemetry must be {{username, password}}")
+        credentials = _credentials(item.get("credentials"), where)
         out.append(Instance(
             name=name,
             instance_id=str(item.get("id") or derive_instance_id(name, uuid)),
@@ -118,10 +121,34 @@ def parse_inventory(text: str, origin: str = "<inventory>") -> list[Instance]:
             user_data=user_data,
             tags=tuple(sorted((str(k), str(v)) for k, v in tags.items())),
             uuid=uuid,
-            telemetry=(telemetry["username"], telemetry["password"]) if telemetry else None,
+            credentials=credentials,
             source=origin,
         ))
     return out
+
+
+# The fields each kind of credentials must have (what the instance's installer reads).
+CREDENTIAL_FIELDS = {"telemetry": {"username", "password"}, "consul": {"config"},
+                     "vault": {"role", "role_id", "wrapped_secret_id"}}
+
+
+def _credentials(raw: Any, where: str) -> tuple[tuple[str, tuple[tuple[str, str], ...]], ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict):
+        raise InventoryError(f"{where}: credentials must be a mapping of kind -> fields")
+    out = {}
+    for kind, fields in raw.items():
+        wanted = CREDENTIAL_FIELDS.get(kind)
+        if wanted is None:
+            raise InventoryError(f"{where}: credentials.{kind}: unknown kind "
+                                 f"(known: {', '.join(sorted(CREDENTIAL_FIELDS))})")
+        if not (isinstance(fields, dict) and set(fields) == wanted
+                and all(isinstance(v, str) and v for v in fields.values())):
+            raise InventoryError(f"{where}: credentials.{kind} must be "
+                                 f"{{{', '.join(sorted(wanted))}}}, each a non-empty string")
+        out[kind] = tuple(sorted(fields.items()))
+    return tuple(sorted(out.items()))
 
 
 def instance_from_lxd(raw: dict) -> Optional[Instance]:

@@ -129,11 +129,13 @@ def answer_for(config: Config, ident: Identity, path: str) -> tuple[str, Answer]
         is_json = parts[1:] == ["dynamic", "instance-identity", "document"]
         return "ec2", Answer(render(node), "application/json" if is_json else "text/plain")
     if head == "mammatus":
-        if parts[1:] != ["v1", "telemetry-credentials"] or ident.instance.telemetry is None:
+        # /mammatus/v1/<kind>-credentials: this instance's own (telemetry, consul …).
+        kind = parts[2].removesuffix("-credentials") if len(parts) == 3 and parts[1] == "v1" \
+            and parts[2].endswith("-credentials") else None
+        fields = ident.instance.credential(kind) if kind else None
+        if fields is None:
             raise HttpError(404, f"not found: {path}")
-        username, password = ident.instance.telemetry
-        return "mammatus", Answer(json.dumps({"username": username, "password": password}),
-                                  "application/json")
+        return "mammatus", Answer(json.dumps(fields, sort_keys=True), "application/json")
     if head == "nocloud":
         if len(parts) == 1:
             return "nocloud", Answer("\n".join(nocloud.FILES))

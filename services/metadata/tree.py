@@ -6,13 +6,20 @@ a listing entry (EC2's `public-keys/` lists `0=my-key` but is walked as `0/opens
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 
 class Dir(dict):
     def __init__(self, *args, labels: Optional[dict] = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.labels = labels or {}
+
+
+class Lazy:
+    """A leaf computed only when it is the one asked for (a signature, not for every listing)."""
+
+    def __init__(self, make: Callable[[], Any]):
+        self.make = make
 
 
 def lookup(tree: Any, path: str) -> Any:
@@ -37,6 +44,8 @@ def listing(node: dict) -> str:
 
 
 def leaf(value: Any) -> str:
+    if isinstance(value, Lazy):
+        value = value.make()
     if isinstance(value, (list, tuple)):
         return "\n".join(str(v) for v in value)
     if isinstance(value, bool):

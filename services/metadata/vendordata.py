@@ -56,46 +56,70 @@ def agent_files(config: Config, ident: Identity) -> list[tuple[str, str]]:
     if vd.ca_cert_pem:
         files.append((CA_PATH, vd.ca_cert_pem.strip()))
     if vd.consul:
-        c = vd.consul
-        agent = {
-            "datacenter": c.datacenter,
-            "domain": c.domain,
-            "node_name": inst.name,
-            "data_dir": "/opt/consul",
-            "retry_join": c.retry_join,
-            "advertise_addr": ident.ip,
-            "node_meta": {"instance_id": inst.instance_id, "cloud": cloud.name},
-        }
-        files.append(("/etc/consul.d/mammatus.json", json.dumps(agent, indent=2, sort_keys=True)))
+        files += consul_files(vd.consul, inst, cloud.name)
         services.append("consul")
-    if vd.vault:
-        v = vd.vault
-        ca_cert = v.ca_cert or (CA_PATH if vd.ca_cert_pem else None)
-        agent = {
-            "vault": dict({"address": v.address}, **({"ca_cert": ca_cert} if ca_cert else {})),
-            "auto_auth": {
-                "method": [{"type": "cert", "mount_path": f"auth/{v.auth_mount}",
-                            "config": {"name": inst.name}}],
-                "sink": [{"type": "file", "config": {"path": "/run/vault-agent/token",
-                                                     "mode": 0o600}}],
-            },
-            "cache": {"use_auto_auth_token": True},
-            "listener": [{"type": "tcp", "address": "127.0.0.1:8100", "tls_disable": True}],
-        }
-        files.append(("/etc/vault.d/agent.json", json.dumps(agent, indent=2, sort_keys=True)))
-        files.append(("/etc/systemd/system/vault-agent.service",
-                      "[Unit]\nDescription=Vault Agent (Mammatus)\nAfter=network-online.target\n\n"
-                      "[Service]\nExecStart=/usr/bin/vault agent -config=/etc/vault.d/agent.json\n"
-                      "Restart=on-failure\n\n[Install]\nWantedBy=multi-user.target"))
+    if vault_role(vd, inst):
+        files += [(f.path, f.content.rstrip("\n")) for f in vd.vault.files[vault_role(vd, inst)]]
         services.append("vault")
     if vd.telegraf:
         files += telegraf_files(vd.telegraf, inst, cloud.name, CA_PATH if vd.ca_cert_pem else None)
         services.append("telegraf")
+    if needs_installer(vd):
+        files.append((INSTALLER, INSTALLER_SOURCE))
     # Always present: shows the instance (and the e2e test) that vendor-data was applied.
     files.append((MARKER, json.dumps({"instance_id": inst.instance_id, "name": inst.name,
                                       "cloud": cloud.name, "services": services},
                                      sort_keys=True)))
     return files
+
+
+CONSUL_CONFIG_DIR = "/etc/consul.d"                   # the user's services go here too
+CONSUL_CONFIG = f"{CONSUL_CONFIG_DIR}/mammatus.json"
+CONSUL_SECRETS = "/etc/mammatus/consul/secrets.json"  # 0600 root: fetched at boot
+CONSUL_BINARY = "/usr/local/bin/consul"
+CONSUL_CREDENTIALS_PATH = "/mammatus/v1/consul-credentials"
+
+
+def consul_files(c, inst, cloud: str) -> list[tuple[str, str]]:
+    agent = {**c.agent, "node_name": inst.name,
+             "node_meta": {"instance_id": inst.instance_id, "cloud": cloud}}
+    return [(CONSUL_CONFIG, json.dumps(agent, indent=2, sort_keys=True)),
+            (f"{CONSUL_CONFIG_DIR}/README", "Consul loads *.json and *.hcl here: add your "
+                                            "services' definitions (consulServices in the stack)."),
+            ("/etc/systemd/system/consul.service", consul_unit(c))]
+
+
+def consul_unit(c) -> str:
+    binary = CONSUL_BINARY if c.artifact_url else "/usr/bin/consul"
+    # The agent runs as a user of its own; its secrets stay root's 0600 file, which systemd
+    # hands it as a credential (never in its environment, never on its command line).
+    return ("[Unit]\nDescription=Consul agent (Mammatus: joins the cloud's Consul)\n"
+            "After=network-online.target\nWants=network-online.target\n"
+            f"ConditionPathExists={CONSUL_SECRETS}\n\n"
+            "[Service]\nDynamicUser=yes\nStateDirectory=consul\n"
+            f"LoadCredential=secrets.json:{CONSUL_SECRETS}\n"
+            f"ExecStart={binary} agent -config-dir={CONSUL_CONFIG_DIR} "
+            "-config-file=%d/secrets.json\n"
+            "ExecReload=/bin/kill -HUP $MAINPID\nKillSignal=SIGINT\n"
+            "Restart=on-failure\nRestartSec=5\n\n"
+            "[Install]\nWantedBy=multi-user.target")
+
+
+def needs_installer(vd) -> bool:
+    """Whether an agent is downloaded, or credentials fetched, at boot (install-agent.py)."""
+    return any(a is not None and (getattr(a, "artifact_url", None) or a.credentials)
+               for a in (vd.consul, vd.telegraf, vd.vault))
+
+
+VAULT_CREDENTIALS_PATH = "/mammatus/v1/vault-credentials"
+
+
+def vault_role(vd, inst) -> Optional[str]:
+    """The Vault role of an instance that has an agent: its credentials name one the config
+    has files for."""
+    creds = inst.credential("vault")
+    role = creds.get("role") if creds else None
+    return role if vd.vault is not None and role in vd.vault.files else None
 
 
 TELEGRAF_CONFIG = "/etc/telegraf/telegraf.conf"
@@ -152,8 +176,7 @@ def telegraf_files(t, inst, cloud: str, ca_path: Optional[str]) -> list[tuple[st
              (f"{TELEGRAF_INCLUDES}/README", "Telegraf loads *.conf here after Mammatus' "
                                              "telegraf.conf: add your own inputs.")]
     if t.artifact_url:
-        files += [(INSTALLER, INSTALLER_SOURCE),
-                  ("/etc/systemd/system/telegraf.service", telegraf_unit(t))]
+        files.append(("/etc/systemd/system/telegraf.service", telegraf_unit(t)))
     return files
 
 
@@ -162,7 +185,7 @@ def telegraf_files(t, inst, cloud: str, ca_path: Optional[str]) -> list[tuple[st
 # a session token. Retries for a minute (the artifact server or the metadata service may still
 # be starting when the instance boots).
 INSTALLER_SOURCE = '''#!/usr/bin/python3
-"""install-agent.py binary URL SHA256 PATH | install-agent.py credentials URL PATH"""
+"""install-agent.py binary URL SHA256 PATH | credentials BASE PATH SECRET | fields BASE SECRET NAME=PATH..."""
 import hashlib, json, os, sys, time, urllib.request
 
 def fetch(request):
@@ -194,14 +217,23 @@ if sys.argv[1] == "binary":
     if got != sha:
         sys.exit(f"install-agent: {url} has sha256 {got}, the cloud pinned {sha}: not installed")
     write(path, data, 0o755)
-elif sys.argv[1] == "credentials":
-    base, path = sys.argv[2:4]
+else:
+    base = sys.argv[2]
     token = fetch(urllib.request.Request(base + "/latest/api/token", method="PUT", headers={
         "X-aws-ec2-metadata-token-ttl-seconds": "60"})).decode()
-    creds = json.loads(fetch(urllib.request.Request(base + sys.argv[4], headers={
+    if sys.argv[1] == "credentials":
+        path, secret = sys.argv[3], sys.argv[4]
+    else:   # fields BASE PATH_ON_THE_SERVICE field=file ...
+        secret = sys.argv[3]
+    creds = json.loads(fetch(urllib.request.Request(base + secret, headers={
         "X-aws-ec2-metadata-token": token})))
-    write(path, f"INFLUX_USERNAME={creds['username']}\\nINFLUX_PASSWORD={creds['password']}\\n".encode(),
-          0o600)
+    if sys.argv[1] == "credentials":
+        write(path, f"INFLUX_USERNAME={creds['username']}\\nINFLUX_PASSWORD={creds['password']}\\n".encode(),
+              0o600)
+    else:
+        for pair in sys.argv[4:]:
+            name, path = pair.split("=", 1)
+            write(path, creds[name].encode(), 0o600)
 '''
 
 METADATA_URL = "http://169.254.169.254"
@@ -223,15 +255,30 @@ def agents_script(config: Config, ident: Identity) -> str:
     if vd.ca_cert_pem:
         lines.append('if [ -z "$R" ] && command -v update-ca-certificates >/dev/null 2>&1; then '
                      "update-ca-certificates >/dev/null; fi")
-    t = vd.telegraf
-    if t and t.artifact_url:
-        lines.append(f'if [ -z "$R" ]; then python3 {INSTALLER} binary {shlex.quote(t.artifact_url)} '
-                     f"{t.sha256} {TELEGRAF_BINARY}; fi")
+    c, t = vd.consul, vd.telegraf
+    for agent, binary in ((c, CONSUL_BINARY), (t, TELEGRAF_BINARY)):
+        if agent and agent.artifact_url:
+            lines.append(f'if [ -z "$R" ]; then python3 {INSTALLER} binary '
+                         f"{shlex.quote(agent.artifact_url)} {agent.sha256} {binary}; fi")
+    if c and c.credentials:
+        lines.append(f'if [ -z "$R" ]; then python3 {INSTALLER} fields {METADATA_URL} '
+                     f"{CONSUL_CREDENTIALS_PATH} config={CONSUL_SECRETS}; fi")
+    role = vault_role(vd, ident.instance)
+    if role and vd.vault.credentials:
+        # The modes the cloud asked for are below 0600 (config.py): the installer's own.
+        paths = vd.vault.credential_paths
+        lines.append(f'if [ -z "$R" ]; then python3 {INSTALLER} fields {METADATA_URL} '
+                     f"{VAULT_CREDENTIALS_PATH} role_id={paths.role_id} "
+                     f"wrapped_secret_id={paths.wrapped_secret_id}; fi")
+    if role:
+        for f in vd.vault.files[role]:
+            if f.mode != "0644":
+                lines.append(f'chmod {f.mode} "$R{f.path}"')
     if t and t.credentials:
         lines.append(f'if [ -z "$R" ]; then python3 {INSTALLER} credentials {METADATA_URL} '
                      f"{TELEGRAF_ENV} {CREDENTIALS_PATH}; fi")
     for name in ("consul", "vault", "telegraf"):
-        if getattr(vd, name):
+        if getattr(vd, name) and (name != "vault" or role):
             unit, binary = UNITS[name]
             # Agents come with the image; an image without one still boots cleanly.
             lines.append(f'if [ -z "$R" ] && {{ command -v {binary} || [ -x /usr/local/bin/{binary} ]; }}'

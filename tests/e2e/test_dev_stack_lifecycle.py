@@ -520,10 +520,102 @@ def test_consul_refuses_the_anonymous_lan_and_answers_its_management_token(dev, 
     assert status == "403" and "Permission denied" in body, (status, body)
     body, status = call("/v1/agent/members", out["consul_management_token"])
     assert status == "200", body
-    assert [(m["Name"], m["Status"]) for m in json.loads(body)] == [("control", 1)]   # 1: alive
+    members = {m["Name"]: m["Status"] for m in json.loads(body)}
+    assert members.get("control") == 1, members                                   # 1: alive
     plain = in_netns("client", "curl", "-s", "-m", "5", "-o", "/dev/null", "-w", "%{http_code}",
                      f"http://{out['hosts']['control']}:8500/v1/status/leader")
     assert plain.stdout == "000"         # no plain-HTTP API
+
+
+def test_the_instance_joins_consul_by_itself_and_its_service_resolves_on_the_lan(dev, tmp_path):
+    """web-1's agent (Consul from the artifact server, its gossip key and token from the
+    metadata service into a 0600 file) joins control's server by itself; the `web` service its
+    user-data declares resolves through Consul DNS from the LAN client (the gateway forwards
+    `consul.` to the servers), with no token; the token it holds registers nothing else and its
+    secrets are nowhere in the vendor-data; an agent without the gossip key is rejected."""
+    import json
+    import time
+
+    out = dev.outputs()
+    root = tmp_path / "root.pem"
+    root.write_text(out["ca_root_pem"])
+    key = tmp_path / "admin_key"
+    key.write_text(out["admin_private_key"])
+    key.chmod(0o600)
+    instance = f"web-1.{out['domain']}"
+    web_address = out["instances"]["web-1"]["ipv4"][0]
+
+    def members() -> dict:
+        got = in_netns("client", "curl", "-sS", "-m", "5", "--cacert", str(root), "-H",
+                       f"X-Consul-Token: {out['consul_management_token']}",
+                       f"{out['consul_url']}/v1/agent/members")
+        return {m["Name"]: (m["Addr"], m["Status"]) for m in json.loads(got.stdout or "[]")}
+    deadline = time.monotonic() + 120
+    while members().get("web-1") != (web_address, 1) and time.monotonic() < deadline:
+        time.sleep(2)
+    assert members().get("web-1") == (web_address, 1), members()
+    state = instance_ssh(key, instance, "systemctl is-active consul; "
+                         "sudo stat -c '%a %U' /etc/mammatus/consul/secrets.json; "
+                         "sha256sum /usr/local/bin/consul | cut -d' ' -f1")
+    sha = delivered_manifest()["linux-amd64"]["consul"]["sha256"]
+    assert state.stdout.split() == ["active", "600", "root", sha], state.stdout + state.stderr
+    # Consul DNS through the cloud's DNS, as any LAN machine asks it.
+    deadline = time.monotonic() + 60
+    while True:
+        answer = in_netns("client", "dig", "+short", "web.service.consul").stdout.split()
+        if answer == [web_address] or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert answer == [web_address]
+    assert instance_ssh(key, instance, "getent hosts web.service.consul").stdout.split()[:1] == \
+        [web_address]
+    # The instance's secrets never travel in vendor-data (readable by every process there).
+    secrets = json.loads(instance_ssh(key, instance,
+                                      "sudo cat /etc/mammatus/consul/secrets.json").stdout)
+    vendor = instance_ssh(key, instance, "sudo cat /var/lib/cloud/instance/vendor-data.txt").stdout
+    assert vendor and secrets["encrypt"] not in vendor and secrets["acl"]["tokens"]["agent"] not in vendor
+    # Its token may register `web` only: another service through its local agent is refused.
+    register = ("python3 -c \"import urllib.request as u, urllib.error as e\n"
+                "try: u.urlopen(u.Request('http://127.0.0.1:8500/v1/agent/service/register', "
+                "data=b'{\\\"Name\\\": \\\"db\\\"}', method='PUT')); print(200)\n"
+                "except e.HTTPError as err: print(err.code)\"")
+    refused = instance_ssh(key, instance, register)
+    assert refused.stdout.strip() == "403", refused.stdout + refused.stderr
+    # An agent without the gossip key, on the LAN client, cannot join.
+    assert_keyless_agent_is_rejected(out, tmp_path)
+
+
+def assert_keyless_agent_is_rejected(out: dict, tmp_path: Path) -> None:
+    import json
+
+    from tests.support.daemons import free_port
+    from tests.support.paths import built_tool
+
+    config = tmp_path / "keyless.json"
+    http = free_port()
+    config.write_text(json.dumps({
+        "node_name": "intruder", "datacenter": out["domain"].split(".")[0], "server": False,
+        "data_dir": str(tmp_path / "keyless-data"), "bind_addr": out["client_address"],
+        "client_addr": "127.0.0.1", "disable_update_check": True,
+        "ports": {"http": http, "https": -1, "dns": -1, "grpc": -1, "grpc_tls": -1,
+                  "serf_wan": -1}}))
+    binary = built_tool("consul")
+    agent = subprocess.Popen(["ip", "netns", "exec", f"{PREFIX}-client", binary, "agent",
+                              f"-config-file={config}"], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    try:
+        joined = None
+        for _ in range(30):
+            joined = in_netns("client", binary, "join", f"-http-addr=127.0.0.1:{http}",
+                              out["hosts"]["control"])
+            if "connection refused" not in joined.stdout + joined.stderr:
+                break
+            import time
+            time.sleep(1)
+        assert joined.returncode != 0, joined.stdout
+    finally:
+        agent.terminate()
+        agent.wait(timeout=30)
 
 
 def test_the_load_balancer_serves_the_instance_over_tls_and_follows_its_health(dev, tmp_path):
@@ -688,6 +780,46 @@ def test_the_instance_reports_to_influxdb_as_its_own_user(dev, tmp_path):
     assert vendor.returncode == 0 and "INFLUX_PASSWORD=" not in vendor.stdout
     users = {r["urn"].rsplit("::", 1)[1]: r for r in dev.resources(secrets=True)}
     assert "instance-web-1" in users["dev-monitoring-influx-setup"]["outputs"]["passwords"]
+
+
+def test_the_instance_identity_document_verifies_with_the_published_certificate(dev, tmp_path):
+    """As AWS documents it: the instance fetches its document and its rsa2048/pkcs7 signatures
+    (IMDSv2), and `openssl smime -verify` with the stack output instance_identity_certificate
+    accepts them; a tampered document is refused."""
+    import json
+
+    out = dev.outputs()
+    key = tmp_path / "admin_key"
+    key.write_text(out["admin_private_key"])
+    key.chmod(0o600)
+    fetch = ("T=$(python3 -c \"import urllib.request as u; print(u.urlopen(u.Request("
+             "'http://169.254.169.254/latest/api/token', method='PUT', headers={"
+             "'X-aws-ec2-metadata-token-ttl-seconds': '60'})).read().decode())\"); "
+             "for p in document rsa2048 pkcs7; do python3 -c \"import sys, urllib.request as u; "
+             "sys.stdout.write(u.urlopen(u.Request('http://169.254.169.254/latest/dynamic/"
+             "instance-identity/' + sys.argv[1], headers={'X-aws-ec2-metadata-token': "
+             "sys.argv[2]})).read().decode())\" $p $T; echo; echo ==; done")
+    got = instance_ssh(key, f"web-1.{out['domain']}", fetch)
+    document, rsa2048, pkcs7, _ = got.stdout.split("\n==\n")
+    document = document.removesuffix("\n")
+    fields = json.loads(document)
+    assert fields["instanceId"].startswith("i-") and \
+        fields["privateIp"] == out["instances"]["web-1"]["ipv4"][0], got.stdout + got.stderr
+    (tmp_path / "certificate").write_text(out["instance_identity_certificate"])
+    (tmp_path / "document").write_text(document)
+    for name, body in (("rsa2048", rsa2048), ("pkcs7", pkcs7)):
+        (tmp_path / name).write_text(f"-----BEGIN PKCS7-----\n{body.strip()}\n-----END PKCS7-----\n")
+
+    def smime(*extra):
+        return subprocess.run(["openssl", "smime", "-verify", "-inform", "PEM", "-certfile",
+                               str(tmp_path / "certificate"), "-noverify", *extra],
+                              capture_output=True, text=True, timeout=30)
+    ok = smime("-in", str(tmp_path / "rsa2048"), "-content", str(tmp_path / "document"))
+    assert ok.returncode == 0 and "Verification successful" in ok.stderr, ok.stderr
+    carried = smime("-in", str(tmp_path / "pkcs7"))
+    assert carried.returncode == 0 and carried.stdout == document, carried.stderr
+    (tmp_path / "document").write_text(document.replace('"x86_64"', '"arm64"'))
+    assert smime("-in", str(tmp_path / "rsa2048"), "-content", str(tmp_path / "document")).returncode != 0
 
 
 def test_a_lan_device_taking_an_instances_address_is_refused_its_data(dev, tmp_path):

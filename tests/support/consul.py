@@ -121,3 +121,29 @@ def join(server: Consul, agent_http: int) -> subprocess.CompletedProcess:
     return subprocess.run([server.binary, "join", f"-http-addr=127.0.0.1:{agent_http}",
                            f"127.0.0.1:{server.ports.serf_lan}"],
                           capture_output=True, text=True, timeout=60)
+
+
+def instance_agent(server: Consul, tmp_path: Path, name: str, token: str,
+                   services: dict[str, dict]) -> tuple[subprocess.Popen, str]:
+    """An instance's agent as vendor-data makes it: the rendered agent config (TLS by
+    auto_encrypt, ACLs, gossip key) with its node name, the metadata service's secrets file,
+    and `services` ({file name: definition}) in its config dir as a user-data would write them;
+    on loopback with free ports. (its process, its log)."""
+    conf_dir = tmp_path / f"{name}.d"
+    conf_dir.mkdir()
+    # `server` is the servers' RPC port: auto_encrypt's first call goes there (a client agent
+    # listens on no such port itself).
+    ports = {"http": free_port(), "https": -1, "grpc": -1, "grpc_tls": -1, "dns": free_port(),
+             "serf_lan": free_port(), "serf_wan": -1, "server": server.ports.server}
+    agent = json.loads(consul.agent_config(["127.0.0.1"], DATACENTER, DOMAIN, server.ca_file,
+                                           data_dir=str(tmp_path / f"{name}-data"),
+                                           bind_addr="127.0.0.1", ports=ports,
+                                           serf_lan=server.ports.serf_lan))
+    (conf_dir / "mammatus.json").write_text(json.dumps({**agent, "node_name": name}))
+    for file_name, definition in services.items():
+        (conf_dir / file_name).write_text(json.dumps(definition))
+    secrets = tmp_path / f"{name}-secrets.json"
+    _write_secret(secrets, consul.instance_secrets_config(server.gossip_key, token))
+    log = str(tmp_path / f"{name}.log")
+    proc = start([server.binary, "agent", f"-config-dir={conf_dir}", f"-config-file={secrets}"], log)
+    return proc, log

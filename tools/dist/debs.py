@@ -218,6 +218,8 @@ def _fetch(dist: Path, platform: str) -> Path:
     target = debs_dir(dist, platform)
     target.mkdir(parents=True, exist_ok=True)
     pins = pins_of(dist, platform)
+    for p in pins:
+        _share(dist, platform, p)
     missing = [p for p in pins if not (target / p.filename).exists()
                or not (target / f"{p.filename}.stanza").exists()]
     if missing:
@@ -246,34 +248,96 @@ def _fetch(dist: Path, platform: str) -> Path:
     return target
 
 
-def packages_index(dist: Path, platform: str) -> str:
+DEPENDENCY = re.compile(r"^\s*([a-z0-9][a-z0-9+.-]*)")   # a name, without version or :arch
+
+
+def _names(field: str) -> list[list[str]]:
+    """Depends-style text -> [[alternative, …], …] of package names."""
+    return [[m[1] for alt in group.split("|") if (m := DEPENDENCY.match(alt))]
+            for group in field.split(",") if group.strip()]
+
+
+def closure(dist: Path, platform: str, packages: list[str]) -> list[Pin]:
+    """The pins a host needs to install `packages` from a repository of only those: each with
+    its Depends and Pre-Depends, through the platform's pins. A dependency with alternatives
+    (or on a virtual package) takes the first that a pinned package meets; every pin's own
+    dependencies are pinned (the lock is one whole apt resolution), so the set installs alone.
+    Read from the stanzas fetch keeps, so a host is not sent what only another host needs (the
+    installers' netboot packages, LXD)."""
+    target = debs_dir(dist, platform)
+    pins = {p.package: p for p in pins_of(dist, platform)}
+    stanzas = {name: parse_stanza((target / f"{pin.filename}.stanza").read_text())
+               for name, pin in pins.items()}
+    providers: dict[str, str] = {}
+    for name in sorted(stanzas):
+        for group in _names(stanzas[name].get("Provides", "")):
+            providers.setdefault(group[0], name)
+    wanted, todo = set(), list(packages)
+    while todo:
+        name = todo.pop()
+        if name in wanted:
+            continue
+        if name not in pins:
+            raise KeyError(f"{name} is not pinned for {platform} (python -m tools.dist.debs lock)")
+        wanted.add(name)
+        fields = stanzas[name]
+        for group in _names(f"{fields.get('Pre-Depends', '')},{fields.get('Depends', '')}"):
+            met = next((alt if alt in pins else providers[alt] for alt in group
+                        if alt in pins or alt in providers), None)
+            if met is not None:
+                todo.append(met)
+    return sorted(pins[name] for name in wanted)
+
+
+def _share(dist: Path, platform: str, pin: Pin) -> None:
+    """An architecture-independent package another platform has already fetched is linked,
+    not downloaded again (the netboot installers are 130 MB each), once its sha256 matches."""
+    target = debs_dir(dist, platform)
+    if pin.arch_of_file != "all" or (target / pin.filename).exists():
+        return
+    for other in PLATFORMS:
+        there = debs_dir(dist, other) / pin.filename
+        stanza = there.with_name(f"{pin.filename}.stanza")
+        if other != platform and stanza.exists() and there.exists() and sha256_of(there) == pin.sha256:
+            shutil.copyfile(stanza, target / stanza.name)
+            try:
+                os.link(there, target / pin.filename)
+            except OSError:
+                shutil.copyfile(there, target / pin.filename)
+            return
+
+
+def packages_index(dist: Path, platform: str, pins: list[Pin] | None = None) -> str:
     """The flat repository's Packages file: each pinned package's stanza, with its pool path."""
     target = debs_dir(dist, platform)
     out = []
-    for p in pins_of(dist, platform):
+    for p in pins_of(dist, platform) if pins is None else pins:
         stanza = (target / f"{p.filename}.stanza").read_text()
         out.append(f"{stanza}Filename: pool/{p.filename}\nSize: {p.size}\nSHA256: {p.sha256}\n")
     return "\n".join(out)
 
 
-def repo(dist: Path, platform: str) -> tuple[Path, str]:
-    """(tar path, sha256) of the platform's repository. The pins fix every byte of it (each
+def repo(dist: Path, platform: str, packages: list[str] | None = None) -> tuple[Path, str]:
+    """(tar path, sha256) of a repository of the platform's pins: all of them, or the
+    `closure` of `packages` (what one host installs). The pins fix every byte of it (each
     .deb by sha256), so it is built once per set of pins and found again by their digest,
     without reading the packages at each preview."""
     target = debs_dir(dist, platform)
     pins = pins_of(dist, platform)
+    for p in pins:
+        if not (target / f"{p.filename}.stanza").exists():
+            raise FileNotFoundError(f"{target}/{p.filename} is not fetched: run tools/bootstrap")
+    if packages is not None:
+        pins = closure(dist, platform, packages)
     key = hashlib.sha256("".join(f"{p}\n" for p in pins).encode()).hexdigest()[:16]
     known = dist / "bundles" / f"{NAME}-pins-{key}-{platform}.sha256"
     if known.exists():
         name, sha = known.read_text().split()
         if (dist / "bundles" / name).exists():
             return dist / "bundles" / name, sha
-    for p in pins:
-        if not (target / f"{p.filename}.stanza").exists():
-            raise FileNotFoundError(f"{target}/{p.filename} is not fetched: run tools/bootstrap")
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        members = [("Packages", packages_index(dist, platform).encode())]
+        members = [("Packages", packages_index(dist, platform, pins).encode())]
         members += [(f"pool/{p.filename}", (target / p.filename).read_bytes()) for p in pins]
         for name, data in members:
             info = tarfile.TarInfo(name)

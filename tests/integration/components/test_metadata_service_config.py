@@ -51,7 +51,7 @@ def test_an_instance_gets_its_identity_and_user_data(tmp_path):
     rendered = yaml.safe_load(metadata_config.render_config(
         spec, listen=f"127.0.0.1:{port}", inventory_path=str(tmp_path / "inventory.yaml"),
         lease_files=[str(tmp_path / "leases")], token_secret_file=str(tmp_path / "token.key"),
-        vendor_data={"consul": {"datacenter": "lab", "retry_join": ["10.10.0.1"]}}))
+        vendor_data={"consul": {"agent": {"datacenter": "lab", "retry_join": ["10.10.0.1"]}}}))
     # The rendered neighbour check stays on; loopback has no ARP, so its table is a file in
     # /proc/net/arp's format where 127.0.0.1 answers from web-1's MAC.
     assert rendered["identity"]["neighbour_check"] is True

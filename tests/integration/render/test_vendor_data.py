@@ -19,7 +19,7 @@ ROOT = make_pki().root_pem
 def parts():
     return [vendor_data.ca_trust_part(ROOT),
             vendor_data.consul_agent_part(["10.0.0.2"], "home", "consul"),
-            vendor_data.vault_agent_part("https://vault.mammatus:8200"),
+            vendor_data.vault_agent_part("https://vault.mammatus:8200", ROOT, role="web"),
             vendor_data.telegraf_part("http://10.0.0.2:8086")]
 
 
@@ -36,7 +36,7 @@ def test_merged_vendor_data_is_valid_and_holds_every_agent():
     assert consul["retry_join"] == ["10.0.0.2"] and consul["server"] is False
     agent = json.loads(files["/etc/vault.d/agent.json"])
     assert agent["vault"]["address"] == "https://vault.mammatus:8200"
-    assert agent["vault"]["ca_cert"] == vendor_data.ROOT_CA_PATH
+    assert files[agent["vault"]["ca_cert"]] == ROOT.strip() + "\n"   # the cloud's root alone
     telegraf = tomllib.loads(files["/etc/telegraf/telegraf.d/mammatus.conf"])
     assert telegraf["outputs"]["influxdb"][0]["urls"] == ["http://10.0.0.2:8086"]
     assert merged["ca_certs"]["trusted"] == [ROOT]

@@ -37,12 +37,13 @@ def test_home_hands_each_layer_what_it_needs(monkeypatch, tmp_path):
     mocks, cloud = build("home", monkeypatch, tmp_path)
     names = {r.name for r in mocks.resources}
     # The CA's handle: SNS signs with a certificate from it, Vault, SNS, SQS and MinIO serve
-    # TLS from it, and the functions' SQS pollers get its root; each Consul server's RPC and
+    # TLS from it, and the functions connector serves TLS from it and verifies SNS and SQS
+    # with its root; each Consul server's RPC and
     # API certificate comes from it.
     assert {"home-consul-control-tls-cert", "home-consul-compute-2-tls-cert",
             "home-notifications-signing-cert", "home-vault-tls-cert", "home-notifications-sns-tls-cert",
             "home-queues-sqs-tls-cert", "home-object-storage-tls-cert",
-            "home-functions-sqs-ca-root"} <= names
+            "home-functions-ca-root", "home-functions-connector-tls-cert"} <= names
     # The DHCP server: the metadata service on control learns leases from the gateway's hook,
     # instances are named in dnsmasq, the load balancer's routes get DNS records.
     assert "home-metadata-lease-sync" in names
@@ -57,8 +58,9 @@ def test_home_hands_each_layer_what_it_needs(monkeypatch, tmp_path):
     assert any(n.startswith("home-queues-sub-") for n in names)
     # Monitoring's InfluxDB and the CA's root reach instances through vendor-data.
     assert set(cloud.context.vendor_data.parts) == {"consul", "vault", "telegraf", "ca"}
-    # The queues reach Functions: `thumbnail` polls `jobs`.
-    assert "home-functions-sqs-pollers" in names
+    # The queues reach Functions: the connector polls `jobs` for `thumbnail`.
+    assert "home-functions-connector-config" in names
+    assert '"queue": "jobs"' in mocks.inputs("home-functions-connector-config-write")["content"]
 
 
 def test_real_hosts_without_a_host_key_are_pinned_on_first_use(monkeypatch, tmp_path):
@@ -88,8 +90,9 @@ def test_the_artifact_server_serves_instances_the_delivered_telegraf_by_name(mon
     copy = mocks.inputs("dev-delivery-control-instances-linux-amd64-telegraf")
     assert (copy["path"], copy["mode"]) == ("/srv/mammatus/artifacts/linux-amd64/telegraf", "0644")
     sha = copy["sha256"]
+    consul = mocks.inputs("dev-delivery-control-instances-linux-amd64-consul")["sha256"]
     sums = mocks.inputs("dev-artifacts-sums-linux-amd64-write")
-    assert sums["content"] == f"{sha}  telegraf\n"
+    assert sums["content"] == f"{consul}  consul\n{sha}  telegraf\n"
     run = mocks.inputs("dev-artifacts-server-run")["create"]
     assert "-m services.artifacts --listen 198.51.100.2:8070 --root /srv/mammatus/artifacts" in run
     assert "User=mammatus-artifacts" in run
@@ -97,4 +100,4 @@ def test_the_artifact_server_serves_instances_the_delivered_telegraf_by_name(mon
     assert (record.inputs["name"], record.inputs["address"]) == ("artifacts.dev.mammatus",
                                                                 "198.51.100.2")
     server = cloud.layers["artifacts"]
-    assert resolved(server.served) == {"linux-amd64/telegraf": sha}
+    assert resolved(server.served) == {"linux-amd64/consul": consul, "linux-amd64/telegraf": sha}

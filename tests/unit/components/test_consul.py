@@ -73,7 +73,8 @@ def test_each_certificate_names_the_host_and_the_servers_name(home):
 def test_agent_tokens_are_made_over_https_after_every_server_runs(home):
     mocks, _ = home
     tokens = {r.name: r for r in mocks.of_type(TOKEN)}
-    assert set(tokens) == {f"consul-{h}-agent-acl" for h in SERVERS}
+    instances = [i.name for i in stack_spec("home").instances]
+    assert set(tokens) == {f"consul-{h}-agent-acl" for h in [*SERVERS, *instances]}
     for host, address in SERVERS.items():
         token = mocks.inputs(f"consul-{host}-agent-acl")
         assert token["url"] == f"https://{address}:8501"
@@ -88,3 +89,31 @@ def test_consul_without_the_ca_is_a_wiring_error():
     ctx = context(stack_spec("home"))
     with pytest.raises(WiringError, match="placement.ca"):
         Consul("consul-no-ca", ctx, opts=pulumi.ResourceOptions())
+
+
+def test_each_instance_has_a_token_of_its_own_and_its_secrets_for_the_inventory(home):
+    from tests.support.pulumi_mocks import resolved
+
+    mocks, consul = home
+    spec = stack_spec("home")
+    seen = {}
+    for inst in spec.instances:
+        token = mocks.inputs(f"consul-{inst.name}-agent-acl")
+        assert token["node_name"] == inst.name and token["url"] == "https://10.0.0.2:8501"
+        assert token["services"] == sorted(inst.consul_services)
+        secrets = json.loads(resolved(consul.instance_secrets[inst.name]))
+        assert secrets["acl"]["tokens"] == {"agent": token["secret_id"], "default": token["secret_id"]}
+        seen[inst.name] = secrets
+    servers = json.loads(mocks.inputs("consul-control-secrets-write")["content"])
+    # The cluster's gossip key, and never a server's token or the management token.
+    assert {s["encrypt"] for s in seen.values()} == {servers["encrypt"]}
+    assert len({s["acl"]["tokens"]["agent"] for s in seen.values()}) == len(spec.instances)
+    assert not {s["acl"]["tokens"]["agent"] for s in seen.values()} & set(servers["acl"]["tokens"].values())
+
+
+def test_requests_without_a_token_may_read_names_for_dns_and_nothing_else(home):
+    mocks, _ = home
+    (policy,) = mocks.of_type("pulumi-python:dynamic/mammatus:ConsulAnonymousPolicy")
+    rules = policy.inputs["rules"]
+    assert 'service_prefix ""' in rules and 'node_prefix ""' in rules
+    assert "key" not in rules and "write" not in rules and "acl" not in rules

@@ -103,8 +103,15 @@ def test_hosts_running_python_services_get_the_bundle_and_a_venv(monkeypatch, tm
 def test_real_hosts_install_their_pinned_debian_packages_first(monkeypatch, tmp_path):
     mocks, ctx = build_home(monkeypatch, dist(tmp_path))
     gateway = mocks.inputs("dl-gateway-debian")
-    pins = debs.versions(tmp_path, "linux-amd64", ["dnsmasq-base", "iptables", "ipxe", "python3-venv", "serf"])
+    pins = debs.versions(tmp_path, "linux-amd64", ["debian-installer-12-netboot-amd64",
+                                                   "debian-installer-12-netboot-arm64", "dnsmasq-base",
+                                                   "iptables", "ipxe", "python3-venv", "serf"])
     assert gateway["packages"] == pins and gateway["root"] == "/opt/mammatus/apt"
+    # Each host's repository holds what it installs: the installers go to the DNS host alone.
+    gateway_repo = mocks.inputs("dl-gateway-debian-repo")
+    compute_repo = mocks.inputs("dl-compute-1-debian-repo")
+    assert gateway_repo["sha256"] != compute_repo["sha256"]
+    assert compute_repo["sha256"] == mocks.inputs("dl-compute-2-debian-repo")["sha256"]
     board = mocks.inputs("dl-storage-1-debian")
     assert set(board["packages"]) == {"serf", "targetcli-fb"}     # it serves a volume
     assert board["packages"]["serf"] == debs.versions(tmp_path, "linux-arm64", ["serf"])["serf"]

@@ -81,10 +81,43 @@ def test_dns_placed_off_the_gateway_runs_there():
     assert "listen-address=10.0.0.2" in mocks.named("ctl-dns-config-write").inputs["content"]
 
 
-def test_pxe_boot_files_come_from_debians_ipxe_read_only():
+def test_pxe_boot_files_come_from_debians_packages_read_only():
     from components.dhcp_dns_tftp import pxe_boot_files_command
     from stacks.spec import Pxe
 
-    cmd = pxe_boot_files_command(Pxe(), "/srv/tftp")
-    assert "install -m 0444 /usr/lib/ipxe/undionly.kpxe /srv/tftp/undionly.kpxe" in cmd
-    assert "install -m 0444 /usr/lib/ipxe/ipxe.efi /srv/tftp/ipxe.efi" in cmd
+    cmd = pxe_boot_files_command(Pxe(), "/srv/tftp", {"ipxe": "1.0", "debian-installer-12-netboot-amd64": "2"})
+    lines = cmd.splitlines()
+    # The pins are part of the command: a new pin copies again.
+    assert lines[0] == "# debian-installer-12-netboot-amd64=2 ipxe=1.0" and lines[1] == "set -e"
+    assert "install -m 0444 /usr/lib/ipxe/undionly.kpxe /srv/tftp/undionly.kpxe" in lines
+    assert "install -m 0444 /usr/lib/ipxe/ipxe.efi /srv/tftp/ipxe.efi" in lines
+    for arch in ("amd64", "arm64"):
+        source = f"/usr/lib/debian-installer/images/12/{arch}/text/debian-installer/{arch}"
+        assert (f"cp -RL {source} /srv/tftp/debian-installer/{arch}.new && "
+                f"chmod -R a-w,a+rX /srv/tftp/debian-installer/{arch}.new") in lines
+        assert (f"rm -rf /srv/tftp/debian-installer/{arch} && "
+                f"mv /srv/tftp/debian-installer/{arch}.new /srv/tftp/debian-installer/{arch}") in lines
+
+
+def test_the_ipxe_script_goes_into_the_tftp_root_and_the_pins_into_the_copy(home):
+    from components.delivery import dist_dir
+    from components.render import ipxe
+    from stacks.artifacts import PXE_PACKAGES
+    from tools.dist import debs
+
+    mocks, _, ctx = home
+    script = mocks.named("dns-ipxe-script-write").inputs
+    assert script["path"] == "/srv/tftp/mammatus.ipxe" and script["mode"] == "0444"
+    assert script["content"] == ipxe.render(ctx.spec.network)
+    pins = debs.versions(dist_dir(), "linux-amd64", list(PXE_PACKAGES))
+    copy = mocks.named("dns-boot-files").inputs["create"]
+    assert all(f"{name}={version}" in copy.splitlines()[0] for name, version in pins.items())
+
+
+def test_a_script_of_the_users_own_means_none_of_mammatus():
+    spec = home_spec()
+    net = spec.network.model_copy(update={"pxe": spec.network.pxe.model_copy(
+        update={"ipxe_script": "http://10.0.0.2/boot.ipxe"})})
+    mocks, _ = registered(lambda: DhcpDnsTftp("own", context(spec.model_copy(update={"network": net}))))
+    assert not [r for r in mocks.resources if r.name.startswith("own-ipxe-script")]
+    assert mocks.named("own-boot-files")

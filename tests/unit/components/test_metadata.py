@@ -15,7 +15,7 @@ from services.metadata.inventory import parse_inventory  # noqa: E402
 from stacks.spec import StackSpec  # noqa: E402
 from tests.support.netlab import stack_spec  # noqa: E402
 
-VENDOR = {"consul": {"datacenter": "lab", "retry_join": ["10.10.0.1"]}}
+VENDOR = {"consul": {"agent": {"datacenter": "lab", "retry_join": ["10.10.0.1"]}}}
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +60,7 @@ def test_metadata_service_config_leases_and_vendor_data(layers):
             "ip addr replace 169.254.169.254/32 dev enp2s0"
         # metadata and dnsmasq share the gateway in the lab: leases identify instances.
         assert [str(p) for p in config.identity.leases] == ["/var/lib/misc/dnsmasq.leases"]
-        assert config.vendor_data.consul.datacenter == "lab"
+        assert config.vendor_data.consul.agent["datacenter"] == "lab"
         assert str(config.tokens.secret_file) == "/etc/mammatus/metadata/token.key"
         run = MOCKS.inputs("md-service-run")["create"]
         assert "-m services.metadata --listen 169.254.169.254:80 --config /etc/mammatus/metadata/metadata.yaml" in run

@@ -49,8 +49,10 @@ def test_merged_vendor_data_has_consul_vault_telegraf_and_the_root(home):
     _, telemetry, ctx = home
     merged = resolved(ctx.vendor_data.cloud_config)
     paths = {f["path"] for f in merged["write_files"]}
-    assert {"/etc/consul.d/mammatus.json", "/etc/vault.d/agent.json",
-            "/etc/telegraf/telegraf.d/mammatus.conf"} <= paths
+    assert {"/etc/consul.d/mammatus.json", "/etc/systemd/system/vault-agent.service",
+            "/etc/vault.d/mammatus-root.pem", "/etc/telegraf/telegraf.d/mammatus.conf"} <= paths
+    # The agent's config names the instance's AppRole: per instance, from the metadata service.
+    assert "/etc/vault.d/agent.json" not in paths
     consul = json.loads(next(f["content"] for f in merged["write_files"]
                              if f["path"] == "/etc/consul.d/mammatus.json"))
     assert consul["retry_join"] == ["10.0.0.2", "10.0.0.11", "10.0.0.12"]
@@ -64,7 +66,8 @@ def test_metadata_settings_validate_with_the_services_model(home):
     _, _, ctx = home
     settings = VendorData.model_validate(resolved(ctx.vendor_data.settings))
     assert "BEGIN CERTIFICATE" in settings.ca_cert_pem
-    assert settings.consul.retry_join == ["10.0.0.2", "10.0.0.11", "10.0.0.12"]
+    assert settings.consul.agent["retry_join"] == ["10.0.0.2", "10.0.0.11", "10.0.0.12"]
+    assert settings.consul.credentials   # each instance fetches its gossip key and token
     assert settings.vault.address == "https://control.mammatus:8200"
     assert settings.telegraf.influxdb_urls == ["http://10.0.0.2:8086"]
 

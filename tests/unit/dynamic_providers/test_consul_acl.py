@@ -63,3 +63,27 @@ def test_a_new_secret_or_another_cluster_replaces_a_new_description_updates():
     plan = provider.diff("a-1", olds, {**PROPS, "description": "e"})
     assert plan.changes and not plan.replaces
     assert not provider.diff("a-1", olds, dict(PROPS)).changes     # accessor_id is an output
+
+
+def test_an_instance_token_may_register_its_own_services_only():
+    body = consul_acl.token_body({**PROPS, "node_name": "web-1", "services": ["web", "api"]})
+    assert body["NodeIdentities"] == [{"NodeName": "web-1", "Datacenter": "home"}]
+    assert body["ServiceIdentities"] == [{"ServiceName": "web"}, {"ServiceName": "api"}]
+    assert "ServiceIdentities" not in consul_acl.token_body(PROPS)
+    # A new service is an update of the same token, not a new one.
+    olds = {**PROPS, "services": ["web"], "accessor_id": "a-1"}
+    plan = ConsulAclTokenProvider().diff("a-1", olds, {**PROPS, "services": ["api", "web"]})
+    assert plan.changes and not plan.replaces
+
+
+def test_the_anonymous_token_keeps_an_operators_own_policies():
+    anonymous = {"AccessorID": consul_acl.ANONYMOUS_ACCESSOR, "Description": "Anonymous Token",
+                 "Policies": [{"ID": "p-1", "Name": "operator-own"}]}
+    linked = consul_acl.anonymous_body(anonymous, "mammatus-dns-read", attach=True)
+    assert linked["Policies"] == [{"ID": "p-1", "Name": "operator-own"}, {"Name": "mammatus-dns-read"}]
+    again = consul_acl.anonymous_body({**anonymous, "Policies": linked["Policies"]},
+                                      "mammatus-dns-read", attach=True)
+    assert again["Policies"] == linked["Policies"]           # linked once
+    unlinked = consul_acl.anonymous_body({**anonymous, "Policies": linked["Policies"]},
+                                         "mammatus-dns-read", attach=False)
+    assert unlinked["Policies"] == [{"ID": "p-1", "Name": "operator-own"}]

@@ -38,6 +38,16 @@ def test_local_domain_and_upstream_1111_without_resolv_conf():
     assert "server=1.1.1.1" in text and "no-resolv" in text
 
 
+def test_consul_names_go_to_every_consul_server_dns():
+    text = lines(stack_spec("home"))
+    assert [line for line in text if "/consul/" in line] == [
+        "server=/consul/10.0.0.2#8600", "server=/consul/10.0.0.11#8600",
+        "server=/consul/10.0.0.12#8600"]
+    spec = stack_spec("home")
+    spec = spec.model_copy(update={"placement": spec.placement.model_copy(update={"consul": []})})
+    assert not any("/consul/" in line for line in lines(spec))
+
+
 def test_every_host_and_the_gateway_have_a_name():
     text = lines(stack_spec("lab"))
     for name, address in [("gw", "10.10.0.1"), ("node-1", "10.10.0.11"), ("node-2", "10.10.0.12"),
@@ -63,18 +73,36 @@ def test_reservations_and_records_inline_or_left_to_the_provider():
     assert "addn-hosts=/etc/mammatus/dnsmasq/hosts" in apart
 
 
-def test_pxe_bios_uefi_and_ipxe_chaining_with_read_only_tftp():
-    spec = stack_spec("home")
-    net = spec.network.model_copy(update={"pxe": spec.network.pxe.model_copy(
-        update={"ipxe_script": "http://10.0.0.2/boot.ipxe"})})
-    text = lines(spec.model_copy(update={"network": net}))
+def boot_lines(text: list[str]) -> list[str]:
+    return [line for line in text if line.startswith("dhcp-boot=")]
+
+
+def test_pxe_gives_each_firmware_its_own_loader_and_ipxe_mammatus_script():
+    text = lines(stack_spec("home"))
     assert "dhcp-match=set:bios,option:client-arch,0" in text
     assert "dhcp-match=set:efi64,option:client-arch,7" in text
+    assert "dhcp-match=set:efi64,option:client-arch,9" in text
+    assert "dhcp-match=set:efiarm64,option:client-arch,11" in text
     assert "dhcp-userclass=set:ipxe,iPXE" in text
-    assert "dhcp-boot=tag:!ipxe,tag:bios,undionly.kpxe,,10.0.0.1" in text
-    assert "dhcp-boot=tag:!ipxe,tag:efi64,ipxe.efi,,10.0.0.1" in text
-    assert "dhcp-boot=tag:ipxe,http://10.0.0.2/boot.ipxe" in text
+    assert boot_lines(text) == [
+        "dhcp-boot=tag:!ipxe,tag:bios,undionly.kpxe,,10.0.0.1",
+        "dhcp-boot=tag:!ipxe,tag:efi64,ipxe.efi,,10.0.0.1",
+        # ARM64 UEFI gets an ARM64 loader, never the x86-64 iPXE.
+        "dhcp-boot=tag:!ipxe,tag:efiarm64,debian-installer/arm64/bootnetaa64.efi,,10.0.0.1",
+        # iPXE chains to Mammatus' script in the TFTP root, from this server.
+        "dhcp-boot=tag:ipxe,mammatus.ipxe,,10.0.0.1",
+    ]
     assert {"enable-tftp", "tftp-root=/srv/tftp", "tftp-secure"} <= set(text)
+
+
+def test_a_script_of_the_users_own_replaces_mammatus():
+    spec = stack_spec("home")
+    net = spec.network.model_copy(update={"pxe": spec.network.pxe.model_copy(
+        update={"ipxe_script": "http://10.0.0.2/boot.ipxe", "efi_boot_file": "snponly.efi"})})
+    text = lines(spec.model_copy(update={"network": net}))
+    assert "dhcp-boot=tag:ipxe,http://10.0.0.2/boot.ipxe" in text
+    assert "dhcp-boot=tag:!ipxe,tag:efi64,snponly.efi,,10.0.0.1" in text
+    assert not any("mammatus.ipxe" in line for line in text)
 
 
 def test_pxe_disabled_means_no_tftp():

@@ -15,14 +15,14 @@ def test_config_loads_with_the_services_parser():
     text = metadata_config.render_config(
         spec, listen="10.0.0.2:80", inventory_path="/etc/mammatus/metadata/inventory.yaml",
         lease_files=["/var/lib/misc/dnsmasq.leases"], token_secret_file="/etc/m/token.key",
-        vendor_data={"consul": {"datacenter": "home", "retry_join": ["10.0.0.2"]},
+        vendor_data={"consul": {"agent": {"datacenter": "home", "retry_join": ["10.0.0.2"]}},
                      "telegraf": {"influxdb_urls": ["http://10.0.0.2:8086"]}})
     config = parse_config(text)
     assert config.listen == "10.0.0.2:80"
     assert config.cloud.domain == "mammatus" and str(config.cloud.subnet) == "10.0.0.0/24"
     assert [str(p) for p in config.identity.leases] == ["/var/lib/misc/dnsmasq.leases"]
     assert config.identity.inventories[0].type == "file"
-    assert config.vendor_data.consul.retry_join == ["10.0.0.2"]
+    assert config.vendor_data.consul.agent["retry_join"] == ["10.0.0.2"]
     assert str(config.tokens.secret_file) == "/etc/m/token.key"
 
 

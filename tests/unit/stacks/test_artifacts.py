@@ -39,3 +39,15 @@ def test_the_monitoring_host_runs_kapacitor_and_the_relay_when_alerts_have_a_top
     quiet = spec.model_copy(update={"monitoring": spec.monitoring.model_copy(
         update={"alert_topic": None})})
     assert "kapacitord" not in binaries_for(quiet, control)
+
+
+def test_the_dns_host_gets_ipxe_and_both_netboot_installers_when_pxe_is_on():
+    from stacks.artifacts import debian_packages_for
+
+    spec = stack_spec("home")
+    pxe = {"ipxe", "debian-installer-12-netboot-amd64", "debian-installer-12-netboot-arm64"}
+    assert pxe <= set(debian_packages_for(spec, spec.host("gateway")))
+    assert not pxe & set(debian_packages_for(spec, spec.host("control")))
+    off = spec.model_copy(update={"network": spec.network.model_copy(update={
+        "pxe": spec.network.pxe.model_copy(update={"enabled": False})})})
+    assert not pxe & set(debian_packages_for(off, off.host("gateway")))

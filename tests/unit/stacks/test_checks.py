@@ -50,6 +50,48 @@ def test_duplicate_mac():
     assert "mammatus:network.reservations: MAC 52:54:00:00:00:11 is reserved twice" in broken(edit)
 
 
+def with_pxe(**pxe):
+    def edit(s):
+        s["network"]["pxe"] = pxe
+    return edit
+
+
+def test_a_pxe_machine_with_a_bad_mac_fails_naming_its_key():
+    message = broken(with_pxe(machines=[{"mac": "52:54:00:00:00", "name": "node-9"}]))
+    assert "mammatus:network.pxe.machines[0].mac: must be a MAC address" in message
+
+
+def test_pxe_machines_validate_name_preseed_and_kernel_args():
+    assert "mammatus:network.pxe.machines[0].name:" in broken(with_pxe(
+        machines=[{"mac": "52:54:00:00:00:31", "name": "Node_9"}]))
+    assert "mammatus:network.pxe.machines[0].preseed:" in broken(with_pxe(
+        machines=[{"mac": "52:54:00:00:00:31", "name": "n9", "preseed": "file:///etc/passwd"}]))
+    assert "mammatus:network.pxe.machines[0].kernelArgs: must not hold ${" in broken(with_pxe(
+        machines=[{"mac": "52:54:00:00:00:31", "name": "n9", "kernelArgs": "x=${root-path}"}]))
+    assert "mammatus:network.pxe.machines[0].kernelArgs:" in broken(with_pxe(
+        machines=[{"mac": "52:54:00:00:00:31", "name": "n9", "kernelArgs": "a\nchain http://x/"}]))
+    assert "mammatus:network.pxe.machines[0].macAddress: unknown key" in broken(with_pxe(
+        machines=[{"macAddress": "52:54:00:00:00:31", "mac": "52:54:00:00:00:31", "name": "n9"}]))
+
+
+def test_pxe_machines_are_unique_and_need_mammatus_script():
+    twice = [{"mac": "52:54:00:00:00:31", "name": "n9"}, {"mac": "52-54-00-00-00-31", "name": "n9"}]
+    message = broken(with_pxe(machines=twice))
+    assert "mammatus:network.pxe.machines: MAC 52:54:00:00:00:31 is given to two machines" in message
+    assert "mammatus:network.pxe.machines: machine name 'n9' is used twice" in message
+    one = [{"mac": "52:54:00:00:00:31", "name": "n9"}]
+    assert "mammatus:network.pxe.ipxeScript: replaces the script" in broken(
+        with_pxe(machines=one, ipxeScript="http://10.10.0.2/boot.ipxe"))
+    assert "mammatus:network.pxe.machines: need network.pxe.enabled" in broken(
+        with_pxe(machines=one, enabled=False))
+
+
+def test_a_boot_file_stays_below_the_tftp_root():
+    assert "mammatus:network.pxe.efiArm64BootFile:" in broken(with_pxe(efiArm64BootFile="/etc/shadow"))
+    assert "mammatus:network.pxe.biosBootFile: must be a path below tftpRoot" in broken(
+        with_pxe(biosBootFile="a/../../etc/shadow"))
+
+
 def test_duplicate_address():
     def edit(s):
         s["hosts"][2]["address"] = "10.10.0.11"
@@ -248,10 +290,27 @@ def test_the_artifact_server_needs_the_network_and_its_name():
             in broken(named))
 
 
-def test_instances_get_telegraf_from_the_artifact_server_only_with_monitoring():
+def test_instances_get_consul_and_telegraf_from_the_artifact_server_only_with_their_servers():
     from stacks.artifacts import instance_binaries
 
     spec = load_stack_file(ROOT / "Pulumi.lab.yaml")
-    assert instance_binaries(spec) == ["telegraf"]
-    assert instance_binaries(spec.model_copy(update={"placement": spec.placement.model_copy(
-        update={"monitoring": None})})) == []
+
+    def without(**placed):
+        return spec.model_copy(update={"placement": spec.placement.model_copy(update=placed)})
+
+    assert instance_binaries(spec) == ["consul", "telegraf"]
+    assert instance_binaries(without(monitoring=None)) == ["consul"]
+    assert instance_binaries(without(consul=[])) == ["telegraf"]
+    assert instance_binaries(without(consul=[], monitoring=None)) == []
+
+
+def test_consul_services_need_consul_and_must_be_dns_labels():
+    def registering(s):
+        s["instances"][0]["consulServices"] = ["web"]
+        s["placement"]["consul"] = []
+    assert "mammatus:instances[0].consulServices: services register with the cloud's Consul" \
+        in broken(registering)
+
+    def bad_name(s):
+        s["instances"][0]["consulServices"] = ["Web_1"]
+    assert "consulServices" in broken(bad_name) and "DNS labels" in broken(bad_name)

@@ -53,7 +53,7 @@ class Server:
             "tokens": {"secret_file": str(self.secret_file)},
             "identity": {"leases": [str(self.leases_file)],
                          "inventories": [{"type": "file", "path": str(self.inventory_file)}]},
-            "vendor_data": {"consul": {"retry_join": ["10.9.0.2"]},
+            "vendor_data": {"consul": {"agent": {"retry_join": ["10.9.0.2"]}},
                             "vault": {"address": "https://10.9.0.2:8200"},
                             "telegraf": {"influxdb_urls": ["http://10.9.0.2:8086"]}},
             "long_poll": {"interval_seconds": 0.1, "max_timeout_seconds": 30},

@@ -61,7 +61,7 @@ def lxd_cloud():
                 "identity": {
                     "leases": [str(lxd_dir / "networks" / BRIDGE / "dnsmasq.leases")],
                     "inventories": [{"type": "lxd", "endpoint": lxd.socket, "refresh_seconds": 1}]},
-                "vendor_data": {"consul": {"retry_join": ["10.78.0.1"]}},
+                "vendor_data": {"consul": {"agent": {"retry_join": ["10.78.0.1"]}}},
             }))
             service_log = open(work / "service.log", "w")
             service = subprocess.Popen(

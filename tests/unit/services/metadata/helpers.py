@@ -8,7 +8,7 @@ CONFIG = parse_config("""
 cloud: {name: lab, domain: lab.example, region: lab, availability_zone: lab-a,
         subnet: 10.0.0.0/24}
 vendor_data:
-  consul: {datacenter: lab, retry_join: [10.0.0.2]}
+  consul: {agent: {datacenter: lab, retry_join: [10.0.0.2]}}
   vault: {address: "https://10.0.0.2:8200"}
   telegraf: {influxdb_urls: ["http://10.0.0.2:8086"]}
 """)

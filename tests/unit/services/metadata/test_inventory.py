@@ -91,11 +91,26 @@ instances:
     ("instances: [{name: web-1, macs: ['02:00:00:00:00:01'], colour: red}]", "unknown keys"),
     ("instances: [{name: web-1, macs: ['02:00:00:00:00:01'], user_data: 3}]", "user_data"),
     ("instances: {}", "instances"),
+    ("instances: [{name: web-1, macs: ['02:00:00:00:00:01'], credentials: {ssh: {k: v}}}]",
+     "credentials.ssh: unknown kind"),
+    ("instances: [{name: web-1, macs: ['02:00:00:00:00:01'], credentials: {consul: {token: t}}}]",
+     "credentials.consul must be {config}"),
+    ("instances: [{name: web-1, macs: ['02:00:00:00:00:01'], credentials: [consul]}]",
+     "credentials must be a mapping"),
 ])
 def test_inventory_errors(text, message):
     with pytest.raises(InventoryError) as err:
         parse_inventory(text, "inv.yaml")
     assert message in str(err.value) and "inv.yaml" in str(err.value)
+
+
+def test_credentials_are_part_of_the_identity_so_new_ones_are_served_at_once():
+    text = "instances: [{name: web-1, macs: ['02:00:00:00:00:01'], credentials: {consul: {config: %s}}}]"
+    (old,) = parse_inventory(text % "secret-1")
+    (new,) = parse_inventory(text % "secret-2")
+    assert old.credential("consul") == {"config": "secret-1"} and old.credential("telemetry") is None
+    assert old != new and hash(old) != hash(new)
+    assert "secret-1" not in repr(old)
 
 
 def test_file_source_follows_edits(tmp_path):

@@ -1,5 +1,6 @@
-"""Per-instance secrets over the real service: an instance's own InfluxDB write user, handed to
-it alone and only within a session (a token), never to another instance."""
+"""Per-instance secrets over the real service: an instance's own InfluxDB write user and its
+Consul agent's secrets, handed to it alone and only within a session (a token), never to
+another instance."""
 
 import json
 
@@ -14,7 +15,9 @@ PATH = "/mammatus/v1/telemetry-credentials"
 
 @pytest.fixture
 def served(make_server):
-    web = {**WEB1, "telemetry": {"username": "instance-web-1", "password": "s3cret-web-1"}}
+    web = {**WEB1, "credentials": {
+        "telemetry": {"username": "instance-web-1", "password": "s3cret-web-1"},
+        "consul": {"config": '{"encrypt": "s3cret-gossip"}'}}}
     return make_server(instances=[web, DB1])
 
 
@@ -42,3 +45,15 @@ def test_another_instance_never_sees_them(served):
 
 def test_a_lan_device_that_is_no_instance_is_refused(served):
     assert served.get("127.0.0.9", PATH).status == 403
+
+
+def test_each_kind_has_its_own_path_and_an_unknown_kind_is_not_found(served):
+    token = served.token("127.0.0.2")
+    reply = served.get("127.0.0.2", "/mammatus/v1/consul-credentials",
+                       X_aws_ec2_metadata_token=token)
+    assert reply.status == 200
+    assert json.loads(reply.body) == {"config": '{"encrypt": "s3cret-gossip"}'}
+    for path in ("/mammatus/v1/vault-credentials", "/mammatus/v1/credentials",
+                 "/mammatus/v1/consul-credentials/config", "/mammatus/v2/consul-credentials"):
+        got = served.get("127.0.0.2", path, X_aws_ec2_metadata_token=token)
+        assert got.status == 404 and "s3cret" not in got.body, path
