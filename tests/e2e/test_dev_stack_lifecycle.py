@@ -544,6 +544,7 @@ def test_the_instance_joins_consul_by_itself_and_its_service_resolves_on_the_lan
     key.chmod(0o600)
     instance = f"web-1.{out['domain']}"
     web_address = out["instances"]["web-1"]["ipv4"][0]
+    instance_ssh(key, instance, "cloud-init status --wait >/dev/null")
 
     def members() -> dict:
         got = in_netns("client", "curl", "-sS", "-m", "5", "--cacert", str(root), "-H",
@@ -730,14 +731,17 @@ def test_an_instance_uses_object_storage_with_its_users_grants(dev, tmp_path):
 
 
 def test_the_artifact_server_gives_instances_the_pinned_telegraf_by_name(dev, tmp_path):
-    """artifacts.<domain> on control serves the Telegraf build this checkout pinned, byte for
-    byte: the instance fetches it by name (no internet) and its sha256 is the manifest's."""
+    """artifacts.<domain> on control serves the Telegraf (and Consul) builds this checkout
+    pinned, byte for byte: the instance fetches Telegraf by name (no internet) and its sha256 is
+    the manifest's."""
     out = dev.outputs()
     url = out["artifacts_url"]
     assert url == f"http://artifacts.{out['domain']}:8070"
-    sha = delivered_manifest()["linux-amd64"]["telegraf"]["sha256"]
+    manifest = delivered_manifest()["linux-amd64"]
+    sha = manifest["telegraf"]["sha256"]
     sums = in_netns("client", "curl", "-sf", "-m", "5", f"{url}/linux-amd64/SHA256SUMS")
-    assert sums.stdout == f"{sha}  telegraf\n", sums.stderr
+    # Telegraf and the Consul agent, the two agents instances install.
+    assert sums.stdout == f"{manifest['consul']['sha256']}  consul\n{sha}  telegraf\n", sums.stderr
     key = tmp_path / "admin_key"
     key.write_text(out["admin_private_key"])
     key.chmod(0o600)
@@ -762,6 +766,8 @@ def test_the_instance_reports_to_influxdb_as_its_own_user(dev, tmp_path):
     key.write_text(out["admin_private_key"])
     key.chmod(0o600)
     instance = f"web-1.{out['domain']}"
+    # Its agents are installed by vendor-data, within cloud-init's run.
+    instance_ssh(key, instance, "cloud-init status --wait >/dev/null")
     state = instance_ssh(key, instance, "systemctl is-active telegraf; "
                          "sudo stat -c '%a %U' /etc/telegraf/mammatus.env; "
                          "sha256sum /usr/local/bin/telegraf | cut -d' ' -f1")

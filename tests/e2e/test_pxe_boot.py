@@ -24,7 +24,7 @@ import yaml
 
 from tests.support.daemons import start, stop, wait_for
 from tests.support.netlab import run
-from tests.support.pxe import ACCEL, Vm, offered_boot_file, pe_machine
+from tests.support.pxe import accelerator, Vm, offered_boot_file, pe_machine
 
 pytestmark = pytest.mark.e2e
 
@@ -101,7 +101,7 @@ def dnsmasq_journal(cloud) -> str:
     """The gateway's dnsmasq log (DHCP and each TFTP transfer), through the dev box's LXD."""
     lxd_dir = cloud.outputs()["box_lxd_dir"]
     got = subprocess.run(["lxc", "exec", f"{PREFIX}-gateway", "--", "journalctl", "-u",
-                          "mammatus-dnsmasq", "--no-pager", "-n", "200"],
+                          "mammatus-dnsmasq", "--no-pager", "-n", "2000"],
                          env={**os.environ, "LXD_DIR": lxd_dir},
                          capture_output=True, text=True, timeout=30)
     return got.stdout
@@ -119,7 +119,7 @@ def test_a_diskless_vm_on_the_lan_boots_the_installer_with_its_preseed(cloud, pr
         assert f"sent /srv/tftp/{path} to " in log, path
     preseed = machine.wait_for("mammatus preseed ran for pxe-1", BOOT_TIMEOUT, journal)
     assert "GET /preseed/pxe-1.cfg" in preseed_server.read_text()
-    print(f"\nPXE on the dev LAN ({ACCEL[1]}): kernel after {kernel:.1f} s, preseed after {preseed:.1f} s")
+    print(f"\nPXE on the dev LAN ({accelerator()}): kernel after {kernel:.1f} s, preseed after {preseed:.1f} s")
 
 
 def test_an_unknown_mac_on_the_lan_is_told_so(cloud, vm):
