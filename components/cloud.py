@@ -117,6 +117,11 @@ class MammatusCloud(pulumi.ComponentResource):
             layer("alerts", Alerts, monitoring=monitoring, sns=notifications.api,
                   topics=notifications.topics)
 
+        # Block storage before the instances' data: an instance's CHAP passwords go into the
+        # inventory, its initiator config into vendor-data (the component's name, and so every
+        # URN under it, is the same wherever it is built).
+        block_storage = layer("block-storage", BlockStorage) if spec.volumes else None
+
         # Instances: their cloud-init data served first, then the instances themselves.
         metadata = None
         if p.metadata:
@@ -130,6 +135,8 @@ class MammatusCloud(pulumi.ComponentResource):
             if consul is not None and consul.instance_secrets:
                 credentials["consul"] = {i: text.apply(lambda t: {"config": t})
                                          for i, text in consul.instance_secrets.items()}
+            if block_storage is not None and block_storage.instance_credentials:
+                credentials["iscsi"] = block_storage.instance_credentials
             configuration = layer("configuration", Configuration, credentials=credentials)
             metadata = layer("metadata", Metadata, inventory=configuration.inventory,
                              dhcp=dhcp, ca=ca).service
@@ -138,9 +145,7 @@ class MammatusCloud(pulumi.ComponentResource):
             layer("compute", Compute, macvlan_profiles=networking.profiles_data,
                   metadata=metadata, dhcp=dhcp, image_alias_parent=self.dev_box)
 
-        # Storage, the load balancer and functions.
-        if spec.volumes:
-            layer("block-storage", BlockStorage)
+        # Object storage, the load balancer and functions.
         if p.object_storage:
             layer("object-storage", ObjectStorage, ca=ca)
         if p.load_balancer:
@@ -209,6 +214,8 @@ class MammatusCloud(pulumi.ComponentResource):
             pulumi.export("consul_management_token", layers["consul"].management_token)
         if "object-storage" in layers:  # {user: {access_key, secret_key}} of the buckets' users
             pulumi.export("object_storage_credentials", layers["object-storage"].credentials)
+        if "block-storage" in layers:   # {volume: {initiator: {userid, password}}}: CHAP
+            pulumi.export("block_storage_credentials", layers["block-storage"].chap)
         if "delivery" in self.layers:  # {host: {binary: "<platform> sha256:<digest>"}}
             pulumi.export("delivered", self.layers["delivery"].binaries)
         if "load-balancer" in layers:  # {name: {url, backends, tls}}: what users publish

@@ -26,7 +26,8 @@ class Configuration(pulumi.ComponentResource):
                  opts: Optional[pulumi.ResourceOptions] = None):
         """credentials: {kind: {instance: {field: value}}}, what each instance alone is served
         (the inventory is the metadata service's 0600 file): `telemetry` its InfluxDB user from
-        the Monitoring layer, `consul` its agent's secrets from ServiceDiscovery."""
+        the Monitoring layer, `consul` its agent's secrets from ServiceDiscovery, `vault` its
+        AppRole credentials from Secrets, `iscsi` its CHAP passwords from BlockStorage."""
         super().__init__("mammatus:config:Configuration", name, None, opts)
         spec = ctx.spec
         user_data = cloud_config.instances_user_data(spec)

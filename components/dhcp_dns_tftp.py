@@ -34,9 +34,11 @@ from dynamic_providers.dnsmasq import DnsmasqRecord, DnsmasqReservation
 
 
 IPXE_DIR = "/usr/lib/ipxe"
+IPXE_FILES = ("undionly.kpxe", "ipxe.efi", "snponly.efi")   # BIOS, x86-64 UEFI (all drivers, SNP only)
+SHIM_AND_GRUB = {"amd64": ("bootnetx64.efi", "grubx64.efi"), "arm64": ("bootnetaa64.efi", "grubaa64.efi")}
 
 
-def pxe_boot_files_command(pxe, tftp_root: str, pins: dict[str, str] | None = None) -> str:
+def pxe_boot_files_command(tftp_root: str, pins: dict[str, str] | None = None) -> str:
     """Fills the TFTP root from the Debian packages the DNS host was given (PXE_PACKAGES):
     iPXE for BIOS and x86-64 UEFI (ipxe), and Debian 12's netboot installers for amd64 (what
     the iPXE script boots) and arm64 (its signed shim and GRUB are the ARM64 UEFI loader),
@@ -44,8 +46,9 @@ def pxe_boot_files_command(pxe, tftp_root: str, pins: dict[str, str] | None = No
     q = shlex.quote
     root = tftp_root.rstrip("/")
     lines = [f"# {' '.join(f'{k}={v}' for k, v in sorted((pins or {}).items()))}", "set -e"]
-    lines += [f"install -m 0444 {IPXE_DIR}/{src} {q(root + '/' + dest)}"
-              for src, dest in (("undionly.kpxe", pxe.bios_boot_file), ("ipxe.efi", pxe.efi_boot_file))]
+    # Under their own names: the spec's boot files name which file of the root each firmware
+    # is offered (e.g. Debian's signed shim for x86-64 UEFI with Secure Boot on).
+    lines += [f"install -m 0444 {IPXE_DIR}/{name} {q(root + '/' + name)}" for name in IPXE_FILES]
     for arch in ("amd64", "arm64"):
         source = ipxe.NETBOOT_SOURCE.format(arch=arch)
         dest = q(f"{root}/{ipxe.INSTALLER_DIR.format(arch=arch)}")
@@ -54,6 +57,11 @@ def pxe_boot_files_command(pxe, tftp_root: str, pins: dict[str, str] | None = No
         lines += [f"mkdir -p {q(root + '/debian-installer')} && rm -rf {dest}.new",
                   f"cp -RL {q(source)} {dest}.new && chmod -R a-w,a+rX {dest}.new",
                   f"rm -rf {dest} && mv {dest}.new {dest}"]
+        # Debian's signed shim and GRUB at the top as well, as in Debian's netboot tarball: the
+        # shim fetches GRUB from the TFTP root, whatever path it came from (GRUB then reads
+        # its config from its own prefix, debian-installer/<arch>/grub).
+        lines += [f"install -m 0444 {q(source + '/' + name)} {q(root + '/' + name)}"
+                  for name in SHIM_AND_GRUB[arch]]
     return "\n".join(lines)
 
 
@@ -104,7 +112,7 @@ class DhcpDnsTftp(pulumi.ComponentResource):
             # packages delivered to this host (stacks/artifacts.py PXE_PACKAGES).
             boot_files.append(command.remote.Command(
                 f"{name}-boot-files", connection=access.connection(),
-                create=pxe_boot_files_command(net.pxe, tftp_root, pxe_pins(spec, host_name)),
+                create=pxe_boot_files_command(tftp_root, pxe_pins(spec, host_name)),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[dirs])))
             if not net.pxe.ipxe_script:
                 # What iPXE chains to: the installer for each machine of pxe.machines.

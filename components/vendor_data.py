@@ -15,7 +15,7 @@ from components.render import vendor_data as render
 class VendorData:
     def __init__(self) -> None:
         self.parts: dict[str, pulumi.Input[dict]] = {}
-        # The metadata service's `vendor_data` section ({consul, vault, telegraf};
+        # The metadata service's `vendor_data` section ({consul, vault, telegraf, iscsi};
         # services/metadata/config.py).
         self.settings: dict[str, Any] = {}
 

@@ -7,7 +7,19 @@ portals it listens on. Changes run as one batch of targetcli commands followed b
 the state is read back from targetcli's saveconfig JSON (/etc/rtslib-fb-target/saveconfig.json,
 the format rtslib-fb's `RTSRoot.dump()` writes), so a refresh sees drift.
 
-Pure builders (`create_batch`, `update_batch`, `delete_batch`, `target_iqn`) and the parser
+CHAP (`chap`: {initiator: {userid, password}}, a secret output): with it the TPG enforces
+authentication (`set attribute authentication=1 generate_node_acls=0`, in the batch, before any
+portal exists) and each ACL gets its own credentials (`<acl> set auth userid=… password=…`).
+Those commands carry the password, so they never reach a command line: they go to targetcli on
+its standard input from a 0600 file in a private 0700 TARGETCLI_HOME under /run (its log file,
+which records every command, goes with it), removed afterwards. targetcli does not stop or fail
+on an error in that mode, so the provider reads the ACLs' credentials back from saveconfig
+(rtslib-fb dumps them as node_acls[].chap_userid/chap_password; the file is 0600) and fails,
+with the passwords redacted, when they are not what it asked for. A changed password is an
+update in place; a refresh that finds other credentials, or authentication off, shows a diff.
+
+Pure builders (`create_batch`, `update_batch`, `delete_batch`, `auth_batch`; the IQNs come from
+stacks/iscsi.py) and the parser
 (`parse_saveconfig`, `volume_state`) are apart from the transport (dynamic_providers/transport.py:
 paramiko, built per call; a local shell when no connection is given). check and diff never
 connect.
@@ -16,8 +28,9 @@ Not runnable here: LIO needs the kernel's configfs target support (target_core_m
 /sys/kernel/config/target). This machine's kernel has neither configfs nor /proc/modules;
 Debian's targetcli-fb 2.1.53 installs (tools/setup/storage.sh) but every command fails with
 `[Errno 2] No such file or directory: '/proc/modules'` (rtslib-fb probing for target_core_mod).
-The builders and the parser are tested on their text and on saveconfig fixtures in the format
-of rtslib-fb's dump(); running the batches against a real LIO is for a host with a stock kernel.
+The builders and the parser are tested on their text (each line parsed by configshell-fb's own
+grammar, the one targetcli reads) and on saveconfig fixtures in the format of rtslib-fb's
+dump(); running the batches against a real LIO is for a host with a stock kernel.
 """
 
 from __future__ import annotations
@@ -34,6 +47,7 @@ from pulumi.dynamic import UpdateResult
 
 from dynamic_providers.preview import contains_unknown, known_failures
 from dynamic_providers.base import MammatusProvider
+from stacks.iscsi import target_iqn  # noqa: F401 - the cloud's target names, used with this provider
 
 
 
@@ -41,14 +55,15 @@ SAVECONFIG = "/etc/rtslib-fb-target/saveconfig.json"
 IQN = re.compile(r"^iqn\.\d{4}-\d{2}\.[a-z0-9.-]+(:[^\s]+)?$")
 NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 TPG = "tpg1"
+# What configshell-fb's grammar takes as a parameter value, no more: a CHAP userid (an IQN) and
+# a password travel unquoted. RFC 3720 wants a CHAP secret of at least 12 bytes (96 bits).
+CHAP_USERID = re.compile(r"^[A-Za-z0-9.:_@-]{1,255}$")
+CHAP_PASSWORD = re.compile(r"^[A-Za-z0-9]{12,255}$")
+# Where a CHAP batch and targetcli's private home live for one run (tmpfs, root's alone).
+RUN_DIR = "/run"
 
 
 # ---------------------------------------------------------------- pure builders
-
-def target_iqn(volume: str, host: str, domain: str = "mammatus", date: str = "2026-11") -> str:
-    """The target's IQN: iqn.<date>.<domain>:<host>.<volume>."""
-    return f"iqn.{date}.{domain}:{host}.{volume}"
-
 
 def backstore_path(name: str) -> str:
     return f"/backstores/fileio/{name}"
@@ -77,8 +92,11 @@ def create_batch(props: dict) -> list[str]:
         t("/backstores/fileio", "create", f"name={name}", f"file_or_dev={props['file']}",
            f"size={int(props['size_gb'])}G", "write_back=false", "sparse=true"),
         t("/iscsi", "create", iqn),
-        t(f"{tpg}/luns", "create", backstore_path(name)),
     ]
+    if props.get("chap"):
+        # Before any portal listens: no initiator logs in without its credentials.
+        commands.append(_auth_attribute(props))
+    commands.append(t(f"{tpg}/luns", "create", backstore_path(name)))
     commands += [t(f"{tpg}/portals", "create", ip, str(port))
                  for ip, port in _portals(props)]
     commands += [t(f"{tpg}/acls", "create", initiator) for initiator in props.get("initiators", [])]
@@ -97,8 +115,44 @@ def update_batch(olds: dict, news: dict) -> list[str]:
     commands += [t(f"{tpg}/acls", "create", i) for i in sorted(new_acls - old_acls)]
     commands += [t(f"{tpg}/portals", "delete", ip, str(port)) for ip, port in sorted(old_portals - new_portals)]
     commands += [t(f"{tpg}/portals", "create", ip, str(port)) for ip, port in sorted(new_portals - old_portals)]
+    if olds.get("chap") or news.get("chap"):   # on (again, idempotent), or off when dropped
+        commands.append(_auth_attribute(news))
     commands.append(t("saveconfig"))
     return commands
+
+
+def _auth_attribute(props: dict) -> str:
+    """The TPG's authentication: enforced (and no ACLs made on the fly) with CHAP, else off."""
+    on = 1 if props.get("chap") else 0
+    return _tc(props)(f"/iscsi/{props['iqn']}/{TPG}", "set", "attribute",
+                      f"authentication={on}", "generate_node_acls=0")
+
+
+def auth_batch(props: dict, initiators: Optional[list[str]] = None) -> str:
+    """targetcli's standard input that sets each ACL's CHAP credentials (all of them, or those
+    of `initiators`), then saves. Secret: never a command line (see the module)."""
+    tpg = f"/iscsi/{props['iqn']}/{TPG}"
+    chap = props.get("chap") or {}
+    lines = [f"{tpg}/acls/{initiator} set auth userid={chap[initiator]['userid']} "
+             f"password={chap[initiator]['password']}"
+             for initiator in sorted(chap if initiators is None else initiators)]
+    return "\n".join([*lines, "saveconfig", "exit"]) + "\n"
+
+
+def changed_chap(olds: dict, news: dict) -> list[str]:
+    """The initiators whose credentials an update sets: new ACLs, and changed credentials."""
+    old_chap = olds.get("chap") or {}
+    old_acls = set(olds.get("initiators", []))
+    return sorted(i for i, creds in (news.get("chap") or {}).items()
+                  if i not in old_acls or old_chap.get(i) != creds)
+
+
+def redact(text: str, props: dict) -> str:
+    """Text from targetcli (it echoes `Parameter password is now '…'`) without the passwords."""
+    for creds in (props.get("chap") or {}).values():
+        if creds.get("password"):
+            text = text.replace(creds["password"], "********")
+    return text
 
 
 def delete_batch(props: dict) -> list[str]:
@@ -144,7 +198,13 @@ def parse_saveconfig(text: str) -> dict:
                 "tag": tpg.get("tag"), "enable": tpg.get("enable"),
                 "luns": [{"index": lun["index"], "storage_object": lun["storage_object"]}
                          for lun in tpg.get("luns", [])],
+                "attributes": {k: tpg.get("attributes", {}).get(k)
+                               for k in ("authentication", "generate_node_acls")},
                 "acls": sorted(a["node_wwn"] for a in tpg.get("node_acls", [])),
+                # rtslib-fb dumps an ACL's credentials only when they are set.
+                "chap": {a["node_wwn"]: {"userid": a["chap_userid"],
+                                         "password": a.get("chap_password", "")}
+                         for a in tpg.get("node_acls", []) if a.get("chap_userid")},
                 "mapped_luns": {a["node_wwn"]: sorted(m["tpg_lun"] for m in a.get("mapped_luns", []))
                                 for a in tpg.get("node_acls", [])},
                 "portals": sorted(({"ip": p["ip_address"], "port": p["port"]}
@@ -174,6 +234,8 @@ def volume_state(parsed: dict, name: str, iqn: str) -> Optional[dict]:
                                 if lun is None or lun["index"] not in luns],
         "portals": tpg["portals"],
         "enabled": bool(tpg["enable"]),
+        "authentication": bool(tpg["attributes"].get("authentication")),
+        "chap": tpg["chap"],
     }
 
 
@@ -195,11 +257,30 @@ def check_volume(news: dict) -> tuple[dict, list]:
         failures.append(CheckFailure("file", "must be an absolute path"))
     if int(news.get("size_gb") or 0) < 1:
         failures.append(CheckFailure("size_gb", "must be at least 1"))
+    chap = news.get("chap") or {}
+    if not contains_unknown(chap):
+        failures += _chap_failures(chap, news.get("initiators") or [])
     if not contains_unknown(news.get("portals")):
         inputs["portals"] = sorted(({"ip": p["ip"], "port": int(p.get("port", 3260))}
                                     for p in news.get("portals") or []),
                                    key=lambda p: (p["ip"], p["port"]))
     return inputs, failures
+
+
+def _chap_failures(chap: dict, initiators: list) -> list:
+    """What is wrong with the CHAP credentials (never the password itself: it is a secret)."""
+    failures = []
+    if chap and not contains_unknown(initiators) and set(chap) != set(initiators):
+        failures.append(CheckFailure("chap", "needs credentials for exactly the initiators, got "
+                                             f"{sorted(chap)} for {sorted(initiators)}"))
+    for initiator, creds in sorted(chap.items()):
+        if not isinstance(creds, dict) or not CHAP_USERID.match(str(creds.get("userid", ""))):
+            failures.append(CheckFailure("chap", f"{initiator}: userid must be 1-255 of "
+                                                 "[A-Za-z0-9.:_@-]"))
+        elif not CHAP_PASSWORD.match(str(creds.get("password", ""))):
+            failures.append(CheckFailure("chap", f"{initiator}: password must be 12-255 "
+                                                 "letters and digits"))
+    return failures
 
 
 IMMUTABLE = ("name", "iqn", "file", "size_gb")
@@ -213,6 +294,36 @@ def run_script(connection: Optional[dict], text: str) -> str:
     from dynamic_providers.transport import transport
     with transport(connection) as t:
         return t.run(text)
+
+
+def run_auth_batch(connection: Optional[dict], props: dict, batch: str) -> str:
+    """Feeds `batch` to targetcli on its standard input from a 0600 file in a private 0700
+    home (its prefs and its log, which records each command with its password, die with it);
+    targetcli's output, passwords redacted."""
+    from dynamic_providers.transport import CommandFailed, transport
+    binary = shlex.quote(props.get("targetcli") or "targetcli")
+    with transport(connection) as t:
+        home = t.run(f"mktemp -d {shlex.quote(RUN_DIR)}/mammatus-targetcli.XXXXXXXX").strip()
+        batch_file = f"{home}/batch"
+        try:
+            t.write(batch_file, batch, mode=0o600)
+            return redact(t.run(f"TARGETCLI_HOME={shlex.quote(home)} {binary} "
+                                f"< {shlex.quote(batch_file)} 2>&1"), props)
+        except CommandFailed as exc:
+            raise CommandFailed(redact(str(exc), props)) from None
+        finally:
+            t.run(f"rm -rf {shlex.quote(home)}")
+
+
+def chap_mismatch(found: Optional[dict], props: dict) -> list[str]:
+    """The initiators whose credentials (or the TPG's authentication) saveconfig does not show
+    as asked."""
+    chap = props.get("chap") or {}
+    if found is None:
+        return sorted(chap)
+    if found["authentication"] != bool(chap):
+        return ["(the TPG's authentication attribute)"]
+    return sorted(i for i, creds in chap.items() if found["chap"].get(i) != creds)
 
 
 def read_saveconfig_script(path: str = SAVECONFIG) -> str:
@@ -235,15 +346,28 @@ class VolumeProvider(MammatusProvider):
         text = run_script(props.get("connection"), read_saveconfig_script(props.get("saveconfig", SAVECONFIG)))
         return volume_state(parse_saveconfig(text), props["name"], props["iqn"])
 
+    def _set_chap(self, props: dict, initiators: Optional[list[str]] = None) -> dict:
+        """The ACLs' credentials through targetcli's standard input, checked in saveconfig;
+        the volume's observed state."""
+        output = ""
+        if props.get("chap") and (initiators is None or initiators):
+            output = run_auth_batch(props.get("connection"), props, auth_batch(props, initiators))
+        found = self._observe(props)
+        wrong = chap_mismatch(found, props)
+        if wrong:
+            raise RuntimeError(f"targetcli did not set the CHAP credentials of {', '.join(wrong)} "
+                               f"on {props['iqn']}: {output.strip()[-2000:]}")
+        return found or {}
+
     def create(self, props):
         run_script(props.get("connection"), script(create_batch(props)))
-        found = self._observe(props) or {}
+        found = self._set_chap(props)
         return CreateResult(id_=props["iqn"], outs={**props, "wwn": found.get("wwn"),
                                                      "lun": found.get("lun")})
 
     def update(self, _id, olds, news):
         run_script(news.get("connection"), script(update_batch(olds, news)))
-        found = self._observe(news) or {}
+        found = self._set_chap(news, changed_chap(olds, news))
         return UpdateResult(outs={**news, "wwn": found.get("wwn"), "lun": found.get("lun")})
 
     def read(self, id_, props):
@@ -253,6 +377,9 @@ class VolumeProvider(MammatusProvider):
         state = {**props, "iqn": id_, "file": found["file"], "size_gb": found["size_gb"],
                  "initiators": found["initiators"], "portals": found["portals"],
                  "wwn": found["wwn"], "lun": found["lun"]}
+        if props.get("chap") is not None:
+            # Credentials that do not hold (or authentication off) show as a diff to put right.
+            state["chap"] = found["chap"] if found["authentication"] else {}
         inputs = {k: v for k, v in state.items() if k not in ("wwn", "lun")}
         return ReadResult(id_, state, inputs)
 
@@ -261,7 +388,8 @@ class VolumeProvider(MammatusProvider):
 
 
 class IscsiVolume(pulumi.dynamic.Resource, module="mammatus", name="IscsiVolume"):
-    """An iSCSI volume on a storage host: fileio backstore, target, LUN 0, ACLs, portals."""
+    """An iSCSI volume on a storage host: fileio backstore, target, LUN 0, ACLs (each with its
+    CHAP credentials when `chap` is given: {initiator: {userid, password}}), portals."""
     iqn: pulumi.Output[str]
     wwn: pulumi.Output[Optional[str]]
     lun: pulumi.Output[Optional[int]]
@@ -269,10 +397,13 @@ class IscsiVolume(pulumi.dynamic.Resource, module="mammatus", name="IscsiVolume"
     def __init__(self, resource_name: str, name: str, iqn: str, file: str, size_gb: int,
                  initiators: list[str], portals: list[dict],
                  connection: pulumi.Input[Optional[dict]], retain_file: bool = True,
+                 chap: Optional[pulumi.Input[dict]] = None,
                  opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__(VolumeProvider(), resource_name,
-                         {"name": name, "iqn": iqn, "file": file, "size_gb": size_gb,
-                          "initiators": initiators, "portals": portals, "connection": connection,
-                          "retain_file": retain_file, "wwn": None, "lun": None},
+        props = {"name": name, "iqn": iqn, "file": file, "size_gb": size_gb,
+                 "initiators": initiators, "portals": portals, "connection": connection,
+                 "retain_file": retain_file, "wwn": None, "lun": None}
+        if chap is not None:
+            props["chap"] = chap
+        super().__init__(VolumeProvider(), resource_name, props,
                          pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(
-                             additional_secret_outputs=["connection"])))
+                             additional_secret_outputs=["connection", "chap"])))

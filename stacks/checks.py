@@ -6,6 +6,7 @@ import re
 from collections import Counter
 from typing import Iterator
 
+from stacks.iscsi import IQN_DATE, cloud_domain, cloud_initiator
 from stacks.spec import NAME, VAULT_CAPABILITIES, Arch, Role, StackSpec
 
 Problem = tuple[str, str]  # (key path below `mammatus:`, message)
@@ -332,9 +333,33 @@ def check_vault(spec: StackSpec) -> Iterator[Problem]:
                    f"(vault.roles: {', '.join(sorted(vault.roles)) or 'none'})")
 
 
+def check_volumes(spec: StackSpec) -> Iterator[Problem]:
+    """Volume names are their backstores' and targets' names; an initiator under the cloud's
+    naming authority is an instance's own IQN (stacks/iscsi.py), so it must name one."""
+    for name in _duplicates(v.name for v in spec.volumes):
+        yield "volumes", f"volume name {name!r} is used twice"
+    domain = cloud_domain(spec)
+    instances = sorted(i.name for i in spec.instances)
+    for i, vol in enumerate(spec.volumes):
+        for iqn in _duplicates(vol.initiators):
+            yield f"volumes[{i}].initiators", f"{iqn} is listed twice"
+        for j, iqn in enumerate(vol.initiators):
+            ours = cloud_initiator(iqn, domain)
+            if ours is None:
+                continue   # a machine outside the cloud
+            date, name = ours
+            key = f"volumes[{i}].initiators[{j}]"
+            if date != IQN_DATE:
+                yield key, (f"{iqn} uses the cloud's domain, whose instances are "
+                            f"iqn.{IQN_DATE}.{domain}:<instance>")
+            elif name not in instances:
+                yield key, (f"instance {name!r} does not exist "
+                            f"(instances: {', '.join(instances) or 'none'})")
+
+
 CHECKS = (check_hosts, check_network, check_placement, check_prerequisites, check_messaging,
           check_monitoring, check_load_balancer, check_firewall, check_dev_box, check_images,
-          check_vault)
+          check_vault, check_volumes)
 
 
 def problems(spec: StackSpec) -> list[Problem]:

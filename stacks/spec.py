@@ -126,14 +126,16 @@ class PxeMachine(Model):
 
 class Pxe(Model):
     enabled: bool = True
-    # Served read-only over TFTP from tftp_root; each firmware gets its own file (dnsmasq
-    # tells them apart by DHCP option 93): BIOS and x86-64 UEFI get iPXE (Debian's ipxe),
-    # ARM64 UEFI Debian's signed shim for arm64 (debian-installer-12-netboot-arm64: bookworm
-    # ships no iPXE for arm64), which boots Debian's arm64 installer through GRUB.
+    # Served read-only over TFTP from tftp_root; each firmware is offered its own file of it
+    # (dnsmasq tells them apart by DHCP option 93): BIOS and x86-64 UEFI iPXE (Debian's ipxe:
+    # undionly.kpxe, ipxe.efi, snponly.efi), ARM64 UEFI Debian's signed shim for arm64
+    # (debian-installer-12-netboot-arm64: bookworm ships no iPXE for arm64), which boots
+    # Debian's arm64 installer through GRUB. The installers' trees are under debian-installer/,
+    # their shims and GRUBs also at the top (bootnetx64.efi, grubx64.efi, …aa64.efi).
     tftp_root: str = "/srv/tftp"
     bios_boot_file: str = Field("undionly.kpxe", pattern=TFTP_PATH)
     efi_boot_file: str = Field("ipxe.efi", pattern=TFTP_PATH)
-    efi_arm64_boot_file: str = Field("debian-installer/arm64/bootnetaa64.efi", pattern=TFTP_PATH)
+    efi_arm64_boot_file: str = Field("bootnetaa64.efi", pattern=TFTP_PATH)
     # Once iPXE runs, it chains to this script. By default Mammatus' own (mammatus.ipxe in
     # tftp_root, components/render/ipxe.py), which boots `machines`; a URL here replaces it.
     ipxe_script: Optional[str] = None

@@ -99,6 +99,7 @@ def render(config: Mapping[str, Any]) -> str:
 
 
 def metadata_settings(consul: Optional[dict] = None, vault: Optional[dict] = None,
-                      telegraf: Optional[dict] = None) -> dict:
+                      telegraf: Optional[dict] = None, iscsi: Optional[dict] = None) -> dict:
     """The metadata service's `vendor_data` config section (services/metadata/config.py)."""
-    return {k: v for k, v in (("consul", consul), ("vault", vault), ("telegraf", telegraf)) if v}
+    return {k: v for k, v in (("consul", consul), ("vault", vault), ("telegraf", telegraf),
+                              ("iscsi", iscsi)) if v}

@@ -177,10 +177,47 @@ class Telegraf(Pinned):
     credentials: bool = False
 
 
+IQN = r"^iqn\.\d{4}-\d{2}\.[a-z0-9.-]+:[A-Za-z0-9.:_@-]+$"
+NAME = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+
+
+class IscsiNode(Model):
+    """One target an instance logs in to (open-iscsi's node record for it): its portal, CHAP
+    with `username`; the password is field `volume` of the instance's `iscsi` credentials,
+    fetched from /mammatus/v1/iscsi-credentials, never here."""
+    volume: str = Field(pattern=NAME)
+    target: str = Field(pattern=IQN)
+    address: ipaddress.IPv4Address
+    port: int = Field(3260, ge=1, le=65535)
+    username: str = Field(pattern=r"^[A-Za-z0-9.:_@-]{1,255}$")
+
+
+class IscsiInitiator(Model):
+    name: str = Field(pattern=IQN)       # its InitiatorName (/etc/iscsi/initiatorname.iscsi)
+    nodes: list[IscsiNode] = Field(min_length=1)
+
+    @field_validator("nodes")
+    @classmethod
+    def _one_record_each(cls, nodes: list[IscsiNode]) -> list[IscsiNode]:
+        volumes = [n.volume for n in nodes]
+        if len(set(volumes)) != len(volumes):
+            raise ValueError(f"a volume is named twice: {volumes}")
+        return nodes
+
+
+class Iscsi(Model):
+    """open-iscsi in instances (the BlockStorage layer's volumes): per instance, by name, its
+    initiator IQN and a node record per volume it may log in to. `credentials`: each instance
+    has its CHAP passwords in the inventory (`iscsi`, one field per volume)."""
+    initiators: dict[str, IscsiInitiator] = {}
+    credentials: bool = False
+
+
 class VendorData(Model):
     consul: Optional[Consul] = None
     vault: Optional[Vault] = None
     telegraf: Optional[Telegraf] = None
+    iscsi: Optional[Iscsi] = None
     # The cloud's root CA (public, so inline): trusted by instances, and Vault Agent's ca_cert.
     ca_cert_pem: Optional[str] = None
 

@@ -130,6 +130,9 @@ def parse_inventory(text: str, origin: str = "<inventory>") -> list[Instance]:
 # The fields each kind of credentials must have (what the instance's installer reads).
 CREDENTIAL_FIELDS = {"telemetry": {"username", "password"}, "consul": {"config"},
                      "vault": {"role", "role_id", "wrapped_secret_id"}}
+# Kinds whose fields the cloud names: `iscsi` has one per volume the instance may log in to
+# (a DNS label), its CHAP password for that volume's target.
+NAMED_CREDENTIAL_FIELDS = {"iscsi": NAME}
 
 
 def _credentials(raw: Any, where: str) -> tuple[tuple[str, tuple[tuple[str, str], ...]], ...]:
@@ -140,11 +143,18 @@ def _credentials(raw: Any, where: str) -> tuple[tuple[str, tuple[tuple[str, str]
     out = {}
     for kind, fields in raw.items():
         wanted = CREDENTIAL_FIELDS.get(kind)
-        if wanted is None:
+        named = NAMED_CREDENTIAL_FIELDS.get(kind)
+        if wanted is None and named is None:
+            known = sorted({*CREDENTIAL_FIELDS, *NAMED_CREDENTIAL_FIELDS})
             raise InventoryError(f"{where}: credentials.{kind}: unknown kind "
-                                 f"(known: {', '.join(sorted(CREDENTIAL_FIELDS))})")
-        if not (isinstance(fields, dict) and set(fields) == wanted
-                and all(isinstance(v, str) and v for v in fields.values())):
+                                 f"(known: {', '.join(known)})")
+        strings = isinstance(fields, dict) and all(isinstance(v, str) and v
+                                                   for v in fields.values())
+        if named is not None:
+            if not (strings and fields and all(named.match(str(k)) for k in fields)):
+                raise InventoryError(f"{where}: credentials.{kind} must map names (DNS labels) "
+                                     "to non-empty strings")
+        elif not (strings and set(fields) == wanted):
             raise InventoryError(f"{where}: credentials.{kind} must be "
                                  f"{{{', '.join(sorted(wanted))}}}, each a non-empty string")
         out[kind] = tuple(sorted(fields.items()))

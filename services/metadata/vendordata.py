@@ -1,4 +1,5 @@
-"""Vendor-data: what joins an instance to the cloud's services (Consul, Vault Agent, Telegraf).
+"""Vendor-data: what joins an instance to the cloud's services (Consul, Vault Agent, Telegraf,
+its iSCSI volumes).
 
 How cloud-init 22.4 merges (and why the document has two parts): vendor-data's cloud-config is
 stored apart from user-data's and merged last, with user-data winning *per top-level key*; a
@@ -64,6 +65,9 @@ def agent_files(config: Config, ident: Identity) -> list[tuple[str, str]]:
     if vd.telegraf:
         files += telegraf_files(vd.telegraf, inst, cloud.name, CA_PATH if vd.ca_cert_pem else None)
         services.append("telegraf")
+    if iscsi_initiator(vd, inst):
+        files += iscsi_files(iscsi_initiator(vd, inst))
+        services.append("iscsi")
     if needs_installer(vd):
         files.append((INSTALLER, INSTALLER_SOURCE))
     # Always present: shows the instance (and the e2e test) that vendor-data was applied.
@@ -108,7 +112,50 @@ def consul_unit(c) -> str:
 def needs_installer(vd) -> bool:
     """Whether an agent is downloaded, or credentials fetched, at boot (install-agent.py)."""
     return any(a is not None and (getattr(a, "artifact_url", None) or a.credentials)
-               for a in (vd.consul, vd.telegraf, vd.vault))
+               for a in (vd.consul, vd.telegraf, vd.vault, vd.iscsi))
+
+
+# open-iscsi's own files (Debian's iscsiadm/iscsid read them; ISCSI_DB_ROOT is /etc/iscsi).
+ISCSI_INITIATOR_NAME = "/etc/iscsi/initiatorname.iscsi"
+ISCSI_NODES = "/etc/iscsi/nodes"
+ISCSI_CREDENTIALS_PATH = "/mammatus/v1/iscsi-credentials"
+ISCSI_TPGT = 1     # the target's TPG (dynamic_providers/targetcli.py: tpg1)
+
+
+def iscsi_initiator(vd, inst):
+    """The instance's initiator settings, None when it has no volume."""
+    return vd.iscsi.initiators.get(inst.name) if vd.iscsi is not None else None
+
+
+def node_record_path(node) -> str:
+    """Where iscsiadm keeps a static node record: nodes/<target>/<ip>,<port>,<tpgt>/<iface>."""
+    return f"{ISCSI_NODES}/{node.target}/{node.address},{node.port},{ISCSI_TPGT}/default"
+
+
+def node_record(node) -> str:
+    """The record as iscsiadm writes one (`name = value` lines; what it leaves out it takes
+    from its built-in defaults): logged in at boot, CHAP with the instance's user. The
+    password line is added on the instance from the metadata service (INSTALLER `chap`)."""
+    lines = ["# BEGIN RECORD (Mammatus vendor-data)",
+             f"node.name = {node.target}",
+             f"node.tpgt = {ISCSI_TPGT}",
+             "node.startup = automatic",
+             "node.leading_login = No",
+             "node.discovery_type = static",
+             "iface.iscsi_ifacename = default",
+             "iface.transport_name = tcp",
+             "node.session.auth.authmethod = CHAP",
+             f"node.session.auth.username = {node.username}",
+             f"node.conn[0].address = {node.address}",
+             f"node.conn[0].port = {node.port}",
+             "node.conn[0].startup = automatic",
+             "# END RECORD"]
+    return "\n".join(lines)
+
+
+def iscsi_files(initiator) -> list[tuple[str, str]]:
+    return [(ISCSI_INITIATOR_NAME, f"InitiatorName={initiator.name}"),
+            *((node_record_path(n), node_record(n)) for n in initiator.nodes)]
 
 
 VAULT_CREDENTIALS_PATH = "/mammatus/v1/vault-credentials"
@@ -185,7 +232,8 @@ def telegraf_files(t, inst, cloud: str, ca_path: Optional[str]) -> list[tuple[st
 # a session token. Retries for a minute (the artifact server or the metadata service may still
 # be starting when the instance boots).
 INSTALLER_SOURCE = '''#!/usr/bin/python3
-"""install-agent.py binary URL SHA256 PATH | credentials BASE PATH SECRET | fields BASE SECRET NAME=PATH..."""
+"""install-agent.py binary URL SHA256 PATH | credentials BASE PATH SECRET | fields BASE SECRET NAME=PATH...
+| chap BASE SECRET NAME=RECORD... (each open-iscsi node record gets field NAME as its CHAP password)"""
 import hashlib, json, os, sys, time, urllib.request
 
 def fetch(request):
@@ -223,13 +271,22 @@ else:
         "X-aws-ec2-metadata-token-ttl-seconds": "60"})).decode()
     if sys.argv[1] == "credentials":
         path, secret = sys.argv[3], sys.argv[4]
-    else:   # fields BASE PATH_ON_THE_SERVICE field=file ...
+    else:   # fields|chap BASE PATH_ON_THE_SERVICE field=file ...
         secret = sys.argv[3]
     creds = json.loads(fetch(urllib.request.Request(base + secret, headers={
         "X-aws-ec2-metadata-token": token})))
     if sys.argv[1] == "credentials":
         write(path, f"INFLUX_USERNAME={creds['username']}\\nINFLUX_PASSWORD={creds['password']}\\n".encode(),
               0o600)
+    elif sys.argv[1] == "chap":
+        # The record as vendor-data wrote it, rewritten as a new 0600 file with the password.
+        for pair in sys.argv[4:]:
+            name, path = pair.split("=", 1)
+            lines = [line for line in open(path).read().splitlines()
+                     if not line.startswith("node.session.auth.password ")]
+            password = "node.session.auth.password = " + creds[name]
+            end = lines.index("# END RECORD") if "# END RECORD" in lines else len(lines)
+            write(path, "\\n".join(lines[:end] + [password] + lines[end:]).encode() + b"\\n", 0o600)
     else:
         for pair in sys.argv[4:]:
             name, path = pair.split("=", 1)
@@ -277,6 +334,7 @@ def agents_script(config: Config, ident: Identity) -> str:
     if t and t.credentials:
         lines.append(f'if [ -z "$R" ]; then python3 {INSTALLER} credentials {METADATA_URL} '
                      f"{TELEGRAF_ENV} {CREDENTIALS_PATH}; fi")
+    lines += iscsi_lines(vd, ident.instance)
     for name in ("consul", "vault", "telegraf"):
         if getattr(vd, name) and (name != "vault" or role):
             unit, binary = UNITS[name]
@@ -285,6 +343,26 @@ def agents_script(config: Config, ident: Identity) -> str:
                          f" >/dev/null 2>&1; then "
                          f"systemctl daemon-reload; systemctl enable --now {unit} || true; fi")
     return "\n".join(lines) + "\n"
+
+
+def iscsi_lines(vd, inst) -> list[str]:
+    """The CHAP passwords into the node records (a new 0600 file each; never a command line),
+    then, where the image has open-iscsi, iscsid restarted for the initiator name (it reads it
+    once) and a login to every automatic record. Without iscsiadm the records wait for it."""
+    initiator = iscsi_initiator(vd, inst)
+    if initiator is None:
+        return []
+    # As iscsiadm keeps its records: root's alone (0700 directories, 0600 files).
+    lines = [f'chmod -R go= "$R{ISCSI_NODES}"']
+    if vd.iscsi.credentials:
+        records = " ".join(f"{n.volume}={shlex.quote(node_record_path(n))}" for n in initiator.nodes)
+        lines.append(f'if [ -z "$R" ]; then python3 {INSTALLER} chap {METADATA_URL} '
+                     f"{ISCSI_CREDENTIALS_PATH} {records}; fi")
+    lines.append('if [ -z "$R" ] && command -v iscsiadm >/dev/null 2>&1; then '
+                 "systemctl try-restart iscsid.service >/dev/null 2>&1 || true; "
+                 "iscsiadm -m node --loginall=automatic || echo 'mammatus-agents: iSCSI login "
+                 "failed (iscsiadm -m node shows the records)' >&2; fi")
+    return lines
 
 
 def settings_cloud_config(config: Config) -> str:

@@ -89,8 +89,8 @@ def preseed_server(cloud, tmp_path_factory):
 def vm(cloud, tmp_path):
     made = []
 
-    def make(name: str, mac: str, uefi: bool = False) -> Vm:
-        made.append(Vm(f"{PREFIX}-lan", LAN_BRIDGE, tmp_path, name, mac, uefi))
+    def make(name: str, mac: str, firmware: str = "bios") -> Vm:
+        made.append(Vm(f"{PREFIX}-lan", LAN_BRIDGE, tmp_path, name, mac, firmware))
         return made[-1]
     yield make
     for v in made:
@@ -132,5 +132,5 @@ def test_an_arm64_uefi_client_on_the_lan_is_offered_an_arm64_loader(cloud, tmp_p
     gateway = cloud.outputs()["gateway_lan_ip"]
     offered, data = offered_boot_file(f"{PREFIX}-lan", LAN_BRIDGE, gateway, tmp_path, CLIENT_MAC,
                                       ["0x5d:000b"])
-    assert offered == "debian-installer/arm64/bootnetaa64.efi"
+    assert offered == "bootnetaa64.efi"
     assert pe_machine(data) == "arm64"

@@ -6,4 +6,4 @@
 # UEFI firmware), busybox (tftp), udhcpc (the DHCP client that says it is ARM64 UEFI).
 set -euo pipefail
 apt_install ipxe debian-installer-12-netboot-amd64 debian-installer-12-netboot-arm64 \
-  qemu-system-x86 ovmf busybox udhcpc
+  qemu-system-x86 ovmf qemu-system-arm qemu-efi-aarch64 busybox udhcpc

@@ -57,10 +57,27 @@ def test_home_hands_each_layer_what_it_needs(monkeypatch, tmp_path):
         assert f"--nats {nats_url}" in mocks.inputs(run)["create"]
     assert any(n.startswith("home-queues-sub-") for n in names)
     # Monitoring's InfluxDB and the CA's root reach instances through vendor-data.
-    assert set(cloud.context.vendor_data.parts) == {"consul", "vault", "telegraf", "ca"}
+    assert set(cloud.context.vendor_data.parts) == {"consul", "vault", "telegraf", "ca", "iscsi"}
     # The queues reach Functions: the connector polls `jobs` for `thumbnail`.
     assert "home-functions-connector-config" in names
     assert '"queue": "jobs"' in mocks.inputs("home-functions-connector-config-write")["content"]
+
+
+def test_block_storage_hands_instances_their_chap_passwords_and_initiator_config(monkeypatch, tmp_path):
+    import yaml
+
+    mocks, cloud = build("home", monkeypatch, tmp_path)
+    inventory = yaml.safe_load(mocks.inputs("home-metadata-inventory-write")["content"])
+    by_name = {i["name"]: i for i in inventory["instances"]}
+    assert by_name["web-1"]["credentials"]["iscsi"] == {"media": "x" * 24}
+    assert by_name["db-1"]["credentials"]["iscsi"] == {"db-data": "x" * 24}
+    config = yaml.safe_load(mocks.inputs("home-metadata-config-write")["content"])
+    nodes = config["vendor_data"]["iscsi"]["initiators"]["db-1"]["nodes"]
+    assert [(n["volume"], n["target"]) for n in nodes] == [
+        ("db-data", "iqn.2026-11.mammatus:storage-1.db-data")]
+    assert "x" * 24 not in mocks.inputs("home-metadata-config-write")["content"]
+    # The layer's resources keep their names (and URNs) where it is built now.
+    assert "home-block-storage-volume-db-data" in {r.name for r in mocks.resources}
 
 
 def test_real_hosts_without_a_host_key_are_pinned_on_first_use(monkeypatch, tmp_path):

@@ -83,20 +83,24 @@ def test_dns_placed_off_the_gateway_runs_there():
 
 def test_pxe_boot_files_come_from_debians_packages_read_only():
     from components.dhcp_dns_tftp import pxe_boot_files_command
-    from stacks.spec import Pxe
 
-    cmd = pxe_boot_files_command(Pxe(), "/srv/tftp", {"ipxe": "1.0", "debian-installer-12-netboot-amd64": "2"})
+    cmd = pxe_boot_files_command("/srv/tftp/", {"ipxe": "1.0", "debian-installer-12-netboot-amd64": "2"})
     lines = cmd.splitlines()
     # The pins are part of the command: a new pin copies again.
     assert lines[0] == "# debian-installer-12-netboot-amd64=2 ipxe=1.0" and lines[1] == "set -e"
-    assert "install -m 0444 /usr/lib/ipxe/undionly.kpxe /srv/tftp/undionly.kpxe" in lines
-    assert "install -m 0444 /usr/lib/ipxe/ipxe.efi /srv/tftp/ipxe.efi" in lines
+    for name in ("undionly.kpxe", "ipxe.efi", "snponly.efi"):
+        assert f"install -m 0444 /usr/lib/ipxe/{name} /srv/tftp/{name}" in lines
     for arch in ("amd64", "arm64"):
         source = f"/usr/lib/debian-installer/images/12/{arch}/text/debian-installer/{arch}"
         assert (f"cp -RL {source} /srv/tftp/debian-installer/{arch}.new && "
                 f"chmod -R a-w,a+rX /srv/tftp/debian-installer/{arch}.new") in lines
         assert (f"rm -rf /srv/tftp/debian-installer/{arch} && "
                 f"mv /srv/tftp/debian-installer/{arch}.new /srv/tftp/debian-installer/{arch}") in lines
+    # The signed shims and GRUBs at the top too: a shim fetches GRUB from the TFTP root.
+    for arch, efi in (("amd64", "x64"), ("arm64", "aa64")):
+        source = f"/usr/lib/debian-installer/images/12/{arch}/text/debian-installer/{arch}"
+        for name in (f"bootnet{efi}.efi", f"grub{efi}.efi"):
+            assert f"install -m 0444 {source}/{name} /srv/tftp/{name}" in lines
 
 
 def test_the_ipxe_script_goes_into_the_tftp_root_and_the_pins_into_the_copy(home):

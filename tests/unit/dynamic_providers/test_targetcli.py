@@ -4,12 +4,17 @@ import json
 from pathlib import Path
 
 import dill
+import pulumi
 
 from dynamic_providers.preview import UNKNOWN
 from dynamic_providers import targetcli as t
 
 FIXTURE = (Path(__file__).parent / "fixtures" / "saveconfig.json").read_text()
+# The same target with CHAP on: authentication=1, db-1's ACL with its credentials.
+CHAP_FIXTURE = (Path(__file__).parent / "fixtures" / "saveconfig-chap.json").read_text()
 IQN = "iqn.2026-11.mammatus:storage-1.db-data"
+DB1 = "iqn.2026-11.mammatus:db-1"
+PASSWORD = "Xk3v9QpL2mZr7TfW1bNc8HdY"
 
 
 def props(**extra):
@@ -101,3 +106,105 @@ def test_unknown_connection_and_initiators_are_left_alone():
     inputs, failures = t.check_volume(news)
     assert inputs["initiators"] == UNKNOWN
     assert t.known_failures(news, failures) == []
+
+
+def chap_props(**extra):
+    return props(chap={DB1: {"userid": DB1, "password": PASSWORD}}, **extra)
+
+
+def test_with_chap_the_tpg_enforces_authentication_before_any_portal_and_no_password_is_an_argument():
+    batch = t.create_batch(chap_props())
+    attribute = f"targetcli /iscsi/{IQN}/tpg1 set attribute authentication=1 generate_node_acls=0"
+    assert batch.index(attribute) < next(i for i, c in enumerate(batch) if "/portals create" in c)
+    assert not any(PASSWORD in c for c in batch)
+    assert not any("authentication" in c for c in t.create_batch(props()))   # no CHAP: as before
+
+
+def test_the_auth_batch_sets_each_acls_credentials_then_saves():
+    text = t.auth_batch(chap_props())
+    assert text.splitlines() == [
+        f"/iscsi/{IQN}/tpg1/acls/{DB1} set auth userid={DB1} password={PASSWORD}",
+        "saveconfig", "exit"]
+    two = chap_props(initiators=[DB1, "iqn.2026-11.mammatus:db-2"])
+    two["chap"]["iqn.2026-11.mammatus:db-2"] = {"userid": "db-2", "password": "a" * 12}
+    assert len(t.auth_batch(two, ["iqn.2026-11.mammatus:db-2"]).splitlines()) == 3
+
+
+def test_an_update_sets_credentials_only_for_new_acls_and_changed_passwords():
+    old = chap_props()
+    assert t.changed_chap(old, chap_props()) == []
+    rotated = chap_props()
+    rotated["chap"][DB1] = {"userid": DB1, "password": "N3wPassw0rdN3wPassw0rd"}
+    assert t.changed_chap(old, rotated) == [DB1]
+    legacy = props()            # made before CHAP: its ACL gets credentials, the TPG auth on
+    assert t.changed_chap(legacy, chap_props()) == [DB1]
+    assert any("authentication=1" in c for c in t.update_batch(legacy, chap_props()))
+    assert any("authentication=0" in c for c in t.update_batch(chap_props(), props()))
+    assert not any("authentication" in c for c in t.update_batch(props(), props()))
+
+
+def test_a_changed_password_is_an_update_not_a_replacement():
+    rotated = chap_props()
+    rotated["chap"][DB1] = {"userid": DB1, "password": "N3wPassw0rdN3wPassw0rd"}
+    diff = t.VolumeProvider().diff(IQN, chap_props(), rotated)
+    assert diff.changes is True and diff.replaces == []
+    assert t.VolumeProvider().diff(IQN, chap_props(), chap_props()).changes is False
+
+
+def test_chap_is_checked_without_echoing_the_password():
+    bad = props(initiators=[DB1, "iqn.2026-11.mammatus:db-2"],
+                chap={DB1: {"userid": DB1, "password": "short"}})
+    _, failures = t.check_volume(bad)
+    reasons = [f.reason for f in failures]
+    assert all(f.property == "chap" for f in failures) and len(failures) == 2
+    assert any("exactly the initiators" in r for r in reasons)
+    assert any("12-255 letters and digits" in r for r in reasons)
+    assert not any("short" in r for r in reasons)
+    _, failures = t.check_volume(props(chap={DB1: {"userid": "has space", "password": PASSWORD}}))
+    assert [f.property for f in failures] == ["chap"]
+    assert t.check_volume(chap_props())[1] == []
+    unknown = props(chap={DB1: {"userid": DB1, "password": UNKNOWN}})
+    assert t.check_volume(unknown)[1] == []
+
+
+def test_parse_saveconfig_reads_the_chap_settings_back():
+    state = t.volume_state(t.parse_saveconfig(CHAP_FIXTURE), "db-data", IQN)
+    assert state["authentication"] is True
+    assert state["chap"] == {DB1: {"userid": DB1, "password": PASSWORD}}   # backup-1 has none
+    plain = t.volume_state(t.parse_saveconfig(FIXTURE), "db-data", IQN)
+    assert plain["authentication"] is False and plain["chap"] == {}
+    assert t.chap_mismatch(state, chap_props()) == []
+    assert t.chap_mismatch(plain, chap_props()) == ["(the TPG's authentication attribute)"]
+    other = chap_props()
+    other["chap"][DB1]["password"] = "SomethingElse123"
+    assert t.chap_mismatch(state, other) == [DB1]
+
+
+def test_a_refresh_shows_credentials_that_do_not_hold(tmp_path):
+    path = tmp_path / "saveconfig.json"
+    path.write_text(CHAP_FIXTURE)
+    provider = dill.loads(dill.dumps(t.VolumeProvider()))
+    read = provider.read(IQN, {**chap_props(), "saveconfig": str(path)})
+    assert read.outs["chap"] == {DB1: {"userid": DB1, "password": PASSWORD}}
+    path.write_text(FIXTURE)    # authentication off on the host: the credentials count for nothing
+    read = provider.read(IQN, {**chap_props(), "saveconfig": str(path)})
+    assert read.inputs["chap"] == {}
+    assert provider.diff(IQN, read.inputs, chap_props()).changes is True
+
+
+def test_redact():
+    assert t.redact(f"Parameter password is now '{PASSWORD}'.", chap_props()) == \
+        "Parameter password is now '********'."
+
+
+def test_chap_and_the_connection_are_secret_outputs_of_the_volume(monkeypatch):
+    seen = {}
+
+    def register(self, provider, name, props, opts=None):
+        seen.update(props=props, opts=opts)
+    monkeypatch.setattr(pulumi.dynamic.Resource, "__init__", register)
+    t.IscsiVolume("v", name="db-data", iqn=IQN, file="/var/lib/mammatus/iscsi/db-data.img",
+                  size_gb=1, initiators=[DB1], portals=[], connection=None,
+                  chap={DB1: {"userid": DB1, "password": PASSWORD}})
+    assert set(seen["opts"].additional_secret_outputs) == {"connection", "chap"}
+    assert seen["props"]["chap"] == {DB1: {"userid": DB1, "password": PASSWORD}}

@@ -88,7 +88,7 @@ def test_pxe_gives_each_firmware_its_own_loader_and_ipxe_mammatus_script():
         "dhcp-boot=tag:!ipxe,tag:bios,undionly.kpxe,,10.0.0.1",
         "dhcp-boot=tag:!ipxe,tag:efi64,ipxe.efi,,10.0.0.1",
         # ARM64 UEFI gets an ARM64 loader, never the x86-64 iPXE.
-        "dhcp-boot=tag:!ipxe,tag:efiarm64,debian-installer/arm64/bootnetaa64.efi,,10.0.0.1",
+        "dhcp-boot=tag:!ipxe,tag:efiarm64,bootnetaa64.efi,,10.0.0.1",
         # iPXE chains to Mammatus' script in the TFTP root, from this server.
         "dhcp-boot=tag:ipxe,mammatus.ipxe,,10.0.0.1",
     ]

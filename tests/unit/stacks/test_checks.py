@@ -314,3 +314,29 @@ def test_consul_services_need_consul_and_must_be_dns_labels():
     def bad_name(s):
         s["instances"][0]["consulServices"] = ["Web_1"]
     assert "consulServices" in broken(bad_name) and "DNS labels" in broken(bad_name)
+
+
+@pytest.mark.parametrize("initiator, message", [
+    ("iqn.2026-11.lab.mammatus:web-9",
+     "mammatus:volumes[0].initiators[1]: instance 'web-9' does not exist (instances: web-1)"),
+    ("iqn.2024-01.lab.mammatus:web-1",
+     "mammatus:volumes[0].initiators[1]: iqn.2024-01.lab.mammatus:web-1 uses the cloud's domain, "
+     "whose instances are iqn.2026-11.lab.mammatus:<instance>"),
+    ("iqn.2026-11.lab.mammatus:web-1",
+     "mammatus:volumes[0].initiators: iqn.2026-11.lab.mammatus:web-1 is listed twice"),
+])
+def test_an_initiator_under_the_clouds_domain_names_an_instance(initiator, message):
+    def edit(s):
+        s["volumes"][0]["initiators"].append(initiator)
+    assert message in broken(edit)
+
+
+def test_initiators_outside_the_cloud_and_volume_names():
+    section = copy.deepcopy(lab_section())
+    # Another naming authority (a machine outside the cloud), or another domain under it.
+    section["volumes"][0]["initiators"] += ["iqn.1993-08.org.debian:01:4f2a", "iqn.2026-11.mammatus:web-9"]
+    parse_spec(section)
+
+    def twice(s):
+        s["volumes"].append(dict(s["volumes"][0]))
+    assert "mammatus:volumes: volume name 'web-data' is used twice" in broken(twice)

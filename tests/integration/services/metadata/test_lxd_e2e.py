@@ -102,7 +102,7 @@ def test_container_configures_itself_from_the_service(lxd_cloud):
     marker = json.loads(inside("cat", "/var/lib/mammatus/vendor-data.json"))
     assert marker["name"] == "web-e2e" and marker["services"] == ["consul"]
     consul = json.loads(inside("cat", "/etc/consul.d/mammatus.json"))
-    assert consul["node_name"] == "web-e2e" and consul["advertise_addr"].startswith("10.78.0.")
+    assert consul["node_name"] == "web-e2e" and consul["retry_join"] == ["10.78.0.1"]
     log = lxd_cloud["service_log"].read_text()
     assert 'web-e2e "GET /nocloud/meta-data" 200' in log
     assert 'web-e2e "GET /nocloud/vendor-data" 200' in log

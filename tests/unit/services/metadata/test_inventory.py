@@ -97,6 +97,12 @@ instances:
      "credentials.consul must be {config}"),
     ("instances: [{name: web-1, macs: ['02:00:00:00:00:01'], credentials: [consul]}]",
      "credentials must be a mapping"),
+    ("instances: [{name: web-1, macs: ['02:00:00:00:00:01'], credentials: {iscsi: {}}}]",
+     "credentials.iscsi must map names (DNS labels) to non-empty strings"),
+    ("instances: [{name: web-1, macs: ['02:00:00:00:00:01'], credentials: {iscsi: {Db_Data: pw}}}]",
+     "credentials.iscsi must map names"),
+    ("instances: [{name: web-1, macs: ['02:00:00:00:00:01'], credentials: {iscsi: {db-data: ''}}}]",
+     "credentials.iscsi must map names"),
 ])
 def test_inventory_errors(text, message):
     with pytest.raises(InventoryError) as err:
@@ -111,6 +117,12 @@ def test_credentials_are_part_of_the_identity_so_new_ones_are_served_at_once():
     assert old.credential("consul") == {"config": "secret-1"} and old.credential("telemetry") is None
     assert old != new and hash(old) != hash(new)
     assert "secret-1" not in repr(old)
+
+
+def test_iscsi_credentials_have_a_field_per_volume():
+    (inst,) = parse_inventory("instances: [{name: db-1, macs: ['02:00:00:00:00:01'], "
+                              "credentials: {iscsi: {db-data: pw-1, media: pw-2}}}]")
+    assert inst.credential("iscsi") == {"db-data": "pw-1", "media": "pw-2"}
 
 
 def test_file_source_follows_edits(tmp_path):
