@@ -2,7 +2,8 @@
 the gateway's dnsmasq, iPXE loads the script the DHCP layer rendered into the gateway's TFTP
 root, and the installer's kernel and initrd (from the debian-installer-12-netboot-amd64 the
 Delivery layer installed there) boot, up to the installer fetching this machine's preseed; an
-unknown MAC is refused; an ARM64 UEFI client (option 93 = 11) is offered an ARM64 loader.
+unknown MAC is refused; an ARM64 UEFI VM (option 93 = 11) boots Debian's arm64 shim and GRUB up
+to the installer's menu, and a DHCP client saying it is one is offered that ARM64 loader.
 
 Its own copy of the dev stack (prefix mp): tests/e2e/conftest.py gives each module a checkout
 copy, not a deployed stack, so this module runs `up` itself, with one PXE machine added to
@@ -26,13 +27,15 @@ from tests.support.daemons import start, stop, wait_for
 from tests.support.netlab import run
 from tests.support.pxe import accelerator, Vm, offered_boot_file, pe_machine
 
-pytestmark = pytest.mark.e2e
+# The first test's setup holds the whole `up` of the dev stack (the last one's teardown, destroy).
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(3600)]
 
 PREFIX = "mp"
 LAN = "203.0.113"
 LAN_BRIDGE = "br0"                          # components/dev_box.py, in <prefix>-lan
 PRESEED_SERVER = f"{LAN}.250"               # outside the DHCP range and the hosts
 MACHINE_MAC, STRANGER_MAC, CLIENT_MAC = "52:54:00:e2:e0:01", "52:54:00:e2:e0:99", "52:54:00:e2:e0:0b"
+ARM64_MAC = "52:54:00:e2:e0:0a"
 CONSOLE = "console=ttyS0,115200n8"
 BOOT_TIMEOUT = 240
 
@@ -126,6 +129,15 @@ def test_an_unknown_mac_on_the_lan_is_told_so(cloud, vm):
     machine = vm("stranger", STRANGER_MAC)
     machine.wait_for("is not in mammatus:network.pxe.machines", 90, lambda: dnsmasq_journal(cloud)[-3000:])
     assert "Linux version" not in machine.text()
+
+
+def test_an_arm64_uefi_machine_on_the_lan_reaches_debians_arm64_installer_menu(cloud, vm):
+    machine = vm("arm64", ARM64_MAC, firmware="arm64")
+    machine.wait_for("*Install", BOOT_TIMEOUT, lambda: dnsmasq_journal(cloud)[-3000:])
+    assert "NBP filename is bootnetaa64.efi" in machine.text()
+    log = dnsmasq_journal(cloud)
+    for path in ("bootnetaa64.efi", "grubaa64.efi", "debian-installer/arm64/grub/grub.cfg"):
+        assert f"sent /srv/tftp/{path} to " in log, path
 
 
 def test_an_arm64_uefi_client_on_the_lan_is_offered_an_arm64_loader(cloud, tmp_path):

@@ -11,9 +11,10 @@ network and are watched on their serial console:
 - UEFI (OVMF's own PXE client: the NIC has no option ROM): lease, Debian's ipxe.efi over TFTP,
   then as above up to the kernel.
 - An unknown MAC: the script says so and exits.
-- A DHCP client saying it is ARM64 UEFI (option 93 = 11) is offered Debian's arm64 shim, an
-  ARM64 PE binary, and can fetch it; the shim finds its GRUB in the TFTP root and GRUB its
-  installer menu (shown with the x86-64 shim: no arm64 emulator here).
+- ARM64 UEFI (QEMU's virt board with AAVMF, whose PXE client says option 93 = 11): offered
+  Debian's signed arm64 shim, which fetches its GRUB from the TFTP root, which shows the arm64
+  installer's menu. A DHCP client saying it is ARM64 UEFI is offered that file, an ARM64 PE.
+- The x86-64 shim the same way (what x86-64 UEFI with Secure Boot would be offered).
 
 KVM where it runs firmware at speed, TCG otherwise (tests/support/pxe.py; on this machine's
 nested KVM, real mode is emulated and iPXE stalls, so TCG: the kernel about 35 s after power-on
@@ -35,7 +36,7 @@ from components.render import dnsmasq, ipxe
 from stacks.spec import StackSpec
 from tests.support.daemons import start, stop, wait_for
 from tests.support.netlab import netns, run
-from tests.support.pxe import accelerator, OVMF_CODE, Vm, offered_boot_file, pe_machine
+from tests.support.pxe import AAVMF_CODE, OVMF_CODE, Vm, accelerator, offered_boot_file, pe_machine
 
 NETBOOT = Path(ipxe.NETBOOT_SOURCE.format(arch="amd64"))
 
@@ -51,7 +52,7 @@ pytestmark = [
 
 SERVER = "10.78.0.1"
 BIOS_MAC, UEFI_MAC, STRANGER_MAC = "52:54:00:78:00:01", "52:54:00:78:00:02", "52:54:00:78:00:99"
-CLIENT_MAC = "52:54:00:78:00:0b"
+CLIENT_MAC, ARM64_MAC = "52:54:00:78:00:0b", "52:54:00:78:00:0a"
 PRESEED_PORT = 8080
 BOOT_TIMEOUT = 180          # s, per VM: from power-on to what the test waits for
 CONSOLE = "console=ttyS0,115200n8"
@@ -184,6 +185,18 @@ def test_an_unknown_mac_is_told_so_and_boots_nothing(lan, vm):
     report("unknown MAC, power-on to the script's refusal", seconds)
 
 
+@pytest.mark.skipif(not shutil.which("qemu-system-aarch64") or not AAVMF_CODE.exists(),
+                    reason="needs qemu-system-arm and qemu-efi-aarch64 (tools/setup/pxe.sh)")
+def test_an_arm64_uefi_machine_boots_debians_arm64_shim_grub_and_installer_menu(lan, vm):
+    machine = vm("arm64", ARM64_MAC, firmware="arm64")
+    seconds = machine.wait_for("*Install", BOOT_TIMEOUT, dnsmasq_log(lan))
+    assert "GNU GRUB" in machine.text() and "NBP filename is bootnetaa64.efi" in machine.text()
+    assert "tags: lan, efiarm64, lan0" in lan["log"].read_text()      # told apart by option 93
+    for path in ("bootnetaa64.efi", "grubaa64.efi", "debian-installer/arm64/grub/grub.cfg"):
+        assert sent(lan, path), path
+    report("ARM64 UEFI (always TCG), power-on to GRUB's installer menu", seconds)
+
+
 @pytest.mark.parametrize("option, boot_file, machine", [
     ("0x5d:000b", "bootnetaa64.efi", "arm64"),   # 11: ARM64 UEFI
     ("0x5d:0007", "ipxe.efi", "x86-64"),                                # 7: x86-64 UEFI
@@ -196,9 +209,8 @@ def test_a_uefi_client_is_offered_a_loader_built_for_its_architecture(lan, tmp_p
 
 
 def test_a_shim_offered_from_the_tftp_root_finds_its_grub_and_the_installer_menu(tmp_path):
-    """Debian's signed shim fetches GRUB from the TFTP root, whatever path it came from; the
-    ARM64 loader (bootnetaa64.efi) works so, and x86-64 UEFI with Secure Boot would use it
-    (efiBootFile: bootnetx64.efi). Here on x86-64 (no arm64 emulator on this machine)."""
+    """The x86-64 shim (efiBootFile: bootnetx64.efi, for Secure Boot) finds its GRUB in the
+    TFTP root and GRUB the amd64 installer's menu, as the ARM64 one does."""
     the_spec = spec()
     pxe = the_spec.network.pxe.model_copy(update={"efi_boot_file": "bootnetx64.efi"})
     the_spec = the_spec.model_copy(update={"network": the_spec.network.model_copy(update={"pxe": pxe})})
