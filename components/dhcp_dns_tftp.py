@@ -5,7 +5,7 @@ reservations and records are dnsmasq provider resources (one file each + SIGHUP)
 does not restart dnsmasq; later layers add their own through `server` (a DhcpServer).
 
 PXE: the TFTP root is filled from the Debian packages Delivery installed on this host
-(stacks/artifacts.py PXE_PACKAGES: iPXE for BIOS and x86-64 UEFI, Debian 12's netboot
+(stacks/artifacts.py pxe_packages: iPXE for BIOS and x86-64 UEFI; with machines to install, Debian 12's netboot
 installers, whose arm64 one carries the ARM64 UEFI loader) and holds the iPXE script
 (components/render/ipxe.py) that boots each machine of network.pxe.machines into the installer
 with its preseed. Everything is served over TFTP by dnsmasq itself: no other daemon, no other
@@ -38,18 +38,20 @@ IPXE_FILES = ("undionly.kpxe", "ipxe.efi", "snponly.efi")   # BIOS, x86-64 UEFI 
 SHIM_AND_GRUB = {"amd64": ("bootnetx64.efi", "grubx64.efi"), "arm64": ("bootnetaa64.efi", "grubaa64.efi")}
 
 
-def pxe_boot_files_command(tftp_root: str, pins: dict[str, str] | None = None) -> str:
+def pxe_boot_files_command(tftp_root: str, pins: dict[str, str] | None = None,
+                           installers: bool = True) -> str:
     """Fills the TFTP root from the Debian packages the DNS host was given (PXE_PACKAGES):
     iPXE for BIOS and x86-64 UEFI (ipxe), and Debian 12's netboot installers for amd64 (what
     the iPXE script boots) and arm64 (its signed shim and GRUB are the ARM64 UEFI loader),
-    all read-only. `pins` (package: version) go into the command, so a new pin copies again."""
+    all read-only. `pins` (package: version) go into the command, so a new pin copies again.
+    Without `installers` (no machine to install: Pxe.installs) iPXE alone."""
     q = shlex.quote
     root = tftp_root.rstrip("/")
     lines = [f"# {' '.join(f'{k}={v}' for k, v in sorted((pins or {}).items()))}", "set -e"]
     # Under their own names: the spec's boot files name which file of the root each firmware
     # is offered (e.g. Debian's signed shim for x86-64 UEFI with Secure Boot on).
     lines += [f"install -m 0444 {IPXE_DIR}/{name} {q(root + '/' + name)}" for name in IPXE_FILES]
-    for arch in ("amd64", "arm64"):
+    for arch in ("amd64", "arm64") if installers else ():
         source = ipxe.NETBOOT_SOURCE.format(arch=arch)
         dest = q(f"{root}/{ipxe.INSTALLER_DIR.format(arch=arch)}")
         # A fresh copy next to the old one, then swapped in: a client booting meanwhile reads
@@ -68,10 +70,10 @@ def pxe_boot_files_command(tftp_root: str, pins: dict[str, str] | None = None) -
 def pxe_pins(spec, host_name: str) -> dict[str, str]:
     """The pinned versions of what fills the TFTP root, for the DNS host's platform."""
     from components.delivery import dist_dir
-    from stacks.artifacts import PXE_PACKAGES, platform_of
+    from stacks.artifacts import platform_of, pxe_packages
     from tools.dist import debs
 
-    return debs.versions(dist_dir(), platform_of(spec.host(host_name)), list(PXE_PACKAGES))
+    return debs.versions(dist_dir(), platform_of(spec.host(host_name)), pxe_packages(spec))
 
 
 class DhcpDnsTftp(pulumi.ComponentResource):
@@ -109,10 +111,11 @@ class DhcpDnsTftp(pulumi.ComponentResource):
         tftp_root = on_host.tftp_root or net.pxe.tftp_root
         if net.pxe.enabled:
             # The loaders PXE firmware fetches first and the installers, from the Debian
-            # packages delivered to this host (stacks/artifacts.py PXE_PACKAGES).
+            # packages delivered to this host (stacks/artifacts.py pxe_packages).
             boot_files.append(command.remote.Command(
                 f"{name}-boot-files", connection=access.connection(),
-                create=pxe_boot_files_command(tftp_root, pxe_pins(spec, host_name)),
+                create=pxe_boot_files_command(tftp_root, pxe_pins(spec, host_name),
+                                              installers=net.pxe.installs),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[dirs])))
             if not net.pxe.ipxe_script:
                 # What iPXE chains to: the installer for each machine of pxe.machines.

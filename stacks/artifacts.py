@@ -106,15 +106,27 @@ DNS_HOST_PACKAGES = ("dnsmasq-base",)
 # What the DNS host's TFTP root is filled from (components/dhcp_dns_tftp.py): iPXE for BIOS
 # and x86-64 UEFI, Debian 12's netboot installers (architecture "all", so any DNS host serves
 # both): amd64's is what the iPXE script boots, arm64's carries the ARM64 UEFI loader.
-PXE_PACKAGES = ("ipxe", "debian-installer-12-netboot-amd64", "debian-installer-12-netboot-arm64")
+PXE_PACKAGES = ("ipxe",)
+# Only when network.pxe.machines lists machines to install (Pxe.installs): 260 MB.
+NETBOOT_PACKAGES = ("debian-installer-12-netboot-amd64", "debian-installer-12-netboot-arm64")
 GATEWAY_PACKAGES = ("iptables",)
 COMPUTE_PACKAGES = ("lxd",)
 MONITORING_PACKAGES = ("influxdb",)
 VOLUME_PACKAGES = ("targetcli-fb",)
 SERVICES_PACKAGES = ("python3-venv",)
 ALL_DEBIAN_PACKAGES = tuple(sorted({*EVERY_HOST_PACKAGES, *DNS_HOST_PACKAGES, *PXE_PACKAGES,
+                                    *NETBOOT_PACKAGES,
                                     *GATEWAY_PACKAGES, *COMPUTE_PACKAGES, *MONITORING_PACKAGES,
                                     *VOLUME_PACKAGES, *SERVICES_PACKAGES}))
+
+
+def pxe_packages(spec: StackSpec) -> list[str]:
+    """What fills the DNS host's TFTP root: iPXE whenever PXE is on, the netboot installers
+    when there are machines to install."""
+    pxe = spec.network.pxe if spec.network is not None else None
+    if pxe is None or not pxe.enabled:
+        return []
+    return [*PXE_PACKAGES, *(NETBOOT_PACKAGES if pxe.installs else ())]
 
 
 def debian_packages_for(spec: StackSpec, host: Host) -> list[str]:
@@ -122,8 +134,7 @@ def debian_packages_for(spec: StackSpec, host: Host) -> list[str]:
     needed = set(EVERY_HOST_PACKAGES)
     if spec.network is not None and spec.dns_host == host.name:
         needed.update(DNS_HOST_PACKAGES)
-        if spec.network.pxe.enabled:
-            needed.update(PXE_PACKAGES)
+        needed.update(pxe_packages(spec))
     if spec.gateway is not None and spec.gateway.host == host.name:
         needed.update(GATEWAY_PACKAGES)
     if Role.compute in host.roles:

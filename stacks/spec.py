@@ -141,6 +141,12 @@ class Pxe(Model):
     ipxe_script: Optional[str] = None
     machines: list[PxeMachine] = []
 
+    @property
+    def installs(self) -> bool:
+        """Whether the cloud installs machines over the network: Debian's netboot installers
+        (260 MB) go to the DNS host only then, and with them the ARM64 UEFI loader."""
+        return self.enabled and bool(self.machines)
+
     @field_validator("bios_boot_file", "efi_boot_file", "efi_arm64_boot_file")
     @classmethod
     def _tftp_path(cls, value: str) -> str:

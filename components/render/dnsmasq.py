@@ -95,7 +95,10 @@ def pxe_lines(net: Network, boot_server: ipaddress.IPv4Address, tftp_root: str) 
         "dhcp-userclass=set:ipxe,iPXE",
         f"dhcp-boot=tag:!ipxe,tag:bios,{pxe.bios_boot_file},,{boot_server}",
         f"dhcp-boot=tag:!ipxe,tag:efi64,{pxe.efi_boot_file},,{boot_server}",
-        f"dhcp-boot=tag:!ipxe,tag:efiarm64,{pxe.efi_arm64_boot_file},,{boot_server}",
+        # ARM64 UEFI: Debian ships no iPXE for it; its loader comes with the arm64 installer,
+        # there only when the cloud installs machines (Pxe.installs).
+        *([f"dhcp-boot=tag:!ipxe,tag:efiarm64,{pxe.efi_arm64_boot_file},,{boot_server}"]
+          if pxe.installs else []),
         f"dhcp-boot=tag:ipxe,{script}",
         "# TFTP: read-only (dnsmasq never accepts writes); only files under tftp-root.",
         "enable-tftp",

@@ -912,8 +912,10 @@ def test_a_new_pin_redelivers_one_binary_and_restarts_only_its_daemon(dev, tmp_p
     source = ROOT / ".tools" / "dist"
     for entry in (source / "linux-amd64").iterdir():
         (dist / "linux-amd64" / entry.name).symlink_to(entry)
-    for shared in ("wheels", "site", "bundles"):
-        (dist / shared).symlink_to(source / shared)
+    # Everything else as it is (wheels, the services' site, the Debian packages and bundles).
+    for shared in source.iterdir():
+        if shared.name not in ("linux-amd64", "manifest.json"):
+            (dist / shared.name).symlink_to(shared)
     nats = dist / "linux-amd64" / "nats-server"
     nats.unlink()
     nats.write_bytes((source / "linux-amd64" / "nats-server").read_bytes() + b"\0another build")

@@ -81,6 +81,14 @@ def test_dns_placed_off_the_gateway_runs_there():
     assert "listen-address=10.0.0.2" in mocks.named("ctl-dns-config-write").inputs["content"]
 
 
+def test_without_machines_to_install_only_ipxe_fills_the_tftp_root():
+    from components.dhcp_dns_tftp import pxe_boot_files_command
+
+    cmd = pxe_boot_files_command("/srv/tftp", {"ipxe": "1.0"}, installers=False)
+    assert "install -m 0444 /usr/lib/ipxe/undionly.kpxe /srv/tftp/undionly.kpxe" in cmd
+    assert "debian-installer" not in cmd and "bootnet" not in cmd
+
+
 def test_pxe_boot_files_come_from_debians_packages_read_only():
     from components.dhcp_dns_tftp import pxe_boot_files_command
 

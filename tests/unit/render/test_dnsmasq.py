@@ -95,6 +95,15 @@ def test_pxe_gives_each_firmware_its_own_loader_and_ipxe_mammatus_script():
     assert {"enable-tftp", "tftp-root=/srv/tftp", "tftp-secure"} <= set(text)
 
 
+def test_without_machines_to_install_arm64_firmware_is_offered_nothing():
+    spec = stack_spec("home")
+    net = spec.network.model_copy(update={"pxe": spec.network.pxe.model_copy(
+        update={"machines": []})})
+    text = lines(spec.model_copy(update={"network": net}))
+    assert not any("tag:efiarm64," in line for line in boot_lines(text))
+    assert "dhcp-boot=tag:!ipxe,tag:bios,undionly.kpxe,,10.0.0.1" in text
+
+
 def test_a_script_of_the_users_own_replaces_mammatus():
     spec = stack_spec("home")
     net = spec.network.model_copy(update={"pxe": spec.network.pxe.model_copy(

@@ -51,3 +51,7 @@ def test_the_dns_host_gets_ipxe_and_both_netboot_installers_when_pxe_is_on():
     off = spec.model_copy(update={"network": spec.network.model_copy(update={
         "pxe": spec.network.pxe.model_copy(update={"enabled": False})})})
     assert not pxe & set(debian_packages_for(off, off.host("gateway")))
+    # With no machine to install, the 260 MB of installers stay away: iPXE alone.
+    none = spec.model_copy(update={"network": spec.network.model_copy(update={
+        "pxe": spec.network.pxe.model_copy(update={"machines": []})})})
+    assert pxe & set(debian_packages_for(none, none.host("gateway"))) == {"ipxe"}
