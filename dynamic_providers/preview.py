@@ -3,6 +3,8 @@ from other resources are still unknown, and checks must not fail on them."""
 
 from __future__ import annotations
 
+from pulumi.output import Unknown
+
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # pulumi.runtime.rpc.UNKNOWN
 
 
@@ -12,7 +14,8 @@ def contains_unknown(value) -> bool:
         return any(contains_unknown(v) for v in value.values())
     if isinstance(value, list):
         return any(contains_unknown(v) for v in value)
-    return value == UNKNOWN
+    # A secret whose value is not known yet arrives as pulumi.output.Unknown, not the string.
+    return isinstance(value, Unknown) or value == UNKNOWN
 
 
 def known_failures(news: dict, failures: list) -> list:
